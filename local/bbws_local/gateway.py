@@ -1,0 +1,190 @@
+"""The WSGI layer in front of moto.
+
+- `/_local/health`          the estate is up (endpoint, accounts, live Lambda processes);
+- `/_local/code/<token>`    the package bytes behind GetFunction's Code.Location (signed, 10 minutes);
+- `/_local/mailbox`         the local mailbox as a page a person can click through;
+- `/_local/mailbox.json`    the same as JSON (`?to=address`), for tests and scripts;
+- the cross-account guard:  a request that names a resource of another of the estate's accounts by ARN
+                            is refused with AccessDenied, as AWS refuses it without a resource policy.
+                            (moto would answer from the caller's own account.) A principal reaches another
+                            account only through sts:AssumeRole into a role that trusts it.
+"""
+from __future__ import annotations
+
+import html
+import io
+import json
+import logging
+import re
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs, unquote
+
+from . import patches
+from .settings import ACCOUNTS
+
+LOG = logging.getLogger("bbws_local.gateway")
+
+_CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
+_LAMBDA_PATH = re.compile(r"^/\d{4}-\d{2}-\d{2}/functions/([^/]+)")
+_ARN_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:([a-z0-9-]+):[a-z0-9-]*:(\d{12}):")
+# Request fields that name the resource a call acts on, by protocol.
+_TARGET_FIELDS = ("stateMachineArn", "executionArn", "TableName", "TopicArn", "FunctionName",
+                  "ResourceArn", "resourceArn", "QueueUrl", "SecretId", "Name", "KeyId")
+_EXEMPT_SERVICES = ("sts", "iam")
+
+StartResponse = Callable[..., Any]
+
+
+def _respond(start: StartResponse, status: str, body: bytes, ctype: str = "application/json",
+             extra: list[tuple[str, str]] | None = None) -> list[bytes]:
+    start(status, [("Content-Type", ctype), ("Content-Length", str(len(body)))] + (extra or []))
+    return [body]
+
+
+class Gateway:
+    def __init__(self, app: Callable, estate: "patches.Estate"):
+        self.app = app
+        self.estate = estate
+
+    def __call__(self, environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_local/"):
+            return self._local(path, environ, start)
+        # moto lets a header pick the account; on this estate only credentials do.
+        environ.pop("HTTP_X_MOTO_ACCOUNT_ID", None)
+        denied = self._cross_account(environ, path)
+        if denied is not None:
+            return denied(start)
+        return self.app(environ, start)
+
+    # -- /_local ------------------------------------------------------------------------------------
+    def _local(self, path: str, environ: dict[str, Any], start: StartResponse) -> list[bytes]:
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        if path == "/_local/health":
+            body = {"status": "ok", "endpoint": self.estate.settings.endpoint, "accounts": ACCOUNTS,
+                    "time_scale": self.estate.settings.time_scale,
+                    "lambda_processes": [{"account": w.spec.account, "function": w.spec.name,
+                                          "version": w.spec.version, "pid": w.pid,
+                                          "invocations": w.invocations}
+                                         for w in self.estate.executor.workers()]}
+            return _respond(start, "200 OK", json.dumps(body).encode())
+        if path.startswith("/_local/code/"):
+            return self._code(path.rsplit("/", 1)[-1], start)
+        if path == "/_local/mailbox.json":
+            msgs = self.estate.mailbox.messages((query.get("to") or [None])[0])
+            return _respond(start, "200 OK", json.dumps(msgs).encode())
+        if path == "/_local/mailbox":
+            return _respond(start, "200 OK", self._mailbox_page((query.get("to") or [None])[0]),
+                            "text/html; charset=utf-8")
+        return _respond(start, "404 Not Found", b'{"message":"no such local route"}')
+
+    def _code(self, token: str, start: StartResponse) -> list[bytes]:
+        claims = patches.verify_code_link(token)
+        if claims is None:
+            return _respond(start, "403 Forbidden",
+                            b"<Error><Code>AccessDenied</Code><Message>Request has expired or the signature "
+                            b"does not match</Message></Error>", "application/xml")
+        from moto.awslambda.utils import get_backend
+
+        try:
+            fn = get_backend(claims["a"], claims["r"]).get_function(claims["f"], claims["v"])
+        except Exception:
+            return _respond(start, "404 Not Found", b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
+        return _respond(start, "200 OK", fn.code_bytes, "application/zip")
+
+    def _mailbox_page(self, to: str | None) -> bytes:
+        rows = []
+        for m in reversed(self.estate.mailbox.messages(to)):
+            body = html.escape(m["body"])
+            for link in sorted(set(m["links"]), key=len, reverse=True):
+                esc = html.escape(link)
+                body = body.replace(esc, f'<a href="{esc}">{esc}</a>')
+            rows.append(f"<article><h2>{html.escape(m['subject'] or '')}</h2>"
+                        f"<p><b>To:</b> {html.escape(m['to'] or '')} &middot; {html.escape(m['date'] or '')}</p>"
+                        f"<pre>{body}</pre></article>")
+        page = ("<!doctype html><html><head><meta charset='utf-8'>"
+                "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+                "<title>Local mailbox</title><style>body{font-family:sans-serif;max-width:60em;margin:auto;"
+                "padding:1em}pre{white-space:pre-wrap}article{border-bottom:1px solid #ccc}</style></head>"
+                f"<body><h1>Local mailbox</h1>{''.join(rows) or '<p>No messages.</p>'}</body></html>")
+        return page.encode()
+
+    # -- the cross-account guard --------------------------------------------------------------------
+    def _cross_account(self, environ: dict[str, Any], path: str) -> Callable | None:
+        m = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if not m:
+            return None
+        from moto.iam.models import get_account_id_from
+
+        caller = get_account_id_from(m.group(1))
+        estate_accounts = set(ACCOUNTS.values())
+        for name in self._named_resources(environ, path):
+            am = _ARN_ACCOUNT.match(name)
+            if not am:
+                continue
+            service, owner = am.group(1), am.group(2)
+            if service in _EXEMPT_SERVICES or owner == caller or owner not in estate_accounts:
+                continue
+            if service == "lambda" and self._lambda_policy_allows(name, caller):
+                continue
+            LOG.info("cross-account request refused: caller account %s, resource %s", caller, name)
+            return self._denial(environ, path, caller, name)
+        return None
+
+    def _named_resources(self, environ: dict[str, Any], path: str) -> list[str]:
+        names: list[str] = []
+        lm = _LAMBDA_PATH.match(path)
+        if lm:
+            names.append(unquote(lm.group(1)))
+            return names
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if not length or length > 1_000_000:
+            return names
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        ctype = environ.get("CONTENT_TYPE", "")
+        if "json" in ctype:
+            try:
+                doc = json.loads(body or b"{}")
+            except ValueError:
+                return names
+            if isinstance(doc, dict):
+                names += [str(doc[f]) for f in _TARGET_FIELDS if isinstance(doc.get(f), str)]
+        elif "x-www-form-urlencoded" in ctype:
+            form = parse_qs(body.decode("utf-8", "replace"))
+            names += [v[0] for f, v in form.items() if f in _TARGET_FIELDS and v]
+        return names
+
+    @staticmethod
+    def _lambda_policy_allows(arn: str, caller: str) -> bool:
+        """A function's resource policy can grant another account (lambda:AddPermission)."""
+        from moto.awslambda.utils import get_backend
+
+        parts = arn.split(":")
+        try:
+            fn = get_backend(parts[4], parts[3]).get_function(parts[6], None)
+            statements = fn.policy.get_policy()["Policy"]["Statement"]
+        except Exception:
+            return False
+        for st in statements:
+            principal = st.get("Principal")
+            aws = principal.get("AWS") if isinstance(principal, dict) else principal
+            if st.get("Effect") == "Allow" and aws in (caller, f"arn:aws:iam::{caller}:root", "*"):
+                return True
+        return False
+
+    @staticmethod
+    def _denial(environ: dict[str, Any], path: str, caller: str, resource: str) -> Callable:
+        message = (f"User in account {caller} is not authorized to access {resource}: the resource belongs to "
+                   f"another account and no resource-based policy allows it; assume a role in that account")
+        if _LAMBDA_PATH.match(path):
+            body = json.dumps({"Type": "User", "Message": message}).encode()
+            return lambda start: _respond(start, "403 Forbidden", body, "application/json",
+                                          [("x-amzn-ErrorType", "AccessDeniedException")])
+        if environ.get("HTTP_X_AMZ_TARGET"):
+            body = json.dumps({"__type": "AccessDeniedException", "message": message}).encode()
+            return lambda start: _respond(start, "400 Bad Request", body, "application/x-amz-json-1.0")
+        body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>AuthorizationError</Code>"
+                f"<Message>{html.escape(message)}</Message></Error><RequestId>local</RequestId>"
+                f"</ErrorResponse>").encode()
+        return lambda start: _respond(start, "403 Forbidden", body, "text/xml")

@@ -1,0 +1,93 @@
+"""The local mailbox: where SNS deliveries to `email` and `email-json` subscriptions land.
+
+Each message is an RFC 5322 file, `<root>/<address>/<epoch-ms>-<message-id>.eml`, so a person can open it
+with any mail reader (or `make mail`), and a test can read it through `messages()` or the emulator's
+`/_local/mailbox.json`. Nothing is ever sent off the machine.
+"""
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import re
+import threading
+import time
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+_SAFE = re.compile(r"[^A-Za-z0-9@._+-]")
+SENDER = "no-reply@sns.amazonaws.com"
+
+
+class Mailbox:
+    def __init__(self, root: Path):
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def deliver(self, to: str, subject: str, body: str, *, topic_arn: str, message_id: str) -> Path:
+        msg = EmailMessage()
+        msg["From"] = f"AWS Notifications <{SENDER}>"
+        msg["To"] = to
+        msg["Subject"] = subject
+        msg["Date"] = email.utils.formatdate(usegmt=True)
+        msg["Message-ID"] = f"<{message_id}@sns.local>"
+        msg["X-SNS-Topic-Arn"] = topic_arn
+        msg.set_content(body)
+        folder = self.root / _SAFE.sub("_", to.lower())
+        with self._lock:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{int(time.time() * 1000):013d}-{message_id}.eml"
+            path.write_bytes(msg.as_bytes(policy=email.policy.SMTP))
+        return path
+
+    def messages(self, to: str | None = None) -> list[dict[str, Any]]:
+        """Every message (oldest first), or those to one address, as dicts with the links found in them."""
+        folders = [self.root / _SAFE.sub("_", to.lower())] if to else sorted(self.root.iterdir())
+        out: list[dict[str, Any]] = []
+        for folder in folders:
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.glob("*.eml")):
+                out.append(read_message(path))
+        out.sort(key=lambda m: m["file"].rsplit("/", 1)[-1])
+        return out
+
+
+_LINK = re.compile(r"https?://[^\s<>\"')]+")
+
+
+def read_message(path: Path) -> dict[str, Any]:
+    msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    part = msg.get_body(preferencelist=("plain",)) if msg.is_multipart() else msg
+    body = part.get_content() if part is not None else ""
+    return {
+        "file": str(path),
+        "to": msg["To"],
+        "from": msg["From"],
+        "subject": msg["Subject"],
+        "date": msg["Date"],
+        "message_id": msg["Message-ID"],
+        "topic_arn": msg["X-SNS-Topic-Arn"],
+        "body": body,
+        "links": _LINK.findall(body),
+    }
+
+
+def sns_email_body(message: str, subject: str | None, protocol: str, *, topic_arn: str,
+                   message_id: str, unsubscribe_url: str, timestamp: str) -> tuple[str, str]:
+    """Subject and body as SNS writes them for `email` (plain text) and `email-json` subscriptions."""
+    subject = subject or "AWS Notification Message"
+    if protocol == "email-json":
+        doc = {"Type": "Notification", "MessageId": message_id, "TopicArn": topic_arn,
+               "Subject": subject, "Message": message, "Timestamp": timestamp,
+               "UnsubscribeURL": unsubscribe_url}
+        return subject, json.dumps(doc, indent=2)
+    footer = (
+        "\n\n--\nIf you wish to stop receiving notifications from this topic, please click or visit the link "
+        f"below to unsubscribe:\n{unsubscribe_url}\n\nPlease do not reply directly to this email. "
+        "If you have any questions or comments regarding this email, please contact us at "
+        "https://aws.amazon.com/support"
+    )
+    return subject, message + footer

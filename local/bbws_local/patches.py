@@ -1,0 +1,739 @@
+"""Every change this project makes to moto, in one place.
+
+moto is pinned to exactly 5.2.5. Each patch names the moto function it replaces or adds to, and records
+the SHA-256 of that function's source as it was when the patch was written: `apply()` refuses to start
+the estate if any of them changed (a new moto must be re-read before it is trusted), and
+`local/tests/test_patches.py` checks each hash and each behaviour.
+
+The patches, by what AWS does that moto 5.2.5 does not:
+ 1. lambda-invoke        Invoke runs the deployed package (runtime.Executor), with FunctionError,
+                         throttles, async `Event` invocations and X-Amz-Executed-Version.
+ 2. lambda-code-location GetFunction's Code.Location is a short-lived signed URL serving the zip.
+ 3. lambda-function-url  CreateFunctionUrlConfig opens a loopback listener (urls.FunctionUrls).
+ 4. sfn-credentials      The interpreter calls services as the state machine's role, in its account
+                         (moto uses the key "ak", i.e. the default account, for every call).
+ 5. sfn-sync2-casing     states:startExecution(.sync/.sync:2) parameters reach boto3 in its casing
+                         ("'StateMachineArn'" States.Runtime otherwise), and the results come back in
+                         the Step Functions casing (ExecutionArn, Output...).
+ 6. sfn-task-failure-cause SendTaskFailure keeps its `cause`.
+ 7. sfn-validate         ValidateStateMachineDefinition answers from a real parse of the definition.
+ 8. sfn-list-versions    ListStateMachineVersions answers.
+ 9. sfn-wait-scale       Wait states can be scaled down for demos (BBWS_LOCAL_TIME_SCALE; off = 1.0).
+10. sns-email            Email and email-json deliveries land in the local mailbox.
+11. cloudwatch-dimensions GetMetricStatistics matches the exact dimension set, as CloudWatch does
+                         (moto matches any superset, so FunctionName alone would also count the
+                         Resource and ExecutedVersion series).
+12. sts-trust            AssumeRole requires the role to exist and its trust policy to allow the caller
+                         (moto lets any key assume any ARN, which would make the accounts meaningless).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import inspect
+import json
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+from urllib.parse import unquote
+
+from . import runtime as runtime_mod
+from . import settings as settings_mod
+from .mailbox import Mailbox, sns_email_body
+from .urls import FunctionUrls, ThrottledError
+
+LOG = logging.getLogger("bbws_local.patches")
+
+MOTO_VERSION = "5.2.5"
+
+
+@dataclass(frozen=True)
+class Patch:
+    name: str
+    module: str
+    qualname: str
+    # SHA-256 of the original function's source, or ABSENT where the patch adds a method moto lacks.
+    source_sha256: str
+
+
+ABSENT = "absent"
+_SFN_TASK = "moto.stepfunctions.parser.asl.component.state.exec.state_task.service"
+
+
+PATCHES: list[Patch] = [
+    Patch("lambda-invoke", "moto.awslambda_simple.models", "LambdaSimpleBackend.invoke",
+          "1b029265c71d5ae06e1359dfa5b1f29beac2654e7dc64bf5bb1f6de9b06f9172"),
+    Patch("lambda-code-location", "moto.awslambda.models", "LambdaFunction.get_code",
+          "06c9aab0ee2bf01397638a3f4e5de32a15a1a98acc7467c854adc041955165cb"),
+    Patch("lambda-function-url", "moto.awslambda.models", "LambdaFunction.create_url_config",
+          "dd468657df628b355b78a724a0440748a767ff97c9c11f82c39a7af1b0254761"),
+    Patch("lambda-function-url-delete", "moto.awslambda.models", "LambdaFunction.delete_url_config",
+          "a63386f1fccb821ef0d8a216b839494d8e6964f56d320439880677e85ded93c3"),
+    Patch("sfn-credentials", "moto.stepfunctions.parser.asl.utils.boto_client", "boto_client_for",
+          "1f44dc2ac8aa2179df62365a6e5ea377f1770ea828a0f107440a2554f1b4edb8"),
+    Patch("sfn-sync2-casing", _SFN_TASK + ".state_task_service_sfn", "StateTaskServiceSfn._normalise_parameters",
+          "d75d3da19aad01fb6166a22a30955b50a9c0f5c5da6707e492f9757c455bcb6c"),
+    Patch("sfn-sync2-casing-response", _SFN_TASK + ".state_task_service", "StateTaskService._normalise_response",
+          "00e0b0a50b1dd4baea457d318dcc88928f27a633d3383c6224ae47c17eedbc87"),
+    Patch("sfn-task-failure-cause", "moto.stepfunctions.responses", "StepFunctionResponse.send_task_failure",
+          "f0fed5e805768377c3886da87839f8dc3ea37bdaa5a64bab13da2784b5e00304"),
+    Patch("sfn-validate", "moto.stepfunctions.responses", "StepFunctionResponse.validate_state_machine_definition",
+          ABSENT),
+    Patch("sfn-list-versions", "moto.stepfunctions.responses", "StepFunctionResponse.list_state_machine_versions",
+          ABSENT),
+    Patch("sfn-wait-scale", "moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function",
+          "WaitFunction._wait_interval", "8f954dee80372b4b8233918f4d94810949f402cb3ddd2361ef4cbd9719d02253"),
+    Patch("sns-email", "moto.sns.models", "Subscription.publish",
+          "fd07bd0bb87fbe2a2756313a8dae6320aab8fc6540b59ea4bfe50139683f9674"),
+    Patch("cloudwatch-dimensions", "moto.cloudwatch.models", "MetricDatumBase.filter",
+          "0b48c98ba8611e71f6f7c3e04e70946697b5e430bb09fbc01b324e07df97f363"),
+    Patch("cloudwatch-dimensions-empty", "moto.cloudwatch.models", "CloudWatchBackend.get_metric_statistics",
+          "844bf661c8f9b2d658376bfd31721dbb418b47126f0f5b10d1b8422d3477dd35"),
+    Patch("sts-trust", "moto.sts.responses", "TokenResponse.assume_role",
+          "8e014e59789ffa44daed1f84ac4002fa91a9cd2e6e1434812b4989cdf937f25a"),
+]
+
+
+def _resolve(module: str, qualname: str) -> tuple[Any, str, Any]:
+    mod = __import__(module, fromlist=["_"])
+    owner: Any = mod
+    parts = qualname.split(".")
+    for p in parts[:-1]:
+        owner = getattr(owner, p)
+    return owner, parts[-1], getattr(owner, parts[-1], None)
+
+
+def source_sha256(module: str, qualname: str) -> str | None:
+    _, _, fn = _resolve(module, qualname)
+    if getattr(fn, "__bbws_patch__", False):
+        fn = fn.__bbws_original__
+    if fn is None:
+        return None
+    return hashlib.sha256(inspect.getsource(fn).encode()).hexdigest()
+
+
+def check_pins() -> list[str]:
+    """What changed under the patches since they were written (empty when all is as expected)."""
+    import moto
+
+    problems = []
+    if moto.__version__ != MOTO_VERSION:
+        problems.append(f"moto is {moto.__version__}, the patches were written for {MOTO_VERSION}")
+    for p in PATCHES:
+        actual = source_sha256(p.module, p.qualname)
+        if p.source_sha256 == ABSENT:
+            if actual is not None:
+                problems.append(f"{p.name}: moto now has {p.qualname}; read it before replacing it")
+        elif actual != p.source_sha256:
+            problems.append(f"{p.name}: {p.module}.{p.qualname} changed (sha256 {actual})")
+    return problems
+
+
+def _replace(module: str, qualname: str, new: Callable) -> None:
+    owner, attr, old = _resolve(module, qualname)
+    new.__bbws_patch__ = True  # type: ignore[attr-defined]
+    new.__bbws_original__ = old  # type: ignore[attr-defined]
+    setattr(owner, attr, new)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Shared state
+# ---------------------------------------------------------------------------------------------------
+
+
+class Estate:
+    """What the patches talk to: the executor, the URL listeners, the mailbox, the settings."""
+
+    def __init__(self, settings: settings_mod.Settings):
+        self.settings = settings
+        self.executor = runtime_mod.Executor(settings, role_credentials, put_metrics)
+        self.urls = FunctionUrls(settings.host, settings.url_port_base, invoke_for_url)
+        self.mailbox = Mailbox(settings.state_dir / "mailbox")
+
+
+ESTATE: Estate | None = None
+
+
+def estate() -> Estate:
+    if ESTATE is None:
+        raise RuntimeError("bbws_local.patches.apply() has not run")
+    return ESTATE
+
+
+# ---------------------------------------------------------------------------------------------------
+# Credentials and metrics: moto's own backends, called in-process
+# ---------------------------------------------------------------------------------------------------
+
+_cred_lock = threading.Lock()
+_cred_cache: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
+
+
+def role_credentials(account: str, region: str, role_arn: str) -> dict[str, str]:
+    """Temporary credentials of `role_arn` acting in `account`, as Lambda and Step Functions get them."""
+    from moto.sts.models import sts_backends
+
+    key = (account, role_arn)
+    with _cred_lock:
+        cached = _cred_cache.get(key)
+        if cached and cached[0] > time.time() + 600:
+            return cached[1]
+        session = role_arn.rsplit("/", 1)[-1][:64] or "bbws-local"
+        role = sts_backends[account]["aws"].assume_role(
+            region_name=region, role_session_name=session, role_arn=role_arn,
+            policy=None, duration=43200, external_id=None,
+        )
+        creds = {
+            "AWS_ACCESS_KEY_ID": role.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": role.secret_access_key,
+            "AWS_SESSION_TOKEN": role.session_token,
+        }
+        _cred_cache[key] = (time.time() + 43200, creds)
+        return creds
+
+
+def put_metrics(account: str, region: str, data: list[dict[str, Any]]) -> None:
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    cloudwatch_backends[account][region].put_metric_data("AWS/Lambda", data)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 1. lambda-invoke
+# ---------------------------------------------------------------------------------------------------
+
+
+class TooManyRequests(Exception):
+    """Built lazily on moto's LambdaClientError (so importing this module does not import moto)."""
+
+
+def _throttle_error(reason: str) -> Exception:
+    from moto.awslambda.exceptions import LambdaClientError
+
+    class TooManyRequestsException(LambdaClientError):
+        code = 429
+
+        def __init__(self) -> None:
+            super().__init__("TooManyRequestsException", "Rate Exceeded.")
+            self.description = json.dumps({"Reason": reason, "Type": "User", "message": "Rate Exceeded.",
+                                           "__type": "TooManyRequestsException"})
+
+    return TooManyRequestsException()
+
+
+def _qualifier_of(function_name: str, qualifier: str | None) -> str | None:
+    if function_name.startswith("arn:"):
+        tail = function_name.split(":function:", 1)[-1]
+        return tail.split(":", 1)[1] if ":" in tail else qualifier
+    if ":" in function_name:
+        return function_name.split(":", 1)[1]
+    return qualifier
+
+
+def _spec_of(fn: Any) -> runtime_mod.FunctionSpec:
+    return runtime_mod.FunctionSpec(
+        account=fn.account_id, region=fn.region, name=fn.function_name, version=str(fn.version),
+        runtime=fn.run_time or "", handler=fn.handler or "", role=fn.role, timeout=float(fn.timeout or 3),
+        memory=int(fn.memory_size or 128), code_sha=fn.code_sha_256,
+        env=tuple(sorted((str(k), str(v)) for k, v in (fn.environment_vars or {}).items())),
+    )
+
+
+def run_function(backend: Any, function_name: str, qualifier: str | None, body: bytes,
+                 invocation_type: str = "RequestResponse") -> tuple[runtime_mod.Outcome | None, str]:
+    """Invoke through the executor; returns (outcome or None for async/dry-run, executed version)."""
+    fn = backend.get_function(function_name, qualifier)
+    latest = backend.get_function(fn.function_name, None)
+    qual = _qualifier_of(function_name, qualifier)
+    resource = f"{fn.function_name}:{qual}" if qual and qual != "$LATEST" else fn.function_name
+    reserved = latest.reserved_concurrency
+    reserved = int(reserved) if reserved is not None else None
+    invoked_arn = f"arn:aws:lambda:{fn.region}:{fn.account_id}:function:{fn.function_name}" + (
+        f":{qual}" if qual else "")
+    spec = _spec_of(fn)
+    if invocation_type == "DryRun":
+        return None, spec.version
+    payload = body if body else b"{}"
+    if isinstance(payload, str):
+        payload = payload.encode()
+    ex = estate().executor
+    if invocation_type == "Event":
+        def _bg() -> None:
+            try:
+                ex.invoke(spec, fn.code_bytes, payload, invoked_arn, resource, reserved)
+            except runtime_mod.Throttled:
+                pass  # AWS would retry an async event; locally it is dropped after the Throttles metric
+            except Exception:
+                LOG.exception("async invocation of %s failed", fn.function_name)
+
+        threading.Thread(target=_bg, daemon=True).start()
+        return None, spec.version
+    outcome = ex.invoke(spec, fn.code_bytes, payload, invoked_arn, resource, reserved)
+    return outcome, spec.version
+
+
+def _lambda_invoke(self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any,
+                   response_headers: Any) -> bytes:
+    inv_type = "RequestResponse"
+    if headers is not None:
+        inv_type = headers.get("X-Amz-Invocation-Type") or headers.get("x-amz-invocation-type") or inv_type
+    try:
+        outcome, version = run_function(self, function_name, qualifier, body, inv_type)
+    except runtime_mod.Throttled as t:
+        raise _throttle_error(t.reason)
+    except runtime_mod.InvalidRuntime as e:
+        from moto.awslambda.exceptions import InvalidParameterValueException
+
+        raise InvalidParameterValueException(str(e))
+    response_headers["X-Amz-Executed-Version"] = version
+    if outcome is None:
+        return b""
+    if outcome.function_error:
+        response_headers["x-amz-function-error"] = outcome.function_error
+    response_headers["Content-Length"] = str(len(outcome.payload))
+    return outcome.payload
+
+
+def invoke_for_url(account: str, region: str, function_name: str, event: bytes) -> tuple[bytes, str | None]:
+    from moto.awslambda.utils import get_backend
+
+    try:
+        outcome, _ = run_function(get_backend(account, region), function_name, None, event)
+    except runtime_mod.Throttled:
+        raise ThrottledError()
+    assert outcome is not None
+    return outcome.payload, outcome.function_error
+
+
+# ---------------------------------------------------------------------------------------------------
+# 2. lambda-code-location: a signed, expiring link to the package, served by the gateway
+# ---------------------------------------------------------------------------------------------------
+
+CODE_LINK_SECONDS = 600  # AWS's presigned Code.Location lasts 10 minutes
+
+
+def sign_code_link(account: str, region: str, name: str, version: str, now: float | None = None) -> str:
+    claims = {"a": account, "r": region, "f": name, "v": version,
+              "e": int((now or time.time()) + CODE_LINK_SECONDS)}
+    raw = base64.urlsafe_b64encode(json.dumps(claims, separators=(",", ":")).encode()).decode().rstrip("=")
+    sig = hmac.new(estate().settings.signing_key, raw.encode(), hashlib.sha256).hexdigest()
+    return f"{estate().settings.endpoint}/_local/code/{raw}.{sig}"
+
+
+def verify_code_link(token: str) -> dict[str, Any] | None:
+    raw, _, sig = token.partition(".")
+    good = hmac.new(estate().settings.signing_key, raw.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(good, sig):
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except ValueError:
+        return None
+    if not isinstance(claims, dict) or claims.get("e", 0) < time.time():
+        return None
+    return claims
+
+
+def _make_get_code(original: Callable) -> Callable:
+    def get_code(self: Any) -> dict[str, Any]:
+        resp = original(self)
+        if "ZipFile" in self.code or "S3Key" in self.code:
+            resp["Code"] = {
+                "RepositoryType": "S3",
+                "Location": sign_code_link(self.account_id, self.region, self.function_name, str(self.version)),
+            }
+        return resp
+
+    return get_code
+
+
+# ---------------------------------------------------------------------------------------------------
+# 3. lambda-function-url
+# ---------------------------------------------------------------------------------------------------
+
+
+def _make_create_url_config(original: Callable) -> Callable:
+    def create_url_config(self: Any, config: dict[str, Any]) -> Any:
+        cfg = original(self, config)
+        cfg.url = estate().urls.open(self.account_id, self.region, self.function_name,
+                                     config.get("AuthType") or "NONE")
+        return cfg
+
+    return create_url_config
+
+
+def _make_delete_url_config(original: Callable) -> Callable:
+    def delete_url_config(self: Any) -> None:
+        original(self)
+        estate().urls.close(self.account_id, self.region, self.function_name)
+
+    return delete_url_config
+
+
+# ---------------------------------------------------------------------------------------------------
+# 4. sfn-credentials
+# ---------------------------------------------------------------------------------------------------
+
+
+def _boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+    import boto3
+    from botocore.config import Config
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+
+    role_arn = getattr(state_credentials, "role_arn", None) or ""
+    parts = role_arn.split(":")
+    if len(parts) < 6 or not parts[4].isdigit():
+        raise ValueError(f"state machine role {role_arn!r} is not an IAM role ARN")
+    creds = role_credentials(parts[4], region, role_arn)
+    return boto3.client(
+        service_name=service,
+        region_name=region,
+        endpoint_url=estate().settings.endpoint,
+        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=creds["AWS_SESSION_TOKEN"],
+        config=Config(
+            parameter_validation=False,
+            retries={"max_attempts": 0, "total_max_attempts": 1},
+            connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+            read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+        ),
+    )
+
+
+def _install_boto_client_for() -> None:
+    """Replace `boto_client_for` in its module and in every interpreter module that imported it by name."""
+    import importlib
+    import pkgutil
+
+    import moto.stepfunctions.parser as parser_pkg
+
+    for info in pkgutil.walk_packages(parser_pkg.__path__, parser_pkg.__name__ + "."):
+        if ".test_state" in info.name or info.name.endswith("_test"):
+            continue
+        try:
+            importlib.import_module(info.name)
+        except Exception:  # optional integrations with missing extras
+            continue
+    _replace("moto.stepfunctions.parser.asl.utils.boto_client", "boto_client_for", _boto_client_for)
+    for name, mod in list(sys.modules.items()):
+        if name.startswith("moto.stepfunctions.parser") and getattr(mod, "boto_client_for", None) is not None:
+            if getattr(mod.boto_client_for, "__bbws_patch__", False):
+                continue
+            mod.boto_client_for = _boto_client_for  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------------------------------------
+# 5. sfn-sync2-casing
+# ---------------------------------------------------------------------------------------------------
+
+
+def _operation_model(service: str, action: str) -> Any:
+    import botocore.session
+    from botocore import xform_name
+
+    model = botocore.session.get_session().get_service_model(service)
+    for op in model.operation_names:
+        if xform_name(op) == action:
+            return model.operation_model(op)
+    return None
+
+
+def _make_sfn_normalise_parameters(original: Callable) -> Callable:
+    def _normalise_parameters(self: Any, parameters: dict, boto_service_name: str | None = None,
+                              service_action_name: str | None = None) -> None:
+        original(self, parameters, boto_service_name, service_action_name)
+        op = _operation_model(self._get_boto_service_name(boto_service_name),
+                              self._get_boto_service_action(service_action_name))
+        if op is not None and op.input_shape is not None:
+            self._to_boto_request(parameters, op.input_shape)
+
+    return _normalise_parameters
+
+
+def _make_normalise_response(original: Callable) -> Callable:
+    def _normalise_response(self: Any, response: Any, boto_service_name: str | None = None,
+                            service_action_name: str | None = None) -> None:
+        original(self, response, boto_service_name, service_action_name)
+        # Only the Step Functions integration needed this; the others already match boto3's casing.
+        if self._get_boto_service_name(boto_service_name) != "stepfunctions":
+            return
+        op = _operation_model("stepfunctions", self._get_boto_service_action(service_action_name))
+        if op is not None and op.output_shape is not None:
+            self._from_boto_response(response, op.output_shape)
+            for k, v in list(response.items()) if isinstance(response, dict) else []:
+                if isinstance(v, datetime):
+                    response[k] = v.astimezone(timezone.utc).isoformat()
+
+    return _normalise_response
+
+
+# ---------------------------------------------------------------------------------------------------
+# 6-8. Step Functions API
+# ---------------------------------------------------------------------------------------------------
+
+
+def _send_task_failure(self: Any) -> Any:
+    from moto.core.responses import EmptyResult
+
+    self.stepfunction_backend.send_task_failure(self._get_param("taskToken"), error=self._get_param("error"),
+                                                cause=self._get_param("cause"))
+    return EmptyResult()
+
+
+def validate_definition(definition: str) -> dict[str, Any]:
+    """ValidateStateMachineDefinition's answer, from the interpreter's own parser."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser, ASLParserException
+
+    try:
+        json.loads(definition)
+    except (TypeError, ValueError) as e:
+        return {"result": "FAIL", "diagnostics": [
+            {"severity": "ERROR", "code": "INVALID_JSON_DESCRIPTION", "message": f"Invalid JSON: {e}",
+             "location": "/"}], "truncated": False}
+    try:
+        AmazonStateLanguageParser.parse(definition)
+    except ASLParserException as e:
+        msgs = [str(x) for x in e.errors] or [repr(e)]
+        return {"result": "FAIL", "diagnostics": [
+            {"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED", "message": m, "location": "/"}
+            for m in msgs], "truncated": False}
+    except Exception as e:  # the interpreter's own semantic checks raise plain exceptions
+        return {"result": "FAIL", "diagnostics": [
+            {"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED",
+             "message": f"{e.__class__.__name__}: {e}", "location": "/"}], "truncated": False}
+    return {"result": "OK", "diagnostics": [], "truncated": False}
+
+
+def _validate_state_machine_definition(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    return ActionResult(validate_definition(self._get_param("definition")))
+
+
+def _list_state_machine_versions(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    arn = self._get_param("stateMachineArn")
+    sm = self.stepfunction_backend.describe_state_machine(arn)
+    versions = [
+        {"stateMachineVersionArn": v.arn, "creationDate": v.creation_date}
+        for _, v in sorted(getattr(sm, "versions", {}).items(), reverse=True)
+    ]
+    return ActionResult({"stateMachineVersions": versions})
+
+
+# ---------------------------------------------------------------------------------------------------
+# 9. sfn-wait-scale
+# ---------------------------------------------------------------------------------------------------
+
+
+def _make_wait_interval(original: Callable) -> Callable:
+    def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+        scale = estate().settings.time_scale
+        if scale >= 1.0 or wait_seconds <= 0:
+            return original(self, env, wait_seconds)
+        env.program_state_event.wait(wait_seconds * scale)
+
+    return _wait_interval
+
+
+# ---------------------------------------------------------------------------------------------------
+# 10. sns-email
+# ---------------------------------------------------------------------------------------------------
+
+
+def _make_subscription_publish(original: Callable) -> Callable:
+    def publish(self: Any, message: str, message_id: str, subject: str | None = None,
+                message_attributes: dict | None = None, group_id: str | None = None,
+                deduplication_id: str | None = None, message_structure: str | None = None) -> None:
+        if self.protocol not in ("email", "email-json"):
+            return original(self, message, message_id, subject=subject, message_attributes=message_attributes,
+                            group_id=group_id, deduplication_id=deduplication_id,
+                            message_structure=message_structure)
+        if self._filter_policy_matcher is not None and not self._filter_policy_matcher.matches(
+                message_attributes, message):
+            return None
+        if message_structure == "json":
+            message = self._parse_message_structure(message, self.protocol)
+        unsubscribe = (f"{estate().settings.endpoint}/?Action=Unsubscribe&SubscriptionArn={self.arn}")
+        subj, body = sns_email_body(message, subject, self.protocol, topic_arn=self.topic.arn,
+                                    message_id=message_id, unsubscribe_url=unsubscribe,
+                                    timestamp=datetime.now(timezone.utc).isoformat())
+        estate().mailbox.deliver(self.endpoint, subj, body, topic_arn=self.topic.arn, message_id=message_id)
+        return None
+
+    return publish
+
+
+# ---------------------------------------------------------------------------------------------------
+# 11. cloudwatch-dimensions
+# ---------------------------------------------------------------------------------------------------
+
+
+def _make_metric_filter(original: Callable) -> Callable:
+    def filter(self: Any, namespace: str | None, name: str | None, dimensions: list[dict[str, str]],
+               already_present_metrics: list | None = None) -> bool:
+        if not original(self, namespace, name, dimensions, already_present_metrics):
+            return False
+        if dimensions is None or already_present_metrics is not None:
+            return True  # ListMetrics keeps moto's subset semantics (CloudWatch's too)
+        wanted = sorted((d["Name"], d.get("Value")) for d in dimensions)
+        have = sorted((d.name, d.value) for d in self.dimensions)
+        return wanted == have
+
+    return filter
+
+
+def _make_get_metric_statistics(original: Callable) -> Callable:
+    def get_metric_statistics(self: Any, namespace: str, metric_name: str, start_time: Any, end_time: Any,
+                              period: int, stats: list[str], dimensions: list[dict[str, str]],
+                              unit: str | None = None) -> Any:
+        # moto skips the dimension filter when none are given; CloudWatch then matches only
+        # undimensioned data. Pass a marker so the exact filter above runs for [] too.
+        return original(self, namespace, metric_name, start_time, end_time, period, stats,
+                        dimensions if dimensions else _NoDimensions(), unit)
+
+    return get_metric_statistics
+
+
+class _NoDimensions(list):
+    """An empty dimension list that is truthy, so moto's `if dimensions:` applies the filter."""
+
+    def __bool__(self) -> bool:
+        return True
+
+
+# ---------------------------------------------------------------------------------------------------
+# 12. sts-trust
+# ---------------------------------------------------------------------------------------------------
+
+
+def trust_allows(policy: Any, role_arn: str, caller_arn: str, caller_account: str) -> bool:
+    """Whether a role's trust policy lets `caller_arn` call sts:AssumeRole (Deny wins; no Conditions)."""
+    if isinstance(policy, str):
+        try:
+            policy = json.loads(unquote(policy))
+        except ValueError:
+            return False
+    if not isinstance(policy, dict):
+        return False
+    statements = policy.get("Statement") or []
+    if isinstance(statements, dict):
+        statements = [statements]
+    caller_role = caller_arn
+    if ":assumed-role/" in caller_arn:  # arn:aws:sts::ACCT:assumed-role/NAME/SESSION -> the role
+        acct = caller_arn.split(":")[4]
+        caller_role = f"arn:aws:iam::{acct}:role/{caller_arn.split('/')[1]}"
+    names = {"*", caller_account, f"arn:aws:iam::{caller_account}:root", caller_arn, caller_role}
+    allowed = False
+    for st in statements:
+        actions = st.get("Action") or []
+        actions = [actions] if isinstance(actions, str) else actions
+        if not any(a in ("sts:AssumeRole", "sts:*", "*") for a in actions):
+            continue
+        principal = st.get("Principal")
+        if principal == "*":
+            match = True
+        elif isinstance(principal, dict):
+            aws = principal.get("AWS") or []
+            aws = [aws] if isinstance(aws, str) else aws
+            match = any(p in names or (p.endswith(":role/" + caller_role.rsplit("/", 1)[-1])
+                                       and p.split(":")[4] == caller_role.split(":")[4]
+                                       and ":role/" in caller_role)
+                        for p in aws)
+        else:
+            match = False
+        if not match:
+            continue
+        if st.get("Effect") == "Deny":
+            return False
+        if st.get("Effect") == "Allow":
+            allowed = True
+    return allowed
+
+
+def _make_assume_role(original: Callable) -> Callable:
+    def assume_role(self: Any) -> Any:
+        from moto.core.exceptions import AccessDeniedError
+        from moto.iam.models import iam_backends
+        from moto.sts.models import sts_backends
+
+        role_arn = self._get_param("RoleArn") or ""
+        access_key = self.get_access_key()
+        caller_account = self.current_account
+        _, caller_arn, _ = sts_backends[caller_account]["aws"].get_caller_identity(access_key, self.region)
+        parts = role_arn.split(":")
+        target_account = parts[4] if len(parts) > 5 else ""
+        try:
+            role = iam_backends[target_account]["aws"].get_role_by_arn(role_arn)
+        except Exception:
+            role = None
+        if role is None or not trust_allows(role.assume_role_policy_document, role_arn, caller_arn,
+                                            caller_account):
+            LOG.info("AssumeRole refused: %s -> %s", caller_arn, role_arn)
+            raise AccessDeniedError(caller_arn, f"sts:AssumeRole on resource: {role_arn}")
+        return original(self)
+
+    return assume_role
+
+
+# ---------------------------------------------------------------------------------------------------
+# apply
+# ---------------------------------------------------------------------------------------------------
+
+_applied = False
+
+
+def apply(settings: settings_mod.Settings) -> Estate:
+    """Install every patch (once) and return the estate they serve."""
+    global ESTATE, _applied
+    problems = check_pins()
+    if problems:
+        raise RuntimeError("moto changed under bbws_local.patches:\n  " + "\n  ".join(problems))
+    ESTATE = Estate(settings)
+    if _applied:
+        return ESTATE
+    from moto.awslambda import models as lm
+    from moto.awslambda_simple import models as lsm
+    from moto.cloudwatch import models as cwm
+    from moto.sns import models as snsm
+    from moto.stepfunctions import responses as sfr
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service as sts_base,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_sfn as sts_sfn,
+    )
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function as wf
+    from moto.sts import responses as stsr
+
+    _replace("moto.awslambda_simple.models", "LambdaSimpleBackend.invoke", _lambda_invoke)
+    _replace("moto.awslambda.models", "LambdaFunction.get_code", _make_get_code(lm.LambdaFunction.get_code))
+    _replace("moto.awslambda.models", "LambdaFunction.create_url_config",
+             _make_create_url_config(lm.LambdaFunction.create_url_config))
+    _replace("moto.awslambda.models", "LambdaFunction.delete_url_config",
+             _make_delete_url_config(lm.LambdaFunction.delete_url_config))
+    _install_boto_client_for()
+    _replace(sts_sfn.__name__, "StateTaskServiceSfn._normalise_parameters",
+             _make_sfn_normalise_parameters(sts_sfn.StateTaskServiceSfn._normalise_parameters))
+    _replace(sts_base.__name__, "StateTaskService._normalise_response",
+             _make_normalise_response(sts_base.StateTaskService._normalise_response))
+    _replace("moto.stepfunctions.responses", "StepFunctionResponse.send_task_failure", _send_task_failure)
+    _replace("moto.stepfunctions.responses", "StepFunctionResponse.validate_state_machine_definition",
+             _validate_state_machine_definition)
+    _replace("moto.stepfunctions.responses", "StepFunctionResponse.list_state_machine_versions",
+             _list_state_machine_versions)
+    _replace(wf.__name__, "WaitFunction._wait_interval", _make_wait_interval(wf.WaitFunction._wait_interval))
+    _replace("moto.sns.models", "Subscription.publish", _make_subscription_publish(snsm.Subscription.publish))
+    _replace("moto.cloudwatch.models", "MetricDatumBase.filter", _make_metric_filter(cwm.MetricDatumBase.filter))
+    _replace("moto.cloudwatch.models", "CloudWatchBackend.get_metric_statistics",
+             _make_get_metric_statistics(cwm.CloudWatchBackend.get_metric_statistics))
+    _replace("moto.sts.responses", "TokenResponse.assume_role", _make_assume_role(stsr.TokenResponse.assume_role))
+    del lsm, sfr
+    _applied = True
+    return ESTATE

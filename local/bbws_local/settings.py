@@ -1,0 +1,77 @@
+"""Facts of the estate and settings of one emulator process."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# RB-003 §1.3: the three accounts and their regions.
+ACCOUNTS: dict[str, str] = {
+    "dev": "536580886816",
+    "sit": "815856636111",
+    "prod": "093646564004",
+}
+PRIMARY_REGION = "af-south-1"
+FAILOVER_REGION = "eu-west-1"  # PROD failover
+REGIONS = (PRIMARY_REGION, FAILOVER_REGION)
+
+# Requests whose access key is unknown act in this account, where nothing of the estate lives.
+NOBODY_ACCOUNT = "123456789012"  # moto's DEFAULT_ACCOUNT_ID
+
+ADMIN_USER = "bbws-local-admin"
+
+
+def env_of_account(account_id: str) -> str | None:
+    for env, acct in ACCOUNTS.items():
+        if acct == account_id:
+            return env
+    return None
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 4566
+    state_dir: Path = Path("local/.state")
+    # Wait states sleep seconds * time_scale. 1.0 (real time) unless a demo asks otherwise.
+    time_scale: float = 1.0
+    # A function's process must reach the Runtime API's `next` within this many seconds (AWS: 10 s init).
+    init_timeout: float = 10.0
+    # Warm processes idle longer than this are stopped.
+    idle_seconds: float = 600.0
+    # Upper bound of concurrent processes of one function (AWS's account limit stands behind this).
+    max_concurrency_per_function: int = 16
+    # First port for Lambda Function URL listeners.
+    url_port_base: int = 0
+    # Key that signs code download links (GetFunction Code.Location); new each start, like presigned URLs.
+    signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    python: str = ""
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        s = cls()
+        s.host = os.environ.get("BBWS_LOCAL_HOST", s.host)
+        s.port = int(os.environ.get("BBWS_LOCAL_PORT", s.port))
+        s.state_dir = Path(os.environ.get("BBWS_LOCAL_STATE", str(s.state_dir))).resolve()
+        s.time_scale = float(os.environ.get("BBWS_LOCAL_TIME_SCALE", s.time_scale))
+        if not (0.0 <= s.time_scale <= 1.0):
+            raise ValueError("BBWS_LOCAL_TIME_SCALE must be between 0 and 1 (1 = real time)")
+        s.init_timeout = float(os.environ.get("BBWS_LOCAL_INIT_TIMEOUT", s.init_timeout))
+        s.idle_seconds = float(os.environ.get("BBWS_LOCAL_IDLE_SECONDS", s.idle_seconds))
+        s.max_concurrency_per_function = int(
+            os.environ.get("BBWS_LOCAL_MAX_CONCURRENCY", s.max_concurrency_per_function)
+        )
+        s.url_port_base = int(os.environ.get("BBWS_LOCAL_URL_PORT_BASE", s.port + 100))
+        import sys
+
+        s.python = os.environ.get("BBWS_LOCAL_PYTHON", sys.executable)
+        return s
+
+
+# The one Settings object of this process; server.main() fills it before anything else runs.
+CURRENT = Settings()
