@@ -7,7 +7,9 @@ the estate if any of them changed (a new moto must be re-read before it is trust
 
 The patches, by what AWS does that moto 5.2.5 does not:
  1. lambda-invoke        Invoke runs the deployed package (runtime.Executor), with FunctionError,
-                         throttles, async `Event` invocations and X-Amz-Executed-Version.
+                         throttles, async `Event` invocations and X-Amz-Executed-Version; the
+                         `?Qualifier=` of Invoke is honoured (moto 5.2.5 reads `qualifier` and so
+                         invokes $LATEST whatever version or alias was asked for).
  2. lambda-code-location GetFunction's Code.Location is a short-lived signed URL serving the zip.
  3. lambda-function-url  CreateFunctionUrlConfig opens a loopback listener (urls.FunctionUrls).
  4. sfn-credentials      The interpreter calls services as the state machine's role, in its account
@@ -16,7 +18,11 @@ The patches, by what AWS does that moto 5.2.5 does not:
                          ("'StateMachineArn'" States.Runtime otherwise), and the results come back in
                          the Step Functions casing (ExecutionArn, Output...).
  6. sfn-task-failure-cause SendTaskFailure keeps its `cause`.
- 7. sfn-validate         ValidateStateMachineDefinition answers from a real parse of the definition.
+ 7. sfn-validate         ValidateStateMachineDefinition answers from a real parse of the definition
+                         plus the structural checks AWS makes and moto's parser does not (StartAt and
+                         every Next/Default/Catch target exist, each non-terminal state has Next or
+                         End, no unreachable state); CreateStateMachine/UpdateStateMachine run the same
+                         checks (sfn-definition-checks), so a definition AWS refuses is refused here.
  8. sfn-list-versions    ListStateMachineVersions answers.
  9. sfn-wait-scale       Wait states can be scaled down for demos (BBWS_LOCAL_TIME_SCALE; off = 1.0).
 10. sns-email            Email and email-json deliveries land in the local mailbox.
@@ -68,6 +74,8 @@ _SFN_TASK = "moto.stepfunctions.parser.asl.component.state.exec.state_task.servi
 PATCHES: list[Patch] = [
     Patch("lambda-invoke", "moto.awslambda_simple.models", "LambdaSimpleBackend.invoke",
           "1b029265c71d5ae06e1359dfa5b1f29beac2654e7dc64bf5bb1f6de9b06f9172"),
+    Patch("lambda-invoke-qualifier", "moto.awslambda.responses", "LambdaResponse.invoke",
+          "8f68f0bf023a3eb476e13ab0f688e6fbde8462c194532e8ce67421dbeb91c44b"),
     Patch("lambda-code-location", "moto.awslambda.models", "LambdaFunction.get_code",
           "06c9aab0ee2bf01397638a3f4e5de32a15a1a98acc7467c854adc041955165cb"),
     Patch("lambda-function-url", "moto.awslambda.models", "LambdaFunction.create_url_config",
@@ -84,6 +92,9 @@ PATCHES: list[Patch] = [
           "f0fed5e805768377c3886da87839f8dc3ea37bdaa5a64bab13da2784b5e00304"),
     Patch("sfn-validate", "moto.stepfunctions.responses", "StepFunctionResponse.validate_state_machine_definition",
           ABSENT),
+    Patch("sfn-definition-checks", "moto.stepfunctions.parser.models",
+          "StepFunctionsParserBackend._validate_definition",
+          "a5921e3d3b46dcd341ec3a64e61af486cd2f843751a1890e07e9ea0f0008569b"),
     Patch("sfn-list-versions", "moto.stepfunctions.responses", "StepFunctionResponse.list_state_machine_versions",
           ABSENT),
     Patch("sfn-wait-scale", "moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function",
@@ -138,6 +149,8 @@ def _replace(module: str, qualname: str, new: Callable) -> None:
     owner, attr, old = _resolve(module, qualname)
     new.__bbws_patch__ = True  # type: ignore[attr-defined]
     new.__bbws_original__ = old  # type: ignore[attr-defined]
+    if isinstance(inspect.getattr_static(owner, attr, None), staticmethod):
+        new = staticmethod(new)  # type: ignore[assignment]
     setattr(owner, attr, new)
 
 
@@ -296,6 +309,20 @@ def _lambda_invoke(self: Any, function_name: str, qualifier: str | None, body: A
         response_headers["x-amz-function-error"] = outcome.function_error
     response_headers["Content-Length"] = str(len(outcome.payload))
     return outcome.payload
+
+
+def _lambda_response_invoke(self: Any) -> tuple[int, dict[str, str], bytes]:
+    response_headers: dict[str, str] = {}
+    function_name = unquote(self.path.rsplit("/", 2)[-2])
+    qualifier = self._get_param("Qualifier") or self._get_param("qualifier")
+    payload = self.backend.invoke(function_name, qualifier, self.body, self.headers, response_headers)
+    inv_type = self.headers.get("X-Amz-Invocation-Type") or "RequestResponse"
+    if inv_type in ("Event", "DryRun"):
+        status = 202 if inv_type == "Event" else 204
+        response_headers["status"] = str(status)  # moto's server takes the status from this header
+        return status, response_headers, b""
+    response_headers["content-type"] = "application/json"
+    return 200, response_headers, payload
 
 
 def invoke_for_url(account: str, region: str, function_name: str, event: bytes) -> tuple[bytes, str | None]:
@@ -485,28 +512,97 @@ def _send_task_failure(self: Any) -> Any:
     return EmptyResult()
 
 
+_TERMINAL = {"Succeed", "Fail"}
+
+
+def structure_problems(doc: Any, where: str = "") -> list[str]:
+    """What AWS refuses in a definition's structure (moto's parser checks none of it)."""
+    if not isinstance(doc, dict):
+        return [f"{where or '/'}: a state machine definition must be a JSON object"]
+    states = doc.get("States")
+    if not isinstance(states, dict) or not states:
+        return [f"{where}/States: must be a non-empty object"]
+    problems: list[str] = []
+    start = doc.get("StartAt")
+    if start not in states:
+        problems.append(f"{where}/StartAt: '{start}' is not a state of this scope")
+    edges: dict[str, list[str]] = {}
+    for name, st in states.items():
+        here = f"{where}/States/{name}"
+        if not isinstance(st, dict):
+            problems.append(f"{here}: a state must be an object")
+            continue
+        typ = st.get("Type")
+        targets = [t for t in [st.get("Next"), st.get("Default")] if t is not None]
+        targets += [c.get("Next") for c in st.get("Choices") or [] if isinstance(c, dict)]
+        targets += [c.get("Next") for c in st.get("Catch") or [] if isinstance(c, dict)]
+        for t in targets:
+            if t not in states:
+                problems.append(f"{here}: transition to '{t}', which is not a state of this scope")
+        edges[name] = [t for t in targets if t in states]
+        if typ not in _TERMINAL and typ != "Choice" and not st.get("End") and "Next" not in st:
+            problems.append(f"{here}: a {typ} state needs Next or End")
+        if st.get("End") and "Next" in st:
+            problems.append(f"{here}: Next and End cannot both be set")
+        for key in ("Iterator", "ItemProcessor"):
+            if key in st:
+                problems += structure_problems(st[key], f"{here}/{key}")
+        for i, branch in enumerate(st.get("Branches") or []):
+            problems += structure_problems(branch, f"{here}/Branches/{i}")
+    if start in states:
+        seen, todo = set(), [start]
+        while todo:
+            s = todo.pop()
+            if s not in seen:
+                seen.add(s)
+                todo += edges.get(s, [])
+        for name in states:
+            if name not in seen:
+                problems.append(f"{where}/States/{name}: the state is not reachable from StartAt")
+    return problems
+
+
 def validate_definition(definition: str) -> dict[str, Any]:
-    """ValidateStateMachineDefinition's answer, from the interpreter's own parser."""
+    """ValidateStateMachineDefinition's answer, from the interpreter's parser and the structure checks."""
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser, ASLParserException
 
+    def fail(code: str, messages: list[str]) -> dict[str, Any]:
+        return {"result": "FAIL", "truncated": False, "diagnostics": [
+            {"severity": "ERROR", "code": code, "message": m, "location": m.split(":", 1)[0] or "/"}
+            for m in messages]}
+
     try:
-        json.loads(definition)
+        doc = json.loads(definition)
     except (TypeError, ValueError) as e:
-        return {"result": "FAIL", "diagnostics": [
-            {"severity": "ERROR", "code": "INVALID_JSON_DESCRIPTION", "message": f"Invalid JSON: {e}",
-             "location": "/"}], "truncated": False}
+        return fail("INVALID_JSON_DESCRIPTION", [f"/: invalid JSON: {e}"])
+    problems = structure_problems(doc)
+    if problems:
+        return fail("SCHEMA_VALIDATION_FAILED", problems)
     try:
         AmazonStateLanguageParser.parse(definition)
     except ASLParserException as e:
-        msgs = [str(x) for x in e.errors] or [repr(e)]
-        return {"result": "FAIL", "diagnostics": [
-            {"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED", "message": m, "location": "/"}
-            for m in msgs], "truncated": False}
+        return fail("SCHEMA_VALIDATION_FAILED", [f"/: {x}" for x in e.errors] or [f"/: {e!r}"])
     except Exception as e:  # the interpreter's own semantic checks raise plain exceptions
-        return {"result": "FAIL", "diagnostics": [
-            {"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED",
-             "message": f"{e.__class__.__name__}: {e}", "location": "/"}], "truncated": False}
+        return fail("SCHEMA_VALIDATION_FAILED", [f"/: {e.__class__.__name__}: {e}"])
     return {"result": "OK", "diagnostics": [], "truncated": False}
+
+
+def _make_validate_definition(original: Callable) -> Callable:
+    def _validate_definition(definition: str) -> None:
+        from moto.stepfunctions.parser.models import InvalidDefinition
+
+        try:
+            original(definition)
+        except InvalidDefinition as e:
+            # moto's parser defines InvalidDefinition without a TYPE, so it reaches clients with an
+            # empty error code; AWS's is "InvalidDefinition".
+            raise InvalidDefinition(getattr(e, "message", str(e)), "InvalidDefinition")
+        problems = structure_problems(json.loads(definition))
+        if problems:
+            raise InvalidDefinition("Invalid State Machine Definition: " + "; ".join(problems),
+                                    "InvalidDefinition")
+
+    return _validate_definition
 
 
 def _validate_state_machine_definition(self: Any) -> Any:
@@ -713,6 +809,7 @@ def apply(settings: settings_mod.Settings) -> Estate:
     from moto.sts import responses as stsr
 
     _replace("moto.awslambda_simple.models", "LambdaSimpleBackend.invoke", _lambda_invoke)
+    _replace("moto.awslambda.responses", "LambdaResponse.invoke", _lambda_response_invoke)
     _replace("moto.awslambda.models", "LambdaFunction.get_code", _make_get_code(lm.LambdaFunction.get_code))
     _replace("moto.awslambda.models", "LambdaFunction.create_url_config",
              _make_create_url_config(lm.LambdaFunction.create_url_config))
@@ -726,6 +823,10 @@ def apply(settings: settings_mod.Settings) -> Estate:
     _replace("moto.stepfunctions.responses", "StepFunctionResponse.send_task_failure", _send_task_failure)
     _replace("moto.stepfunctions.responses", "StepFunctionResponse.validate_state_machine_definition",
              _validate_state_machine_definition)
+    from moto.stepfunctions.parser import models as sfn_models
+
+    _replace("moto.stepfunctions.parser.models", "StepFunctionsParserBackend._validate_definition",
+             _make_validate_definition(sfn_models.StepFunctionsParserBackend._validate_definition))
     _replace("moto.stepfunctions.responses", "StepFunctionResponse.list_state_machine_versions",
              _list_state_machine_versions)
     _replace(wf.__name__, "WaitFunction._wait_interval", _make_wait_interval(wf.WaitFunction._wait_interval))

@@ -65,6 +65,9 @@ def main() -> int:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # The interpreter logs every caught task failure at ERROR with its whole state tree; the execution
+    # history has the same facts in AWS's shape.
+    logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
     configure_moto(settings)
     estate = patches.apply(settings)
     bootstrap_accounts(settings)

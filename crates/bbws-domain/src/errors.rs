@@ -1,0 +1,152 @@
+//! Stable error names and the field-level validation error shared by every module.
+
+use serde::{Serialize, Serializer};
+use std::fmt;
+
+/// The error names a promotion can end with.
+///
+/// These strings are what Step Functions `Catch`/`Retry` clauses match on and what
+/// operators search for, so they must never change once released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorName {
+    /// The request failed validation.
+    InvalidInput,
+    /// Another promotion of the same service to the same environment is running.
+    PromotionInProgress,
+    /// Stability, quality-gate or other pre-flight checks failed.
+    PreflightFailed,
+    /// A PROD promotion was attempted outside a maintenance window without an emergency.
+    OutsideMaintenanceWindow,
+    /// An approver rejected the promotion.
+    ApprovalRejected,
+    /// The approvals were not complete before the approval timeout.
+    ApprovalTimedOut,
+    /// Updating code or aliases in the target environment failed.
+    DeployFailed,
+    /// The post-deployment monitor triggered a rollback.
+    RolledBack,
+}
+
+impl ErrorName {
+    /// Every error name, in the order a promotion can reach them.
+    pub const ALL: [ErrorName; 8] = [
+        ErrorName::InvalidInput,
+        ErrorName::PromotionInProgress,
+        ErrorName::PreflightFailed,
+        ErrorName::OutsideMaintenanceWindow,
+        ErrorName::ApprovalRejected,
+        ErrorName::ApprovalTimedOut,
+        ErrorName::DeployFailed,
+        ErrorName::RolledBack,
+    ];
+
+    /// The stable wire name, e.g. `"Bbws.InvalidInput"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorName::InvalidInput => "Bbws.InvalidInput",
+            ErrorName::PromotionInProgress => "Bbws.PromotionInProgress",
+            ErrorName::PreflightFailed => "Bbws.PreflightFailed",
+            ErrorName::OutsideMaintenanceWindow => "Bbws.OutsideMaintenanceWindow",
+            ErrorName::ApprovalRejected => "Bbws.ApprovalRejected",
+            ErrorName::ApprovalTimedOut => "Bbws.ApprovalTimedOut",
+            ErrorName::DeployFailed => "Bbws.DeployFailed",
+            ErrorName::RolledBack => "Bbws.RolledBack",
+        }
+    }
+
+    /// Looks an error name up by its wire name; `None` for anything else.
+    pub fn from_name(name: &str) -> Option<ErrorName> {
+        ErrorName::ALL.into_iter().find(|e| e.as_str() == name)
+    }
+}
+
+impl fmt::Display for ErrorName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ErrorName {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// One problem with one field of an input document.
+///
+/// Displays as `"<field>: <rule>"`, e.g.
+/// `service: unknown service 'x' (known: ecs-event-handler, site-management)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{field}: {rule}")]
+pub struct FieldError {
+    /// The field's name or path (`emergency.incident`, `catalog[0].name`).
+    pub field: String,
+    /// What the field breaks, as a sentence fragment.
+    pub rule: String,
+}
+
+impl FieldError {
+    /// A problem with `field`, described by `rule`.
+    pub fn new(field: impl Into<String>, rule: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            rule: rule.into(),
+        }
+    }
+}
+
+/// Joins several field errors into one line, separated by `"; "`.
+pub fn join_field_errors(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_names_are_the_stable_wire_names() {
+        let names: Vec<&str> = ErrorName::ALL.iter().map(|e| e.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "Bbws.InvalidInput",
+                "Bbws.PromotionInProgress",
+                "Bbws.PreflightFailed",
+                "Bbws.OutsideMaintenanceWindow",
+                "Bbws.ApprovalRejected",
+                "Bbws.ApprovalTimedOut",
+                "Bbws.DeployFailed",
+                "Bbws.RolledBack",
+            ]
+        );
+    }
+
+    #[test]
+    fn error_names_round_trip_and_serialize_as_strings() {
+        for name in ErrorName::ALL {
+            assert_eq!(ErrorName::from_name(name.as_str()), Some(name));
+            assert_eq!(name.to_string(), name.as_str());
+        }
+        assert_eq!(ErrorName::from_name("InvalidInput"), None);
+        assert_eq!(
+            serde_json::to_value(ErrorName::RolledBack).ok(),
+            Some(serde_json::json!("Bbws.RolledBack"))
+        );
+    }
+
+    #[test]
+    fn field_errors_display_field_then_rule_and_join_with_semicolons() {
+        let a = FieldError::new("service", "is required");
+        let b = FieldError::new("reason", "must not be blank");
+        assert_eq!(a.to_string(), "service: is required");
+        assert_eq!(
+            join_field_errors(&[a, b]),
+            "service: is required; reason: must not be blank"
+        );
+    }
+}

@@ -1,0 +1,145 @@
+"""Fixtures for the local estate's tests: clients of each account, test functions, unique names.
+
+The estate must be up (`make up`; `make test` does it). Every test names its resources uniquely, so the
+suite can run against an estate that is also used for other things.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import time
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "local"))
+
+from bbws_local.settings import ACCOUNTS, Settings  # noqa: E402
+
+SETTINGS = Settings.from_env()
+STATE = SETTINGS.state_dir
+ENDPOINT = SETTINGS.endpoint
+PROBE_ZIP = ROOT / "target" / "lambda" / "bbws-local-probe" / "bootstrap.zip"
+
+LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+STATES_TRUST = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _estate_is_up() -> None:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{ENDPOINT}/_local/health", timeout=2) as r:
+            assert json.loads(r.read())["status"] == "ok"
+    except OSError as e:
+        pytest.exit(f"the local estate is not up on {ENDPOINT} ({e}); run `make up`", returncode=2)
+    os.environ["AWS_CONFIG_FILE"] = str(STATE / "aws" / "config")
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(STATE / "aws" / "credentials")
+    for var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION"):
+        os.environ.pop(var, None)
+
+
+def session_for(env: str, region: str = "af-south-1") -> boto3.Session:
+    return boto3.Session(profile_name=f"bbws-{env}", region_name=region)
+
+
+@pytest.fixture(scope="session")
+def dev() -> boto3.Session:
+    return session_for("dev")
+
+
+@pytest.fixture(scope="session")
+def sit() -> boto3.Session:
+    return session_for("sit")
+
+
+@pytest.fixture(scope="session")
+def prod() -> boto3.Session:
+    return session_for("prod")
+
+
+@pytest.fixture(scope="session")
+def probe_zip() -> bytes:
+    if not PROBE_ZIP.exists():
+        pytest.fail(f"{PROBE_ZIP} is missing: build it with `make lambdas`")
+    return PROBE_ZIP.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def python_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(Path(__file__).parent / "fixtures" / "pyfn" / "handler.py", "handler.py")
+    return buf.getvalue()
+
+
+def ensure_role(session: boto3.Session, name: str, trust: dict[str, Any]) -> str:
+    iam = session.client("iam")
+    try:
+        return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        return iam.get_role(RoleName=name)["Role"]["Arn"]
+
+
+@pytest.fixture(scope="session")
+def make_function() -> Callable[..., dict[str, Any]]:
+    """Create a function in an account: make_function(session, zip, runtime=..., handler=..., **extra)."""
+
+    def _make(session: boto3.Session, code: bytes, runtime: str = "provided.al2023",
+              handler: str = "bootstrap", name: str | None = None, **extra: Any) -> dict[str, Any]:
+        role = ensure_role(session, "bbws-local-test-fn", LAMBDA_TRUST)
+        return session.client("lambda").create_function(
+            FunctionName=name or unique("fn"), Runtime=runtime, Handler=handler, Role=role,
+            Code={"ZipFile": code}, Timeout=extra.pop("Timeout", 5), **extra)
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def make_state_machine() -> Callable[..., str]:
+    def _make(session: boto3.Session, definition: dict[str, Any], name: str | None = None) -> str:
+        role = ensure_role(session, "bbws-local-test-sfn", STATES_TRUST)
+        return session.client("stepfunctions").create_state_machine(
+            name=name or unique("sm"), definition=json.dumps(definition), roleArn=role)["stateMachineArn"]
+
+    return _make
+
+
+def wait_execution(session: boto3.Session, arn: str, timeout: float = 30.0) -> dict[str, Any]:
+    sfn = session.client("stepfunctions")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        d = sfn.describe_execution(executionArn=arn)
+        if d["status"] != "RUNNING":
+            return d
+        time.sleep(0.1)
+    raise AssertionError(f"execution {arn} still running after {timeout} s")
+
+
+def history(session: boto3.Session, arn: str) -> list[dict[str, Any]]:
+    return session.client("stepfunctions").get_execution_history(executionArn=arn, maxResults=1000)["events"]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -1,0 +1,50 @@
+"""The two Step Functions calls terraform-provider-aws makes that moto 5.2.5 lacks."""
+from __future__ import annotations
+
+import json
+
+from conftest import unique
+
+
+def test_validate_state_machine_definition_accepts_a_valid_definition(dev):
+    r = dev.client("stepfunctions").validate_state_machine_definition(
+        definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}))
+    assert r["result"] == "OK" and r["diagnostics"] == []
+
+
+def test_validate_state_machine_definition_reports_what_is_wrong(dev):
+    sfn = dev.client("stepfunctions")
+    bad_ref = sfn.validate_state_machine_definition(
+        definition=json.dumps({"StartAt": "Missing", "States": {"A": {"Type": "Pass", "End": True}}}))
+    assert bad_ref["result"] == "FAIL" and bad_ref["diagnostics"][0]["severity"] == "ERROR"
+    not_json = sfn.validate_state_machine_definition(definition="{not json")
+    assert not_json["result"] == "FAIL"
+    assert not_json["diagnostics"][0]["code"] == "INVALID_JSON_DESCRIPTION"
+    bad_retry = sfn.validate_state_machine_definition(definition=json.dumps({"StartAt": "A", "States": {
+        "A": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True,
+              "Retry": [{"ErrorEquals": ["X"], "IntervalSeconds": 0}]}}}))
+    assert bad_retry["result"] == "FAIL" and "IntervalSeconds" in bad_retry["diagnostics"][0]["message"]
+
+
+def test_list_state_machine_versions_answers(dev, make_state_machine):
+    sfn = dev.client("stepfunctions")
+    definition = {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}
+    arn = make_state_machine(dev, definition, name=unique("versions"))
+    assert sfn.list_state_machine_versions(stateMachineArn=arn)["stateMachineVersions"] == []
+    role = sfn.describe_state_machine(stateMachineArn=arn)["roleArn"]
+    published = sfn.create_state_machine(name=unique("published"), definition=json.dumps(definition),
+                                         roleArn=role, publish=True)
+    versions = sfn.list_state_machine_versions(stateMachineArn=published["stateMachineArn"])
+    assert [v["stateMachineVersionArn"] for v in versions["stateMachineVersions"]] == [
+        published["stateMachineVersionArn"]]
+
+
+def test_create_state_machine_refuses_a_broken_structure(dev, make_state_machine):
+    import pytest
+
+    sfn = dev.client("stepfunctions")
+    with pytest.raises(sfn.exceptions.InvalidDefinition) as e:
+        make_state_machine(dev, {"StartAt": "A", "States": {
+            "A": {"Type": "Pass", "Next": "Nowhere"}, "Orphan": {"Type": "Succeed"}}})
+    message = e.value.response["Error"]["Message"]
+    assert "Nowhere" in message and "Orphan" in message
