@@ -15,7 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .settings import Settings
+from .settings import Settings, code_version
 
 
 def _health(settings: Settings, timeout: float = 1.0) -> dict | None:
@@ -59,10 +59,15 @@ def print_env(settings: Settings) -> None:
 
 def up(settings: Settings) -> int:
     t0 = time.monotonic()
-    if _health(settings):
+    health = _health(settings)
+    if health and health.get("code_version") == code_version():
         print(f"local estate already up on {settings.endpoint} (reused)")
         print_env(settings)
         return 0
+    if health:
+        print("the running local estate has older code: restarting it (its state is lost)")
+        if down(settings) != 0:
+            return 1
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     log = open(settings.state_dir / "server.log", "ab")
     env = dict(os.environ)

@@ -20,7 +20,9 @@ from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, unquote
 
 from . import patches
-from .settings import ACCOUNTS
+from .settings import ACCOUNTS, code_version
+
+CODE_VERSION = code_version()
 
 LOG = logging.getLogger("bbws_local.gateway")
 
@@ -62,6 +64,7 @@ class Gateway:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         if path == "/_local/health":
             body = {"status": "ok", "endpoint": self.estate.settings.endpoint, "accounts": ACCOUNTS,
+                    "code_version": CODE_VERSION,
                     "time_scale": self.estate.settings.time_scale,
                     "lambda_processes": [{"account": w.spec.account, "function": w.spec.name,
                                           "version": w.spec.version, "pid": w.pid,

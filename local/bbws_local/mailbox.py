@@ -91,3 +91,21 @@ def sns_email_body(message: str, subject: str | None, protocol: str, *, topic_ar
         "https://aws.amazon.com/support"
     )
     return subject, message + footer
+
+
+def main(argv: list[str]) -> int:
+    """`make mail [MAIL_TO=address]`: print the local mailbox, newest last."""
+    from .settings import Settings
+
+    box = Mailbox(Settings.from_env().state_dir / "mailbox")
+    msgs = box.messages(argv[1] if len(argv) > 1 else None)
+    for m in msgs:
+        print(f"--- {m['date']}  To: {m['to']}\nSubject: {m['subject']}\n\n{m['body']}\n")
+    print(f"{len(msgs)} message(s) in {box.root}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv))

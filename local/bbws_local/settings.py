@@ -22,6 +22,17 @@ NOBODY_ACCOUNT = "123456789012"  # moto's DEFAULT_ACCOUNT_ID
 ADMIN_USER = "bbws-local-admin"
 
 
+def code_version() -> str:
+    """A hash of the estate's own code: `make up` restarts an estate that runs older code."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def env_of_account(account_id: str) -> str | None:
     for env, acct in ACCOUNTS.items():
         if acct == account_id:

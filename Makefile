@@ -1,0 +1,61 @@
+# BBWS promotion backend: build, local estate, tests, demo.
+# Every target installs what it needs (Python venv with pinned packages, npm packages) on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := $(CURDIR)/.venv
+PY        := $(VENV)/bin/python
+STATE     := $(CURDIR)/local/.state
+CARGO_LAMBDA_FLAGS := --release --output-format zip --compiler cargo
+
+export BBWS_LOCAL_STATE := $(STATE)
+export PYTHONPATH := $(CURDIR)/local
+export PATH := $(VENV)/bin:$(PATH)
+
+.PHONY: help venv lambdas up down status env mail demo test lint fmt-check clippy unit test-local
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+venv: $(VENV)/.installed ## the project virtualenv (moto 5.2.5, awslambdaric, cargo-lambda, pytest)
+$(VENV)/.installed: local/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r local/requirements.txt
+	touch $@
+
+lambdas: venv ## build every Lambda zip with cargo-lambda (target/lambda/<name>/bootstrap.zip)
+	cargo lambda build $(CARGO_LAMBDA_FLAGS) -p bbws-local-probe
+
+up: venv ## start the local estate (idempotent) and print the AWS CLI environment
+	@$(PY) -m bbws_local.ctl up
+
+down: venv ## stop the local estate and every process it started
+	@$(PY) -m bbws_local.ctl down
+
+status: venv ## what the local estate runs now
+	@$(PY) -m bbws_local.ctl status
+
+env: venv ## the export line for the AWS CLI profiles bbws-dev, bbws-sit, bbws-prod
+	@$(PY) -m bbws_local.ctl env
+
+mail: venv ## the local mailbox, newest last (MAIL_TO=address to filter)
+	@$(PY) -m bbws_local.mailbox $(MAIL_TO)
+
+demo: lambdas up ## a walk through the local estate
+	@$(PY) local/showcase.py
+
+fmt-check:
+	cargo fmt --all -- --check
+
+clippy:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+unit: ## Rust unit tests (no AWS)
+	cargo test --workspace
+
+test-local: lambdas up ## the local estate's own tests (boto3, real HTTP)
+	$(PY) -m pytest -q local/tests
+
+lint: fmt-check clippy
+
+test: lint unit test-local ## everything CI runs

@@ -1,0 +1,76 @@
+"""Guards on the moto changes: each fails if the pinned moto changes under the patch it names."""
+from __future__ import annotations
+
+import threading
+import time
+
+import moto
+import pytest
+from bbws_local import patches
+from bbws_local.settings import Settings
+
+
+def test_moto_is_the_pinned_version():
+    assert moto.__version__ == patches.MOTO_VERSION == "5.2.5"
+
+
+@pytest.mark.parametrize("patch", patches.PATCHES, ids=lambda p: p.name)
+def test_patched_moto_function_is_the_one_the_patch_was_written_for(patch):
+    actual = patches.source_sha256(patch.module, patch.qualname)
+    if patch.source_sha256 == patches.ABSENT:
+        assert actual is None, f"moto now has {patch.qualname}: read it before keeping our version"
+    else:
+        assert actual == patch.source_sha256, f"moto's {patch.module}.{patch.qualname} changed"
+
+
+def test_every_pin_holds():
+    assert patches.check_pins() == []
+
+
+@pytest.fixture(scope="module")
+def applied(tmp_path_factory):
+    """The patches installed in this test process (no server): for behaviours testable without HTTP."""
+    settings = Settings(state_dir=tmp_path_factory.mktemp("estate"), time_scale=0.01, port=1)
+    return patches.apply(settings)
+
+
+def test_apply_installs_every_patch(applied):
+    for p in patches.PATCHES:
+        owner, attr, fn = patches._resolve(p.module, p.qualname)
+        assert getattr(fn, "__bbws_patch__", False), f"{p.name} is not installed"
+    assert patches.check_pins() == [], "the pins still read moto's originals once patched"
+
+
+class _Env:
+    def __init__(self) -> None:
+        self.program_state_event = threading.Event()
+
+
+def test_wait_scale_shortens_waits_when_set(applied):
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+    t0 = time.monotonic()
+    WaitFunction._wait_interval(object(), _Env(), 100)  # 100 s at scale 0.01
+    assert time.monotonic() - t0 < 3.0
+
+
+def test_wait_scale_off_waits_in_real_time(applied):
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+    applied.settings.time_scale = 1.0
+    try:
+        t0 = time.monotonic()
+        WaitFunction._wait_interval(object(), _Env(), 1)
+        assert time.monotonic() - t0 >= 0.95
+    finally:
+        applied.settings.time_scale = 0.01
+
+
+def test_code_links_are_signed_and_expire(applied):
+    link = patches.sign_code_link("536580886816", "af-south-1", "fn", "3")
+    token = link.rsplit("/", 1)[-1]
+    assert patches.verify_code_link(token)["f"] == "fn"
+    raw, sig = token.split(".")
+    assert patches.verify_code_link(raw + "." + "0" * len(sig)) is None
+    old = patches.sign_code_link("536580886816", "af-south-1", "fn", "3", now=time.time() - 3600)
+    assert patches.verify_code_link(old.rsplit("/", 1)[-1]) is None

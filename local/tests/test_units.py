@@ -1,0 +1,113 @@
+"""Pure pieces of the estate, no server: error bodies, URL events, trust policies, definitions, mail."""
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from bbws_local.mailbox import Mailbox, sns_email_body
+from bbws_local.patches import structure_problems, trust_allows
+from bbws_local.runtime import Invocation, normalise_error_body
+from bbws_local.urls import build_event, map_result
+
+SIT = "815856636111"
+
+
+def test_error_body_keeps_a_runtime_error_as_sent():
+    body = normalise_error_body(b'{"errorType":"Bbws.DeployFailed","errorMessage":"sha differs"}', None)
+    assert json.loads(body) == {"errorType": "Bbws.DeployFailed", "errorMessage": "sha differs"}
+
+
+def test_error_body_takes_the_type_from_the_header_or_says_unhandled():
+    assert json.loads(normalise_error_body(b'{"errorMessage":"x"}', "Bbws.X"))["errorType"] == "Bbws.X"
+    doc = json.loads(normalise_error_body(b"not json", None))
+    assert doc == {"errorMessage": "not json", "errorType": "Unhandled"}
+
+
+def test_invocation_result_is_recorded_once():
+    inv = Invocation(b"{}", "arn", 1.0)
+    assert inv.finish(b"first", None)
+    assert not inv.fail("Sandbox.Timedout", "late")
+    assert inv.body == b"first" and inv.error is None
+
+
+def test_url_event_is_payload_format_2():
+    ev = build_event("POST", "/approve/x?r=1&r=2&d=ok", {"Cookie": "a=1; b=2", "User-Agent": "ua",
+                                                        "Content-Type": "application/x-www-form-urlencoded"},
+                     b"decision=approve", "127.0.0.1", "abc", "127.0.0.1:4666", SIT)
+    assert ev["version"] == "2.0" and ev["routeKey"] == "$default"
+    assert ev["rawPath"] == "/approve/x" and ev["rawQueryString"] == "r=1&r=2&d=ok"
+    assert ev["queryStringParameters"] == {"r": "1,2", "d": "ok"}
+    assert ev["cookies"] == ["a=1", "b=2"] and "cookie" not in ev["headers"]
+    assert ev["requestContext"]["http"] == {"method": "POST", "path": "/approve/x", "protocol": "HTTP/1.1",
+                                            "sourceIp": "127.0.0.1", "userAgent": "ua"}
+    assert ev["body"] == "decision=approve" and ev["isBase64Encoded"] is False
+
+
+def test_url_event_base64_encodes_binary_bodies():
+    ev = build_event("PUT", "/", {"Content-Type": "application/octet-stream"}, b"\x00\x01", "::1", "i", "h", SIT)
+    assert ev["isBase64Encoded"] is True and base64.b64decode(ev["body"]) == b"\x00\x01"
+
+
+def test_url_result_mapping():
+    status, headers, body = map_result(json.dumps({"statusCode": 303, "headers": {"Location": "/done"},
+                                                   "cookies": ["s=1"], "body": ""}).encode(), None)
+    assert status == 303 and ("Location", "/done") in headers and ("Set-Cookie", "s=1") in headers
+    assert map_result(b'{"ok": true}', None) == (200, [("Content-Type", "application/json")], b'{"ok": true}')
+    assert map_result(b'{"errorType":"X"}', "Unhandled")[0] == 502
+    b64 = base64.b64encode(b"png").decode()
+    assert map_result(json.dumps({"statusCode": 200, "body": b64, "isBase64Encoded": True}).encode(),
+                      None)[2] == b"png"
+
+
+def _trust(*principals, effect="Allow"):
+    return {"Statement": [{"Effect": effect, "Principal": {"AWS": list(principals)}, "Action": "sts:AssumeRole"}]}
+
+
+@pytest.mark.parametrize("principal,caller,allowed", [
+    (f"arn:aws:iam::{SIT}:root", f"arn:aws:iam::{SIT}:user/bbws-local-admin", True),
+    (SIT, f"arn:aws:sts::{SIT}:assumed-role/pipeline/s", True),
+    (f"arn:aws:iam::{SIT}:role/pipeline", f"arn:aws:sts::{SIT}:assumed-role/pipeline/s", True),
+    (f"arn:aws:iam::{SIT}:role/pipeline", f"arn:aws:sts::{SIT}:assumed-role/other/s", False),
+    (f"arn:aws:iam::{SIT}:role/pipeline", f"arn:aws:iam::{SIT}:user/bbws-local-admin", False),
+    ("arn:aws:iam::093646564004:root", f"arn:aws:iam::{SIT}:user/x", False),
+])
+def test_trust_policy_principals(principal, caller, allowed):
+    assert trust_allows(_trust(principal), "arn:aws:iam::536580886816:role/r", caller, SIT) is allowed
+
+
+def test_trust_policy_deny_wins_and_service_principals_do_not_admit_users():
+    policy = {"Statement": [_trust(SIT)["Statement"][0], _trust(SIT, effect="Deny")["Statement"][0]]}
+    assert not trust_allows(policy, "r", f"arn:aws:iam::{SIT}:user/x", SIT)
+    service = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                              "Action": "sts:AssumeRole"}]}
+    assert not trust_allows(service, "r", f"arn:aws:iam::{SIT}:user/x", SIT)
+    assert not trust_allows("%7Bnot json", "r", f"arn:aws:iam::{SIT}:user/x", SIT)
+
+
+def test_definition_structure_checks():
+    ok = {"StartAt": "A", "States": {"A": {"Type": "Choice", "Choices": [{"Next": "B"}], "Default": "C"},
+                                     "B": {"Type": "Map", "Iterator": {"StartAt": "I", "States": {
+                                         "I": {"Type": "Pass", "End": True}}}, "Next": "C"},
+                                     "C": {"Type": "Succeed"}}}
+    assert structure_problems(ok) == []
+    bad = {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "r"},
+                                      "B": {"Type": "Parallel", "Branches": [{"StartAt": "X", "States": {}}],
+                                            "End": True}}}
+    problems = structure_problems(bad)
+    assert any("/States/A: a Task state needs Next or End" in p for p in problems)
+    assert any("/States/B: the state is not reachable" in p for p in problems)
+    assert any("/States/B/Branches/0/States: must be a non-empty object" in p for p in problems)
+
+
+def test_mailbox_delivers_and_reads_back_links(tmp_path):
+    box = Mailbox(tmp_path)
+    subject, body = sns_email_body("Approve: https://example.test/a?x=1&y=2", None, "email", topic_arn="t",
+                                   message_id="m1", unsubscribe_url="http://u/unsub", timestamp="now")
+    assert subject == "AWS Notification Message"
+    box.deliver("Ops.Lead@bbws.io", subject, body, topic_arn="t", message_id="m1")
+    box.deliver("dev-lead@bbws.io", "other", "no links", topic_arn="t", message_id="m2")
+    msgs = box.messages("ops.lead@bbws.io")
+    assert len(msgs) == 1
+    assert msgs[0]["links"][:2] == ["https://example.test/a?x=1&y=2", "http://u/unsub"]
+    assert len(box.messages()) == 2
