@@ -65,8 +65,11 @@ impl Requirement {
     fn status_given(&self, given: &BTreeSet<Role>) -> QuorumStatus {
         match self {
             Requirement::AllOf(roles) => {
-                let still_needed: Vec<Role> =
-                    roles.iter().copied().filter(|r| !given.contains(r)).collect();
+                let still_needed: Vec<Role> = roles
+                    .iter()
+                    .copied()
+                    .filter(|r| !given.contains(r))
+                    .collect();
                 QuorumStatus {
                     met: still_needed.is_empty(),
                     still_needed,
@@ -572,8 +575,17 @@ mod tests {
         }
         let so_far = [approval("ops-lead@bbws.io", Role::OperationsLead)];
         assert!(matches!(
-            decide(&req, REQUESTER, &dir, &so_far, &attempt("tech-lead@bbws.io", Role::TechLead)),
-            Decision::Refused(Refusal::RoleAlreadySatisfied { role: Role::OperationsLead, .. })
+            decide(
+                &req,
+                REQUESTER,
+                &dir,
+                &so_far,
+                &attempt("tech-lead@bbws.io", Role::TechLead)
+            ),
+            Decision::Refused(Refusal::RoleAlreadySatisfied {
+                role: Role::OperationsLead,
+                ..
+            })
         ));
     }
 
@@ -587,7 +599,10 @@ mod tests {
             }
         );
         let any = ApprovalPolicy::runbook().prod_rollback;
-        assert_eq!(any.status(&[]).still_needed, [Role::TechLead, Role::OperationsLead]);
+        assert_eq!(
+            any.status(&[]).still_needed,
+            [Role::TechLead, Role::OperationsLead]
+        );
         let unrelated = [approval("cto@bbws.io", Role::Cto)];
         assert!(!any.status(&unrelated).met);
     }

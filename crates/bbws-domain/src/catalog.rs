@@ -399,11 +399,7 @@ mod tests {
         let mut c = Catalog::runbook();
         c.services[1].name = "tenant-instance-management".into();
         c.services[2].release_order = 1;
-        let fields: Vec<String> = c
-            .validate("catalog")
-            .into_iter()
-            .map(|e| e.field)
-            .collect();
+        let fields: Vec<String> = c.validate("catalog").into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["catalog[1].name", "catalog[2].release_order"]);
     }
 

@@ -143,6 +143,14 @@ impl PromotionPath {
         }
     }
 
+    /// The snake_case key, as in JSON: `"dev_to_sit"`, `"sit_to_prod"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PromotionPath::DevToSit => "dev_to_sit",
+            PromotionPath::SitToProd => "sit_to_prod",
+        }
+    }
+
     /// Whether deployments on this path must happen in a maintenance window (PROD only).
     pub fn requires_maintenance_window(self) -> bool {
         self.target() == Env::Prod
@@ -279,6 +287,11 @@ mod tests {
         assert!(p.requires_maintenance_window());
         assert!(!PromotionPath::DevToSit.requires_maintenance_window());
         assert_eq!(PromotionPath::DevToSit.to_string(), "dev -> sit");
+        assert_eq!(PromotionPath::SitToProd.as_str(), "sit_to_prod");
+        assert_eq!(
+            serde_json::to_value(PromotionPath::SitToProd).ok(),
+            Some(serde_json::json!("sit_to_prod"))
+        );
     }
 
     #[test]

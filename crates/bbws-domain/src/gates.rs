@@ -394,16 +394,15 @@ mod tests {
 
     #[test]
     fn results_deserialize_from_ci_json() {
-        let r: GateResult = serde_json::from_str(
-            r#"{"gate":"unit_tests","passed":true,"coverage_percent":81.5}"#,
-        )
-        .unwrap();
+        let r: GateResult =
+            serde_json::from_str(r#"{"gate":"unit_tests","passed":true,"coverage_percent":81.5}"#)
+                .unwrap();
         assert_eq!(r, unit(81.5));
         assert!(serde_json::from_str::<GateResult>(r#"{"gate":"fuzzing","passed":true}"#).is_err());
-        assert!(serde_json::from_str::<GateResult>(
-            r#"{"gate":"lint","passed":true,"extra":1}"#
-        )
-        .is_err());
+        assert!(
+            serde_json::from_str::<GateResult>(r#"{"gate":"lint","passed":true,"extra":1}"#)
+                .is_err()
+        );
     }
 
     #[test]

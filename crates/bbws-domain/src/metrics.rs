@@ -157,7 +157,8 @@ impl StabilityThresholds {
 
     /// Problems with the thresholds' data.
     pub fn validate(&self, field: &str) -> Vec<FieldError> {
-        let mut errors = validate_lookback(&format!("{field}.lookback_seconds"), self.lookback_seconds);
+        let mut errors =
+            validate_lookback(&format!("{field}.lookback_seconds"), self.lookback_seconds);
         errors.extend(self.errors.validate(&format!("{field}.errors")));
         errors.extend(self.throttles.validate(&format!("{field}.throttles")));
         errors

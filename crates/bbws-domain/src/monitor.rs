@@ -242,7 +242,13 @@ mod tests {
         for status in [0, 201, 204, 302, 500, 503] {
             let verdict = assess(status, None, None, &t());
             assert!(
-                matches!(verdict, Verdict::Rollback { trigger: Trigger::HealthCheck, .. }),
+                matches!(
+                    verdict,
+                    Verdict::Rollback {
+                        trigger: Trigger::HealthCheck,
+                        ..
+                    }
+                ),
                 "{status}"
             );
         }
@@ -317,7 +323,11 @@ mod tests {
                 throttles: Limit::FewerThan(0),
             },
         };
-        let fields: Vec<String> = bad.validate("monitor").into_iter().map(|e| e.field).collect();
+        let fields: Vec<String> = bad
+            .validate("monitor")
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
         assert_eq!(
             fields,
             [

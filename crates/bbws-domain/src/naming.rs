@@ -93,7 +93,9 @@ impl VersionRef {
             return parse_number(text).map(VersionRef::Number);
         }
         if text.len() > MAX_ALIAS_LEN {
-            return Err(format!("alias '{text}' is longer than {MAX_ALIAS_LEN} characters"));
+            return Err(format!(
+                "alias '{text}' is longer than {MAX_ALIAS_LEN} characters"
+            ));
         }
         if !text
             .bytes()
@@ -115,6 +117,9 @@ impl VersionRef {
 
 fn parse_number(digits: &str) -> Result<u32, String> {
     let out_of_range = || format!("version number '{digits}' must be 1 to {MAX_VERSION_NUMBER}");
+    if digits.bytes().all(|b| b == b'0') {
+        return Err(out_of_range());
+    }
     if digits.starts_with('0') {
         return Err(format!(
             "version number '{digits}' must not start with 0 (1 to {MAX_VERSION_NUMBER})"
@@ -233,7 +238,14 @@ mod tests {
             Ok(VersionRef::Alias(longest.clone()))
         );
         let too_long = format!("{longest}a");
-        for bad in ["", "$LATEST", "v1.0.5", "latest dev", "café", too_long.as_str()] {
+        for bad in [
+            "",
+            "$LATEST",
+            "v1.0.5",
+            "latest dev",
+            "café",
+            too_long.as_str(),
+        ] {
             assert!(VersionRef::parse(bad).is_err(), "{bad}");
         }
     }

@@ -377,10 +377,22 @@ mod tests {
     #[test]
     fn next_start_is_later_the_same_day_or_now_at_an_opening() {
         let w = windows();
-        assert_eq!(next_window_start(at(27, 10, 0, 0), &w), Some(at(27, 20, 0, 0)));
-        assert_eq!(next_window_start(at(27, 20, 0, 0), &w), Some(at(27, 20, 0, 0)));
-        assert_eq!(next_window_start(at(27, 20, 0, 1), &w), Some(at(29, 20, 0, 0)));
-        assert_eq!(next_window_start(at(29, 23, 0, 0), &w), Some(at(31, 4, 0, 0)));
+        assert_eq!(
+            next_window_start(at(27, 10, 0, 0), &w),
+            Some(at(27, 20, 0, 0))
+        );
+        assert_eq!(
+            next_window_start(at(27, 20, 0, 0), &w),
+            Some(at(27, 20, 0, 0))
+        );
+        assert_eq!(
+            next_window_start(at(27, 20, 0, 1), &w),
+            Some(at(29, 20, 0, 0))
+        );
+        assert_eq!(
+            next_window_start(at(29, 23, 0, 0), &w),
+            Some(at(31, 4, 0, 0))
+        );
     }
 
     #[test]
@@ -412,7 +424,10 @@ mod tests {
     #[test]
     fn windows_serialize_back_to_the_same_json() {
         let json = serde_json::to_value(Window::runbook()).unwrap();
-        assert_eq!(json[1], serde_json::json!({"day":"thu","start":"20:00","end":"24:00"}));
+        assert_eq!(
+            json[1],
+            serde_json::json!({"day":"thu","start":"20:00","end":"24:00"})
+        );
         let back: Vec<Window> = serde_json::from_value(json).unwrap();
         assert_eq!(back, Window::runbook());
     }

@@ -25,7 +25,9 @@ impl From<ProbeFailure> for Diagnostic {
 }
 
 fn env(name: &str) -> Value {
-    std::env::var(name).map(Value::String).unwrap_or(Value::Null)
+    std::env::var(name)
+        .map(Value::String)
+        .unwrap_or(Value::Null)
 }
 
 async fn handle(event: LambdaEvent<Value>) -> Result<Value, ProbeFailure> {
@@ -49,8 +51,10 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, ProbeFailure> {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         "health" => {
-            return Ok(json!({"statusCode": 200, "headers": {"content-type": "application/json"},
-                             "body": "{\"status\":\"healthy\"}"}))
+            return Ok(
+                json!({"statusCode": 200, "headers": {"content-type": "application/json"},
+                             "body": "{\"status\":\"healthy\"}"}),
+            )
         }
         _ => {}
     }

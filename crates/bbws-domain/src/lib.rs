@@ -1,0 +1,51 @@
+//! The BBWS promotion rules of runbook RB-003 as data and pure functions.
+//!
+//! Nothing here performs I/O: the Lambda functions of the promotion state machine gather
+//! figures from AWS and hand them to these functions, which decide.
+//!
+//! - [`env`](mod@env): environments, accounts, regions and the two promotion paths (§1.3);
+//! - [`catalog`]: services, their functions, release order and health waits (§1.4, §5);
+//! - [`metrics`]: error and throttle limits and the stability check (§2.1, §4.1.1);
+//! - [`gates`]: quality gates per path (§2.1);
+//! - [`windows`]: PROD maintenance windows (§4.1.2);
+//! - [`approvals`]: approver roles and the quorum rule (§2.2, §4.1.2, §4.2);
+//! - [`monitor`]: post-deployment monitoring and rollback triggers (§6.3.1);
+//! - [`naming`]: alias, table, state-machine and execution names, and the `version` value;
+//! - [`request`]: validation of a promotion request;
+//! - [`errors`]: stable error names and field errors;
+//! - [`config`]: all tunable data in one document, with RB-003's values as the default.
+
+#![warn(missing_docs)]
+
+pub mod approvals;
+pub mod catalog;
+pub mod config;
+pub mod env;
+pub mod errors;
+pub mod gates;
+pub mod metrics;
+pub mod monitor;
+pub mod naming;
+pub mod request;
+pub mod windows;
+
+pub use approvals::{
+    decide, Approval, ApprovalAttempt, ApprovalPolicy, Decision, Directory, QuorumStatus, Refusal,
+    Requirement, Role,
+};
+pub use catalog::{Catalog, CatalogError, ServiceSpec};
+pub use config::{Config, ConfigError};
+pub use env::{Env, InvalidPath, PathRules, PromotionPath};
+pub use errors::{ErrorName, FieldError};
+pub use gates::{
+    evaluate_gates, Gate, GateOutcome, GatePolicy, GateReport, GateResult, GateStatus,
+};
+pub use metrics::{
+    evaluate_stability, Limit, Metric, MetricCheck, StabilityReport, StabilityThresholds,
+};
+pub use monitor::{assess, MonitorPolicy, RollbackTriggers, Trigger, Verdict};
+pub use naming::VersionRef;
+pub use request::{validate_request, Emergency, InvalidRequest, PromotionRequest};
+pub use windows::{
+    check_window, next_window_start, window_at, Day, TimeOfDay, Window, WindowCheck, WindowError,
+};
