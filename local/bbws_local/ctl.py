@@ -60,6 +60,10 @@ def print_env(settings: Settings) -> None:
 def up(settings: Settings) -> int:
     t0 = time.monotonic()
     health = _health(settings)
+    if health and health.get("state_dir") != str(settings.state_dir):
+        print(f"{settings.endpoint} is served by another local estate (state in {health.get('state_dir')}); "
+              "stop it or choose another BBWS_LOCAL_PORT", file=sys.stderr)
+        return 1
     if health and health.get("code_version") == code_version():
         print(f"local estate already up on {settings.endpoint} (reused)")
         print_env(settings)

@@ -64,7 +64,7 @@ class Gateway:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         if path == "/_local/health":
             body = {"status": "ok", "endpoint": self.estate.settings.endpoint, "accounts": ACCOUNTS,
-                    "code_version": CODE_VERSION,
+                    "code_version": CODE_VERSION, "state_dir": str(self.estate.settings.state_dir),
                     "time_scale": self.estate.settings.time_scale,
                     "lambda_processes": [{"account": w.spec.account, "function": w.spec.name,
                                           "version": w.spec.version, "pid": w.pid,
