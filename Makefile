@@ -7,6 +7,8 @@ VENV      := $(CURDIR)/.venv
 PY        := $(VENV)/bin/python
 STATE     := $(CURDIR)/local/.state
 CARGO_LAMBDA_FLAGS := --release --output-format zip --compiler cargo
+# The promotion Lambdas (functions/*) and the estate's own probe.
+LAMBDA_PACKAGES := bbws-local-probe $(shell sed -n 's/^name = "\(bbws-[a-z-]*\)"/\1/p' functions/*/Cargo.toml)
 
 export BBWS_LOCAL_STATE := $(STATE)
 export PYTHONPATH := $(CURDIR)/local
@@ -24,7 +26,7 @@ $(VENV)/.installed: local/requirements.txt
 	touch $@
 
 lambdas: venv ## build every Lambda zip with cargo-lambda (target/lambda/<name>/bootstrap.zip)
-	cargo lambda build $(CARGO_LAMBDA_FLAGS) -p bbws-local-probe
+	cargo lambda build $(CARGO_LAMBDA_FLAGS) $(addprefix -p ,$(LAMBDA_PACKAGES))
 
 up: venv ## start the local estate (idempotent) and print the AWS CLI environment
 	@$(PY) -m bbws_local.ctl up

@@ -44,7 +44,7 @@ def env_of_account(account_id: str) -> str | None:
 class Settings:
     host: str = "127.0.0.1"
     port: int = 4566
-    state_dir: Path = Path("local/.state")
+    state_dir: Path = Path(__file__).resolve().parents[1] / ".state"  # local/.state of this checkout
     # Wait states sleep seconds * time_scale. 1.0 (real time) unless a demo asks otherwise.
     time_scale: float = 1.0
     # A function's process must reach the Runtime API's `next` within this many seconds (AWS: 10 s init).

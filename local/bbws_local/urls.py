@@ -104,6 +104,7 @@ def map_result(payload: bytes, function_error: str | None) -> tuple[int, list[tu
 
 class _UrlHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     server: "_UrlServer"
 
     def log_message(self, fmt: str, *args: Any) -> None:

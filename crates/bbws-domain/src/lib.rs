@@ -26,6 +26,7 @@ pub mod gates;
 pub mod metrics;
 pub mod monitor;
 pub mod naming;
+pub mod plan;
 pub mod request;
 pub mod windows;
 
@@ -45,6 +46,7 @@ pub use metrics::{
 };
 pub use monitor::{assess, MonitorPolicy, RollbackTriggers, Trigger, Verdict};
 pub use naming::VersionRef;
+pub use plan::{lock_id, AppliedRules, FunctionPair, Limits, PromotionPlan};
 pub use request::{validate_request, Emergency, InvalidRequest, PromotionRequest};
 pub use windows::{
     check_window, next_window_start, window_at, Day, TimeOfDay, Window, WindowCheck, WindowError,

@@ -1,0 +1,76 @@
+//! AWS clients, built once per process.
+
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// The configuration of this function's own account, and clients made from it.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    /// This account (the function's execution role).
+    pub config: SdkConfig,
+}
+
+impl Aws {
+    /// The standard chain: region, credentials and endpoint (`AWS_ENDPOINT_URL`) from the environment.
+    pub async fn load() -> Aws {
+        Aws {
+            config: aws_config::load_defaults(BehaviorVersion::latest()).await,
+        }
+    }
+
+    /// The configuration of another account reached through `role_arn` (sts:AssumeRole); the
+    /// credentials are fetched on first use and refreshed by the provider.
+    pub async fn assume(&self, role_arn: &str, session_name: &str) -> Aws {
+        let provider = AssumeRoleProvider::builder(role_arn)
+            .session_name(session_name)
+            .configure(&self.config)
+            .build()
+            .await;
+        Aws {
+            config: self
+                .config
+                .to_builder()
+                .credentials_provider(
+                    aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+                )
+                .build(),
+        }
+    }
+
+    /// A Lambda client, in `region` when given (PROD's failover), else this account's region.
+    pub fn lambda(&self, region: Option<&str>) -> aws_sdk_lambda::Client {
+        let mut b = aws_sdk_lambda::config::Builder::from(&self.config);
+        if let Some(r) = region {
+            b = b.region(Region::new(r.to_owned()));
+        }
+        aws_sdk_lambda::Client::from_conf(b.build())
+    }
+
+    /// A CloudWatch client.
+    pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(&self.config)
+    }
+
+    /// A CloudWatch client in another region (PROD's failover).
+    pub fn cloudwatch_in(&self, region: &str) -> aws_sdk_cloudwatch::Client {
+        let conf = aws_sdk_cloudwatch::config::Builder::from(&self.config)
+            .region(Region::new(region.to_owned()))
+            .build();
+        aws_sdk_cloudwatch::Client::from_conf(conf)
+    }
+
+    /// A DynamoDB client.
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.config)
+    }
+
+    /// An SNS client.
+    pub fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&self.config)
+    }
+
+    /// An EventBridge client.
+    pub fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
+        aws_sdk_eventbridge::Client::new(&self.config)
+    }
+}

@@ -1,0 +1,332 @@
+//! Operations on the BBWS service functions that a promotion moves: read, copy, publish, alias,
+//! invoke. Each names the function (and region) in its errors.
+
+use std::time::Duration;
+
+use aws_sdk_lambda::operation::get_alias::GetAliasError;
+use aws_sdk_lambda::operation::get_function::GetFunctionError;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::LastUpdateStatus;
+use aws_sdk_lambda::Client;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::BbwsError;
+
+/// What GetFunction says of one function version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionVersion {
+    /// Function name.
+    pub name: String,
+    /// The published version the qualifier resolves to (`$LATEST` if unqualified).
+    pub version: String,
+    /// `Active`, `Pending`, `Inactive` or `Failed`.
+    pub state: String,
+    /// `Successful`, `InProgress` or `Failed`.
+    pub last_update_status: String,
+    /// Base64 SHA-256 of the package.
+    pub code_sha256: String,
+}
+
+/// Reads `name:qualifier`; `None` when the function or qualifier does not exist.
+pub async fn describe(
+    client: &Client,
+    name: &str,
+    qualifier: Option<&str>,
+) -> Result<Option<(FunctionVersion, Option<String>)>, BbwsError> {
+    let out = match client
+        .get_function()
+        .function_name(name)
+        .set_qualifier(qualifier.map(str::to_owned))
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) => {
+            if matches!(
+                e.as_service_error(),
+                Some(GetFunctionError::ResourceNotFoundException(_))
+            ) {
+                return Ok(None);
+            }
+            return Err(BbwsError::aws(format!("GetFunction {name}"), e));
+        }
+    };
+    let cfg = out.configuration().ok_or_else(|| {
+        BbwsError::typed(
+            crate::error::AWS_UNAVAILABLE,
+            format!("GetFunction {name}: no configuration"),
+        )
+    })?;
+    let location = out.code().and_then(|c| c.location()).map(str::to_owned);
+    Ok(Some((
+        FunctionVersion {
+            name: name.to_owned(),
+            version: cfg.version().unwrap_or("$LATEST").to_owned(),
+            state: cfg
+                .state()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_else(|| "Unknown".into()),
+            last_update_status: cfg
+                .last_update_status()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_else(|| "Unknown".into()),
+            code_sha256: cfg.code_sha256().unwrap_or_default().to_owned(),
+        },
+        location,
+    )))
+}
+
+/// The version an alias points at; `None` when the alias does not exist.
+pub async fn alias_version(
+    client: &Client,
+    name: &str,
+    alias: &str,
+) -> Result<Option<String>, BbwsError> {
+    match client
+        .get_alias()
+        .function_name(name)
+        .name(alias)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.function_version().map(str::to_owned)),
+        Err(e) => {
+            if matches!(
+                e.as_service_error(),
+                Some(GetAliasError::ResourceNotFoundException(_))
+            ) {
+                Ok(None)
+            } else {
+                Err(BbwsError::aws(format!("GetAlias {name}:{alias}"), e))
+            }
+        }
+    }
+}
+
+/// Points `alias` at `version`, creating it when it does not exist.
+pub async fn put_alias(
+    client: &Client,
+    name: &str,
+    alias: &str,
+    version: &str,
+    description: &str,
+) -> Result<(), BbwsError> {
+    if alias_version(client, name, alias).await?.is_some() {
+        client
+            .update_alias()
+            .function_name(name)
+            .name(alias)
+            .function_version(version)
+            .description(description)
+            .send()
+            .await
+            .map_err(|e| BbwsError::aws(format!("UpdateAlias {name}:{alias} -> {version}"), e))?;
+    } else {
+        client
+            .create_alias()
+            .function_name(name)
+            .name(alias)
+            .function_version(version)
+            .description(description)
+            .send()
+            .await
+            .map_err(|e| BbwsError::aws(format!("CreateAlias {name}:{alias} -> {version}"), e))?;
+    }
+    Ok(())
+}
+
+/// Base64 SHA-256 of a package, as Lambda reports CodeSha256.
+pub fn code_sha256(package: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(package))
+}
+
+/// The HTTP client that downloads packages.
+pub type HttpClient = reqwest::Client;
+
+/// An HTTP client for package downloads (60 s timeout).
+pub fn http_client() -> HttpClient {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap_or_default()
+}
+
+/// Downloads a package from GetFunction's Code.Location (a presigned URL).
+pub async fn download(http: &HttpClient, location: &str, what: &str) -> Result<Vec<u8>, BbwsError> {
+    let resp = http
+        .get(location)
+        .send()
+        .await
+        .map_err(|e| BbwsError::aws(format!("downloading the package of {what}"), e))?;
+    if !resp.status().is_success() {
+        return Err(BbwsError::typed(
+            crate::error::AWS_UNAVAILABLE,
+            format!("downloading the package of {what}: HTTP {}", resp.status()),
+        ));
+    }
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| BbwsError::aws(format!("reading the package of {what}"), e))?;
+    Ok(bytes.to_vec())
+}
+
+/// Uploads `package` as the function's code, publishes a version and waits until Lambda reports
+/// the update Successful. Returns the new version and its CodeSha256.
+pub async fn publish_code(
+    client: &Client,
+    name: &str,
+    package: Vec<u8>,
+    description: &str,
+    wait: Duration,
+) -> Result<FunctionVersion, BbwsError> {
+    let out = client
+        .update_function_code()
+        .function_name(name)
+        .zip_file(Blob::new(package))
+        .publish(true)
+        .send()
+        .await
+        .map_err(|e| BbwsError::aws(format!("UpdateFunctionCode {name}"), e))?;
+    let mut version = out.version().unwrap_or("$LATEST").to_owned();
+    if version == "$LATEST" {
+        let published = client
+            .publish_version()
+            .function_name(name)
+            .description(description)
+            .send()
+            .await
+            .map_err(|e| BbwsError::aws(format!("PublishVersion {name}"), e))?;
+        version = published.version().unwrap_or("$LATEST").to_owned();
+    }
+    wait_updated(client, name, &version, wait).await
+}
+
+/// Polls until the version's LastUpdateStatus is Successful (or Failed, or `wait` passes).
+pub async fn wait_updated(
+    client: &Client,
+    name: &str,
+    version: &str,
+    wait: Duration,
+) -> Result<FunctionVersion, BbwsError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let cfg = client
+            .get_function_configuration()
+            .function_name(name)
+            .qualifier(version)
+            .send()
+            .await
+            .map_err(|e| BbwsError::aws(format!("GetFunctionConfiguration {name}:{version}"), e))?;
+        let status = cfg.last_update_status().cloned();
+        let current = FunctionVersion {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            state: cfg
+                .state()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
+            last_update_status: status
+                .as_ref()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_else(|| "Successful".into()),
+            code_sha256: cfg.code_sha256().unwrap_or_default().to_owned(),
+        };
+        match status {
+            None | Some(LastUpdateStatus::Successful) => return Ok(current),
+            Some(LastUpdateStatus::Failed) => {
+                return Err(BbwsError::typed(
+                    "Bbws.DeployFailed",
+                    format!(
+                        "{name}:{version}: Lambda reports the update Failed ({})",
+                        cfg.last_update_status_reason().unwrap_or("no reason given")
+                    ),
+                ))
+            }
+            Some(_) if tokio::time::Instant::now() >= deadline => {
+                return Err(BbwsError::typed(
+                    "Bbws.DeployFailed",
+                    format!(
+                        "{name}:{version}: update still in progress after {} s",
+                        wait.as_secs()
+                    ),
+                ))
+            }
+            Some(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    }
+}
+
+/// The answer of a service's `/health` route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// `name:qualifier` invoked.
+    pub target: String,
+    /// The statusCode answered, 0 when the function failed or answered something else.
+    pub status: u16,
+    /// The function error or a short description of the answer.
+    pub detail: String,
+}
+
+/// Invokes `name:qualifier` with RB-003's health request.
+pub async fn health(client: &Client, name: &str, qualifier: &str) -> Result<Health, BbwsError> {
+    let target = format!("{name}:{qualifier}");
+    let out = client
+        .invoke()
+        .function_name(name)
+        .qualifier(qualifier)
+        .payload(Blob::new(
+            r#"{"httpMethod":"GET","path":"/health","headers":{}}"#,
+        ))
+        .send()
+        .await
+        .map_err(|e| BbwsError::aws(format!("Invoke {target}"), e))?;
+    let body = out
+        .payload()
+        .map(|b| b.as_ref().to_vec())
+        .unwrap_or_default();
+    let parsed: serde_json::Value =
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    if let Some(err) = out.function_error() {
+        let msg = parsed
+            .get("errorType")
+            .and_then(|v| v.as_str())
+            .unwrap_or(err)
+            .to_owned();
+        return Ok(Health {
+            target,
+            status: 0,
+            detail: format!("function error {msg}"),
+        });
+    }
+    let status = parsed
+        .get("statusCode")
+        .and_then(|v| v.as_u64())
+        .and_then(|v| u16::try_from(v).ok())
+        .unwrap_or(0);
+    let detail = if status == 0 {
+        "no statusCode in the answer".to_owned()
+    } else {
+        format!("statusCode {status}")
+    };
+    Ok(Health {
+        target,
+        status,
+        detail,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_sha256_is_lambdas_base64_sha256() {
+        assert_eq!(
+            code_sha256(b"hello"),
+            "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="
+        );
+    }
+}

@@ -1,0 +1,17 @@
+//! AWS adapters of the BBWS promotion Lambdas.
+//!
+//! The runbook's rules live in `bbws-domain`; this crate only talks to AWS. Clients are built once
+//! per process from the standard configuration chain, so the same binary reaches AWS or the local
+//! estate depending on `AWS_ENDPOINT_URL` alone.
+
+pub mod clients;
+pub mod error;
+pub mod functions;
+pub mod metrics;
+pub mod runtime;
+pub mod settings;
+pub mod store;
+
+pub use clients::Aws;
+pub use error::BbwsError;
+pub use settings::Settings;

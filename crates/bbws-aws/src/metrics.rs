@@ -1,0 +1,48 @@
+//! CloudWatch sums of AWS/Lambda metrics.
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+use aws_sdk_cloudwatch::Client;
+
+use crate::error::BbwsError;
+
+/// The Sum of `metric` over the last `lookback` with exactly these dimensions; `None` when
+/// CloudWatch has no datapoints (which RB-003's scripts read as zero).
+pub async fn sum(
+    client: &Client,
+    metric: &str,
+    dimensions: &[(&str, &str)],
+    lookback: Duration,
+) -> Result<Option<f64>, BbwsError> {
+    let end = SystemTime::now();
+    let start = end - lookback;
+    let period = i32::try_from(lookback.as_secs().max(60)).unwrap_or(i32::MAX);
+    let dims: Vec<Dimension> = dimensions
+        .iter()
+        .map(|(n, v)| Dimension::builder().name(*n).value(*v).build())
+        .collect();
+    let what = dimensions
+        .iter()
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let out = client
+        .get_metric_statistics()
+        .namespace("AWS/Lambda")
+        .metric_name(metric)
+        .set_dimensions(Some(dims))
+        .start_time(DateTime::from(start))
+        .end_time(DateTime::from(end))
+        .period(period)
+        .statistics(Statistic::Sum)
+        .send()
+        .await
+        .map_err(|e| BbwsError::aws(format!("GetMetricStatistics {metric} {what}"), e))?;
+    let points = out.datapoints();
+    if points.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(points.iter().filter_map(|p| p.sum()).sum()))
+}

@@ -1,0 +1,292 @@
+//! DynamoDB and SNS: promotion locks, deployment records, quality-gate results, notifications.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use bbws_domain::{Gate, GateResult};
+use serde_json::{Map, Value};
+
+use crate::error::BbwsError;
+
+/// JSON to a DynamoDB attribute (numbers as N, objects as M, arrays as L).
+pub fn to_attribute(value: &Value) -> AttributeValue {
+    match value {
+        Value::Null => AttributeValue::Null(true),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::Number(n) => AttributeValue::N(n.to_string()),
+        Value::String(s) => AttributeValue::S(s.clone()),
+        Value::Array(items) => AttributeValue::L(items.iter().map(to_attribute).collect()),
+        Value::Object(map) => AttributeValue::M(to_item(map)),
+    }
+}
+
+/// A JSON object to a DynamoDB item.
+pub fn to_item(map: &Map<String, Value>) -> HashMap<String, AttributeValue> {
+    map.iter()
+        .map(|(k, v)| (k.clone(), to_attribute(v)))
+        .collect()
+}
+
+/// A DynamoDB attribute back to JSON.
+pub fn from_attribute(value: &AttributeValue) -> Value {
+    match value {
+        AttributeValue::S(s) => Value::String(s.clone()),
+        AttributeValue::N(n) => n
+            .parse::<i64>()
+            .map(Value::from)
+            .or_else(|_| n.parse::<f64>().map(Value::from))
+            .unwrap_or_else(|_| Value::String(n.clone())),
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::L(items) => Value::Array(items.iter().map(from_attribute).collect()),
+        AttributeValue::M(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), from_attribute(v)))
+                .collect(),
+        ),
+        _ => Value::Null,
+    }
+}
+
+/// Who holds a lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockHolder {
+    /// The execution holding it.
+    pub execution_arn: String,
+    /// Since when (RFC 3339).
+    pub acquired_at: String,
+}
+
+/// Takes the lock `lock_id` for `execution_arn` until `expires_at` (epoch seconds). A lock whose
+/// holder is gone without releasing it (a stopped execution) expires by itself.
+pub async fn acquire_lock(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    lock_id: &str,
+    execution_arn: &str,
+    now_epoch: i64,
+    expires_at: i64,
+    acquired_at: &str,
+) -> Result<Result<(), LockHolder>, BbwsError> {
+    let put = ddb
+        .put_item()
+        .table_name(table)
+        .item("lock_id", AttributeValue::S(lock_id.to_owned()))
+        .item("execution_arn", AttributeValue::S(execution_arn.to_owned()))
+        .item("acquired_at", AttributeValue::S(acquired_at.to_owned()))
+        .item("expires_at", AttributeValue::N(expires_at.to_string()))
+        .condition_expression(
+            "attribute_not_exists(lock_id) OR expires_at < :now OR execution_arn = :me",
+        )
+        .expression_attribute_values(":now", AttributeValue::N(now_epoch.to_string()))
+        .expression_attribute_values(":me", AttributeValue::S(execution_arn.to_owned()))
+        .send()
+        .await;
+    match put {
+        Ok(_) => Ok(Ok(())),
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(PutItemError::ConditionalCheckFailedException(_))
+            ) =>
+        {
+            let held = ddb
+                .get_item()
+                .table_name(table)
+                .key("lock_id", AttributeValue::S(lock_id.to_owned()))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| BbwsError::aws(format!("GetItem {table} {lock_id}"), e))?;
+            let item = held.item().cloned().unwrap_or_default();
+            let text = |k: &str| {
+                item.get(k)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            Ok(Err(LockHolder {
+                execution_arn: text("execution_arn"),
+                acquired_at: text("acquired_at"),
+            }))
+        }
+        Err(e) => Err(BbwsError::aws(format!("PutItem {table} {lock_id}"), e)),
+    }
+}
+
+/// Releases the lock if `execution_arn` holds it; says whether it did.
+pub async fn release_lock(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    lock_id: &str,
+    execution_arn: &str,
+) -> Result<bool, BbwsError> {
+    let out = ddb
+        .delete_item()
+        .table_name(table)
+        .key("lock_id", AttributeValue::S(lock_id.to_owned()))
+        .condition_expression("execution_arn = :me")
+        .expression_attribute_values(":me", AttributeValue::S(execution_arn.to_owned()))
+        .send()
+        .await;
+    match out {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(_))
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(BbwsError::aws(format!("DeleteItem {table} {lock_id}"), e)),
+    }
+}
+
+/// Writes a record that must never be overwritten; `false` when `key_attr` already exists
+/// (a retried step), `true` when written.
+pub async fn put_new(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    key_attr: &str,
+    record: &Map<String, Value>,
+) -> Result<bool, BbwsError> {
+    let out = ddb
+        .put_item()
+        .table_name(table)
+        .set_item(Some(to_item(record)))
+        .condition_expression("attribute_not_exists(#k)")
+        .expression_attribute_names("#k", key_attr)
+        .send()
+        .await;
+    match out {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(PutItemError::ConditionalCheckFailedException(_))
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(BbwsError::aws(format!("PutItem {table}"), e)),
+    }
+}
+
+/// The quality-gate results CI recorded for a package (table `bbws-quality-gates-<env>`, hash key
+/// `code_sha256`, range key `gate`). Unknown gate names are skipped.
+pub async fn gate_results(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    code_sha256: &str,
+) -> Result<Vec<GateResult>, BbwsError> {
+    let out = ddb
+        .query()
+        .table_name(table)
+        .key_condition_expression("code_sha256 = :sha")
+        .expression_attribute_values(":sha", AttributeValue::S(code_sha256.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| BbwsError::aws(format!("Query {table} {code_sha256}"), e))?;
+    let mut results = Vec::new();
+    for item in out.items() {
+        let gate = item
+            .get("gate")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|g| serde_json::from_value::<Gate>(Value::String(g.clone())).ok());
+        let Some(gate) = gate else { continue };
+        let passed = item
+            .get("passed")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false);
+        let coverage_percent = item
+            .get("coverage_percent")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<f64>().ok());
+        results.push(GateResult {
+            gate,
+            passed,
+            coverage_percent,
+        });
+    }
+    Ok(results)
+}
+
+/// Publishes a notification; `event` becomes a message attribute subscribers can filter on.
+pub async fn notify(
+    sns: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    event: &str,
+    subject: &str,
+    message: &str,
+) -> Result<(), BbwsError> {
+    if topic_arn.is_empty() {
+        return Ok(());
+    }
+    let attr = aws_sdk_sns::types::MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(event)
+        .build()
+        .map_err(|e| BbwsError::invalid_event(format!("message attribute: {e}")))?;
+    let subject: String = subject.chars().take(99).collect();
+    sns.publish()
+        .topic_arn(topic_arn)
+        .subject(subject)
+        .message(message)
+        .message_attributes("event", attr)
+        .send()
+        .await
+        .map_err(|e| BbwsError::aws(format!("Publish {event} to {topic_arn}"), e))?;
+    Ok(())
+}
+
+/// EventBridge rules whose names contain `fragment`, with their State (`ENABLED`, `DISABLED`).
+pub async fn rules_containing(
+    events: &aws_sdk_eventbridge::Client,
+    fragment: &str,
+) -> Result<Vec<(String, String)>, BbwsError> {
+    let mut rules = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let out = events
+            .list_rules()
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| BbwsError::aws("ListRules", e))?;
+        for r in out.rules() {
+            let name = r.name().unwrap_or_default();
+            if name.contains(fragment) {
+                let state = r.state().map(|s| s.as_str().to_owned()).unwrap_or_default();
+                rules.push((name.to_owned(), state));
+            }
+        }
+        match out.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+            _ => return Ok(rules),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_and_dynamodb_items_round_trip() {
+        let value = json!({"s": "x", "n": 5, "f": 2.5, "b": true, "l": [1, "a"], "m": {"k": null}});
+        let Value::Object(map) = value.clone() else {
+            panic!("object")
+        };
+        let item = to_item(&map);
+        assert_eq!(item["n"], AttributeValue::N("5".into()));
+        let back: Map<String, Value> = item
+            .iter()
+            .map(|(k, v)| (k.clone(), from_attribute(v)))
+            .collect();
+        assert_eq!(Value::Object(back), value);
+    }
+}

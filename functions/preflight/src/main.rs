@@ -1,0 +1,298 @@
+//! Preflight: the first and third steps of a promotion.
+//!
+//! - `validate`: the execution input against RB-003's rules; the promotion plan every later step uses.
+//! - `check`: every source function exists, is Active and Successful; the version and CodeSha256;
+//!   errors and throttles of the source; quality gates; the maintenance window (PROD).
+//! - `window`: the maintenance window again, right before the deploy.
+
+use std::time::Duration;
+
+use bbws_aws::functions::{describe, FunctionVersion};
+use bbws_aws::runtime::{parse, serve, to_value};
+use bbws_aws::{metrics, store, Aws, BbwsError, Settings};
+use bbws_domain::{
+    check_window, evaluate_gates, evaluate_stability, validate_request, ErrorName, PromotionPlan,
+    PromotionRequest, WindowCheck,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+use tracing::info;
+
+#[derive(Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum Event {
+    Validate {
+        input: Value,
+        execution_arn: String,
+        started_at: String,
+    },
+    Check {
+        promotion: PromotionPlan,
+    },
+    Window {
+        promotion: PromotionPlan,
+    },
+}
+
+/// One check of the preflight, with its figure, as the execution shows it.
+#[derive(Debug, Serialize)]
+struct Check {
+    check: String,
+    passed: bool,
+    detail: String,
+}
+
+#[derive(Debug, Serialize)]
+struct SourceFunction {
+    #[serde(flatten)]
+    function: FunctionVersion,
+    target: String,
+}
+
+struct App {
+    aws: Aws,
+    settings: Result<Settings, BbwsError>,
+    source: OnceCell<Aws>,
+}
+
+impl App {
+    async fn handle(&self, event: Value) -> Result<Value, BbwsError> {
+        let settings = self.settings.as_ref().map_err(Clone::clone)?;
+        match parse::<Event>("the preflight event", event)? {
+            Event::Validate {
+                input,
+                execution_arn,
+                started_at,
+            } => validate(settings, &input, &execution_arn, &started_at),
+            Event::Check { promotion } => self.check(settings, &promotion).await,
+            Event::Window { promotion } => window(settings, &promotion, Utc::now()),
+        }
+    }
+
+    async fn source(&self, settings: &Settings) -> Result<&Aws, BbwsError> {
+        let role = settings.source_reader()?.to_owned();
+        Ok(self
+            .source
+            .get_or_init(|| self.aws.assume(&role, "bbws-promotion-preflight"))
+            .await)
+    }
+
+    async fn check(&self, settings: &Settings, plan: &PromotionPlan) -> Result<Value, BbwsError> {
+        let request = request_of(settings, plan)?;
+        let source = self.source(settings).await?;
+        let lambda = source.lambda(None);
+        let cloudwatch = source.cloudwatch();
+        let ddb = source.dynamodb();
+        let gates_table = format!("bbws-quality-gates-{}", plan.source_env.as_str());
+        let mut checks = Vec::new();
+        let mut resolved = Vec::new();
+        for pair in &plan.functions {
+            let found = describe(&lambda, &pair.source, Some(&plan.version)).await?;
+            let Some((f, _)) = found else {
+                checks.push(Check {
+                    check: format!("{} exists", pair.source),
+                    passed: false,
+                    detail: format!(
+                        "{}:{} not found in {}",
+                        pair.source,
+                        plan.version,
+                        plan.source_env.label()
+                    ),
+                });
+                continue;
+            };
+            let ready = f.state == "Active" && f.last_update_status == "Successful";
+            checks.push(Check {
+                check: format!("{} is ready", pair.source),
+                passed: ready,
+                detail: format!(
+                    "version {} State {} LastUpdateStatus {} CodeSha256 {}",
+                    f.version, f.state, f.last_update_status, f.code_sha256
+                ),
+            });
+            let lookback = Duration::from_secs(plan.rules.stability.lookback_seconds);
+            let dims = [("FunctionName", pair.source.as_str())];
+            let errors = metrics::sum(&cloudwatch, "Errors", &dims, lookback).await?;
+            let throttles = metrics::sum(&cloudwatch, "Throttles", &dims, lookback).await?;
+            let report = evaluate_stability(&plan.rules.stability, errors, throttles);
+            for c in &report.checks {
+                checks.push(Check {
+                    check: format!("{} {}", pair.source, c.metric.as_str()),
+                    passed: c.passed,
+                    detail: c.sentence.clone(),
+                });
+            }
+            if request.skip_quality_gates {
+                checks.push(Check {
+                    check: format!("{} quality gates", pair.source),
+                    passed: true,
+                    detail: "skipped: emergency declared".into(),
+                });
+            } else {
+                let results = store::gate_results(&ddb, &gates_table, &f.code_sha256).await?;
+                let report = evaluate_gates(request.path, &plan.rules.quality_gates, &results);
+                checks.push(Check {
+                    check: format!("{} quality gates", pair.source),
+                    passed: report.passed,
+                    detail: report.summary(),
+                });
+            }
+            resolved.push(SourceFunction {
+                function: f,
+                target: pair.target.clone(),
+            });
+        }
+        let window = check_window(
+            request.path,
+            Utc::now(),
+            &plan.rules.maintenance_windows,
+            request.is_emergency(),
+        );
+        let failed: Vec<&Check> = checks.iter().filter(|c| !c.passed).collect();
+        info!(
+            event = "preflight",
+            service = %plan.service,
+            path = %request.path,
+            checks = checks.len(),
+            failed = failed.len(),
+            window = ?window,
+            "preflight of {} {} -> {}: {} checks, {} failed",
+            plan.service,
+            plan.source_env,
+            plan.target_env,
+            checks.len(),
+            failed.len()
+        );
+        if !failed.is_empty() {
+            let what: Vec<String> = failed.iter().map(|c| c.detail.clone()).collect();
+            return Err(BbwsError::new(
+                ErrorName::PreflightFailed,
+                format!(
+                    "{} of {} checks failed for {} {} -> {}: {}",
+                    failed.len(),
+                    checks.len(),
+                    plan.service,
+                    plan.source_env.label(),
+                    plan.target_env.label(),
+                    what.join("; ")
+                ),
+            ));
+        }
+        refuse_outside_window(plan, &window)?;
+        let emergency = matches!(window, WindowCheck::EmergencyOverride);
+        to_value(&serde_json::json!({
+            "passed": true,
+            "checks": checks,
+            "source": resolved,
+            "window": window,
+            "emergency": emergency,
+            "approval": if emergency { &plan.rules.emergency_approval } else { &plan.rules.approval },
+        }))
+    }
+}
+
+fn request_of(settings: &Settings, plan: &PromotionPlan) -> Result<PromotionRequest, BbwsError> {
+    validate_request(&plan.request, &settings.config.catalog)
+        .map_err(|e| BbwsError::invalid_event(format!("the plan's request: {e}")))
+}
+
+fn validate(
+    settings: &Settings,
+    input: &Value,
+    execution_arn: &str,
+    started_at: &str,
+) -> Result<Value, BbwsError> {
+    let request = validate_request(input, &settings.config.catalog).map_err(|e| {
+        info!(
+            event = "input_rejected",
+            problems = e.errors.len(),
+            "input rejected: {e}"
+        );
+        BbwsError::new(ErrorName::InvalidInput, e.to_string())
+    })?;
+    if request.target() != settings.env {
+        return Err(BbwsError::new(
+            ErrorName::InvalidInput,
+            format!(
+                "target_env: this state machine promotes into {}; {} -> {} runs on bbws-promote-{}",
+                settings.env.label(),
+                request.source().label(),
+                request.target().label(),
+                request.target().as_str()
+            ),
+        ));
+    }
+    let started = DateTime::parse_from_rfc3339(started_at)
+        .map_err(|e| BbwsError::invalid_event(format!("started_at '{started_at}': {e}")))?
+        .with_timezone(&Utc);
+    let plan = PromotionPlan::new(&request, &settings.config, execution_arn, started)
+        .map_err(|e| BbwsError::new(ErrorName::InvalidInput, e.to_string()))?;
+    info!(
+        event = "validated",
+        service = %plan.service,
+        version = %plan.version,
+        functions = plan.functions.len(),
+        "promotion of {} {} from {} to {} accepted",
+        plan.service,
+        plan.version,
+        plan.source_env,
+        plan.target_env
+    );
+    to_value(&plan)
+}
+
+fn window(
+    settings: &Settings,
+    plan: &PromotionPlan,
+    now: DateTime<Utc>,
+) -> Result<Value, BbwsError> {
+    let request = request_of(settings, plan)?;
+    let check = check_window(
+        request.path,
+        now,
+        &plan.rules.maintenance_windows,
+        request.is_emergency(),
+    );
+    info!(event = "window", service = %plan.service, check = ?check, "maintenance window at {now}: {check:?}");
+    refuse_outside_window(plan, &check)?;
+    to_value(&check)
+}
+
+fn refuse_outside_window(plan: &PromotionPlan, check: &WindowCheck) -> Result<(), BbwsError> {
+    if let WindowCheck::Refused { next_start } = check {
+        let windows: Vec<String> = plan
+            .rules
+            .maintenance_windows
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let next = next_start
+            .map(|t| t.format("%a %Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_else(|| "never (no window is configured)".into());
+        return Err(BbwsError::new(
+            ErrorName::OutsideMaintenanceWindow,
+            format!(
+                "{} deploys only in a maintenance window ({}); it is {} now; the next window opens {}; \
+                 an emergency (with an incident) needs Tech Lead + CTO approval",
+                plan.target_env.label(),
+                windows.join(", "),
+                Utc::now().format("%a %H:%M UTC"),
+                next
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    bbws_aws::runtime::init_tracing();
+    let app = App {
+        aws: Aws::load().await,
+        settings: Settings::from_env(),
+        source: OnceCell::new(),
+    };
+    serve(|event| app.handle(event)).await
+}

@@ -1,0 +1,216 @@
+//! How an execution ended, in the terms callers branch on, and the record that keeps it.
+
+use bbws_aws::BbwsError;
+use bbws_domain::{ErrorName, PromotionPlan};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+
+/// The outcome of an execution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// `succeeded`, `failed` or `rolled_back`.
+    pub status: &'static str,
+    /// The execution's error name, when it did not succeed.
+    pub error: Option<ErrorName>,
+    /// What happened, in words.
+    pub cause: String,
+}
+
+/// Classifies the execution state at its end. `failed_stage` (set by the state machine's Catch
+/// states) and the caught error decide the name when the error is not already one of ours.
+pub fn classify(outcome: &str, state: &Value) -> Result<Outcome, BbwsError> {
+    match outcome {
+        "succeeded" => Ok(Outcome {
+            status: "succeeded",
+            error: None,
+            cause: String::new(),
+        }),
+        "rolled_back" => {
+            let reason = state["rollback"]["reason"]
+                .as_str()
+                .or_else(|| state["monitor"]["reason"].as_str())
+                .or_else(|| state["verify"]["reason"].as_str())
+                .unwrap_or("the deploy was rolled back");
+            let backup = state["rollback"]["backup_alias"]
+                .as_str()
+                .unwrap_or("the backup");
+            Ok(Outcome {
+                status: "rolled_back",
+                error: Some(ErrorName::RolledBack),
+                cause: format!("{reason}; latest is back on {backup}"),
+            })
+        }
+        "failed" => {
+            let caught = state["error"]["Error"].as_str().unwrap_or("");
+            let stage = state["failed_stage"].as_str().unwrap_or("");
+            let name = ErrorName::from_name(caught).unwrap_or(match stage {
+                "approval-timeout" => ErrorName::ApprovalTimedOut,
+                "approval" => ErrorName::ApprovalRejected,
+                "window" => ErrorName::OutsideMaintenanceWindow,
+                "preflight" => ErrorName::PreflightFailed,
+                _ => ErrorName::DeployFailed,
+            });
+            let cause = cause_text(state["error"]["Cause"].as_str().unwrap_or(""));
+            let cause = match (name, cause.is_empty()) {
+                (ErrorName::ApprovalTimedOut, _) => format!(
+                    "no decision within {} s; nothing was deployed",
+                    state["promotion"]["limits"]["approval_timeout_seconds"]
+                        .as_u64()
+                        .unwrap_or(0)
+                ),
+                (_, true) => format!("{caught} during {stage}"),
+                (_, false) if ErrorName::from_name(caught).is_none() => {
+                    format!("{caught} during {stage}: {cause}")
+                }
+                _ => cause,
+            };
+            Ok(Outcome {
+                status: "failed",
+                error: Some(name),
+                cause,
+            })
+        }
+        other => Err(BbwsError::invalid_event(format!(
+            "outcome '{other}' is not succeeded, failed or rolled_back"
+        ))),
+    }
+}
+
+/// A Lambda error's Cause is its JSON error document; people read its errorMessage.
+pub fn cause_text(cause: &str) -> String {
+    serde_json::from_str::<Value>(cause)
+        .ok()
+        .and_then(|v| v["errorMessage"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| cause.to_owned())
+}
+
+/// The deployment record: RB-003 §6.3.2 step 7's fields and what an auditor needs besides.
+pub fn record(
+    plan: &PromotionPlan,
+    state: &Value,
+    outcome: &Outcome,
+    deployment_id: &str,
+    now: DateTime<Utc>,
+) -> Value {
+    let deployed = state["deploy"]["functions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let backed = state["backup"]["functions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let versions = |list: &[Value], key: &str| -> Value {
+        let mut m = Map::new();
+        for f in list {
+            if let (Some(name), Some(region), Some(v)) = (
+                f["function"].as_str(),
+                f["region"].as_str(),
+                f[key].as_str(),
+            ) {
+                m.insert(format!("{region}/{name}"), Value::String(v.to_owned()));
+            }
+        }
+        Value::Object(m)
+    };
+    let request = &plan.request;
+    json!({
+        "deployment_id": deployment_id,
+        "timestamp": now.to_rfc3339(),
+        "environment": plan.target_env.as_str(),
+        "action": "promote",
+        "service": plan.service,
+        "source_environment": plan.source_env.as_str(),
+        "functions": plan.functions.iter().map(|f| f.target.clone()).collect::<Vec<_>>(),
+        "from_version": versions(&backed, "version"),
+        "to_version": versions(&deployed, "version"),
+        "source_version": plan.version,
+        "code_sha256": state["preflight"]["source"].as_array().map(|s| s.iter().map(|f| json!({"function": f["name"], "version": f["version"], "code_sha256": f["code_sha256"]})).collect::<Vec<_>>()).unwrap_or_default(),
+        "actor": request["requested_by"],
+        "reason": request["reason"],
+        "change_request": request["change_request"],
+        "incident": request["emergency"]["incident"],
+        "approvers": state["approval"]["approvers"],
+        "preflight": state["preflight"]["checks"],
+        "backup_alias": state["backup"]["alias"],
+        "execution_arn": plan.execution_arn,
+        "outcome": outcome.status,
+        "error": outcome.error.map(|e| e.as_str()),
+        "cause": if outcome.cause.is_empty() { Value::Null } else { Value::String(outcome.cause.clone()) },
+        "rollback": state["rollback"],
+    })
+}
+
+/// The notification's text.
+pub fn message(plan: &PromotionPlan, record: &Map<String, Value>, outcome: &Outcome) -> String {
+    let mut text = format!(
+        "Service: {}\nFrom: {} {}\nTo: {}\nOutcome: {}\n",
+        plan.service,
+        plan.source_env.label(),
+        plan.version,
+        plan.target_env.label(),
+        outcome.status
+    );
+    if let Some(e) = outcome.error {
+        text.push_str(&format!(
+            "Error: {}\nCause: {}\n",
+            e.as_str(),
+            outcome.cause
+        ));
+    }
+    text.push_str(&format!(
+        "Versions before: {}\nVersions after: {}\nExecution: {}\n",
+        record.get("from_version").cloned().unwrap_or_default(),
+        record.get("to_version").cloned().unwrap_or_default(),
+        plan.execution_arn
+    ));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_error_names_pass_through_with_their_message() {
+        let state = json!({"failed_stage": "preflight", "error": {"Error": "Bbws.PreflightFailed",
+            "Cause": "{\"errorType\":\"Bbws.PreflightFailed\",\"errorMessage\":\"1 of 9 checks failed: errors 12\"}"}});
+        let o = classify("failed", &state).expect("outcome");
+        assert_eq!(o.error, Some(ErrorName::PreflightFailed));
+        assert_eq!(o.cause, "1 of 9 checks failed: errors 12");
+    }
+
+    #[test]
+    fn an_approval_wait_that_times_out_is_approval_timed_out() {
+        let state = json!({"failed_stage": "approval-timeout", "error": {"Error": "States.Timeout", "Cause": ""},
+            "promotion": {"limits": {"approval_timeout_seconds": 86400}}});
+        let o = classify("failed", &state).expect("outcome");
+        assert_eq!(o.error, Some(ErrorName::ApprovalTimedOut));
+        assert_eq!(o.cause, "no decision within 86400 s; nothing was deployed");
+    }
+
+    #[test]
+    fn a_foreign_error_during_the_deploy_is_deploy_failed_and_says_what_it_was() {
+        let state = json!({"failed_stage": "deploy", "error": {"Error": "Sandbox.Timedout",
+            "Cause": "{\"errorType\":\"Sandbox.Timedout\",\"errorMessage\":\"Task timed out after 60.00 seconds\"}"}});
+        let o = classify("failed", &state).expect("outcome");
+        assert_eq!(o.error, Some(ErrorName::DeployFailed));
+        assert_eq!(
+            o.cause,
+            "Sandbox.Timedout during deploy: Task timed out after 60.00 seconds"
+        );
+    }
+
+    #[test]
+    fn a_rollback_says_why_and_where_latest_went() {
+        let state =
+            json!({"rollback": {"reason": "health 500", "backup_alias": "backup-20261124-200501"}});
+        let o = classify("rolled_back", &state).expect("outcome");
+        assert_eq!(o.error, Some(ErrorName::RolledBack));
+        assert_eq!(
+            o.cause,
+            "health 500; latest is back on backup-20261124-200501"
+        );
+        assert!(classify("maybe", &state).is_err());
+    }
+}

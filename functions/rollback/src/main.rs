@@ -1,0 +1,101 @@
+//! Rollback (RB-003 §6.3.2 steps 4-6): an `incident-YYYYMMDD-HHMMSS` alias on the bad version,
+//! `latest-<target>` back to the backup version for every function in every region, health verified.
+
+use bbws_aws::functions::{alias_version, health, put_alias};
+use bbws_aws::runtime::{parse, serve, to_value};
+use bbws_aws::{Aws, BbwsError};
+use bbws_domain::naming::incident_alias;
+use bbws_domain::{ErrorName, PromotionPlan};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tracing::{info, warn};
+
+#[derive(Deserialize)]
+struct Event {
+    promotion: PromotionPlan,
+    backup: Backup,
+    #[serde(default)]
+    monitor: Value,
+    #[serde(default)]
+    verify: Value,
+}
+
+#[derive(Deserialize)]
+struct Backup {
+    alias: String,
+    functions: Vec<BackedUp>,
+}
+
+#[derive(Deserialize)]
+struct BackedUp {
+    region: String,
+    function: String,
+    version: String,
+}
+
+async fn handle(aws: &Aws, event: Value) -> Result<Value, BbwsError> {
+    let event = parse::<Event>("the rollback event", event)?;
+    let plan = &event.promotion;
+    let reason = event.monitor["reason"]
+        .as_str()
+        .or_else(|| event.verify["reason"].as_str())
+        .unwrap_or("rollback requested")
+        .to_owned();
+    let incident = incident_alias(Utc::now());
+    let mut restored = Vec::new();
+    let mut unhealthy = Vec::new();
+    for b in &event.backup.functions {
+        let lambda = aws.lambda(Some(&b.region));
+        let current = alias_version(&lambda, &b.function, &plan.target_alias)
+            .await?
+            .unwrap_or_default();
+        if !current.is_empty() {
+            put_alias(
+                &lambda,
+                &b.function,
+                &incident,
+                &current,
+                &format!("Incident backup before rollback by {}", plan.execution_arn),
+            )
+            .await?;
+        }
+        put_alias(
+            &lambda,
+            &b.function,
+            &plan.target_alias,
+            &b.version,
+            &format!("Rollback from {incident} by {}", plan.execution_arn),
+        )
+        .await?;
+        let h = health(&lambda, &b.function, &plan.target_alias).await?;
+        if h.status != 200 {
+            warn!(event = "rollback_unhealthy", function = %b.function, region = %b.region, status = h.status);
+            unhealthy.push(format!("{} in {}: {}", b.function, b.region, h.detail));
+        }
+        info!(event = "rolled_back", function = %b.function, region = %b.region, from = %current, to = %b.version,
+              health = h.status, "{}:{} {current} -> {} in {}", b.function, plan.target_alias, b.version, b.region);
+        restored.push(json!({"region": b.region, "function": b.function, "from_version": current,
+                             "to_version": b.version, "incident_alias": incident, "health": h.status}));
+    }
+    if !unhealthy.is_empty() {
+        return Err(BbwsError::new(
+            ErrorName::DeployFailed,
+            format!(
+                "rolled back to {} but still unhealthy: {} — escalate (RB-003 §6.1)",
+                event.backup.alias,
+                unhealthy.join("; ")
+            ),
+        ));
+    }
+    to_value(
+        &json!({"reason": reason, "incident_alias": incident, "backup_alias": event.backup.alias, "functions": restored}),
+    )
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    bbws_aws::runtime::init_tracing();
+    let aws = Aws::load().await;
+    serve(|event| handle(&aws, event)).await
+}
