@@ -8,13 +8,14 @@ PY        := $(VENV)/bin/python
 STATE     := $(CURDIR)/local/.state
 CARGO_LAMBDA_FLAGS := --release --output-format zip --compiler cargo
 # The promotion Lambdas (functions/*) and the estate's own probe.
-LAMBDA_PACKAGES := bbws-local-probe $(shell sed -n 's/^name = "\(bbws-[a-z-]*\)"/\1/p' functions/*/Cargo.toml)
+LAMBDA_PACKAGES := bbws-local-probe $(sort $(shell sed -n 's/^name = "\(bbws-[a-z-]*\)"/\1/p' functions/*/Cargo.toml))
 
 export BBWS_LOCAL_STATE := $(STATE)
 export PYTHONPATH := $(CURDIR)/local
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: help venv lambdas up down status env mail demo test lint fmt-check clippy unit test-local
+.PHONY: help venv npm lambdas estate up down status env mail demo showcase test lint fmt-check clippy unit \
+        test-local tf-check asl-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,8 +29,17 @@ $(VENV)/.installed: local/requirements.txt
 lambdas: venv ## build every Lambda zip with cargo-lambda (target/lambda/<name>/bootstrap.zip)
 	cargo lambda build $(CARGO_LAMBDA_FLAGS) $(addprefix -p ,$(LAMBDA_PACKAGES))
 
-up: venv ## start the local estate (idempotent) and print the AWS CLI environment
+npm: node_modules/.installed
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
+estate: venv ## start the emulator only (idempotent)
 	@$(PY) -m bbws_local.ctl up
+
+up: lambdas estate ## the local estate with the pipeline applied to DEV, SIT and PROD (idempotent)
+	@$(PY) -m bbws_local.pipeline
+	@$(PY) -m bbws_local.ctl env
 
 down: venv ## stop the local estate and every process it started
 	@$(PY) -m bbws_local.ctl down
@@ -43,7 +53,10 @@ env: venv ## the export line for the AWS CLI profiles bbws-dev, bbws-sit, bbws-p
 mail: venv ## the local mailbox, newest last (MAIL_TO=address to filter)
 	@$(PY) -m bbws_local.mailbox $(MAIL_TO)
 
-demo: lambdas up ## a walk through the local estate
+demo: up ## a DEV -> SIT promotion of the tenant service, state by state
+	@$(PY) local/demo.py
+
+showcase: lambdas estate ## a walk through the emulator itself (accounts, code copy, task token, mail)
 	@$(PY) local/showcase.py
 
 fmt-check:
@@ -55,9 +68,20 @@ clippy:
 unit: ## Rust unit tests (no AWS)
 	cargo test --workspace
 
-test-local: lambdas up ## the local estate's own tests (boto3, real HTTP)
-	$(PY) -m pytest -q local/tests
+tf-check: ## terraform fmt -check and validate of every root
+	terraform fmt -check -recursive infra
+	@for root in infra/envs/*; do \
+	  (cd $$root && terraform init -backend=false -input=false -plugin-dir=/opt/tf-plugins >/dev/null && \
+	   terraform validate -no-color) || exit 1; \
+	done
 
-lint: fmt-check clippy
+asl-check: venv npm ## every state machine rendered as Terraform does, then asl-validator
+	@$(PY) local/asl_check.py
+
+test-local: up ## integration tests on the local estate (boto3, real HTTP)
+	$(PY) -m pytest -q local/tests
+	$(PY) -m pytest -q tests
+
+lint: fmt-check clippy tf-check asl-check
 
 test: lint unit test-local ## everything CI runs

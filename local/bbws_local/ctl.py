@@ -60,7 +60,7 @@ def print_env(settings: Settings) -> None:
 def up(settings: Settings) -> int:
     t0 = time.monotonic()
     health = _health(settings)
-    if health and health.get("state_dir") != str(settings.state_dir):
+    if health and health.get("state_dir") not in (None, str(settings.state_dir)):
         print(f"{settings.endpoint} is served by another local estate (state in {health.get('state_dir')}); "
               "stop it or choose another BBWS_LOCAL_PORT", file=sys.stderr)
         return 1

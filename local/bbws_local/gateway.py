@@ -15,14 +15,17 @@ import html
 import io
 import json
 import logging
+import os
+import time
 import re
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, unquote
 
-from . import patches
+from . import cbor, patches
 from .settings import ACCOUNTS, code_version
 
 CODE_VERSION = code_version()
+STARTED_AT = time.time()
 
 LOG = logging.getLogger("bbws_local.gateway")
 
@@ -57,6 +60,8 @@ class Gateway:
         denied = self._cross_account(environ, path)
         if denied is not None:
             return denied(start)
+        if cbor.is_cbor_request(environ):
+            return cbor.handle(self.app, environ, start)
         return self.app(environ, start)
 
     # -- /_local ------------------------------------------------------------------------------------
@@ -65,6 +70,7 @@ class Gateway:
         if path == "/_local/health":
             body = {"status": "ok", "endpoint": self.estate.settings.endpoint, "accounts": ACCOUNTS,
                     "code_version": CODE_VERSION, "state_dir": str(self.estate.settings.state_dir),
+                    "pid": os.getpid(), "started_at": STARTED_AT,
                     "time_scale": self.estate.settings.time_scale,
                     "lambda_processes": [{"account": w.spec.account, "function": w.spec.name,
                                           "version": w.spec.version, "pid": w.pid,

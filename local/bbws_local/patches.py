@@ -31,6 +31,9 @@ The patches, by what AWS does that moto 5.2.5 does not:
                          Resource and ExecutedVersion series).
 12. sts-trust            AssumeRole requires the role to exist and its trust policy to allow the caller
                          (moto lets any key assume any ARN, which would make the accounts meaningless).
+13. dynamodb-atomic-writes PutItem, UpdateItem and DeleteItem check their condition and write as one step,
+                         as DynamoDB does (moto's threaded server could let two conditional writes both
+                         pass their check: two approvers clicking at the same second).
 """
 from __future__ import annotations
 
@@ -105,6 +108,12 @@ PATCHES: list[Patch] = [
           "0b48c98ba8611e71f6f7c3e04e70946697b5e430bb09fbc01b324e07df97f363"),
     Patch("cloudwatch-dimensions-empty", "moto.cloudwatch.models", "CloudWatchBackend.get_metric_statistics",
           "844bf661c8f9b2d658376bfd31721dbb418b47126f0f5b10d1b8422d3477dd35"),
+    Patch("dynamodb-atomic-put", "moto.dynamodb.models", "DynamoDBBackend.put_item",
+          "f5d9a5042c77b89e5f4c88b5884f7966b9dccd95b8b04090ee9e07afc5eea675"),
+    Patch("dynamodb-atomic-update", "moto.dynamodb.models", "DynamoDBBackend.update_item",
+          "218984588dd689a5de81678ce11e6a40d05c91e7b6c21b44c4ed4122fe74aa9f"),
+    Patch("dynamodb-atomic-delete", "moto.dynamodb.models", "DynamoDBBackend.delete_item",
+          "083a4bb1af18f6fd2feef40195a4c9c803da66cb2cacd14f87916c6e76930ea5"),
     Patch("sts-trust", "moto.sts.responses", "TokenResponse.assume_role",
           "8e014e59789ffa44daed1f84ac4002fa91a9cd2e6e1434812b4989cdf937f25a"),
 ]
@@ -779,6 +788,21 @@ def _make_assume_role(original: Callable) -> Callable:
 
 
 # ---------------------------------------------------------------------------------------------------
+# 13. dynamodb-atomic-writes
+# ---------------------------------------------------------------------------------------------------
+
+_DYNAMODB_WRITE_LOCK = threading.RLock()
+
+
+def _atomic(original: Callable) -> Callable:
+    def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _DYNAMODB_WRITE_LOCK:
+            return original(self, *args, **kwargs)
+
+    return write
+
+
+# ---------------------------------------------------------------------------------------------------
 # apply
 # ---------------------------------------------------------------------------------------------------
 
@@ -834,6 +858,10 @@ def apply(settings: settings_mod.Settings) -> Estate:
     _replace("moto.cloudwatch.models", "MetricDatumBase.filter", _make_metric_filter(cwm.MetricDatumBase.filter))
     _replace("moto.cloudwatch.models", "CloudWatchBackend.get_metric_statistics",
              _make_get_metric_statistics(cwm.CloudWatchBackend.get_metric_statistics))
+    from moto.dynamodb import models as ddbm
+
+    for op in ("put_item", "update_item", "delete_item"):
+        _replace("moto.dynamodb.models", f"DynamoDBBackend.{op}", _atomic(getattr(ddbm.DynamoDBBackend, op)))
     _replace("moto.sts.responses", "TokenResponse.assume_role", _make_assume_role(stsr.TokenResponse.assume_role))
     del lsm, sfr
     _applied = True

@@ -2,6 +2,7 @@
 //! act on. Step Functions' Retry and Catch match the type; callers' scripts read the message.
 
 use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use bbws_domain::ErrorName;
 use lambda_runtime::Diagnostic;
 
@@ -36,11 +37,28 @@ impl BbwsError {
         }
     }
 
-    /// An AWS call that failed; `context` says which call on what.
-    pub fn aws<E: std::error::Error>(context: impl std::fmt::Display, err: E) -> BbwsError {
+    /// An AWS call that failed; `context` says which call on what. The service's error code and
+    /// message when it answered, else the transport's own words (never the raw response).
+    pub fn aws<E>(context: impl std::fmt::Display, err: E) -> BbwsError
+    where
+        E: std::error::Error + ProvideErrorMetadata,
+    {
+        let detail = match (err.code(), err.message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(code), None) => code.to_owned(),
+            _ => first_line(&DisplayErrorContext(&err).to_string()),
+        };
+        BbwsError::typed(AWS_UNAVAILABLE, format!("{context}: {detail}"))
+    }
+
+    /// A plain HTTP or I/O failure (package downloads).
+    pub fn transport(context: impl std::fmt::Display, err: impl std::error::Error) -> BbwsError {
         BbwsError::typed(
             AWS_UNAVAILABLE,
-            format!("{context}: {}", DisplayErrorContext(&err)),
+            format!(
+                "{context}: {}",
+                first_line(&DisplayErrorContext(&err).to_string())
+            ),
         )
     }
 
@@ -53,6 +71,13 @@ impl BbwsError {
     pub fn config(message: impl Into<String>) -> BbwsError {
         BbwsError::typed(CONFIG_INVALID, message)
     }
+}
+
+/// At most 300 characters of the first line: enough to act on, never a response dump.
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    let cut = line.split(" (ServiceError").next().unwrap_or(line);
+    cut.chars().take(300).collect()
 }
 
 impl From<BbwsError> for Diagnostic {
@@ -78,7 +103,7 @@ mod tests {
     #[test]
     fn aws_errors_are_retryable_and_say_which_call_failed() {
         let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
-        let e = BbwsError::aws("GetFunction bbws-x-sit", io);
+        let e = BbwsError::transport("GetFunction bbws-x-sit", io);
         assert_eq!(e.error_type, AWS_UNAVAILABLE);
         assert!(
             e.message.starts_with("GetFunction bbws-x-sit: "),

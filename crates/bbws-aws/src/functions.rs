@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use aws_sdk_lambda::operation::get_alias::GetAliasError;
 use aws_sdk_lambda::operation::get_function::GetFunctionError;
+use aws_sdk_lambda::operation::invoke::InvokeError;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::LastUpdateStatus;
 use aws_sdk_lambda::Client;
@@ -159,7 +160,7 @@ pub async fn download(http: &HttpClient, location: &str, what: &str) -> Result<V
         .get(location)
         .send()
         .await
-        .map_err(|e| BbwsError::aws(format!("downloading the package of {what}"), e))?;
+        .map_err(|e| BbwsError::transport(format!("downloading the package of {what}"), e))?;
     if !resp.status().is_success() {
         return Err(BbwsError::typed(
             crate::error::AWS_UNAVAILABLE,
@@ -169,7 +170,7 @@ pub async fn download(http: &HttpClient, location: &str, what: &str) -> Result<V
     let bytes = resp
         .bytes()
         .await
-        .map_err(|e| BbwsError::aws(format!("reading the package of {what}"), e))?;
+        .map_err(|e| BbwsError::transport(format!("reading the package of {what}"), e))?;
     Ok(bytes.to_vec())
 }
 
@@ -259,30 +260,60 @@ pub async fn wait_updated(
     }
 }
 
-/// The answer of a service's `/health` route.
+/// The answer of a service to one HTTP request (its `/health` route or a smoke test).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     /// `name:qualifier` invoked.
     pub target: String,
-    /// The statusCode answered, 0 when the function failed or answered something else.
+    /// The statusCode answered, 0 when the function failed, was throttled or answered something
+    /// else.
     pub status: u16,
-    /// The function error or a short description of the answer.
+    /// The function error, the throttle, or the statusCode answered.
     pub detail: String,
 }
 
+/// RB-003's health request (§3.3).
+pub const HEALTH_REQUEST: &str = r#"{"httpMethod":"GET","path":"/health","headers":{}}"#;
+
 /// Invokes `name:qualifier` with RB-003's health request.
 pub async fn health(client: &Client, name: &str, qualifier: &str) -> Result<Health, BbwsError> {
+    http_request(client, name, qualifier, HEALTH_REQUEST.as_bytes().to_vec()).await
+}
+
+/// Invokes `name:qualifier` with an API Gateway request (`request`, JSON) and reads the
+/// `statusCode` of the answer. A function error or a throttle (TooManyRequestsException: the
+/// function's concurrency is used up) is an answer with status 0, not an error of the caller.
+pub async fn http_request(
+    client: &Client,
+    name: &str,
+    qualifier: &str,
+    request: Vec<u8>,
+) -> Result<Health, BbwsError> {
     let target = format!("{name}:{qualifier}");
-    let out = client
+    let out = match client
         .invoke()
         .function_name(name)
         .qualifier(qualifier)
-        .payload(Blob::new(
-            r#"{"httpMethod":"GET","path":"/health","headers":{}}"#,
-        ))
+        .payload(Blob::new(request))
         .send()
         .await
-        .map_err(|e| BbwsError::aws(format!("Invoke {target}"), e))?;
+    {
+        Ok(out) => out,
+        Err(e) => {
+            if matches!(
+                e.as_service_error(),
+                Some(InvokeError::TooManyRequestsException(_))
+            ) {
+                return Ok(Health {
+                    target,
+                    status: 0,
+                    detail: "throttled (TooManyRequestsException): its concurrency is used up"
+                        .into(),
+                });
+            }
+            return Err(BbwsError::aws(format!("Invoke {target}"), e));
+        }
+    };
     let body = out
         .payload()
         .map(|b| b.as_ref().to_vec())

@@ -4,6 +4,7 @@
 //! per process from the standard configuration chain, so the same binary reaches AWS or the local
 //! estate depending on `AWS_ENDPOINT_URL` alone.
 
+pub mod approvals;
 pub mod clients;
 pub mod error;
 pub mod functions;

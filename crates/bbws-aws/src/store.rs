@@ -242,6 +242,14 @@ pub async fn notify(
     Ok(())
 }
 
+/// An EventBridge client of the account of `config` in `region` (PROD's failover region).
+pub fn eventbridge_in(config: &aws_config::SdkConfig, region: &str) -> aws_sdk_eventbridge::Client {
+    let conf = aws_sdk_eventbridge::config::Builder::from(config)
+        .region(aws_config::Region::new(region.to_owned()))
+        .build();
+    aws_sdk_eventbridge::Client::from_conf(conf)
+}
+
 /// EventBridge rules whose names contain `fragment`, with their State (`ENABLED`, `DISABLED`).
 pub async fn rules_containing(
     events: &aws_sdk_eventbridge::Client,

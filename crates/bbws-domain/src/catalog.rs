@@ -1,4 +1,5 @@
-//! The service catalog (RB-003 §1.4), release order (§5.1) and health waits (§5.2.1).
+//! The service catalog (RB-003 §1.4), release order (§5.1), health waits (§5.2.1) and the smoke
+//! tests run after a deployment (§3.3, §7: "smoke tests pass", read-only in PROD).
 
 use crate::env::Env;
 use crate::errors::FieldError;
@@ -17,6 +18,62 @@ pub const MAX_HEALTH_WAIT_SECONDS: u64 = 86_400;
 /// The longest Lambda function name AWS accepts.
 const MAX_FUNCTION_NAME_LEN: usize = 64;
 
+/// The longest smoke-test path accepted.
+pub const MAX_SMOKE_PATH_LEN: usize = 256;
+
+/// The HTTP methods a smoke test may use; `GET` and `HEAD` are the read-only ones.
+pub const SMOKE_METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
+
+/// One request a service must answer as expected right after a deployment, sent to the new
+/// `latest-<target>` alias as an API Gateway (payload 1.0) request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmokeTest {
+    /// The function it is sent to: in the catalog, one of the service's function templates
+    /// (`{env}` placeholder); in a plan, the function's name in the target environment.
+    pub function: String,
+    /// The HTTP method, upper case.
+    pub method: String,
+    /// The request path, starting with `/`.
+    pub path: String,
+    /// The `statusCode` that passes.
+    pub expected_status: u16,
+}
+
+impl SmokeTest {
+    /// A `GET` of `path` on `function` that must answer 200.
+    pub fn get(function: &str, path: &str) -> SmokeTest {
+        SmokeTest {
+            function: function.to_owned(),
+            method: "GET".into(),
+            path: path.to_owned(),
+            expected_status: 200,
+        }
+    }
+
+    /// Whether the request only reads (`GET`, `HEAD`): the only kind run in PROD.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self.method.as_str(), "GET" | "HEAD")
+    }
+
+    /// The API Gateway request the function receives.
+    pub fn request(&self) -> serde_json::Value {
+        serde_json::json!({"httpMethod": self.method, "path": self.path, "headers": {}})
+    }
+
+    /// `GET /tenants on bbws-tenant-instance-management-sit`.
+    pub fn label(&self) -> String {
+        format!("{} {} on {}", self.method, self.path, self.function)
+    }
+
+    fn in_env(&self, env: Env) -> SmokeTest {
+        SmokeTest {
+            function: render(&self.function, env),
+            ..self.clone()
+        }
+    }
+}
+
 /// One promotable service and the Lambda functions that move together with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +89,8 @@ pub struct ServiceSpec {
     /// When set, the EventBridge rules whose names contain this text belong to the service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eventbridge_rule_contains: Option<String>,
+    /// Requests the service must answer right after a deployment; `[]` for none.
+    pub smoke_tests: Vec<SmokeTest>,
 }
 
 impl ServiceSpec {
@@ -40,6 +99,16 @@ impl ServiceSpec {
         self.functions
             .iter()
             .map(|template| render(template, env))
+            .collect()
+    }
+
+    /// The smoke tests to run after a deployment to `env`, with the functions' names in `env`:
+    /// all of them in DEV and SIT, only the read-only ones in PROD (RB-003 §7.2).
+    pub fn smoke_tests_for(&self, env: Env) -> Vec<SmokeTest> {
+        self.smoke_tests
+            .iter()
+            .filter(|t| env != Env::Prod || t.is_read_only())
+            .map(|t| t.in_env(env))
             .collect()
     }
 
@@ -100,6 +169,10 @@ impl Catalog {
                     health_wait_seconds: 300,
                     functions: vec!["bbws-tenant-instance-management-{env}".into()],
                     eventbridge_rule_contains: None,
+                    smoke_tests: vec![SmokeTest::get(
+                        "bbws-tenant-instance-management-{env}",
+                        "/tenants",
+                    )],
                 },
                 ServiceSpec {
                     name: "ecs-event-handler".into(),
@@ -107,6 +180,7 @@ impl Catalog {
                     health_wait_seconds: 300,
                     functions: vec!["bbws-ecs-event-handler-{env}".into()],
                     eventbridge_rule_contains: Some("ecs-event-handler".into()),
+                    smoke_tests: vec![SmokeTest::get("bbws-ecs-event-handler-{env}", "/events")],
                 },
                 ServiceSpec {
                     name: "site-management".into(),
@@ -119,6 +193,12 @@ impl Catalog {
                         "{env}-bbws-async-processor".into(),
                     ],
                     eventbridge_rule_contains: None,
+                    smoke_tests: vec![
+                        SmokeTest::get("{env}-bbws-sites-service", "/sites"),
+                        SmokeTest::get("{env}-bbws-templates-service", "/templates"),
+                        SmokeTest::get("{env}-bbws-plugins-service", "/plugins"),
+                        SmokeTest::get("{env}-bbws-async-processor", "/jobs/job-001"),
+                    ],
                 },
             ],
         }
@@ -247,6 +327,57 @@ fn validate_spec(at: &str, spec: &ServiceSpec) -> Vec<FieldError> {
         errors.push(FieldError::new(
             format!("{at}.eventbridge_rule_contains"),
             "must not be empty when given",
+        ));
+    }
+    for (k, test) in spec.smoke_tests.iter().enumerate() {
+        errors.extend(validate_smoke_test(
+            &format!("{at}.smoke_tests[{k}]"),
+            spec,
+            test,
+        ));
+    }
+    errors
+}
+
+fn validate_smoke_test(at: &str, spec: &ServiceSpec, test: &SmokeTest) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if !spec.functions.contains(&test.function) {
+        errors.push(FieldError::new(
+            format!("{at}.function"),
+            format!(
+                "'{}' is not one of the service's functions ({})",
+                test.function,
+                spec.functions.join(", ")
+            ),
+        ));
+    }
+    if !SMOKE_METHODS.contains(&test.method.as_str()) {
+        errors.push(FieldError::new(
+            format!("{at}.method"),
+            format!(
+                "'{}' must be one of {}",
+                test.method,
+                SMOKE_METHODS.join(", ")
+            ),
+        ));
+    }
+    let path_ok = test.path.starts_with('/')
+        && test.path.len() <= MAX_SMOKE_PATH_LEN
+        && test.path.bytes().all(|b| b.is_ascii_graphic());
+    if !path_ok {
+        errors.push(FieldError::new(
+            format!("{at}.path"),
+            format!(
+                "'{}' must start with '/' and be at most {MAX_SMOKE_PATH_LEN} printable \
+                 characters without spaces",
+                test.path
+            ),
+        ));
+    }
+    if !(100..=599).contains(&test.expected_status) {
+        errors.push(FieldError::new(
+            format!("{at}.expected_status"),
+            "must be an HTTP status between 100 and 599",
         ));
     }
     errors
@@ -415,6 +546,12 @@ mod tests {
                 format!("{{env}}-{}", "x".repeat(60)),
             ],
             eventbridge_rule_contains: Some(String::new()),
+            smoke_tests: vec![SmokeTest {
+                function: "{env}-other".into(),
+                method: "FETCH".into(),
+                path: "tenants list".into(),
+                expected_status: 42,
+            }],
         };
         let errors = Catalog {
             services: vec![spec],
@@ -431,7 +568,47 @@ mod tests {
                 "catalog[0].functions[1]",
                 "catalog[0].functions[2]",
                 "catalog[0].eventbridge_rule_contains",
+                "catalog[0].smoke_tests[0].function",
+                "catalog[0].smoke_tests[0].method",
+                "catalog[0].smoke_tests[0].path",
+                "catalog[0].smoke_tests[0].expected_status",
             ]
+        );
+    }
+
+    #[test]
+    fn every_runbook_function_has_a_read_only_smoke_test() {
+        for spec in &Catalog::runbook().services {
+            for template in &spec.functions {
+                let tests: Vec<&SmokeTest> = spec
+                    .smoke_tests
+                    .iter()
+                    .filter(|t| &t.function == template)
+                    .collect();
+                assert_eq!(tests.len(), 1, "{template}");
+                assert!(tests[0].is_read_only() && tests[0].expected_status == 200);
+            }
+        }
+    }
+
+    #[test]
+    fn smoke_tests_name_the_target_functions_and_only_reads_run_in_prod() {
+        let mut spec = Catalog::runbook().get("site-management").cloned().unwrap();
+        spec.smoke_tests.push(SmokeTest {
+            method: "POST".into(),
+            ..SmokeTest::get("{env}-bbws-async-processor", "/jobs")
+        });
+        let sit = spec.smoke_tests_for(Env::Sit);
+        assert_eq!(sit.len(), 5);
+        assert_eq!(sit[0].label(), "GET /sites on sit-bbws-sites-service");
+        assert_eq!(sit[4].label(), "POST /jobs on sit-bbws-async-processor");
+        let prod = spec.smoke_tests_for(Env::Prod);
+        assert_eq!(prod.len(), 4, "the POST does not run in PROD");
+        assert!(prod.iter().all(SmokeTest::is_read_only));
+        assert_eq!(prod[3].function, "prod-bbws-async-processor");
+        assert_eq!(
+            prod[1].request(),
+            serde_json::json!({"httpMethod": "GET", "path": "/templates", "headers": {}})
         );
     }
 
@@ -441,6 +618,7 @@ mod tests {
         assert_eq!(empty.validate("catalog").len(), 1);
         let mut c = Catalog::runbook();
         c.services[0].functions.clear();
+        c.services[0].smoke_tests.clear();
         let errors = c.validate("catalog");
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].field, "catalog[0].functions");

@@ -17,7 +17,7 @@ use serde_json::Value;
 /// The default time allowed for approvals: one day.
 pub const DEFAULT_APPROVAL_TIMEOUT_SECONDS: u64 = 86_400;
 /// The shortest approval timeout accepted.
-pub const MIN_APPROVAL_TIMEOUT_SECONDS: u64 = 60;
+pub const MIN_APPROVAL_TIMEOUT_SECONDS: u64 = 5;
 /// The longest approval timeout accepted: one year, the longest a Step Functions execution runs.
 pub const MAX_APPROVAL_TIMEOUT_SECONDS: u64 = 365 * 86_400;
 
@@ -243,6 +243,7 @@ mod tests {
             invalid_fields(json),
             [
                 "catalog[0].functions[0]",
+                "catalog[0].smoke_tests[0].function",
                 "stability.sit_to_prod.lookback_seconds",
                 "quality_gates.dev_to_sit.min_coverage_percent",
                 "maintenance_windows",
@@ -256,11 +257,11 @@ mod tests {
     #[test]
     fn invalid_config_error_reads_as_one_line() {
         let mut json = runbook_json();
-        json["approval_timeout_seconds"] = json!(10);
+        json["approval_timeout_seconds"] = json!(2);
         let err = Config::from_value(json).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "configuration is invalid: approval_timeout_seconds: must be between 60 and 31536000"
+            "configuration is invalid: approval_timeout_seconds: must be between 5 and 31536000"
         );
     }
 }

@@ -4,7 +4,8 @@
 //! figures from AWS and hand them to these functions, which decide.
 //!
 //! - [`env`](mod@env): environments, accounts, regions and the two promotion paths (§1.3);
-//! - [`catalog`]: services, their functions, release order and health waits (§1.4, §5);
+//! - [`catalog`]: services, their functions, release order, health waits and smoke tests (§1.4, §5);
+//! - [`readiness`]: whether a source function's State and LastUpdateStatus allow a promotion;
 //! - [`metrics`]: error and throttle limits and the stability check (§2.1, §4.1.1);
 //! - [`gates`]: quality gates per path (§2.1);
 //! - [`windows`]: PROD maintenance windows (§4.1.2);
@@ -23,10 +24,12 @@ pub mod config;
 pub mod env;
 pub mod errors;
 pub mod gates;
+pub mod links;
 pub mod metrics;
 pub mod monitor;
 pub mod naming;
 pub mod plan;
+pub mod readiness;
 pub mod request;
 pub mod windows;
 
@@ -34,19 +37,21 @@ pub use approvals::{
     decide, Approval, ApprovalAttempt, ApprovalPolicy, Decision, Directory, QuorumStatus, Refusal,
     Requirement, Role,
 };
-pub use catalog::{Catalog, CatalogError, ServiceSpec};
+pub use catalog::{Catalog, CatalogError, ServiceSpec, SmokeTest};
 pub use config::{Config, ConfigError};
 pub use env::{Env, InvalidPath, PathRules, PromotionPath};
 pub use errors::{ErrorName, FieldError};
 pub use gates::{
     evaluate_gates, Gate, GateOutcome, GatePolicy, GateReport, GateResult, GateStatus,
 };
+pub use links::{LinkClaims, LinkDecision, LinkError};
 pub use metrics::{
     evaluate_stability, Limit, Metric, MetricCheck, StabilityReport, StabilityThresholds,
 };
 pub use monitor::{assess, MonitorPolicy, RollbackTriggers, Trigger, Verdict};
 pub use naming::VersionRef;
 pub use plan::{lock_id, AppliedRules, FunctionPair, Limits, PromotionPlan};
+pub use readiness::{check_readiness, Readiness};
 pub use request::{validate_request, Emergency, InvalidRequest, PromotionRequest};
 pub use windows::{
     check_window, next_window_start, window_at, Day, TimeOfDay, Window, WindowCheck, WindowError,

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::approvals::Requirement;
+use crate::catalog::SmokeTest;
 use crate::config::Config;
 use crate::gates::GatePolicy;
 use crate::metrics::StabilityThresholds;
@@ -52,6 +53,14 @@ pub struct AppliedRules {
     pub emergency_approval: Requirement,
     /// What rolls the deploy back during the monitor.
     pub rollback_triggers: RollbackTriggers,
+    /// The service's smoke tests for the target (only the read-only ones for PROD), named with
+    /// the target's function names; run right after the deploy.
+    #[serde(default)]
+    pub smoke_tests: Vec<SmokeTest>,
+    /// EventBridge rules whose names contain this text (and the target environment) must exist
+    /// and be enabled after the deploy (the event handler, RB-003 §4.3.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eventbridge_rule_contains: Option<String>,
 }
 
 /// Everything a promotion execution carries from step to step.
@@ -137,6 +146,8 @@ impl PromotionPlan {
                 approval: config.approvals.for_promotion(request.path, false).clone(),
                 emergency_approval: config.approvals.emergency.clone(),
                 rollback_triggers: config.monitor.triggers,
+                smoke_tests: spec.smoke_tests_for(target),
+                eventbridge_rule_contains: spec.eventbridge_rule_contains.clone(),
             },
         })
     }
@@ -192,6 +203,17 @@ mod tests {
         assert_eq!(plan.limits.monitor_seconds, 300);
         assert!(plan.rules.window_required);
         assert_eq!(plan.lock_id(), "site-management#prod");
+        let smoke: Vec<String> = plan.rules.smoke_tests.iter().map(|t| t.label()).collect();
+        assert_eq!(
+            smoke,
+            [
+                "GET /sites on prod-bbws-sites-service",
+                "GET /templates on prod-bbws-templates-service",
+                "GET /plugins on prod-bbws-plugins-service",
+                "GET /jobs/job-001 on prod-bbws-async-processor"
+            ]
+        );
+        assert_eq!(plan.rules.eventbridge_rule_contains, None);
     }
 
     #[test]
@@ -206,6 +228,13 @@ mod tests {
         assert_eq!(plan.limits.monitor_seconds, 30);
         assert_eq!(plan.limits.approval_timeout_seconds, 86_400);
         assert!(!plan.rules.window_required);
+        assert_eq!(
+            plan.rules.smoke_tests,
+            [SmokeTest::get(
+                "bbws-tenant-instance-management-sit",
+                "/tenants"
+            )]
+        );
         let round_trip: PromotionPlan =
             serde_json::from_value(serde_json::to_value(&plan).expect("json")).expect("back");
         assert_eq!(round_trip, plan);

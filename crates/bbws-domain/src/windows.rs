@@ -4,7 +4,9 @@
 //! midnight: `end` may be `24:00` at the latest, and a window running past midnight is written
 //! as two windows.
 
-use crate::env::PromotionPath;
+use crate::approvals::Requirement;
+use crate::env::{Env, PromotionPath};
+use crate::metrics::human_duration;
 use chrono::{DateTime, Datelike, Days, NaiveTime, TimeDelta, Timelike, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -300,6 +302,56 @@ pub fn check_window(
     }
 }
 
+/// Why a deployment to `target` is refused at `now`, and what the requester can do: the windows,
+/// the current time, when the next window opens (and how long until then), and the emergency
+/// path with the approvers it needs.
+pub fn outside_window_cause(
+    target: Env,
+    now: DateTime<Utc>,
+    windows: &[Window],
+    emergency_approval: &Requirement,
+) -> String {
+    let listed: Vec<String> = windows.iter().map(ToString::to_string).collect();
+    let next = match next_window_start(now, windows) {
+        Some(at) => {
+            let wait = u64::try_from((at - now).num_minutes().max(0)).unwrap_or(0) * 60;
+            format!(
+                "the next window opens {} (in {})",
+                at.format("%a %Y-%m-%d %H:%M UTC"),
+                waiting_time(wait)
+            )
+        }
+        None => "no window is configured".to_owned(),
+    };
+    format!(
+        "{} deploys only inside a maintenance window ({}); it is {} now and {next}. Start the \
+         promotion again inside a window, or declare an emergency with its incident \
+         (\"emergency\": {{\"incident\": \"INC-<digits>\"}}), which needs the approval of {}",
+        target.label(),
+        listed.join(", "),
+        now.format("%a %Y-%m-%d %H:%M UTC"),
+        emergency_approval
+    )
+}
+
+/// `2 d 4 h 10 min`, `3 h`, `25 min`: a wait in whole minutes.
+fn waiting_time(seconds: u64) -> String {
+    let days = seconds / 86_400;
+    let hours = seconds % 86_400 / 3_600;
+    let minutes = seconds % 3_600 / 60;
+    let mut parts = Vec::new();
+    if days > 0 {
+        parts.push(format!("{days} d"));
+    }
+    if hours > 0 {
+        parts.push(format!("{hours} h"));
+    }
+    if minutes > 0 || parts.is_empty() {
+        parts.push(human_duration(minutes * 60).replace("0 s", "0 min"));
+    }
+    parts.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -496,5 +548,38 @@ mod tests {
                 closes_at: Some(at(28, 0, 0, 0))
             }
         );
+    }
+
+    #[test]
+    fn the_refusal_names_the_next_window_and_the_emergency_path() {
+        // Wednesday 2026-01-28 10:00 UTC: the next window is Thursday 20:00.
+        let cause = outside_window_cause(
+            Env::Prod,
+            at(28, 10, 0, 0),
+            &windows(),
+            &crate::ApprovalPolicy::runbook().emergency,
+        );
+        assert_eq!(
+            cause,
+            "PROD deploys only inside a maintenance window (tue 20:00-24:00 UTC, thu 20:00-24:00 \
+             UTC, sat 04:00-08:00 UTC); it is Wed 2026-01-28 10:00 UTC now and the next window \
+             opens Thu 2026-01-29 20:00 UTC (in 1 d 10 h). Start the promotion again inside a \
+             window, or declare an emergency with its incident (\"emergency\": {\"incident\": \
+             \"INC-<digits>\"}), which needs the approval of all of: tech_lead, cto"
+        );
+    }
+
+    #[test]
+    fn the_refusal_counts_minutes_and_says_when_there_is_no_window() {
+        let emergency = crate::ApprovalPolicy::runbook().emergency;
+        let cause = outside_window_cause(Env::Prod, at(27, 19, 35, 20), &windows(), &emergency);
+        assert!(
+            cause.contains("opens Tue 2026-01-27 20:00 UTC (in 24 min)"),
+            "{cause}"
+        );
+        let cause = outside_window_cause(Env::Prod, at(27, 19, 59, 59), &windows(), &emergency);
+        assert!(cause.contains("(in 0 min)"), "{cause}");
+        let none = outside_window_cause(Env::Prod, at(27, 10, 0, 0), &[], &emergency);
+        assert!(none.contains("now and no window is configured."), "{none}");
     }
 }

@@ -1,17 +1,30 @@
-//! Approval: the promotion's task-token wait (RB-003 §2.2, §4.2).
+//! Approval: the promotion's task-token wait (RB-003 §2.2, §4.2), answered by signed email links.
 //!
-//! `request` keeps the wait's task token server-side in `bbws-approvals-<env>` (never in an email, a
-//! log line or an output), with what is being approved, who must approve and the deadline, and
-//! announces the request on SNS. The wait ends when the quorum answers with SendTaskSuccess, a
-//! rejection answers with SendTaskFailure, or the Task's timeout passes.
+//! Task face (`op: request`, invoked with `.waitForTaskToken`): keeps the task token server-side in
+//! `bbws-approvals-<env>` with what is being approved, who must approve and the deadline, and sends
+//! every eligible approver one email with an Approve and a Reject link (HMAC-signed, see
+//! `bbws_domain::links`; the token is never in a link, an email, a log line or an output).
+//!
+//! HTTP face (the function URL): `GET /decide?t=…` shows the request and a confirm form and changes
+//! nothing; `POST /decide` records the decision. The quorum rules are the domain's; each role is given
+//! once (conditional write); the request leaves `pending` once (conditional update), so exactly one
+//! SendTaskSuccess or SendTaskFailure is sent. Every decision and refusal is audited.
 
+mod http;
+mod pages;
+
+use std::time::{Duration, Instant};
+
+use bbws_aws::approvals::{email_approver, parameter, put_if_absent};
 use bbws_aws::runtime::{parse, serve, to_value};
-use bbws_aws::store::{notify, put_new};
+use bbws_aws::store::notify;
 use bbws_aws::{Aws, BbwsError, Settings};
-use bbws_domain::PromotionPlan;
-use chrono::{Duration, Utc};
+use bbws_domain::links::{sign, LinkClaims, LinkDecision};
+use bbws_domain::{Directory, PromotionPlan, Requirement};
+use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tokio::sync::Mutex;
 use tracing::info;
 
 #[derive(Deserialize)]
@@ -21,27 +34,84 @@ enum Event {
         task_token: String,
         promotion: PromotionPlan,
         preflight: Value,
+        /// When the wait began (`$$.State.EnteredTime`): the deadline counts from there, as the
+        /// Task's timeout does, so no link outlives the wait.
+        entered_at: Option<String>,
     },
 }
 
-struct App {
-    aws: Aws,
-    settings: Result<Settings, BbwsError>,
+/// Links stop working this long before the wait's own timeout, so an answer never arrives at a
+/// wait that has just ended.
+const DEADLINE_MARGIN_SECONDS: i64 = 2;
+
+/// What the function reads from SSM: the signing key, the approver directory, its own URL.
+#[derive(Clone)]
+pub struct Secrets {
+    pub key: Vec<u8>,
+    pub directory: Directory,
+    pub base_url: String,
+}
+
+/// SSM values are read at most every five minutes (a rotated key is picked up within that).
+const SECRETS_TTL: Duration = Duration::from_secs(300);
+
+pub struct App {
+    pub aws: Aws,
+    pub settings: Result<Settings, BbwsError>,
+    secrets: Mutex<Option<(Instant, Secrets)>>,
 }
 
 impl App {
     async fn handle(&self, event: Value) -> Result<Value, BbwsError> {
+        if event.get("requestContext").is_some() {
+            return Ok(http::handle(self, event).await);
+        }
         let settings = self.settings.as_ref().map_err(Clone::clone)?;
         match parse::<Event>("the approval event", event)? {
             Event::Request {
                 task_token,
                 promotion,
                 preflight,
+                entered_at,
             } => {
-                self.request(settings, &task_token, &promotion, &preflight)
+                let started = entered_at
+                    .as_deref()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&Utc))
+                    .unwrap_or_else(Utc::now);
+                self.request(settings, &task_token, &promotion, &preflight, started)
                     .await
             }
         }
+    }
+
+    /// The signing key, directory and base URL, cached for [`SECRETS_TTL`].
+    pub async fn secrets(&self) -> Result<Secrets, BbwsError> {
+        let mut guard = self.secrets.lock().await;
+        if let Some((at, s)) = guard.as_ref() {
+            if at.elapsed() < SECRETS_TTL {
+                return Ok(s.clone());
+            }
+        }
+        let ssm = self.aws.ssm();
+        let name = |var: &str| {
+            std::env::var(var).map_err(|_| BbwsError::config(format!("{var} is not set")))
+        };
+        let key = parameter(&ssm, &name("BBWS_APPROVAL_KEY_PARAM")?).await?;
+        let directory_text = parameter(&ssm, &name("BBWS_APPROVERS_PARAM")?).await?;
+        let directory: Directory = serde_json::from_str(&directory_text)
+            .map_err(|e| BbwsError::config(format!("the approver directory: {e}")))?;
+        let mut base_url = parameter(&ssm, &name("BBWS_APPROVAL_URL_PARAM")?).await?;
+        if !base_url.ends_with('/') {
+            base_url.push('/');
+        }
+        let s = Secrets {
+            key: key.into_bytes(),
+            directory,
+            base_url,
+        };
+        *guard = Some((Instant::now(), s.clone()));
+        Ok(s)
     }
 
     async fn request(
@@ -50,16 +120,23 @@ impl App {
         token: &str,
         plan: &PromotionPlan,
         preflight: &Value,
+        started: chrono::DateTime<Utc>,
     ) -> Result<Value, BbwsError> {
+        let secrets = self.secrets().await?;
         let now = Utc::now();
-        let timeout = i64::try_from(plan.limits.approval_timeout_seconds).unwrap_or(i64::MAX / 2);
-        let deadline = now + Duration::seconds(timeout);
+        let timeout = i64::try_from(plan.limits.approval_timeout_seconds).unwrap_or(i64::MAX / 4);
+        let deadline = started + chrono::Duration::seconds(timeout - DEADLINE_MARGIN_SECONDS);
         let execution_name = plan.execution_arn.rsplit(':').next().unwrap_or_default();
-        let request_id = format!("{execution_name}-{}", now.format("%Y%m%dT%H%M%S%.3fZ"));
-        let required = preflight
-            .get("approval")
-            .cloned()
-            .unwrap_or_else(|| json!(plan.rules.approval));
+        let request_id = format!("{execution_name}-{}", now.format("%Y%m%dT%H%M%S%3fZ"));
+        let requirement: Requirement = match preflight.get("approval") {
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|e| BbwsError::invalid_event(format!("preflight.approval: {e}")))?,
+            None => plan.rules.approval.clone(),
+        };
+        let requester = plan.request["requested_by"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let item = json!({
             "request_id": request_id,
             "item": "request",
@@ -70,45 +147,147 @@ impl App {
             "source_env": plan.source_env.as_str(),
             "target_env": plan.target_env.as_str(),
             "version": plan.version,
-            "requested_by": plan.request["requested_by"],
+            "requested_by": requester,
             "reason": plan.request["reason"],
             "change_request": plan.request["change_request"],
-            "required": required,
+            "incident": plan.request["emergency"]["incident"],
+            "required": requirement,
+            "required_text": requirement.to_string(),
             "emergency": preflight.get("emergency").cloned().unwrap_or(Value::Bool(false)),
+            "source": preflight.get("source").cloned().unwrap_or(Value::Null),
+            "checks": preflight.get("checks").cloned().unwrap_or(Value::Null),
             "created_at": now.to_rfc3339(),
             "deadline": deadline.to_rfc3339(),
-            "expires_at": deadline.timestamp() + 86_400,
+            "deadline_epoch": deadline.timestamp(),
+            "expires_at": deadline.timestamp() + 90 * 86_400,
         });
         let Value::Object(map) = item else {
             return Err(BbwsError::invalid_event(
                 "the approval request is not an object",
             ));
         };
-        put_new(
-            &self.aws.dynamodb(),
-            &settings.approvals_table,
-            "request_id",
-            &map,
-        )
-        .await?;
+        put_if_absent(&self.aws.dynamodb(), &settings.approvals_table, &map).await?;
+
+        let sns = self.aws.sns();
+        let mut sent = 0;
+        for role in requirement.roles() {
+            for person in secrets.directory.members.get(role).into_iter().flatten() {
+                if bbws_domain::approvals::same_person(person, &requester) {
+                    continue; // the requester never gets a link for their own promotion
+                }
+                let link = |decision| -> Result<String, BbwsError> {
+                    let claims = LinkClaims {
+                        request_id: request_id.clone(),
+                        approver: person.clone(),
+                        role: *role,
+                        decision,
+                        expires_at: deadline.timestamp(),
+                    };
+                    let t = sign(&claims, &secrets.key)
+                        .map_err(|e| BbwsError::config(format!("approval signing key: {e}")))?;
+                    Ok(format!("{}decide?t={t}", secrets.base_url))
+                };
+                let message = email_text(
+                    plan,
+                    &map,
+                    role.as_str(),
+                    &link(LinkDecision::Approve)?,
+                    &link(LinkDecision::Reject)?,
+                );
+                email_approver(
+                    &sns,
+                    &settings.approval_topic_arn,
+                    person,
+                    &format!(
+                        "Approval wanted: {} {} -> {}",
+                        plan.service,
+                        plan.source_env.label(),
+                        plan.target_env.label()
+                    ),
+                    &message,
+                )
+                .await?;
+                sent += 1;
+            }
+        }
         info!(event = "approval_requested", request_id = %request_id, service = %plan.service,
-              deadline = %deadline.to_rfc3339(), "approval {request_id} wanted from {required} until {deadline}");
+              required = %requirement, emails = sent, deadline = %deadline.to_rfc3339(),
+              "approval {request_id}: {sent} email(s) for {requirement}, until {deadline}");
+        if sent == 0 {
+            return Err(BbwsError::config(format!(
+                "nobody in the approver directory can approve ({requirement}) besides the requester"
+            )));
+        }
         notify(
-            &self.aws.sns(),
+            &sns,
             &settings.events_topic_arn,
             "approval_wanted",
-            &format!("Approval wanted: {} to {}", plan.service, plan.target_env.label()),
             &format!(
-                "Service: {}\nFrom: {} {}\nTo: {}\nRequested by: {}\nReason: {}\nChange request: {}\nApprovers: {}\nDeadline: {}\nRequest: {}\nExecution: {}\n",
-                plan.service, plan.source_env.label(), plan.version, plan.target_env.label(),
-                plan.request["requested_by"].as_str().unwrap_or(""), plan.request["reason"].as_str().unwrap_or(""),
-                plan.request["change_request"].as_str().unwrap_or("-"), required, deadline.to_rfc3339(), request_id,
+                "Approval wanted: {} to {}",
+                plan.service,
+                plan.target_env.label()
+            ),
+            &format!(
+                "{} {} -> {}: {} approval(s) requested from {requirement}, deadline {}.\nExecution: {}\n",
+                plan.service,
+                plan.source_env.label(),
+                plan.target_env.label(),
+                sent,
+                deadline.to_rfc3339(),
                 plan.execution_arn
             ),
         )
         .await?;
-        to_value(&json!({"request_id": request_id, "deadline": deadline.to_rfc3339()}))
+        to_value(
+            &json!({"request_id": request_id, "deadline": deadline.to_rfc3339(), "emails": sent}),
+        )
     }
+}
+
+fn email_text(
+    plan: &PromotionPlan,
+    item: &serde_json::Map<String, Value>,
+    role: &str,
+    approve: &str,
+    reject: &str,
+) -> String {
+    let field = |k: &str| match item.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "-".into(),
+        Some(v) => v.to_string(),
+    };
+    let packages: Vec<String> = item
+        .get("source")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            format!(
+                "  {} version {} (CodeSha256 {})",
+                f["name"].as_str().unwrap_or(""),
+                f["version"].as_str().unwrap_or(""),
+                f["code_sha256"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    format!(
+        "{} asks to promote {} from {} ({}) to {}.\n\nReason: {}\nChange request: {}\nPackages:\n{}\n\n\
+         You are asked as {role}. Approvals needed: {}.\n\n\
+         Approve: {approve}\n\nReject: {reject}\n\n\
+         Opening a link only shows the request; nothing is decided until you confirm on that page. \
+         The links are yours alone, work once, and expire at {}.\nExecution: {}\n",
+        field("requested_by"),
+        plan.service,
+        plan.source_env.label(),
+        plan.version,
+        plan.target_env.label(),
+        field("reason"),
+        field("change_request"),
+        packages.join("\n"),
+        field("required_text"),
+        field("deadline"),
+        plan.execution_arn,
+    )
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -117,6 +296,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let app = App {
         aws: Aws::load().await,
         settings: Settings::from_env(),
+        secrets: Mutex::new(None),
     };
     serve(|event| app.handle(event)).await
 }

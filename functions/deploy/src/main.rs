@@ -82,70 +82,94 @@ impl App {
         let plan = &event.promotion;
         let mut published = Vec::new();
         for src in &event.preflight.source {
-            let package = self
-                .fetch(source, src)
+            if let Err(e) = self
+                .publish_one(source, plan, src, &event.backup, &mut published)
                 .await
-                .map_err(|e| deploy_failed(plan, &src.target, e))?;
-            for region in &plan.target_regions {
-                let lambda = self.aws.lambda(Some(region));
-                let description = format!(
-                    "{} {} from {}",
-                    plan.service, src.version, plan.execution_arn
-                );
-                let f = publish_code(
-                    &lambda,
-                    &src.target,
-                    package.clone(),
-                    &description,
-                    UPDATE_WAIT,
-                )
-                .await
-                .map_err(|e| deploy_failed(plan, &src.target, e))?;
-                if f.code_sha256 != src.code_sha256 {
-                    return Err(deploy_failed(
-                        plan,
-                        &src.target,
-                        BbwsError::typed(
-                            ErrorName::DeployFailed.as_str(),
-                            format!(
-                                "published CodeSha256 {} differs from the source's {}",
-                                f.code_sha256, src.code_sha256
-                            ),
-                        ),
-                    ));
-                }
-                let previous = event
-                    .backup
-                    .functions
-                    .iter()
-                    .find(|b| &b.region == region && b.function == src.target)
-                    .map(|b| b.version.clone())
-                    .unwrap_or_default();
-                info!(event = "published", region = %region, function = %src.target, version = %f.version,
-                      code_sha256 = %f.code_sha256, "{} version {} published in {region}", src.target, f.version);
-                published.push(Deployed {
-                    region: region.clone(),
-                    function: src.target.clone(),
-                    source_function: src.name.clone(),
-                    source_version: src.version.clone(),
-                    previous_version: previous,
-                    version: f.version,
-                    code_sha256: f.code_sha256,
-                });
+            {
+                return Err(nothing_moved(plan, &src.target, &e, &published));
             }
         }
         self.move_aliases(plan, &published).await?;
+        info!(event = "deployed", service = %plan.service, target = %plan.target_env, functions = published.len(),
+              "{} deployed to {}: {} function version(s) behind {}", plan.service, plan.target_env,
+              published.len(), plan.target_alias);
         to_value(&serde_json::json!({"functions": published, "alias": plan.target_alias}))
     }
 
-    async fn fetch(&self, source: &Aws, src: &SourceFunction) -> Result<Vec<u8>, BbwsError> {
+    /// Copies one source function's package and publishes it in every target region, proving the
+    /// CodeSha256 of each published version.
+    async fn publish_one(
+        &self,
+        source: &Aws,
+        plan: &PromotionPlan,
+        src: &SourceFunction,
+        backup: &Backup,
+        published: &mut Vec<Deployed>,
+    ) -> Result<(), BbwsError> {
+        let package = self.fetch(source, plan, src).await?;
+        for region in &plan.target_regions {
+            let lambda = self.aws.lambda(Some(region));
+            let description = format!(
+                "{} {} from {}",
+                plan.service, src.version, plan.execution_arn
+            );
+            let f = publish_code(
+                &lambda,
+                &src.target,
+                package.clone(),
+                &description,
+                UPDATE_WAIT,
+            )
+            .await?;
+            if f.code_sha256 != src.code_sha256 {
+                return Err(BbwsError::new(
+                    ErrorName::DeployFailed,
+                    format!(
+                        "version {} published in {region} has CodeSha256 {}, not the source's {}",
+                        f.version, f.code_sha256, src.code_sha256
+                    ),
+                ));
+            }
+            let previous = backup
+                .functions
+                .iter()
+                .find(|b| &b.region == region && b.function == src.target)
+                .map(|b| b.version.clone())
+                .unwrap_or_default();
+            info!(event = "published", region = %region, function = %src.target, version = %f.version,
+                  code_sha256 = %f.code_sha256, "{} version {} published in {region}", src.target, f.version);
+            published.push(Deployed {
+                region: region.clone(),
+                function: src.target.clone(),
+                source_function: src.name.clone(),
+                source_version: src.version.clone(),
+                previous_version: previous,
+                version: f.version,
+                code_sha256: f.code_sha256,
+            });
+        }
+        Ok(())
+    }
+
+    async fn fetch(
+        &self,
+        source: &Aws,
+        plan: &PromotionPlan,
+        src: &SourceFunction,
+    ) -> Result<Vec<u8>, BbwsError> {
         let lambda = source.lambda(None);
         let (f, location) = describe(&lambda, &src.name, Some(&src.version))
             .await?
             .ok_or_else(|| {
                 BbwsError::typed(
                     ErrorName::DeployFailed.as_str(),
-                    format!("{}:{} is gone from the source", src.name, src.version),
+                    format!(
+                        "the package to copy, {}:{} in {}, is gone (deleted after the preflight); \
+                         start the promotion again",
+                        src.name,
+                        src.version,
+                        plan.source_env.label()
+                    ),
                 )
             })?;
         let location = location.ok_or_else(|| {
@@ -214,43 +238,96 @@ impl App {
     }
 
     async fn revert(&self, plan: &PromotionPlan, moved: &[Deployed]) -> String {
+        let mut back = Vec::new();
         let mut failed = Vec::new();
         for d in moved {
             let lambda = self.aws.lambda(Some(&d.region));
             let description = format!("Reverted by {}", plan.execution_arn);
-            if let Err(e) = put_alias(
-                &lambda,
-                &d.function,
-                &plan.target_alias,
-                &d.previous_version,
-                &description,
-            )
-            .await
-            {
-                warn!(event = "revert_failed", function = %d.function, region = %d.region, error = %e.message);
-                failed.push(format!("{} in {}", d.function, d.region));
+            let result = if d.previous_version.is_empty() {
+                Err(BbwsError::new(
+                    ErrorName::DeployFailed,
+                    "no backup version is known",
+                ))
+            } else {
+                put_alias(
+                    &lambda,
+                    &d.function,
+                    &plan.target_alias,
+                    &d.previous_version,
+                    &description,
+                )
+                .await
+            };
+            match result {
+                Ok(()) => {
+                    info!(event = "alias_reverted", function = %d.function, region = %d.region,
+                          from = %d.version, to = %d.previous_version,
+                          "{}:{} back to {} in {}", d.function, plan.target_alias, d.previous_version, d.region);
+                    back.push(format!(
+                        "{} {} in {}",
+                        d.function, d.previous_version, d.region
+                    ));
+                }
+                Err(e) => {
+                    warn!(event = "revert_failed", function = %d.function, region = %d.region, error = %e.message,
+                          "{}:{} could not go back to {} in {}", d.function, plan.target_alias, d.previous_version, d.region);
+                    failed.push(format!("{} in {} ({})", d.function, d.region, e.message));
+                }
             }
         }
         if failed.is_empty() {
             format!(
-                "the {} function(s) already moved are back on their previous versions",
-                moved.len()
+                "the {} alias(es) already moved are back on their previous versions{}; every \
+                 function serves what it served before",
+                moved.len(),
+                if back.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", back.join(", "))
+                }
             )
         } else {
             format!(
-                "could not move back: {} — roll back by hand (RB-003 §6.3.2)",
-                failed.join(", ")
+                "could not move back: {}; point {} back to the backup alias's version by hand \
+                 (RB-003 §6.3.2)",
+                failed.join(", "),
+                plan.target_alias
             )
         }
     }
 }
 
-fn deploy_failed(plan: &PromotionPlan, function: &str, e: BbwsError) -> BbwsError {
+/// A failure before any alias moved: every function still serves its previous version.
+fn nothing_moved(
+    plan: &PromotionPlan,
+    function: &str,
+    e: &BbwsError,
+    published: &[Deployed],
+) -> BbwsError {
+    let unused = if published.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = published
+            .iter()
+            .map(|d| format!("{} {} in {}", d.function, d.version, d.region))
+            .collect();
+        format!(
+            "; the versions already published get no traffic: {}",
+            list.join(", ")
+        )
+    };
+    warn!(event = "deploy_failed", service = %plan.service, function = %function, published = published.len(),
+          error = %e.message, "deploying {function} failed before any alias moved");
     BbwsError::new(
         ErrorName::DeployFailed,
         format!(
-            "{}: {function}: {}; no alias was moved",
-            plan.service, e.message
+            "{}: deploying {function} to {} failed: {}. No alias was moved: all {} function(s) \
+             still serve their previous versions behind {}{unused}",
+            plan.service,
+            plan.target_env.label(),
+            e.message,
+            plan.functions.len(),
+            plan.target_alias
         ),
     )
 }
@@ -265,4 +342,49 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         http: bbws_aws::functions::http_client(),
     };
     serve(|event| app.handle(event)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bbws_domain::{Catalog, Config, PromotionRequest};
+    use chrono::Utc;
+
+    fn plan() -> PromotionPlan {
+        let request = PromotionRequest::validate(
+            &serde_json::json!({"service": "site-management", "source_env": "sit",
+                "target_env": "prod", "requested_by": "jane@bbws.io", "reason": "r",
+                "change_request": "CHG-1"}),
+            &Catalog::runbook(),
+        )
+        .expect("valid request");
+        PromotionPlan::new(&request, &Config::runbook(), "arn:x", Utc::now()).expect("plan")
+    }
+
+    #[test]
+    fn a_failure_before_any_alias_moved_says_so_and_names_the_idle_versions() {
+        let published = vec![Deployed {
+            region: "eu-west-1".into(),
+            function: "prod-bbws-sites-service".into(),
+            source_function: "sit-bbws-sites-service".into(),
+            source_version: "4".into(),
+            previous_version: "2".into(),
+            version: "3".into(),
+            code_sha256: "x".into(),
+        }];
+        let e = nothing_moved(
+            &plan(),
+            "prod-bbws-plugins-service",
+            &BbwsError::new(ErrorName::DeployFailed, "the package is gone"),
+            &published,
+        );
+        assert_eq!(e.error_type, "Bbws.DeployFailed");
+        assert_eq!(
+            e.message,
+            "site-management: deploying prod-bbws-plugins-service to PROD failed: the package is \
+             gone. No alias was moved: all 4 function(s) still serve their previous versions behind \
+             latest-prod; the versions already published get no traffic: prod-bbws-sites-service 3 \
+             in eu-west-1"
+        );
+    }
 }

@@ -1,14 +1,15 @@
 //! Monitor: health right after the deploy, then the post-deploy watch of RB-003 §6.3.1.
 //!
 //! - `verify`: `/health` on `latest-<target>` of every function in every region returns 200; the
-//!   event handler's EventBridge rules exist and are enabled (§4.3.3).
+//!   service's smoke tests from the catalog (only the read-only ones in PROD) answer as expected;
+//!   the event handler's EventBridge rules exist and are enabled in every region (§3.3, §4.3.3).
 //! - `start`: the watch's length and poll interval, from the deployed configuration only.
 //! - `poll`: health, errors and throttles of the new versions over the last two minutes, judged by
 //!   the domain's rollback triggers; the state machine rolls back at the first poll that says so.
 
 use std::time::Duration;
 
-use bbws_aws::functions::health;
+use bbws_aws::functions::{health, http_request};
 use bbws_aws::runtime::{parse, serve, to_value};
 use bbws_aws::{metrics, store, Aws, BbwsError, Settings};
 use bbws_domain::{assess, PromotionPlan, Verdict};
@@ -45,6 +46,14 @@ struct Deployed {
     version: String,
 }
 
+/// One verification check, with its figure, as the execution shows it.
+#[derive(Debug, Serialize)]
+struct Check {
+    check: String,
+    passed: bool,
+    detail: String,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Watch {
     wait_seconds: u64,
@@ -60,9 +69,10 @@ struct App {
 
 impl App {
     async fn handle(&self, event: Value) -> Result<Value, BbwsError> {
-        let settings = self.settings.as_ref().map_err(Clone::clone)?;
+        // A function with unusable deployed settings refuses every event, as the others do.
+        self.settings.as_ref().map_err(Clone::clone)?;
         match parse::<Event>("the monitor event", event)? {
-            Event::Verify { promotion, deploy } => self.verify(settings, &promotion, &deploy).await,
+            Event::Verify { promotion, deploy } => self.verify(&promotion, &deploy).await,
             Event::Start { promotion } => start(&promotion),
             Event::Poll {
                 promotion,
@@ -72,61 +82,63 @@ impl App {
         }
     }
 
-    async fn verify(
-        &self,
-        settings: &Settings,
-        plan: &PromotionPlan,
-        deploy: &Deploy,
-    ) -> Result<Value, BbwsError> {
+    async fn verify(&self, plan: &PromotionPlan, deploy: &Deploy) -> Result<Value, BbwsError> {
+        let healthy_status = plan.rules.rollback_triggers.healthy_status;
         let mut checks = Vec::new();
         for d in &deploy.functions {
-            let h = health(
-                &self.aws.lambda(Some(&d.region)),
-                &d.function,
-                &plan.target_alias,
-            )
-            .await?;
-            checks.push(
-                json!({"check": format!("{} /health in {}", h.target, d.region),
-                               "passed": h.status == 200, "detail": h.detail}),
-            );
-        }
-        let spec = settings.config.catalog.get(&plan.service);
-        if let Some(fragment) = spec.and_then(|s| s.eventbridge_rule_contains.clone()) {
-            let fragment = format!("{fragment}-{}", plan.target_env.as_str());
-            let rules = store::rules_containing(&self.aws.eventbridge(), &fragment).await?;
-            let disabled: Vec<&str> = rules
+            let lambda = self.aws.lambda(Some(&d.region));
+            let h = health(&lambda, &d.function, &plan.target_alias).await?;
+            checks.push(Check {
+                check: format!("{} /health in {}", h.target, d.region),
+                passed: h.status == healthy_status,
+                detail: format!("{} (expected {healthy_status})", h.detail),
+            });
+            for test in plan
+                .rules
+                .smoke_tests
                 .iter()
-                .filter(|(_, s)| s != "ENABLED")
-                .map(|(n, _)| n.as_str())
-                .collect();
-            let passed = !rules.is_empty() && disabled.is_empty();
-            let detail = if rules.is_empty() {
-                format!("no EventBridge rule named like '{fragment}'")
-            } else if disabled.is_empty() {
-                format!("{} rule(s) enabled", rules.len())
-            } else {
-                format!("disabled: {}", disabled.join(", "))
-            };
-            checks.push(json!({"check": "EventBridge rules", "passed": passed, "detail": detail}));
+                .filter(|t| t.function == d.function)
+            {
+                let request = test.request().to_string().into_bytes();
+                let answer =
+                    http_request(&lambda, &d.function, &plan.target_alias, request).await?;
+                checks.push(Check {
+                    check: format!(
+                        "smoke test {} {} on {} in {}",
+                        test.method, test.path, answer.target, d.region
+                    ),
+                    passed: answer.status == test.expected_status,
+                    detail: format!("{} (expected {})", answer.detail, test.expected_status),
+                });
+            }
         }
-        let healthy = checks.iter().all(|c| c["passed"] == json!(true));
+        if let Some(fragment) = &plan.rules.eventbridge_rule_contains {
+            let fragment = format!("{fragment}-{}", plan.target_env.as_str());
+            for region in &plan.target_regions {
+                let events = store::eventbridge_in(&self.aws.config, region);
+                let rules = store::rules_containing(&events, &fragment).await?;
+                checks.push(rules_check(&fragment, region, &rules));
+            }
+        }
         let failed: Vec<String> = checks
             .iter()
-            .filter(|c| c["passed"] != json!(true))
-            .map(|c| {
-                format!(
-                    "{}: {}",
-                    c["check"].as_str().unwrap_or(""),
-                    c["detail"].as_str().unwrap_or("")
-                )
-            })
+            .filter(|c| !c.passed)
+            .map(|c| format!("{}: {}", c.check, c.detail))
             .collect();
-        info!(event = "verify", service = %plan.service, healthy, checks = checks.len(),
-              "verification of {} in {}: {}", plan.service, plan.target_env,
-              if healthy { "healthy".to_owned() } else { failed.join("; ") });
-        to_value(&json!({"healthy": healthy, "checks": checks,
-                         "reason": if healthy { Value::Null } else { Value::String(format!("health check failed right after the deploy: {}", failed.join("; "))) }}))
+        let healthy = failed.is_empty();
+        info!(event = "verify", service = %plan.service, healthy, checks = checks.len(), failed = failed.len(),
+              "verification of {} in {}: {} of {} checks passed{}", plan.service, plan.target_env,
+              checks.len() - failed.len(), checks.len(),
+              if healthy { String::new() } else { format!(": {}", failed.join("; ")) });
+        let reason = (!healthy).then(|| {
+            format!(
+                "verification failed right after the deploy ({} of {} checks): {}",
+                failed.len(),
+                checks.len(),
+                failed.join("; ")
+            )
+        });
+        to_value(&json!({"healthy": healthy, "checks": checks, "reason": reason}))
     }
 
     async fn poll(
@@ -161,10 +173,20 @@ impl App {
                                 "health": h.status, "errors": errors.unwrap_or(0.0),
                                 "throttles": throttles.unwrap_or(0.0)}),
             );
-            if let (Verdict::Healthy, Verdict::Rollback { trigger, reason }) = (&verdict, v) {
-                verdict = Verdict::Rollback {
-                    trigger,
-                    reason: format!("{} in {}: {reason}", d.function, d.region),
+            if let Verdict::Rollback { trigger, reason } = v {
+                let reason = format!(
+                    "{} version {} in {}: {reason}",
+                    d.function, d.version, d.region
+                );
+                verdict = match verdict {
+                    Verdict::Healthy => Verdict::Rollback { trigger, reason },
+                    Verdict::Rollback {
+                        trigger: first,
+                        reason: before,
+                    } => Verdict::Rollback {
+                        trigger: first,
+                        reason: format!("{before}; {reason}"),
+                    },
                 };
             }
         }
@@ -172,7 +194,14 @@ impl App {
         let polls_left = watch.polls_left.saturating_sub(1);
         let (name, reason) = match &verdict {
             Verdict::Healthy => ("healthy", Value::Null),
-            Verdict::Rollback { reason, .. } => ("rollback", Value::String(reason.clone())),
+            Verdict::Rollback { reason, .. } => (
+                "rollback",
+                Value::String(format!(
+                    "monitor poll {polls_done} after the deploy of {} to {}: {reason}",
+                    plan.service,
+                    plan.target_env.label()
+                )),
+            ),
         };
         let figures_text = Value::Array(figures.clone()).to_string();
         info!(event = "monitor_poll", service = %plan.service, verdict = name, polls_done, polls_left,
@@ -181,6 +210,28 @@ impl App {
             &json!({"verdict": name, "reason": reason, "figures": figures,
                          "wait_seconds": watch.wait_seconds, "polls_left": polls_left, "polls_done": polls_done}),
         )
+    }
+}
+
+/// The event handler's EventBridge rules in one region: at least one, all enabled (§4.3.3).
+fn rules_check(fragment: &str, region: &str, rules: &[(String, String)]) -> Check {
+    let disabled: Vec<&str> = rules
+        .iter()
+        .filter(|(_, state)| state != "ENABLED")
+        .map(|(name, _)| name.as_str())
+        .collect();
+    let detail = if rules.is_empty() {
+        format!("no EventBridge rule named like '{fragment}'")
+    } else if disabled.is_empty() {
+        let names: Vec<&str> = rules.iter().map(|(n, _)| n.as_str()).collect();
+        format!("{} rule(s) enabled: {}", rules.len(), names.join(", "))
+    } else {
+        format!("disabled: {}", disabled.join(", "))
+    };
+    Check {
+        check: format!("EventBridge rules '{fragment}' in {region}"),
+        passed: !rules.is_empty() && disabled.is_empty(),
+        detail,
     }
 }
 
@@ -204,4 +255,53 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         settings: Settings::from_env(),
     };
     serve(|event| app.handle(event)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rules_check;
+
+    fn rules(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(n, s)| (n.to_string(), s.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_event_handler_needs_at_least_one_rule_and_all_enabled() {
+        let fragment = "ecs-event-handler-prod";
+        let ok = rules_check(
+            fragment,
+            "eu-west-1",
+            &rules(&[
+                ("bbws-ecs-event-handler-prod-task-state", "ENABLED"),
+                ("bbws-ecs-event-handler-prod-service-action", "ENABLED"),
+            ]),
+        );
+        assert!(ok.passed);
+        assert_eq!(
+            ok.check,
+            "EventBridge rules 'ecs-event-handler-prod' in eu-west-1"
+        );
+        assert!(ok.detail.starts_with("2 rule(s) enabled: "));
+        let off = rules_check(
+            fragment,
+            "af-south-1",
+            &rules(&[
+                ("bbws-ecs-event-handler-prod-task-state", "ENABLED"),
+                ("bbws-ecs-event-handler-prod-service-action", "DISABLED"),
+            ]),
+        );
+        assert!(!off.passed);
+        assert_eq!(
+            off.detail,
+            "disabled: bbws-ecs-event-handler-prod-service-action"
+        );
+        let none = rules_check(fragment, "af-south-1", &[]);
+        assert!(!none.passed);
+        assert_eq!(
+            none.detail,
+            "no EventBridge rule named like 'ecs-event-handler-prod'"
+        );
+    }
 }

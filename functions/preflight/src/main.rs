@@ -10,9 +10,10 @@ use std::time::Duration;
 use bbws_aws::functions::{describe, FunctionVersion};
 use bbws_aws::runtime::{parse, serve, to_value};
 use bbws_aws::{metrics, store, Aws, BbwsError, Settings};
+use bbws_domain::windows::outside_window_cause;
 use bbws_domain::{
-    check_window, evaluate_gates, evaluate_stability, validate_request, ErrorName, PromotionPlan,
-    PromotionRequest, WindowCheck,
+    check_readiness, check_window, evaluate_gates, evaluate_stability, validate_request, ErrorName,
+    PromotionPlan, PromotionRequest, WindowCheck,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -95,22 +96,23 @@ impl App {
                     check: format!("{} exists", pair.source),
                     passed: false,
                     detail: format!(
-                        "{}:{} not found in {}",
+                        "{}:{} not found in {}: give a published version number or an alias of \
+                         {} (default latest-{})",
                         pair.source,
                         plan.version,
-                        plan.source_env.label()
+                        plan.source_env.label(),
+                        pair.source,
+                        plan.source_env.as_str()
                     ),
                 });
                 continue;
             };
-            let ready = f.state == "Active" && f.last_update_status == "Successful";
+            let ready =
+                check_readiness(&f.version, &f.state, &f.last_update_status, plan.source_env);
             checks.push(Check {
                 check: format!("{} is ready", pair.source),
-                passed: ready,
-                detail: format!(
-                    "version {} State {} LastUpdateStatus {} CodeSha256 {}",
-                    f.version, f.state, f.last_update_status, f.code_sha256
-                ),
+                passed: ready.passed,
+                detail: format!("{}, CodeSha256 {}", ready.sentence, f.code_sha256),
             });
             let lookback = Duration::from_secs(plan.rules.stability.lookback_seconds);
             let dims = [("FunctionName", pair.source.as_str())];
@@ -136,7 +138,16 @@ impl App {
                 checks.push(Check {
                     check: format!("{} quality gates", pair.source),
                     passed: report.passed,
-                    detail: report.summary(),
+                    detail: if report.passed {
+                        format!("{} for CodeSha256 {}", report.summary(), f.code_sha256)
+                    } else {
+                        format!(
+                            "{} for CodeSha256 {} in {gates_table}: CI records each gate for the \
+                             package it built",
+                            report.summary(),
+                            f.code_sha256
+                        )
+                    },
                 });
             }
             resolved.push(SourceFunction {
@@ -144,43 +155,51 @@ impl App {
                 target: pair.target.clone(),
             });
         }
+        let now = Utc::now();
         let window = check_window(
             request.path,
-            Utc::now(),
+            now,
             &plan.rules.maintenance_windows,
             request.is_emergency(),
         );
         let failed: Vec<&Check> = checks.iter().filter(|c| !c.passed).collect();
+        let what: Vec<String> = failed
+            .iter()
+            .map(|c| format!("{}: {}", c.check, c.detail))
+            .collect();
         info!(
             event = "preflight",
             service = %plan.service,
             path = %request.path,
+            version = %plan.version,
             checks = checks.len(),
             failed = failed.len(),
             window = ?window,
-            "preflight of {} {} -> {}: {} checks, {} failed",
+            "preflight of {} {} {} -> {}: {} checks, {} failed{}",
             plan.service,
+            plan.version,
             plan.source_env,
             plan.target_env,
             checks.len(),
-            failed.len()
+            failed.len(),
+            if what.is_empty() { String::new() } else { format!(": {}", what.join("; ")) }
         );
         if !failed.is_empty() {
-            let what: Vec<String> = failed.iter().map(|c| c.detail.clone()).collect();
             return Err(BbwsError::new(
                 ErrorName::PreflightFailed,
                 format!(
-                    "{} of {} checks failed for {} {} -> {}: {}",
+                    "{} of {} preflight checks failed for {} {} -> {} ({}): {}",
                     failed.len(),
                     checks.len(),
                     plan.service,
                     plan.source_env.label(),
                     plan.target_env.label(),
+                    plan.version,
                     what.join("; ")
                 ),
             ));
         }
-        refuse_outside_window(plan, &window)?;
+        refuse_outside_window(plan, &window, now)?;
         let emergency = matches!(window, WindowCheck::EmergencyOverride);
         to_value(&serde_json::json!({
             "passed": true,
@@ -256,30 +275,23 @@ fn window(
         request.is_emergency(),
     );
     info!(event = "window", service = %plan.service, check = ?check, "maintenance window at {now}: {check:?}");
-    refuse_outside_window(plan, &check)?;
+    refuse_outside_window(plan, &check, now)?;
     to_value(&check)
 }
 
-fn refuse_outside_window(plan: &PromotionPlan, check: &WindowCheck) -> Result<(), BbwsError> {
-    if let WindowCheck::Refused { next_start } = check {
-        let windows: Vec<String> = plan
-            .rules
-            .maintenance_windows
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        let next = next_start
-            .map(|t| t.format("%a %Y-%m-%d %H:%M UTC").to_string())
-            .unwrap_or_else(|| "never (no window is configured)".into());
+fn refuse_outside_window(
+    plan: &PromotionPlan,
+    check: &WindowCheck,
+    now: DateTime<Utc>,
+) -> Result<(), BbwsError> {
+    if let WindowCheck::Refused { .. } = check {
         return Err(BbwsError::new(
             ErrorName::OutsideMaintenanceWindow,
-            format!(
-                "{} deploys only in a maintenance window ({}); it is {} now; the next window opens {}; \
-                 an emergency (with an incident) needs Tech Lead + CTO approval",
-                plan.target_env.label(),
-                windows.join(", "),
-                Utc::now().format("%a %H:%M UTC"),
-                next
+            outside_window_cause(
+                plan.target_env,
+                now,
+                &plan.rules.maintenance_windows,
+                &plan.rules.emergency_approval,
             ),
         ));
     }

@@ -14,7 +14,7 @@ use bbws_domain::{ErrorName, PromotionPlan};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use tracing::info;
+use tracing::{info, warn};
 
 mod outcome;
 
@@ -75,19 +75,69 @@ impl App {
             info!(event = "lock_refused", lock = %lock_id, holder = %holder.execution_arn, "lock {lock_id} is held");
             return Err(BbwsError::new(
                 ErrorName::PromotionInProgress,
-                format!("{} is already being promoted to {} by {} (since {}); wait for it to end or stop it — its lock expires by itself",
+                format!("{} is already being promoted to {} by {} (since {}); wait for it to end, or stop it: its lock expires by itself",
                         plan.service, plan.target_env.label(), holder.execution_arn, holder.acquired_at),
             ));
         }
         info!(event = "lock", lock = %lock_id, expires_at = expires, "lock {lock_id} taken until {expires}");
         let request = &plan.request;
-        notify(&self.aws.sns(), &settings.events_topic_arn, "started",
-               &format!("Promotion started: {} {} -> {}", plan.service, plan.source_env.label(), plan.target_env.label()),
-               &format!("Service: {}\nFrom: {} ({})\nTo: {}\nRequested by: {}\nReason: {}\nChange request: {}\nExecution: {}\n",
-                        plan.service, plan.source_env.label(), plan.version, plan.target_env.label(),
-                        request["requested_by"].as_str().unwrap_or(""), request["reason"].as_str().unwrap_or(""),
-                        request["change_request"].as_str().unwrap_or("-"), plan.execution_arn)).await?;
-        to_value(&json!({"lock_id": lock_id, "expires_at": expires}))
+        let notified = self
+            .announce(
+                settings,
+                "started",
+                &format!(
+                    "Promotion started: {} {} -> {}",
+                    plan.service,
+                    plan.source_env.label(),
+                    plan.target_env.label()
+                ),
+                &format!(
+                    "Service: {}\nFrom: {} ({})\nTo: {}\nRequested by: {}\nReason: {}\n\
+                     Change request: {}\nIncident: {}\nExecution: {}\n",
+                    plan.service,
+                    plan.source_env.label(),
+                    plan.version,
+                    plan.target_env.label(),
+                    request["requested_by"].as_str().unwrap_or(""),
+                    request["reason"].as_str().unwrap_or(""),
+                    request["change_request"].as_str().unwrap_or("-"),
+                    request["emergency"]["incident"].as_str().unwrap_or("-"),
+                    plan.execution_arn
+                ),
+            )
+            .await;
+        to_value(&json!({"lock_id": lock_id, "expires_at": expires, "notified": notified}))
+    }
+
+    /// Publishes a notification. A notification that cannot be sent is logged and reported in the
+    /// step's output; it never turns the promotion's outcome into another one, nor keeps a lock.
+    async fn announce(
+        &self,
+        settings: &Settings,
+        event: &str,
+        subject: &str,
+        message: &str,
+    ) -> bool {
+        match notify(
+            &self.aws.sns(),
+            &settings.events_topic_arn,
+            event,
+            subject,
+            message,
+        )
+        .await
+        {
+            Ok(()) => {
+                info!(event = "notified", notification = %event, topic = %settings.events_topic_arn,
+                      "notified {event}: {subject}");
+                true
+            }
+            Err(e) => {
+                warn!(event = "notify_failed", notification = %event, error = %e.message,
+                      "could not notify {event}: {}", e.message);
+                false
+            }
+        }
     }
 
     async fn finish(
@@ -121,31 +171,15 @@ impl App {
         .await?;
         info!(event = "recorded", deployment_id = %deployment_id, status = %result.status, error = ?result.error,
               written, "{} {} -> {}: {}", plan.service, plan.source_env, plan.target_env, result.status);
-        let subject = match result.status {
-            "succeeded" => format!("Promoted: {} to {}", plan.service, plan.target_env.label()),
-            "rolled_back" => format!(
-                "Rolled back: {} in {}",
-                plan.service,
-                plan.target_env.label()
-            ),
-            _ => format!(
-                "Promotion failed: {} to {}",
-                plan.service,
-                plan.target_env.label()
-            ),
-        };
+        let subject = outcome::subject(&plan, &result);
         let message = outcome::message(&plan, &item, &result);
-        notify(
-            &self.aws.sns(),
-            &settings.events_topic_arn,
-            result.status,
-            &subject,
-            &message,
-        )
-        .await?;
+        let notified = self
+            .announce(settings, outcome::event_name(&result), &subject, &message)
+            .await;
         let mut out = Map::new();
         out.insert("status".into(), Value::String(result.status.into()));
         out.insert("deployment_id".into(), Value::String(deployment_id));
+        out.insert("notified".into(), Value::Bool(notified));
         if let Some(e) = result.error {
             out.insert("error".into(), Value::String(e.as_str().into()));
             out.insert("cause".into(), Value::String(result.cause.clone()));

@@ -1,6 +1,7 @@
 //! How an execution ended, in the terms callers branch on, and the record that keeps it.
 
 use bbws_aws::BbwsError;
+use bbws_domain::metrics::human_duration;
 use bbws_domain::{ErrorName, PromotionPlan};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
@@ -31,13 +32,10 @@ pub fn classify(outcome: &str, state: &Value) -> Result<Outcome, BbwsError> {
                 .or_else(|| state["monitor"]["reason"].as_str())
                 .or_else(|| state["verify"]["reason"].as_str())
                 .unwrap_or("the deploy was rolled back");
-            let backup = state["rollback"]["backup_alias"]
-                .as_str()
-                .unwrap_or("the backup");
             Ok(Outcome {
                 status: "rolled_back",
                 error: Some(ErrorName::RolledBack),
-                cause: format!("{reason}; latest is back on {backup}"),
+                cause: format!("{reason}. {}", restored_sentence(state)),
             })
         }
         "failed" => {
@@ -50,20 +48,35 @@ pub fn classify(outcome: &str, state: &Value) -> Result<Outcome, BbwsError> {
                 "preflight" => ErrorName::PreflightFailed,
                 _ => ErrorName::DeployFailed,
             });
-            let cause = cause_text(state["error"]["Cause"].as_str().unwrap_or(""));
-            let cause = match (name, cause.is_empty()) {
-                (ErrorName::ApprovalTimedOut, _) => format!(
-                    "no decision within {} s; nothing was deployed",
-                    state["promotion"]["limits"]["approval_timeout_seconds"]
+            let raw = cause_text(state["error"]["Cause"].as_str().unwrap_or(""));
+            let mut cause = match (name, raw.is_empty()) {
+                (ErrorName::ApprovalTimedOut, _) => {
+                    let seconds = state["promotion"]["limits"]["approval_timeout_seconds"]
                         .as_u64()
-                        .unwrap_or(0)
-                ),
+                        .unwrap_or(0);
+                    format!(
+                        "no approval decision within {} ({seconds} s); start the promotion \
+                         again when the approvers can answer",
+                        human_duration(seconds)
+                    )
+                }
+                (ErrorName::ApprovalRejected, true) => "the promotion was rejected".to_owned(),
+                (ErrorName::ApprovalRejected, false) if caught == name.as_str() => {
+                    format!("the promotion was rejected: {raw}")
+                }
                 (_, true) => format!("{caught} during {stage}"),
                 (_, false) if ErrorName::from_name(caught).is_none() => {
-                    format!("{caught} during {stage}: {cause}")
+                    format!("{caught} during {stage}: {raw}")
                 }
-                _ => cause,
+                _ => raw,
             };
+            let before_deploy = matches!(
+                stage,
+                "preflight" | "approval" | "approval-timeout" | "window" | "backup"
+            );
+            if before_deploy && !cause.contains("nothing was deployed") {
+                cause.push_str("; nothing was deployed");
+            }
             Ok(Outcome {
                 status: "failed",
                 error: Some(name),
@@ -73,6 +86,86 @@ pub fn classify(outcome: &str, state: &Value) -> Result<Outcome, BbwsError> {
         other => Err(BbwsError::invalid_event(format!(
             "outcome '{other}' is not succeeded, failed or rolled_back"
         ))),
+    }
+}
+
+/// Where a rollback left each function: `latest-prod is back on the backup versions
+/// (backup-…): f 3 in af-south-1; the bad versions are kept as incident-…: f 4 in af-south-1`.
+fn restored_sentence(state: &Value) -> String {
+    let alias = state["promotion"]["target_alias"]
+        .as_str()
+        .unwrap_or("latest");
+    let backup = state["rollback"]["backup_alias"]
+        .as_str()
+        .unwrap_or("the backup");
+    let functions = state["rollback"]["functions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let list = |key: &str| -> Vec<String> {
+        functions
+            .iter()
+            .filter_map(|f| {
+                let version = f[key].as_str().filter(|v| !v.is_empty())?;
+                Some(format!(
+                    "{} {version} in {}",
+                    f["function"].as_str().unwrap_or("?"),
+                    f["region"].as_str().unwrap_or("?")
+                ))
+            })
+            .collect()
+    };
+    let restored = list("to_version");
+    let mut sentence = if restored.is_empty() {
+        format!("{alias} is back on {backup}")
+    } else {
+        format!(
+            "{alias} is back on the backup versions ({backup}): {}",
+            restored.join(", ")
+        )
+    };
+    if let Some(incident) = state["rollback"]["incident_alias"].as_str() {
+        let bad: Vec<String> = functions
+            .iter()
+            .filter(|f| f["incident_alias"].is_string())
+            .filter_map(|f| {
+                Some(format!(
+                    "{} {} in {}",
+                    f["function"].as_str()?,
+                    f["from_version"].as_str()?,
+                    f["region"].as_str().unwrap_or("?")
+                ))
+            })
+            .collect();
+        if !bad.is_empty() {
+            sentence.push_str(&format!(
+                "; the bad versions are kept as {incident}: {}",
+                bad.join(", ")
+            ));
+        }
+    }
+    sentence
+}
+
+/// The event a notification announces, for subscribers' filters: `succeeded`, `rolled_back`,
+/// `rejected`, `approval_timed_out` or `failed`.
+pub fn event_name(outcome: &Outcome) -> &'static str {
+    match (outcome.status, outcome.error) {
+        (_, Some(ErrorName::ApprovalRejected)) => "rejected",
+        (_, Some(ErrorName::ApprovalTimedOut)) => "approval_timed_out",
+        (status, _) => status,
+    }
+}
+
+/// The notification's subject.
+pub fn subject(plan: &PromotionPlan, outcome: &Outcome) -> String {
+    let what = format!("{} to {}", plan.service, plan.target_env.label());
+    match (outcome.status, outcome.error) {
+        ("succeeded", _) => format!("Promoted: {what}"),
+        ("rolled_back", _) => format!("Rolled back: {what}"),
+        (_, Some(ErrorName::ApprovalRejected)) => format!("Promotion rejected: {what}"),
+        (_, Some(ErrorName::ApprovalTimedOut)) => format!("Approval timed out: {what}"),
+        _ => format!("Promotion failed: {what}"),
     }
 }
 
@@ -141,8 +234,14 @@ pub fn record(
     })
 }
 
-/// The notification's text.
+/// The notification's text: service, versions, people, outcome and the execution.
 pub fn message(plan: &PromotionPlan, record: &Map<String, Value>, outcome: &Outcome) -> String {
+    let request = &plan.request;
+    let text_of = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "-".to_owned(),
+        Some(other) => other.to_string(),
+    };
     let mut text = format!(
         "Service: {}\nFrom: {} {}\nTo: {}\nOutcome: {}\n",
         plan.service,
@@ -158,10 +257,33 @@ pub fn message(plan: &PromotionPlan, record: &Map<String, Value>, outcome: &Outc
             outcome.cause
         ));
     }
+    let sources: Vec<String> = record
+        .get("code_sha256")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|f| {
+                    format!(
+                        "{} {} (CodeSha256 {})",
+                        f["function"].as_str().unwrap_or("?"),
+                        f["version"].as_str().unwrap_or("?"),
+                        f["code_sha256"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !sources.is_empty() {
+        text.push_str(&format!("Source versions: {}\n", sources.join(", ")));
+    }
     text.push_str(&format!(
-        "Versions before: {}\nVersions after: {}\nExecution: {}\n",
-        record.get("from_version").cloned().unwrap_or_default(),
-        record.get("to_version").cloned().unwrap_or_default(),
+        "Versions before: {}\nVersions after: {}\nRequested by: {}\nChange request: {}\n\
+         Incident: {}\nExecution: {}\n",
+        text_of(record.get("from_version")),
+        text_of(record.get("to_version")),
+        text_of(request.get("requested_by")),
+        text_of(request.get("change_request")),
+        text_of(request.get("emergency").and_then(|e| e.get("incident"))),
         plan.execution_arn
     ));
     text
@@ -177,7 +299,10 @@ mod tests {
             "Cause": "{\"errorType\":\"Bbws.PreflightFailed\",\"errorMessage\":\"1 of 9 checks failed: errors 12\"}"}});
         let o = classify("failed", &state).expect("outcome");
         assert_eq!(o.error, Some(ErrorName::PreflightFailed));
-        assert_eq!(o.cause, "1 of 9 checks failed: errors 12");
+        assert_eq!(
+            o.cause,
+            "1 of 9 checks failed: errors 12; nothing was deployed"
+        );
     }
 
     #[test]
@@ -186,7 +311,12 @@ mod tests {
             "promotion": {"limits": {"approval_timeout_seconds": 86400}}});
         let o = classify("failed", &state).expect("outcome");
         assert_eq!(o.error, Some(ErrorName::ApprovalTimedOut));
-        assert_eq!(o.cause, "no decision within 86400 s; nothing was deployed");
+        assert_eq!(
+            o.cause,
+            "no approval decision within 24 h (86400 s); start the promotion again when the \
+             approvers can answer; nothing was deployed"
+        );
+        assert_eq!(event_name(&o), "approval_timed_out");
     }
 
     #[test]
@@ -203,14 +333,37 @@ mod tests {
 
     #[test]
     fn a_rollback_says_why_and_where_latest_went() {
-        let state =
-            json!({"rollback": {"reason": "health 500", "backup_alias": "backup-20261124-200501"}});
+        let state = json!({"promotion": {"target_alias": "latest-prod"},
+            "rollback": {"reason": "health 500", "backup_alias": "backup-20261124-200501",
+                "incident_alias": "incident-20261124-200731",
+                "functions": [
+                    {"function": "f", "region": "af-south-1", "from_version": "4", "to_version": "3",
+                     "incident_alias": "incident-20261124-200731"},
+                    {"function": "f", "region": "eu-west-1", "from_version": "2", "to_version": "1",
+                     "incident_alias": "incident-20261124-200731"}]}});
         let o = classify("rolled_back", &state).expect("outcome");
         assert_eq!(o.error, Some(ErrorName::RolledBack));
         assert_eq!(
             o.cause,
-            "health 500; latest is back on backup-20261124-200501"
+            "health 500. latest-prod is back on the backup versions (backup-20261124-200501): \
+             f 3 in af-south-1, f 1 in eu-west-1; the bad versions are kept as \
+             incident-20261124-200731: f 4 in af-south-1, f 2 in eu-west-1"
         );
+        assert_eq!(event_name(&o), "rolled_back");
         assert!(classify("maybe", &state).is_err());
+    }
+
+    #[test]
+    fn a_rejection_says_so_with_the_approvers_words() {
+        let state = json!({"failed_stage": "approval", "error": {"Error": "Bbws.ApprovalRejected",
+            "Cause": "ops-lead@bbws.io: not during the freeze"}});
+        let o = classify("failed", &state).expect("outcome");
+        assert_eq!(o.error, Some(ErrorName::ApprovalRejected));
+        assert_eq!(
+            o.cause,
+            "the promotion was rejected: ops-lead@bbws.io: not during the freeze; nothing was \
+             deployed"
+        );
+        assert_eq!(event_name(&o), "rejected");
     }
 }

@@ -40,9 +40,12 @@ async fn handle(aws: &Aws, event: Value) -> Result<Value, BbwsError> {
     let reason = event.monitor["reason"]
         .as_str()
         .or_else(|| event.verify["reason"].as_str())
-        .unwrap_or("rollback requested")
-        .to_owned();
+        .map(readable)
+        .unwrap_or_else(|| "rollback requested".to_owned());
     let incident = incident_alias(Utc::now());
+    info!(event = "rollback_start", service = %plan.service, target = %plan.target_env,
+          functions = event.backup.functions.len(), incident = %incident, reason = %reason,
+          "rolling {} back in {} to {}: {reason}", plan.service, plan.target_env, event.backup.alias);
     let mut restored = Vec::new();
     let mut unhealthy = Vec::new();
     for b in &event.backup.functions {
@@ -50,7 +53,9 @@ async fn handle(aws: &Aws, event: Value) -> Result<Value, BbwsError> {
         let current = alias_version(&lambda, &b.function, &plan.target_alias)
             .await?
             .unwrap_or_default();
-        if !current.is_empty() {
+        // The version that failed keeps a name (RB-003 §6.3.2 step 4), unless nothing moved.
+        let kept = !current.is_empty() && current != b.version;
+        if kept {
             put_alias(
                 &lambda,
                 &b.function,
@@ -70,19 +75,28 @@ async fn handle(aws: &Aws, event: Value) -> Result<Value, BbwsError> {
         .await?;
         let h = health(&lambda, &b.function, &plan.target_alias).await?;
         if h.status != 200 {
-            warn!(event = "rollback_unhealthy", function = %b.function, region = %b.region, status = h.status);
-            unhealthy.push(format!("{} in {}: {}", b.function, b.region, h.detail));
+            warn!(event = "rollback_unhealthy", function = %b.function, region = %b.region, status = h.status,
+                  "{}:{} version {} in {} answers {}", b.function, plan.target_alias, b.version, b.region, h.detail);
+            unhealthy.push(format!(
+                "{} version {} in {}: {}",
+                b.function, b.version, b.region, h.detail
+            ));
         }
         info!(event = "rolled_back", function = %b.function, region = %b.region, from = %current, to = %b.version,
               health = h.status, "{}:{} {current} -> {} in {}", b.function, plan.target_alias, b.version, b.region);
         restored.push(json!({"region": b.region, "function": b.function, "from_version": current,
-                             "to_version": b.version, "incident_alias": incident, "health": h.status}));
+                             "to_version": b.version,
+                             "incident_alias": if kept { Value::String(incident.clone()) } else { Value::Null },
+                             "health": h.status}));
     }
     if !unhealthy.is_empty() {
         return Err(BbwsError::new(
             ErrorName::DeployFailed,
             format!(
-                "rolled back to {} but still unhealthy: {} — escalate (RB-003 §6.1)",
+                "{} was rolled back ({reason}), {} is back on the versions of {}, but they are \
+                 still unhealthy: {}; escalate to the on-call engineer (RB-003 §6.1)",
+                plan.service,
+                plan.target_alias,
                 event.backup.alias,
                 unhealthy.join("; ")
             ),
@@ -93,9 +107,37 @@ async fn handle(aws: &Aws, event: Value) -> Result<Value, BbwsError> {
     )
 }
 
+/// A caught Lambda error arrives as its JSON error document; people read its errorMessage.
+fn readable(reason: &str) -> String {
+    serde_json::from_str::<Value>(reason)
+        .ok()
+        .and_then(|v| {
+            let kind = v["errorType"].as_str().unwrap_or("error");
+            v["errorMessage"]
+                .as_str()
+                .map(|m| format!("the post-deploy check could not run ({kind}): {m}"))
+        })
+        .unwrap_or_else(|| reason.to_owned())
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     bbws_aws::runtime::init_tracing();
     let aws = Aws::load().await;
     serve(|event| handle(&aws, event)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable;
+
+    #[test]
+    fn a_caught_error_document_reads_as_its_message() {
+        let doc = r#"{"errorType":"Bbws.AwsUnavailable","errorMessage":"Invoke x:latest-sit: timed out"}"#;
+        assert_eq!(
+            readable(doc),
+            "the post-deploy check could not run (Bbws.AwsUnavailable): Invoke x:latest-sit: timed out"
+        );
+        assert_eq!(readable("health 500"), "health 500");
+    }
 }

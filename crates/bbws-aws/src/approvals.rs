@@ -1,0 +1,251 @@
+//! The approval store (`bbws-approvals-<env>`: hash key `request_id`, range key `item`), the
+//! approval settings kept in SSM, and the task-token callbacks.
+//!
+//! Items of one request: `request` (what is approved, the task token, the status), one
+//! `approval#<role>` per role given (a conditional write, so a role is given once), and one
+//! `audit#<time>#<n>` per decision or refusal (who, when, from which address and user agent).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureError;
+use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
+use serde_json::{Map, Value};
+
+use crate::error::BbwsError;
+use crate::store::{from_attribute, to_item};
+
+/// A stored item as JSON.
+pub type Item = Map<String, Value>;
+
+fn key(request_id: &str, item: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (
+            "request_id".to_owned(),
+            AttributeValue::S(request_id.to_owned()),
+        ),
+        ("item".to_owned(), AttributeValue::S(item.to_owned())),
+    ])
+}
+
+fn plain(item: &HashMap<String, AttributeValue>) -> Item {
+    item.iter()
+        .map(|(k, v)| (k.clone(), from_attribute(v)))
+        .collect()
+}
+
+/// Reads one item (consistently); `None` when absent.
+pub async fn get(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    request_id: &str,
+    item: &str,
+) -> Result<Option<Item>, BbwsError> {
+    let out = ddb
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key(request_id, item)))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| BbwsError::aws(format!("GetItem {table} {request_id}/{item}"), e))?;
+    Ok(out.item().map(plain))
+}
+
+/// Every item of a request whose range key starts with `prefix` (consistent read).
+pub async fn items_with_prefix(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    request_id: &str,
+    prefix: &str,
+) -> Result<Vec<Item>, BbwsError> {
+    let out = ddb
+        .query()
+        .table_name(table)
+        .key_condition_expression("request_id = :r AND begins_with(#i, :p)")
+        .expression_attribute_names("#i", "item")
+        .expression_attribute_values(":r", AttributeValue::S(request_id.to_owned()))
+        .expression_attribute_values(":p", AttributeValue::S(prefix.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| BbwsError::aws(format!("Query {table} {request_id} {prefix}*"), e))?;
+    Ok(out.items().iter().map(plain).collect())
+}
+
+/// Writes `item` unless an item with the same key exists; `false` when it did.
+pub async fn put_if_absent(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    item: &Item,
+) -> Result<bool, BbwsError> {
+    let out = ddb
+        .put_item()
+        .table_name(table)
+        .set_item(Some(to_item(item)))
+        .condition_expression("attribute_not_exists(request_id) AND attribute_not_exists(#i)")
+        .expression_attribute_names("#i", "item")
+        .send()
+        .await;
+    match out {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(PutItemError::ConditionalCheckFailedException(_))
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(BbwsError::aws(format!("PutItem {table}"), e)),
+    }
+}
+
+/// Moves the request's `status` from `from` to `to` (with `fields` set); `false` when the status
+/// was no longer `from` (another click decided first).
+pub async fn transition(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    request_id: &str,
+    from: &str,
+    to: &str,
+    fields: &Item,
+) -> Result<bool, BbwsError> {
+    let mut update = ddb
+        .update_item()
+        .table_name(table)
+        .set_key(Some(key(request_id, "request")))
+        .condition_expression("#s = :from")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":from", AttributeValue::S(from.to_owned()))
+        .expression_attribute_values(":to", AttributeValue::S(to.to_owned()));
+    let mut sets = vec!["#s = :to".to_owned()];
+    for (i, (name, value)) in fields.iter().enumerate() {
+        update = update
+            .expression_attribute_names(format!("#f{i}"), name)
+            .expression_attribute_values(format!(":f{i}"), crate::store::to_attribute(value));
+        sets.push(format!("#f{i} = :f{i}"));
+    }
+    match update
+        .update_expression(format!("SET {}", sets.join(", ")))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(UpdateItemError::ConditionalCheckFailedException(_))
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(BbwsError::aws(
+            format!("UpdateItem {table} {request_id} {from}->{to}"),
+            e,
+        )),
+    }
+}
+
+/// How a callback ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Callback {
+    /// Step Functions took it.
+    Delivered,
+    /// The wait is over (timed out, or the execution ended): nothing to answer any more.
+    Gone(String),
+}
+
+/// SendTaskSuccess with `output`.
+pub async fn succeed(
+    sfn: &aws_sdk_sfn::Client,
+    token: &str,
+    output: &Value,
+) -> Result<Callback, BbwsError> {
+    match sfn
+        .send_task_success()
+        .task_token(token)
+        .output(output.to_string())
+        .send()
+        .await
+    {
+        Ok(_) => Ok(Callback::Delivered),
+        Err(e) => match e.as_service_error() {
+            Some(SendTaskSuccessError::TaskTimedOut(_))
+            | Some(SendTaskSuccessError::TaskDoesNotExist(_))
+            | Some(SendTaskSuccessError::InvalidToken(_)) => {
+                Ok(Callback::Gone(BbwsError::aws("SendTaskSuccess", e).message))
+            }
+            _ => Err(BbwsError::aws("SendTaskSuccess", e)),
+        },
+    }
+}
+
+/// SendTaskFailure with `error` and `cause`.
+pub async fn fail(
+    sfn: &aws_sdk_sfn::Client,
+    token: &str,
+    error: &str,
+    cause: &str,
+) -> Result<Callback, BbwsError> {
+    match sfn
+        .send_task_failure()
+        .task_token(token)
+        .error(error)
+        .cause(cause)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(Callback::Delivered),
+        Err(e) => match e.as_service_error() {
+            Some(SendTaskFailureError::TaskTimedOut(_))
+            | Some(SendTaskFailureError::TaskDoesNotExist(_))
+            | Some(SendTaskFailureError::InvalidToken(_)) => {
+                Ok(Callback::Gone(BbwsError::aws("SendTaskFailure", e).message))
+            }
+            _ => Err(BbwsError::aws("SendTaskFailure", e)),
+        },
+    }
+}
+
+/// An SSM parameter's value (decrypted when it is a SecureString).
+pub async fn parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<String, BbwsError> {
+    let out = ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| BbwsError::aws(format!("GetParameter {name}"), e))?;
+    out.parameter()
+        .and_then(|p| p.value())
+        .map(str::to_owned)
+        .ok_or_else(|| BbwsError::config(format!("SSM parameter {name} has no value")))
+}
+
+/// Publishes an approval email to one approver (the topic's subscriptions filter on `approver`).
+pub async fn email_approver(
+    sns: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    approver: &str,
+    subject: &str,
+    message: &str,
+) -> Result<(), BbwsError> {
+    let attr = aws_sdk_sns::types::MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(approver)
+        .build()
+        .map_err(|e| BbwsError::invalid_event(format!("message attribute: {e}")))?;
+    let subject: String = subject.chars().take(99).collect();
+    sns.publish()
+        .topic_arn(topic_arn)
+        .subject(subject)
+        .message(message)
+        .message_attributes("approver", attr)
+        .send()
+        .await
+        .map_err(|e| BbwsError::aws(format!("Publish approval email to {approver}"), e))?;
+    Ok(())
+}

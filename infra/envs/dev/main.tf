@@ -1,0 +1,54 @@
+# DEV (536580886816): the pipeline's functions, tables, topics and key (no state machine: DEV is
+# promoted from nowhere), and the source reader through which SIT's pipeline reads DEV.
+#
+# On AWS, apply envs/sit before this root: the reader's trust names SIT's roles, which must exist.
+
+locals {
+  env        = "dev"
+  account_id = "536580886816"
+  region     = "af-south-1"
+  on_estate  = var.local_endpoint != null
+  # The SIT pipeline roles that read DEV, by the names the pipeline module gives them.
+  next_env_readers = [for f in ["preflight", "deploy"] : "arn:aws:iam::815856636111:role/bbws-promotion-${f}-sit"]
+  tags = {
+    Project     = "bbws"
+    System      = "promotion-pipeline"
+    Environment = local.env
+    Runbook     = "RB-003"
+    ManagedBy   = "terraform"
+  }
+}
+
+module "pipeline" {
+  source = "../../modules/pipeline"
+  providers = {
+    aws          = aws
+    aws.failover = aws # DEV has no failover region
+  }
+
+  env                    = local.env
+  source_env             = null
+  region                 = local.region
+  failover_region        = null
+  source_reader_role_arn = null
+  lambda_zip_dir         = var.lambda_zip_dir
+  promotion_config       = var.promotion_config
+  approvers              = var.approvers
+  notification_emails    = var.notification_emails
+  approval_signing_key   = var.approval_signing_key
+  statemachine_dir       = var.statemachine_dir
+  deletion_protection    = var.deletion_protection
+
+  # The local estate has no Cloud Control API (and does not check function URL policies).
+  url_invoke_permission_via_cloud_control = !local.on_estate
+}
+
+module "source_reader" {
+  source = "../../modules/source-reader"
+
+  env                     = local.env
+  region                  = local.region
+  trusted_role_arns       = local.next_env_readers
+  service_function_names  = module.pipeline.service_function_names
+  quality_gates_table_arn = module.pipeline.table_arns.gates
+}

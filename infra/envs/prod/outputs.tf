@@ -1,0 +1,49 @@
+output "account_id" {
+  description = "The account applied to."
+  value       = module.pipeline.account_id
+}
+
+output "state_machine_arn" {
+  description = "bbws-promote-prod."
+  value       = module.pipeline.state_machine_arn
+}
+
+output "function_arns" {
+  description = "The seven pipeline functions by key."
+  value       = module.pipeline.function_arns
+}
+
+output "role_arns" {
+  description = "Their execution roles (and the state machine's, as states)."
+  value       = module.pipeline.role_arns
+}
+
+output "table_names" {
+  description = "deployments, locks, approvals and gates tables."
+  value       = module.pipeline.table_names
+}
+
+output "events_topic_arn" {
+  description = "Promotion events topic."
+  value       = module.pipeline.events_topic_arn
+}
+
+output "approval_topic_arn" {
+  description = "Approval requests topic."
+  value       = module.pipeline.approval_topic_arn
+}
+
+output "approval_url" {
+  description = "The approval function's URL."
+  value       = module.pipeline.approval_url
+}
+
+output "kms_key_arn" {
+  description = "The pipeline key."
+  value       = module.pipeline.kms_key_arn
+}
+
+output "source_reader_role_arn" {
+  description = "The SIT role this pipeline reads its source through."
+  value       = local.source_reader_role_arn
+}

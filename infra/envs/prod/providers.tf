@@ -1,0 +1,68 @@
+provider "aws" {
+  region  = local.region
+  profile = var.aws_profile
+
+  # On AWS, refuse any other account before touching anything.
+  allowed_account_ids = local.on_estate ? null : [local.account_id]
+
+  skip_credentials_validation = local.on_estate
+  skip_metadata_api_check     = local.on_estate
+  skip_requesting_account_id  = local.on_estate
+  skip_region_validation      = local.on_estate
+  max_retries                 = local.on_estate ? 2 : null
+
+  dynamic "endpoints" {
+    for_each = local.on_estate ? [var.local_endpoint] : []
+    content {
+      dynamodb = endpoints.value
+      iam      = endpoints.value
+      kms      = endpoints.value
+      lambda   = endpoints.value
+      logs     = endpoints.value
+      sfn      = endpoints.value
+      sns      = endpoints.value
+      ssm      = endpoints.value
+      sts      = endpoints.value
+    }
+  }
+
+  default_tags {
+    tags = local.tags
+  }
+}
+
+# The failover region: the functions run in af-south-1 and act on the PROD service functions here
+# too; the module uses this provider to check the region it is told matches the provider's.
+provider "aws" {
+  alias   = "failover"
+  region  = local.failover_region
+  profile = var.aws_profile
+
+  # On AWS, refuse any other account before touching anything.
+  allowed_account_ids = local.on_estate ? null : [local.account_id]
+
+  skip_credentials_validation = local.on_estate
+  skip_metadata_api_check     = local.on_estate
+  skip_requesting_account_id  = local.on_estate
+  skip_region_validation      = local.on_estate
+  max_retries                 = local.on_estate ? 2 : null
+
+  dynamic "endpoints" {
+    for_each = local.on_estate ? [var.local_endpoint] : []
+    content {
+      dynamodb = endpoints.value
+      iam      = endpoints.value
+      kms      = endpoints.value
+      lambda   = endpoints.value
+      logs     = endpoints.value
+      sfn      = endpoints.value
+      sns      = endpoints.value
+      ssm      = endpoints.value
+      sts      = endpoints.value
+    }
+  }
+
+  default_tags {
+    tags = local.tags
+  }
+}

@@ -1,0 +1,229 @@
+# One role per function, each allowed only the calls that function makes, on the resources it makes
+# them on. Names are deterministic (bbws-promotion-<function>-<env>): the source account's reader role
+# trusts them by ARN.
+
+data "aws_iam_policy_document" "lambda_trust" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  for_each             = local.functions
+  name                 = local.function_names[each.key]
+  description          = "Execution role of ${local.function_names[each.key]}"
+  assume_role_policy   = data.aws_iam_policy_document.lambda_trust.json
+  max_session_duration = 3600
+}
+
+locals {
+  log_stream_arns = {
+    for k, n in local.function_names : k => "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/lambda/${n}:*"
+  }
+  # sts:AssumeRole into the source account's reader, for the functions that read the source's code,
+  # metrics and gates (none in DEV, which has no source).
+  reads_source = var.source_reader_role_arn == null ? [] : [var.source_reader_role_arn]
+  # Publishing to a topic encrypted with the pipeline key needs the key, through SNS only.
+  sns_key_actions = ["kms:GenerateDataKey", "kms:Decrypt"]
+}
+
+data "aws_iam_policy_document" "preflight" {
+  statement {
+    sid       = "OwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = [local.log_stream_arns.preflight]
+  }
+  dynamic "statement" {
+    for_each = local.reads_source
+    content {
+      sid       = "ReadTheSourceAccount"
+      actions   = ["sts:AssumeRole"]
+      resources = [statement.value]
+    }
+  }
+  statement {
+    sid       = "ReadTargetFunctions"
+    actions   = ["lambda:GetFunction", "lambda:GetAlias", "lambda:GetFunctionConfiguration"]
+    resources = local.primary_service_arns
+  }
+}
+
+data "aws_iam_policy_document" "backup_alias" {
+  statement {
+    sid       = "OwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = [local.log_stream_arns["backup-alias"]]
+  }
+  statement {
+    sid       = "BackupAliasesOnTargetFunctions"
+    actions   = ["lambda:GetAlias", "lambda:CreateAlias", "lambda:UpdateAlias", "lambda:ListAliases"]
+    resources = local.all_region_service_arns
+  }
+}
+
+data "aws_iam_policy_document" "deploy" {
+  statement {
+    sid       = "OwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = [local.log_stream_arns.deploy]
+  }
+  dynamic "statement" {
+    for_each = local.reads_source
+    content {
+      sid       = "ReadTheSourceAccount"
+      actions   = ["sts:AssumeRole"]
+      resources = [statement.value]
+    }
+  }
+  statement {
+    sid = "DeployTargetFunctions"
+    actions = [
+      "lambda:GetFunction",
+      "lambda:GetFunctionConfiguration",
+      "lambda:UpdateFunctionCode",
+      "lambda:PublishVersion",
+      "lambda:GetAlias",
+      "lambda:UpdateAlias",
+      "lambda:CreateAlias",
+    ]
+    resources = local.all_region_service_arns
+  }
+}
+
+data "aws_iam_policy_document" "monitor" {
+  statement {
+    sid       = "OwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = [local.log_stream_arns.monitor]
+  }
+  statement {
+    sid       = "HealthChecks"
+    actions   = ["lambda:InvokeFunction"]
+    resources = local.primary_service_arns
+  }
+  statement {
+    sid       = "MetricsAndRuleList"
+    actions   = ["cloudwatch:GetMetricStatistics", "events:ListRules"]
+    resources = ["*"]
+  }
+  statement {
+    sid       = "EcsEventHandlerRules"
+    actions   = ["events:DescribeRule"]
+    resources = ["arn:${local.partition}:events:${var.region}:${local.account_id}:rule/*"]
+  }
+}
+
+data "aws_iam_policy_document" "rollback" {
+  statement {
+    sid       = "OwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = [local.log_stream_arns.rollback]
+  }
+  statement {
+    sid       = "RollBackTargetFunctions"
+    actions   = ["lambda:GetAlias", "lambda:UpdateAlias", "lambda:CreateAlias", "lambda:ListAliases", "lambda:InvokeFunction"]
+    resources = local.all_region_service_arns
+  }
+}
+
+data "aws_iam_policy_document" "record" {
+  statement {
+    sid       = "OwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = [local.log_stream_arns.record]
+  }
+  statement {
+    sid       = "DeploymentsAndLocks"
+    actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"]
+    resources = [aws_dynamodb_table.deployments.arn, aws_dynamodb_table.locks.arn]
+  }
+  statement {
+    sid       = "PublishEvents"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.events.arn]
+  }
+  statement {
+    sid       = "EncryptedEventsTopic"
+    actions   = local.sns_key_actions
+    resources = [aws_kms_key.pipeline.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sns.${var.region}.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "approval" {
+  statement {
+    sid       = "OwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = [local.log_stream_arns.approval]
+  }
+  statement {
+    sid       = "Approvals"
+    actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"]
+    resources = [aws_dynamodb_table.approvals.arn]
+  }
+  statement {
+    sid       = "PublishApprovalRequests"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.approvals.arn]
+  }
+  statement {
+    # A callback token is authorised against the state machine that issued it. The ARN is built from
+    # the name, not read from the resource: the state machine depends on this function.
+    sid       = "AnswerApprovalTasks"
+    actions   = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
+    resources = [local.state_machine_arn]
+  }
+  statement {
+    # Built from the names: the approval-url parameter is written from the function's URL.
+    sid       = "OwnParameters"
+    actions   = ["ssm:GetParameter"]
+    resources = [for p in values(local.parameters) : "arn:${local.partition}:ssm:${var.region}:${local.account_id}:parameter${p}"]
+  }
+  statement {
+    sid       = "DecryptTheSigningKey"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.pipeline.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["ssm.${var.region}.amazonaws.com"]
+    }
+  }
+  statement {
+    sid       = "EncryptedApprovalsTopic"
+    actions   = local.sns_key_actions
+    resources = [aws_kms_key.pipeline.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sns.${var.region}.amazonaws.com"]
+    }
+  }
+}
+
+locals {
+  function_policies = {
+    preflight      = data.aws_iam_policy_document.preflight.json
+    "backup-alias" = data.aws_iam_policy_document.backup_alias.json
+    deploy         = data.aws_iam_policy_document.deploy.json
+    monitor        = data.aws_iam_policy_document.monitor.json
+    rollback       = data.aws_iam_policy_document.rollback.json
+    record         = data.aws_iam_policy_document.record.json
+    approval       = data.aws_iam_policy_document.approval.json
+  }
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = local.functions
+  name     = "least-privilege"
+  role     = aws_iam_role.function[each.key].id
+  policy   = local.function_policies[each.key]
+}

@@ -1,0 +1,119 @@
+# The promotion pipeline of one BBWS account (RB-003): seven Lambda functions, their roles, the
+# deployment/lock/approval/quality-gate tables, the events and approvals topics, the approval key and,
+# in SIT and PROD, the bbws-promote-<env> state machine.
+
+locals {
+  # RB-003 §1.3.
+  accounts   = { dev = "536580886816", sit = "815856636111", prod = "093646564004" }
+  account_id = local.accounts[var.env]
+  partition  = "aws"
+
+  # The regions the functions act in: PROD's failover region too (RB-003 §1.3, §6.3).
+  target_regions = compact([var.region, var.failover_region])
+
+  # The functions this pipeline promotes in its own account (RB-003 §1.4), or the ones a deployed
+  # configuration's catalog names, so IAM follows the catalog the functions are given.
+  runbook_function_templates = [
+    "bbws-tenant-instance-management-{env}",
+    "bbws-ecs-event-handler-{env}",
+    "{env}-bbws-sites-service",
+    "{env}-bbws-templates-service",
+    "{env}-bbws-plugins-service",
+    "{env}-bbws-async-processor",
+  ]
+  function_templates = var.promotion_config == "" ? local.runbook_function_templates : flatten([
+    for service in jsondecode(var.promotion_config).catalog : service.functions
+  ])
+  service_function_names = distinct([for t in local.function_templates : replace(t, "{env}", var.env)])
+
+  # Each service function and each of its versions and aliases (`:*`), per region.
+  service_function_arns = {
+    for r in local.target_regions : r => flatten([
+      for n in local.service_function_names : [
+        "arn:${local.partition}:lambda:${r}:${local.account_id}:function:${n}",
+        "arn:${local.partition}:lambda:${r}:${local.account_id}:function:${n}:*",
+      ]
+    ])
+  }
+  primary_service_arns    = local.service_function_arns[var.region]
+  all_region_service_arns = flatten(values(local.service_function_arns))
+
+  # The seven functions: key -> Cargo binary and timeout. Function and role are both named
+  # bbws-promotion-<key>-<env>, so the source account can name these roles without remote state.
+  functions = {
+    preflight      = { bin = "bbws-preflight", timeout = 60 }
+    "backup-alias" = { bin = "bbws-backup-alias", timeout = 60 }
+    deploy         = { bin = "bbws-deploy", timeout = 300 } # four functions, two regions
+    monitor        = { bin = "bbws-monitor", timeout = 60 }
+    rollback       = { bin = "bbws-rollback", timeout = 120 }
+    record         = { bin = "bbws-record", timeout = 60 }
+    approval       = { bin = "bbws-approval", timeout = 30 }
+  }
+  function_names = { for k, _ in local.functions : k => "bbws-promotion-${k}-${var.env}" }
+  function_arns = {
+    for k, n in local.function_names : k => "arn:${local.partition}:lambda:${var.region}:${local.account_id}:function:${n}"
+  }
+
+  tables = {
+    deployments = "bbws-deployments-${var.env}"
+    locks       = "bbws-promotion-locks-${var.env}"
+    approvals   = "bbws-approvals-${var.env}"
+    gates       = "bbws-quality-gates-${var.env}"
+  }
+  table_arns = {
+    for k, n in local.tables : k => "arn:${local.partition}:dynamodb:${var.region}:${local.account_id}:table/${n}"
+  }
+
+  parameters = {
+    approval_key = "/bbws/promotion/${var.env}/approval-key"
+    approval_url = "/bbws/promotion/${var.env}/approval-url"
+    approvers    = "/bbws/promotion/${var.env}/approvers"
+  }
+
+  state_machine_name = "bbws-promote-${var.env}"
+  state_machine_arn  = "arn:${local.partition}:states:${var.region}:${local.account_id}:stateMachine:${local.state_machine_name}"
+  has_state_machine  = var.source_env != null
+  statemachine_dir   = coalesce(var.statemachine_dir, "${path.module}/../../../statemachine")
+
+  # The functions' environment (the approval function's too: it reads its URL from SSM, so the URL
+  # is no input of the function itself and there is no cycle).
+  config_minified = var.promotion_config == "" ? "" : jsonencode(jsondecode(var.promotion_config))
+  common_environment = merge(
+    {
+      BBWS_ENV                = var.env
+      BBWS_DEPLOYMENTS_TABLE  = local.tables.deployments
+      BBWS_LOCKS_TABLE        = local.tables.locks
+      BBWS_APPROVALS_TABLE    = local.tables.approvals
+      BBWS_EVENTS_TOPIC_ARN   = aws_sns_topic.events.arn
+      BBWS_APPROVAL_TOPIC_ARN = aws_sns_topic.approvals.arn
+      BBWS_APPROVAL_KEY_PARAM = local.parameters.approval_key
+      BBWS_APPROVAL_URL_PARAM = local.parameters.approval_url
+      BBWS_APPROVERS_PARAM    = local.parameters.approvers
+      RUST_LOG                = "info"
+    },
+    local.config_minified == "" ? {} : { BBWS_CONFIG = local.config_minified },
+    var.source_reader_role_arn == null ? {} : { BBWS_SOURCE_READER_ROLE_ARN = var.source_reader_role_arn },
+    var.failover_region == null ? {} : { BBWS_FAILOVER_REGION = var.failover_region },
+  )
+}
+
+# The credentials must be the account's own: SIT's code applied with PROD's profile stops here.
+data "aws_caller_identity" "current" {
+  lifecycle {
+    postcondition {
+      condition     = self.account_id == local.account_id
+      error_message = "The credentials act in account ${self.account_id}, not ${upper(var.env)}'s ${local.account_id}."
+    }
+  }
+}
+
+# The failover provider must point where BBWS_FAILOVER_REGION and the IAM scopes say.
+data "aws_region" "failover" {
+  provider = aws.failover
+  lifecycle {
+    postcondition {
+      condition     = var.failover_region == null || self.name == var.failover_region
+      error_message = "The aws.failover provider is in ${self.name}, not the failover region ${coalesce(var.failover_region, "-")}."
+    }
+  }
+}

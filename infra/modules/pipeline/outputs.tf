@@ -1,0 +1,72 @@
+output "account_id" {
+  description = "The account the pipeline is in."
+  value       = local.account_id
+}
+
+output "state_machine_arn" {
+  description = "bbws-promote-<env> (null in DEV, which has no source to promote from)."
+  value       = local.has_state_machine ? aws_sfn_state_machine.promote[0].arn : null
+}
+
+output "function_arns" {
+  description = "The seven functions, by key (preflight, backup-alias, deploy, monitor, rollback, record, approval)."
+  value       = { for k, f in aws_lambda_function.function : k => f.arn }
+}
+
+output "role_arns" {
+  description = "The functions' execution roles, by the same keys; states = the state machine's role."
+  value = merge(
+    { for k, r in aws_iam_role.function : k => r.arn },
+    local.has_state_machine ? { states = aws_iam_role.states[0].arn } : {},
+  )
+}
+
+output "table_names" {
+  description = "deployments, locks, approvals and gates (quality gates) table names."
+  value = {
+    deployments = aws_dynamodb_table.deployments.name
+    locks       = aws_dynamodb_table.locks.name
+    approvals   = aws_dynamodb_table.approvals.name
+    gates       = aws_dynamodb_table.quality_gates.name
+  }
+}
+
+output "events_topic_arn" {
+  description = "bbws-promotion-events-<env>."
+  value       = aws_sns_topic.events.arn
+}
+
+output "approval_topic_arn" {
+  description = "bbws-promotion-approvals-<env>."
+  value       = aws_sns_topic.approvals.arn
+}
+
+output "approval_url" {
+  description = "The approval function's URL (also in SSM at /bbws/promotion/<env>/approval-url)."
+  value       = aws_lambda_function_url.approval.function_url
+}
+
+output "kms_key_arn" {
+  description = "The pipeline key (alias/bbws-promotion-<env>)."
+  value       = aws_kms_key.pipeline.arn
+}
+
+output "service_function_names" {
+  description = "The service functions this pipeline acts on in its account (RB-003 §1.4, or the configured catalog)."
+  value       = local.service_function_names
+}
+
+output "parameter_names" {
+  description = "The SSM parameters the approval function reads."
+  value       = local.parameters
+}
+
+output "table_arns" {
+  description = "The same tables' ARNs."
+  value = {
+    deployments = aws_dynamodb_table.deployments.arn
+    locks       = aws_dynamodb_table.locks.arn
+    approvals   = aws_dynamodb_table.approvals.arn
+    gates       = aws_dynamodb_table.quality_gates.arn
+  }
+}

@@ -1,0 +1,121 @@
+variable "env" {
+  description = "The account this pipeline is deployed into and promotes to: dev, sit or prod."
+  type        = string
+  validation {
+    condition     = contains(["dev", "sit", "prod"], var.env)
+    error_message = "env must be dev, sit or prod."
+  }
+}
+
+variable "source_env" {
+  description = "The environment promoted from (RB-003 §1.2): null for dev, dev for sit, sit for prod."
+  type        = string
+  default     = null
+  validation {
+    condition     = coalesce(var.source_env, "none") == { dev = "none", sit = "dev", prod = "sit" }[var.env]
+    error_message = "source_env must be null for dev, dev for sit and sit for prod (RB-003 §1.2)."
+  }
+}
+
+variable "region" {
+  description = "The region the pipeline and the environment's primary workloads live in (RB-003 §1.3)."
+  type        = string
+  default     = "af-south-1"
+}
+
+variable "failover_region" {
+  description = "PROD's failover region (eu-west-1), where deploy, backup and rollback also act; null elsewhere. Must be the region of the aws.failover provider."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.failover_region == null || var.env == "prod"
+    error_message = "Only PROD has a failover region (RB-003 §1.3)."
+  }
+}
+
+variable "lambda_zip_dir" {
+  description = "Directory holding <bin>/bootstrap.zip for the seven functions (cargo lambda build --output-format zip)."
+  type        = string
+}
+
+variable "promotion_config" {
+  description = "The promotion rules as one JSON document (BBWS_CONFIG); \"\" = the runbook's rules built into the functions."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.promotion_config == "" || can(jsondecode(var.promotion_config).catalog)
+    error_message = "promotion_config must be \"\" or a JSON configuration document with a catalog."
+  }
+}
+
+variable "approvers" {
+  description = "Who holds each approval role (RB-003 §2.2, §4.1.2): role -> email addresses."
+  type        = map(list(string))
+  validation {
+    condition     = alltrue([for role in keys(var.approvers) : contains(["dev_lead", "tech_lead", "operations_lead", "cto"], role)])
+    error_message = "approvers keys must be dev_lead, tech_lead, operations_lead or cto."
+  }
+  validation {
+    condition     = alltrue(flatten([for emails in values(var.approvers) : [for e in emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))]]))
+    error_message = "approvers must be email addresses."
+  }
+}
+
+variable "notification_emails" {
+  description = "Addresses subscribed to the promotion events topic."
+  type        = list(string)
+  validation {
+    condition     = alltrue([for e in var.notification_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "notification_emails must be email addresses."
+  }
+}
+
+variable "source_reader_role_arn" {
+  description = "The source account's bbws-promotion-source-reader role (null for dev, which has no source)."
+  type        = string
+  default     = null
+  validation {
+    condition     = (var.source_reader_role_arn == null) == (var.source_env == null)
+    error_message = "source_reader_role_arn is required exactly when source_env is set."
+  }
+}
+
+variable "approval_signing_key" {
+  description = "The HMAC key that signs approval links, stored as a SecureString; at least 32 characters."
+  type        = string
+  sensitive   = true
+  validation {
+    condition     = length(var.approval_signing_key) >= 32
+    error_message = "approval_signing_key must be at least 32 characters."
+  }
+}
+
+variable "statemachine_dir" {
+  description = "Directory holding promote.asl.json; null = the repository's statemachine/ directory."
+  type        = string
+  default     = null
+}
+
+variable "url_invoke_permission_via_cloud_control" {
+  description = "Create the approval URL's lambda:InvokeFunction statement (condition lambda:InvokedViaFunctionUrl) through the Cloud Control API, because aws_lambda_permission of provider 5.100 cannot express it. Set false only where Cloud Control does not exist (the local estate)."
+  type        = bool
+  default     = true
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' and the state machine's log groups."
+  type        = number
+  default     = 90
+}
+
+variable "approval_reserved_concurrency" {
+  description = "Reserved (and so maximum) concurrency of the approval function, whose URL is public."
+  type        = number
+  default     = 10
+}
+
+variable "deletion_protection" {
+  description = "Deletion protection of the deployments and approvals tables (the audit trail)."
+  type        = bool
+  default     = true
+}

@@ -1,0 +1,64 @@
+# bbws-promotion-source-reader: what the next environment's pipeline may read in this account — the
+# code, configuration and aliases of the service functions (to copy a release forward), their metrics
+# (RB-003 §2.1 error and throttle checks) and the quality gates CI recorded for a code hash.
+#
+# The trust names the next environment's roles by ARN. IAM refuses a trust policy naming a role that
+# does not exist, so on AWS the next environment's pipeline is applied first (prod, then sit, then dev).
+
+locals {
+  accounts   = { dev = "536580886816", sit = "815856636111" }
+  account_id = local.accounts[var.env]
+  function_arns = flatten([
+    for n in var.service_function_names : [
+      "arn:aws:lambda:${var.region}:${local.account_id}:function:${n}",
+      "arn:aws:lambda:${var.region}:${local.account_id}:function:${n}:*",
+    ]
+  ])
+}
+
+data "aws_iam_policy_document" "trust" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "AWS"
+      identifiers = var.trusted_role_arns
+    }
+  }
+}
+
+resource "aws_iam_role" "source_reader" {
+  name                 = "bbws-promotion-source-reader"
+  description          = "Read access to ${upper(var.env)} for the next environment's promotion pipeline"
+  assume_role_policy   = data.aws_iam_policy_document.trust.json
+  max_session_duration = 3600
+}
+
+data "aws_iam_policy_document" "read" {
+  statement {
+    sid = "ReadServiceFunctions"
+    actions = [
+      "lambda:GetFunction",
+      "lambda:GetAlias",
+      "lambda:GetFunctionConfiguration",
+      "lambda:ListVersionsByFunction",
+      "lambda:ListAliases",
+    ]
+    resources = local.function_arns
+  }
+  statement {
+    sid       = "ReadMetrics"
+    actions   = ["cloudwatch:GetMetricStatistics"]
+    resources = ["*"]
+  }
+  statement {
+    sid       = "ReadQualityGates"
+    actions   = ["dynamodb:GetItem", "dynamodb:Query"]
+    resources = [var.quality_gates_table_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "read" {
+  name   = "read-for-promotion"
+  role   = aws_iam_role.source_reader.id
+  policy = data.aws_iam_policy_document.read.json
+}

@@ -1,0 +1,127 @@
+"""Put the promotion pipeline into the running estate: the BBWS service fixtures, then Terraform's
+three roots (infra/envs/{prod,sit,dev}) applied with the local endpoint. Idempotent: nothing is
+applied again while the estate, the Terraform, the state machine and the Lambda zips are unchanged.
+
+Run by `make up` after the emulator is up: `python -m bbws_local.pipeline [--force]`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from .settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+ZIPS = ROOT / "target" / "lambda"
+PLUGINS = "/opt/tf-plugins"
+# On AWS each reader role trusts the next environment's pipeline roles, which must exist first.
+ORDER = ("prod", "sit", "dev")
+# The approver directory of the local estate: the runbook's roles, plus a duty lead who holds two roles
+# (so the rule "two approvals, two people" is tested against someone who could fill both).
+APPROVERS = {
+    "dev_lead": ["dev-lead@bbws.io"],
+    "tech_lead": ["tech-lead@bbws.io", "duty-lead@bbws.io"],
+    "operations_lead": ["ops-lead@bbws.io", "duty-lead@bbws.io"],
+    "cto": ["cto@bbws.io"],
+}
+LAMBDA_BINS = ("bbws-preflight", "bbws-backup-alias", "bbws-deploy", "bbws-monitor", "bbws-rollback",
+               "bbws-record", "bbws-approval")
+
+
+def _estate_instance(settings: Settings) -> str:
+    with urllib.request.urlopen(f"{settings.endpoint}/_local/health", timeout=5) as r:
+        h = json.loads(r.read())
+    return f"{h['pid']}-{h['started_at']}"
+
+
+def _digest() -> str:
+    h = hashlib.sha256(json.dumps(APPROVERS, sort_keys=True).encode())
+    files = sorted(list(INFRA.rglob("*.tf")) + list((ROOT / "statemachine").glob("*.json")))
+    files += [ZIPS / b / "bootstrap.zip" for b in LAMBDA_BINS]
+    for f in files:
+        if f.name.endswith("_override.tf"):
+            continue
+        h.update(str(f.relative_to(ROOT)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _terraform(root: Path, args: list[str], env: dict[str, str]) -> None:
+    t0 = time.monotonic()
+    r = subprocess.run(["terraform", *args], cwd=root, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"terraform {args[0]} in {root.relative_to(ROOT)} failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
+    print(f"   terraform {args[0]:<7} {root.relative_to(ROOT)} ({time.monotonic() - t0:.1f} s)", flush=True)
+
+
+def _signing_key(settings: Settings) -> str:
+    path = settings.state_dir / "tf" / "approval-signing-key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def deploy(settings: Settings, force: bool = False) -> None:
+    for b in LAMBDA_BINS:
+        if not (ZIPS / b / "bootstrap.zip").exists():
+            raise SystemExit(f"{ZIPS / b / 'bootstrap.zip'} is missing: run `make lambdas`")
+    tf_dir = settings.state_dir / "tf"
+    tf_dir.mkdir(parents=True, exist_ok=True)
+    marker = tf_dir / "applied.json"
+    instance, digest = _estate_instance(settings), _digest()
+    if not force and marker.exists():
+        seen = json.loads(marker.read_text())
+        if seen == {"instance": instance, "digest": digest}:
+            print("pipeline already applied to this estate (unchanged)")
+            return
+        if seen.get("instance") != instance:
+            for old in tf_dir.glob("*.tfstate*"):
+                old.unlink()  # the state of an estate that is gone
+
+    t0 = time.monotonic()
+    from services import seed  # the BBWS services the pipeline promotes (fixtures of the estate)
+
+    changes = seed.seed()
+    print(f"   seeded the BBWS services: {len(changes)} change(s)", flush=True)
+
+    env = dict(os.environ, TF_IN_AUTOMATION="1", TF_INPUT="0", CHECKPOINT_DISABLE="1",
+               AWS_CONFIG_FILE=str(settings.state_dir / "aws" / "config"),
+               AWS_SHARED_CREDENTIALS_FILE=str(settings.state_dir / "aws" / "credentials"))
+    key = _signing_key(settings)
+    for name in ORDER:
+        root = INFRA / "envs" / name
+        (root / "backend_override.tf").write_text(
+            '# Written by bbws_local.pipeline for the local estate (git-ignored).\n'
+            f'terraform {{\n  backend "local" {{\n    path = "{tf_dir / (name + ".tfstate")}"\n  }}\n}}\n')
+        tfvars = tf_dir / f"{name}.tfvars.json"
+        tfvars.write_text(json.dumps({
+            "local_endpoint": settings.endpoint,
+            "aws_profile": f"bbws-{name}",
+            "lambda_zip_dir": str(ZIPS),
+            "approval_signing_key": key,
+            "approvers": APPROVERS,
+        }))
+        tfvars.chmod(0o600)
+        if not (root / ".terraform").exists() or force:
+            _terraform(root, ["init", "-input=false", "-reconfigure", f"-plugin-dir={PLUGINS}"], env)
+        _terraform(root, ["apply", "-auto-approve", "-input=false", f"-var-file={tfvars}"], env)
+    marker.write_text(json.dumps({"instance": instance, "digest": digest}))
+    print(f"pipeline applied to DEV, SIT and PROD in {time.monotonic() - t0:.1f} s")
+
+
+def main(argv: list[str]) -> int:
+    deploy(Settings.from_env(), force="--force" in argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,157 @@
+"""`make demo`: a DEV -> SIT promotion of the tenant service on the local estate, step by step.
+
+It does what a release workflow and its people do: CI records the quality gates of the DEV package,
+ordinary traffic runs against DEV, a workflow starts `bbws-promote-sit` with the AWS CLI's input, the
+Dev Lead approves, and the execution deploys, verifies, monitors and records. It prints each state as
+it happens and ends with `latest-sit` on the promoted version and the deployment record.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "local"))
+
+from bbws_local.settings import ACCOUNTS, Settings  # noqa: E402
+
+SETTINGS = Settings.from_env()
+os.environ["AWS_CONFIG_FILE"] = str(SETTINGS.state_dir / "aws" / "config")
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(SETTINGS.state_dir / "aws" / "credentials")
+
+import boto3  # noqa: E402
+
+GATES = [("unit_tests", True, 87.5), ("lint", True, None), ("type_check", True, None),
+         ("security_scan", True, None), ("integration_tests", True, None)]
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def session(env: str) -> boto3.Session:
+    return boto3.Session(profile_name=f"bbws-{env}")
+
+
+def record_quality_gates(env: str, function: str, alias: str) -> str:
+    """What each service's CI does after its pipeline: one item per gate, keyed by the package's SHA."""
+    s = session(env)
+    sha = s.client("lambda").get_function(FunctionName=function, Qualifier=alias)["Configuration"]["CodeSha256"]
+    ddb = s.client("dynamodb")
+    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    for gate, passed, coverage in GATES:
+        item: dict[str, Any] = {"code_sha256": {"S": sha}, "gate": {"S": gate}, "passed": {"BOOL": passed},
+                                "recorded_at": {"S": now}, "ci_run": {"S": "local-demo"}}
+        if coverage is not None:
+            item["coverage_percent"] = {"N": str(coverage)}
+        ddb.put_item(TableName=f"bbws-quality-gates-{env}", Item=item)
+    return sha
+
+
+def send_traffic(env: str, service: str, requests: int) -> None:
+    from services import traffic
+
+    traffic.send_traffic(env, service, requests)
+
+
+def pending_approval(env: str, execution_arn: str) -> dict[str, Any] | None:
+    """The approval request the pipeline stored for this execution (read with operator rights)."""
+    ddb = session(env).client("dynamodb")
+    items = ddb.scan(TableName=f"bbws-approvals-{env}",
+                     FilterExpression="execution_arn = :e AND #i = :r",
+                     ExpressionAttributeNames={"#i": "item"},
+                     ExpressionAttributeValues={":e": {"S": execution_arn}, ":r": {"S": "request"}})["Items"]
+    return items[0] if items else None
+
+
+def follow(env: str, execution_arn: str, approver: tuple[str, str]) -> dict[str, Any]:
+    sfn = session(env).client("stepfunctions")
+    seen = 0
+    approved = waiting = False
+    while True:
+        events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        for ev in events[seen:]:
+            if ev["type"].endswith("StateEntered"):
+                name = ev["stateEnteredEventDetails"]["name"]
+                waiting = waiting or name == "Request approval"
+                say(f"   -> {name}")
+        seen = len(events)
+        d = sfn.describe_execution(executionArn=execution_arn)
+        if d["status"] != "RUNNING":
+            return d
+        if waiting and not approved:
+            req = pending_approval(env, execution_arn)
+            if req:
+                email, role = approver
+                say(f"      approval {req['request_id']['S']} wanted; {email} ({role}) approves")
+                approvers = [{"person": email, "role": role,
+                              "at": dt.datetime.now(dt.timezone.utc).isoformat()}]
+                sfn.send_task_success(taskToken=req["task_token"]["S"],
+                                      output=json.dumps({"approvers": approvers}))
+                approved = True
+        time.sleep(0.3)
+
+
+def main() -> int:
+    started = time.monotonic()
+    service, fn_dev, fn_sit = ("tenant-instance-management", "bbws-tenant-instance-management-dev",
+                               "bbws-tenant-instance-management-sit")
+    sit = session("sit")
+    lam_sit = sit.client("lambda")
+    before = lam_sit.get_alias(FunctionName=fn_sit, Name="latest-sit")["FunctionVersion"]
+    say(f"== SIT ({ACCOUNTS['sit']}): {fn_sit}:latest-sit is version {before}")
+
+    sha = record_quality_gates("dev", fn_dev, "latest-dev")
+    say(f"== DEV CI recorded 5 quality gates for CodeSha256 {sha} in bbws-quality-gates-dev")
+    send_traffic("dev", service, 10)
+    say("== 10 ordinary requests sent to DEV (its Errors and Throttles metrics are real)")
+
+    event = json.loads((ROOT / "events" / "promote-dev-to-sit.json").read_text())
+    name = f"{service}-sit-{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%d-%H%M%S')}"
+    arn = f"arn:aws:states:af-south-1:{ACCOUNTS['sit']}:stateMachine:bbws-promote-sit"
+    say(f"== aws stepfunctions start-execution --state-machine-arn {arn} --name {name} "
+        "--input file://events/promote-dev-to-sit.json")
+    run = sit.client("stepfunctions").start_execution(stateMachineArn=arn, name=name, input=json.dumps(event))
+    d = follow("sit", run["executionArn"], ("dev-lead@bbws.io", "dev_lead"))
+    say(f"== execution {d['status']}" + (f": {d.get('error')} — {d.get('cause')}" if d["status"] != "SUCCEEDED" else ""))
+
+    after = lam_sit.get_alias(FunctionName=fn_sit, Name="latest-sit")
+    cfg = lam_sit.get_function(FunctionName=fn_sit, Qualifier="latest-sit")["Configuration"]
+    say(f"== {fn_sit}:latest-sit is now version {after['FunctionVersion']} (was {before}); "
+        f"CodeSha256 {cfg['CodeSha256']} {'=' if cfg['CodeSha256'] == sha else '!='} DEV's")
+    aliases = lam_sit.list_aliases(FunctionName=fn_sit)["Aliases"]
+    for a in aliases:
+        if a["Name"].startswith("backup-"):
+            say(f"   backup alias {a['Name']} -> version {a['FunctionVersion']} ({a.get('Description', '')})")
+    records = sit.client("dynamodb").scan(
+        TableName="bbws-deployments-sit", FilterExpression="execution_arn = :e",
+        ExpressionAttributeValues={":e": {"S": run["executionArn"]}})["Items"]
+    for r in records:
+        say("== deployment record in bbws-deployments-sit:")
+        say(json.dumps({k: _plain(v) for k, v in sorted(r.items()) if k in (
+            "deployment_id", "timestamp", "environment", "action", "service", "from_version", "to_version",
+            "actor", "reason", "approvers", "outcome", "execution_arn")}, indent=2))
+    say(f"== done in {time.monotonic() - started:.1f} s")
+    return 0 if d["status"] == "SUCCEEDED" else 1
+
+
+def _plain(v: dict[str, Any]) -> Any:
+    (kind, value), = v.items()
+    if kind == "M":
+        return {k: _plain(x) for k, x in value.items()}
+    if kind == "L":
+        return [_plain(x) for x in value]
+    if kind == "N":
+        return float(value) if "." in value else int(value)
+    if kind == "NULL":
+        return None
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,493 @@
+"""infra/: the Terraform that deploys the promotion pipeline into DEV, SIT and PROD.
+
+Static: `terraform fmt` is clean and each root (envs/dev, envs/sit, envs/prod) validates.
+Applied: the three roots are applied into the local estate as into AWS (prod, then sit, then dev: a
+source reader's trust names the next environment's roles, which IAM requires to exist), with a local
+backend in a temporary directory and the probe zip standing in for the seven functions. A second plan
+shows no changes; boto3 then checks what each account holds, the roles' policies, and that SIT's deploy
+role (and PROD's) can assume the source account's reader while an administrator of SIT cannot. The
+stacks are destroyed afterwards, so the estate is left as it was found.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from conftest import ACCOUNTS, ENDPOINT, PROBE_ZIP, ROOT, STATE, session_for, unique
+
+INFRA = ROOT / "infra"
+PLUGINS = "/opt/tf-plugins"
+ENVS = ("dev", "sit", "prod")
+# The order a first deployment takes on AWS (trust policies name roles that must already exist).
+APPLY_ORDER = ("prod", "sit", "dev")
+SOURCE = {"sit": "dev", "prod": "sit"}
+NEXT = {"dev": "sit", "sit": "prod"}
+FAILOVER = "eu-west-1"
+BINS = {
+    "preflight": "bbws-preflight",
+    "backup-alias": "bbws-backup-alias",
+    "deploy": "bbws-deploy",
+    "monitor": "bbws-monitor",
+    "rollback": "bbws-rollback",
+    "record": "bbws-record",
+    "approval": "bbws-approval",
+}
+SERVICE_FUNCTIONS = [
+    "bbws-tenant-instance-management-{env}",
+    "bbws-ecs-event-handler-{env}",
+    "{env}-bbws-sites-service",
+    "{env}-bbws-templates-service",
+    "{env}-bbws-plugins-service",
+    "{env}-bbws-async-processor",
+]
+DEFAULT_APPROVERS = {
+    "dev_lead": ["dev-lead@bbws.io"],
+    "tech_lead": ["tech-lead@bbws.io"],
+    "operations_lead": ["ops-lead@bbws.io"],
+    "cto": ["cto@bbws.io"],
+}
+
+pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+
+def tf(workdir: Path, *args: str, check: bool = True,
+       timeout: float = 900) -> tuple[subprocess.CompletedProcess, float]:
+    env = dict(os.environ, TF_IN_AUTOMATION="1", TF_INPUT="0", CHECKPOINT_DISABLE="1",
+               AWS_CONFIG_FILE=str(STATE / "aws" / "config"),
+               AWS_SHARED_CREDENTIALS_FILE=str(STATE / "aws" / "credentials"))
+    for var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        env.pop(var, None)
+    t0 = time.monotonic()
+    r = subprocess.run(["terraform", *args, "-no-color"] if args[0] != "fmt" else ["terraform", *args],
+                       cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
+    took = time.monotonic() - t0
+    if check and r.returncode != 0:
+        raise AssertionError(f"terraform {' '.join(args)} in {workdir} failed:\n{r.stdout}\n{r.stderr}")
+    return r, took
+
+
+def copy_infra(dest: Path) -> Path:
+    # Only the code: not what another run of the same roots left there (.terraform, overrides, tfvars).
+    shutil.copytree(INFRA, dest / "infra", ignore=shutil.ignore_patterns(
+        ".terraform", ".terraform.lock.hcl", "*.tfstate*", "*_override.tf", "*_override.tf.json",
+        "*.tfvars", "*.tfvars.json"))
+    return dest / "infra"
+
+
+def statemachine_dir(tmp: Path) -> Path:
+    """The repository's statemachine/ when promote.asl.json is there, else a stand-in using every variable."""
+    if (ROOT / "statemachine" / "promote.asl.json").exists():
+        return ROOT / "statemachine"
+    d = tmp / "statemachine"
+    d.mkdir(parents=True, exist_ok=True)
+    states: dict[str, Any] = {}
+    order = ["preflight", "backup_alias", "deploy", "monitor", "rollback", "record", "approval"]
+    for i, name in enumerate(order):
+        states[name] = {"Type": "Task", "Resource": "${%s_arn}" % name,
+                        **({"Next": order[i + 1]} if i + 1 < len(order) else {"End": True})}
+    (d / "promote.asl.json").write_text(json.dumps(
+        {"Comment": "stand-in for ${env} (events: ${events_topic_arn})", "StartAt": order[0], "States": states},
+        indent=2))
+    return d
+
+
+def policy_of(session: Any, role: str) -> dict[str, Any]:
+    iam = session.client("iam")
+    names = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    assert names == ["least-privilege"], f"{role} has inline policies {names}"
+    assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
+    doc = iam.get_role_policy(RoleName=role, PolicyName=names[0])["PolicyDocument"]
+    return json.loads(doc) if isinstance(doc, str) else doc
+
+
+def as_list(v: Any) -> list[str]:
+    return [v] if isinstance(v, str) else list(v)
+
+
+def grants(policy: dict[str, Any]) -> dict[str, set[str]]:
+    """action -> resources it is allowed on."""
+    out: dict[str, set[str]] = {}
+    for st in policy["Statement"]:
+        assert st["Effect"] == "Allow"
+        for action in as_list(st["Action"]):
+            out.setdefault(action, set()).update(as_list(st["Resource"]))
+    return out
+
+
+def service_arns(env: str, regions: list[str]) -> set[str]:
+    acct = ACCOUNTS[env]
+    out = set()
+    for r in regions:
+        for t in SERVICE_FUNCTIONS:
+            n = t.replace("{env}", env)
+            out |= {f"arn:aws:lambda:{r}:{acct}:function:{n}", f"arn:aws:lambda:{r}:{acct}:function:{n}:*"}
+    return out
+
+
+# -- static -----------------------------------------------------------------------------------------
+
+
+def test_terraform_fmt_is_clean():
+    r, _ = tf(ROOT, "fmt", "-check", "-recursive", "-diff", "infra", check=False)
+    assert r.returncode == 0, f"terraform fmt would change:\n{r.stdout}{r.stderr}"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_root_validates(env, tmp_path):
+    root = copy_infra(tmp_path) / "envs" / env
+    tf(root, "init", "-backend=false", f"-plugin-dir={PLUGINS}")
+    r, _ = tf(root, "validate", "-json", check=False)
+    result = json.loads(r.stdout)
+    assert result["valid"] and result["warning_count"] == 0, json.dumps(result["diagnostics"], indent=2)
+
+
+def test_a_root_refuses_credentials_of_another_account(tmp_path):
+    """SIT's root planned with PROD's credentials stops before anything is created."""
+    root = copy_infra(tmp_path) / "envs" / "sit"
+    (root / "backend_override.tf").write_text(
+        'terraform {\n  backend "local" {\n    path = "%s"\n  }\n}\n' % (tmp_path / "sit.tfstate"))
+    tf(root, "init", f"-plugin-dir={PLUGINS}")
+    r, _ = tf(root, "plan", "-var", f"local_endpoint={ENDPOINT}", "-var", "aws_profile=bbws-prod",
+              "-var", "approval_signing_key=" + "k" * 32, "-var", f"lambda_zip_dir={tmp_path}", check=False)
+    assert r.returncode == 1
+    assert f"The credentials act in account {ACCOUNTS['prod']}, not SIT's {ACCOUNTS['sit']}" in r.stderr, r.stderr
+
+
+# -- applied into the estate ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def deployed():
+    """The three roots as `make up` applied them into this estate (bbws_local.pipeline), read back:
+    a second plan of each, and their outputs."""
+    tf_dir = STATE / "tf"
+    if not (tf_dir / "applied.json").exists():
+        pytest.fail("the pipeline is not applied to this estate: run `make up`")
+    plans, outputs, times = {}, {}, {}
+    for env in APPLY_ORDER:
+        root = INFRA / "envs" / env
+        plans[env], times[env] = tf(root, "plan", "-detailed-exitcode", "-input=false",
+                                    f"-var-file={tf_dir / (env + '.tfvars.json')}", check=False)
+        outputs[env] = {k: v["value"] for k, v in json.loads(tf(root, "output", "-json")[0].stdout).items()}
+    key = (tf_dir / "approval-signing-key").read_text().strip()
+    return {"outputs": outputs, "plans": plans, "keys": {env: key for env in ENVS}, "times": times,
+            "statemachine_dir": ROOT / "statemachine"}
+
+
+def test_a_second_plan_shows_no_changes(deployed):
+    for env, plan in deployed["plans"].items():
+        assert plan.returncode == 0, f"{env}: plan after apply is not empty (exit {plan.returncode}):\n{plan.stdout}"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_account_holds_its_own_pipeline(deployed, env):
+    out = deployed["outputs"][env]
+    acct = ACCOUNTS[env]
+    assert out["account_id"] == acct
+    s = session_for(env)
+    iam = s.client("iam")
+    for key in BINS:
+        role = iam.get_role(RoleName=f"bbws-promotion-{key}-{env}")["Role"]
+        assert role["Arn"] == f"arn:aws:iam::{acct}:role/bbws-promotion-{key}-{env}" == out["role_arns"][key]
+        assert out["function_arns"][key] == f"arn:aws:lambda:af-south-1:{acct}:function:bbws-promotion-{key}-{env}"
+    for other in set(ENVS) - {env}:  # nothing of this environment in the other accounts
+        with pytest.raises(ClientError):
+            session_for(other).client("iam").get_role(RoleName=f"bbws-promotion-deploy-{env}")
+        with pytest.raises(ClientError):
+            session_for(other).client("dynamodb").describe_table(TableName=f"bbws-deployments-{env}")
+    ddb = s.client("dynamodb")
+    assert {t for t in ddb.list_tables()["TableNames"] if t.endswith(f"-{env}")} >= set(out["table_names"].values())
+    listed = s.client("stepfunctions").list_state_machines()["stateMachines"]
+    machines = {m["name"]: m["stateMachineArn"] for m in listed}
+    if env == "dev":
+        assert out.get("state_machine_arn") is None and "bbws-promote-dev" not in machines
+    else:
+        assert machines[f"bbws-promote-{env}"] == out["state_machine_arn"]
+        assert out["state_machine_arn"].startswith(f"arn:aws:states:af-south-1:{acct}:stateMachine:")
+    readers = [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"] == "bbws-promotion-source-reader"]
+    assert readers == (["bbws-promotion-source-reader"] if env in NEXT else [])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_tables_are_on_demand_encrypted_and_recoverable(deployed, env):
+    s = session_for(env)
+    ddb = s.client("dynamodb")
+    key = deployed["outputs"][env]["kms_key_arn"]
+    expected_keys = {
+        f"bbws-deployments-{env}": [("deployment_id", "HASH")],
+        f"bbws-promotion-locks-{env}": [("lock_id", "HASH")],
+        f"bbws-approvals-{env}": [("request_id", "HASH"), ("item", "RANGE")],
+        f"bbws-quality-gates-{env}": [("code_sha256", "HASH"), ("gate", "RANGE")],
+    }
+    for name, schema in expected_keys.items():
+        t = ddb.describe_table(TableName=name)["Table"]
+        assert [(k["AttributeName"], k["KeyType"]) for k in t["KeySchema"]] == schema
+        assert t["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+        assert t["SSEDescription"]["Status"] == "ENABLED" and t["SSEDescription"]["KMSMasterKeyArn"] == key
+        pitr = ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+        assert pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+        assert t.get("DeletionProtectionEnabled", False) == (name.startswith(("bbws-deployments", "bbws-approvals")))
+    ttl = ddb.describe_time_to_live(TableName=f"bbws-promotion-locks-{env}")["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_functions_are_configured_as_specified(deployed, env):
+    s = session_for(env)
+    lam, logs = s.client("lambda"), s.client("logs")
+    out = deployed["outputs"][env]
+    acct = ACCOUNTS[env]
+    for key in BINS:
+        name = f"bbws-promotion-{key}-{env}"
+        c = lam.get_function_configuration(FunctionName=name)
+        assert (c["Runtime"], c["Handler"], c["Architectures"], c["MemorySize"]) == \
+            ("provided.al2023", "bootstrap", ["x86_64"], 256)
+        assert c["Timeout"] == {"approval": 30, "deploy": 300, "rollback": 120}.get(key, 60)
+        assert c["Role"] == f"arn:aws:iam::{acct}:role/{name}"
+        variables = c["Environment"]["Variables"]
+        expected = {
+            "BBWS_ENV": env,
+            "BBWS_DEPLOYMENTS_TABLE": f"bbws-deployments-{env}",
+            "BBWS_LOCKS_TABLE": f"bbws-promotion-locks-{env}",
+            "BBWS_APPROVALS_TABLE": f"bbws-approvals-{env}",
+            "BBWS_EVENTS_TOPIC_ARN": out["events_topic_arn"],
+            "BBWS_APPROVAL_TOPIC_ARN": out["approval_topic_arn"],
+            "BBWS_APPROVAL_KEY_PARAM": f"/bbws/promotion/{env}/approval-key",
+            "BBWS_APPROVAL_URL_PARAM": f"/bbws/promotion/{env}/approval-url",
+            "BBWS_APPROVERS_PARAM": f"/bbws/promotion/{env}/approvers",
+            "RUST_LOG": "info",
+        }
+        if env in SOURCE:
+            expected["BBWS_SOURCE_READER_ROLE_ARN"] = \
+                f"arn:aws:iam::{ACCOUNTS[SOURCE[env]]}:role/bbws-promotion-source-reader"
+        if env == "prod":
+            expected["BBWS_FAILOVER_REGION"] = FAILOVER
+        assert variables == expected  # BBWS_CONFIG absent: promotion_config = "" (the runbook's rules)
+        group = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"]
+        assert [(g["logGroupName"], g["retentionInDays"], g.get("kmsKeyId")) for g in group] == \
+            [(f"/aws/lambda/{name}", 90, out["kms_key_arn"])]
+    concurrency = lam.get_function_concurrency(FunctionName=f"bbws-promotion-approval-{env}")
+    assert concurrency["ReservedConcurrentExecutions"] == 10
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_approval_url_is_public_signed_links_and_in_ssm(deployed, env):
+    s = session_for(env)
+    out = deployed["outputs"][env]
+    name = f"bbws-promotion-approval-{env}"
+    url = s.client("lambda").get_function_url_config(FunctionName=name)
+    assert url["AuthType"] == "NONE" and url["FunctionUrl"] == out["approval_url"]
+    ssm = s.client("ssm")
+    assert ssm.get_parameter(Name=f"/bbws/promotion/{env}/approval-url")["Parameter"]["Value"] == out["approval_url"]
+    statements = json.loads(s.client("lambda").get_policy(FunctionName=name)["Policy"])["Statement"]
+    assert any(st["Action"] == "lambda:InvokeFunctionUrl" and st["Principal"] in ("*", {"AWS": "*"})
+               for st in statements)
+    # The URL reaches the approval function.
+    with urllib.request.urlopen(out["approval_url"] + "health", timeout=10) as r:
+        assert r.status == 200 and "The approval service is up." in r.read().decode()
+    key = ssm.get_parameter(Name=f"/bbws/promotion/{env}/approval-key", WithDecryption=True)["Parameter"]
+    assert key["Type"] == "SecureString" and key["Value"] == deployed["keys"][env]
+    described = ssm.describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Values": [f"/bbws/promotion/{env}/approval-key"]}])["Parameters"][0]
+    assert described["KeyId"] == out["kms_key_arn"]
+    approvers = ssm.get_parameter(Name=f"/bbws/promotion/{env}/approvers")["Parameter"]
+    from bbws_local.pipeline import APPROVERS
+
+    assert approvers["Type"] == "String" and json.loads(approvers["Value"]) == APPROVERS
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_topics_are_encrypted_and_each_approver_gets_only_their_own_links(deployed, env):
+    sns = session_for(env).client("sns")
+    out = deployed["outputs"][env]
+    for arn in (out["events_topic_arn"], out["approval_topic_arn"]):
+        assert sns.get_topic_attributes(TopicArn=arn)["Attributes"]["KmsMasterKeyId"] == out["kms_key_arn"]
+    events = sns.list_subscriptions_by_topic(TopicArn=out["events_topic_arn"])["Subscriptions"]
+    assert [(x["Protocol"], x["Endpoint"]) for x in events] == [("email", "platform-team@bbws.io")]
+    subs = sns.list_subscriptions_by_topic(TopicArn=out["approval_topic_arn"])["Subscriptions"]
+    from bbws_local.pipeline import APPROVERS
+
+    emails = sorted({e for people in APPROVERS.values() for e in people})
+    assert sorted(x["Endpoint"] for x in subs) == emails and {x["Protocol"] for x in subs} == {"email"}
+    for x in subs:
+        attrs = sns.get_subscription_attributes(SubscriptionArn=x["SubscriptionArn"])["Attributes"]
+        assert json.loads(attrs["FilterPolicy"]) == {"approver": [{"equals-ignore-case": x["Endpoint"]}]}
+        assert attrs.get("FilterPolicyScope", "MessageAttributes") == "MessageAttributes"
+
+
+@pytest.mark.parametrize("env", ["sit", "prod"])
+def test_state_machine_invokes_exactly_the_pipeline_and_logs_no_execution_data(deployed, env):
+    s = session_for(env)
+    out = deployed["outputs"][env]
+    d = s.client("stepfunctions").describe_state_machine(stateMachineArn=out["state_machine_arn"])
+    assert d["type"] == "STANDARD" and d["roleArn"] == out["role_arns"]["states"]
+    log = d["loggingConfiguration"]
+    assert log["level"] == "ALL" and log.get("includeExecutionData", False) is False
+    assert log["destinations"][0]["cloudWatchLogsLogGroup"]["logGroupArn"].endswith(
+        f":log-group:/aws/vendedlogs/states/bbws-promote-{env}:*")
+    definition = json.loads(d["definition"])
+    text = json.dumps(definition)
+    assert "${" not in text
+    for key in ("preflight", "deploy", "monitor", "record"):
+        assert out["function_arns"][key] in text
+    g = grants(policy_of(s, f"bbws-promotion-states-{env}"))
+    functions = set(out["function_arns"].values())
+    assert g["lambda:InvokeFunction"] == functions | {f + ":*" for f in functions}
+    assert g["sns:Publish"] == {out["events_topic_arn"]}
+
+
+# What each role may do (RB-003 §6: backup, deploy and rollback also in PROD's failover region).
+EXPECTED_ACTIONS = {
+    "preflight": {"logs:CreateLogStream", "logs:PutLogEvents", "lambda:GetFunction", "lambda:GetAlias",
+                  "lambda:GetFunctionConfiguration"},
+    "backup-alias": {"logs:CreateLogStream", "logs:PutLogEvents", "lambda:GetAlias", "lambda:CreateAlias",
+                     "lambda:UpdateAlias", "lambda:ListAliases"},
+    "deploy": {"logs:CreateLogStream", "logs:PutLogEvents", "lambda:GetFunction", "lambda:GetFunctionConfiguration",
+               "lambda:UpdateFunctionCode", "lambda:PublishVersion", "lambda:GetAlias", "lambda:UpdateAlias",
+               "lambda:CreateAlias"},
+    "monitor": {"logs:CreateLogStream", "logs:PutLogEvents", "lambda:InvokeFunction",
+                "cloudwatch:GetMetricStatistics", "events:DescribeRule", "events:ListRules"},
+    "rollback": {"logs:CreateLogStream", "logs:PutLogEvents", "lambda:GetAlias", "lambda:UpdateAlias",
+                 "lambda:CreateAlias", "lambda:ListAliases", "lambda:InvokeFunction"},
+    "record": {"logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:PutItem", "dynamodb:GetItem",
+               "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query", "sns:Publish",
+               "kms:GenerateDataKey", "kms:Decrypt"},
+    "approval": {"logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:PutItem", "dynamodb:GetItem",
+                 "dynamodb:UpdateItem", "dynamodb:Query", "sns:Publish", "states:SendTaskSuccess",
+                 "states:SendTaskFailure", "states:SendTaskHeartbeat", "ssm:GetParameter", "kms:Decrypt",
+                 "kms:GenerateDataKey"},
+}
+# The only actions allowed on "*": those without resource-level permissions.
+UNSCOPED = {"cloudwatch:GetMetricStatistics", "events:ListRules"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_role_is_allowed_only_what_its_function_uses(deployed, env):
+    s = session_for(env)
+    acct = ACCOUNTS[env]
+    out = deployed["outputs"][env]
+    reader = f"arn:aws:iam::{ACCOUNTS[SOURCE[env]]}:role/bbws-promotion-source-reader" if env in SOURCE else None
+    primary = service_arns(env, ["af-south-1"])
+    both = service_arns(env, ["af-south-1", FAILOVER] if env == "prod" else ["af-south-1"])
+    tables = {k: f"arn:aws:dynamodb:af-south-1:{acct}:table/{v}" for k, v in out["table_names"].items()}
+    for key, actions in EXPECTED_ACTIONS.items():
+        name = f"bbws-promotion-{key}-{env}"
+        trust = s.client("iam").get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
+        assert [st["Principal"] for st in trust["Statement"]] == [{"Service": "lambda.amazonaws.com"}]
+        g = grants(policy_of(s, name))
+        want = actions | ({"sts:AssumeRole"} if reader and key in ("preflight", "deploy") else set())
+        assert set(g) == want, f"{name}: extra {set(g) - want}, missing {want - set(g)}"
+        for action, resources in g.items():
+            if action in UNSCOPED:
+                assert resources == {"*"}
+                continue
+            assert "*" not in resources, f"{name}: {action} on *"
+            if action.startswith("logs:"):
+                assert resources == {f"arn:aws:logs:af-south-1:{acct}:log-group:/aws/lambda/{name}:*"}
+            elif action == "sts:AssumeRole":
+                assert resources == {reader}
+            elif action.startswith("lambda:"):
+                assert resources == (primary if key in ("preflight", "monitor") else both), f"{name}: {action}"
+            elif action.startswith("dynamodb:"):
+                assert resources == ({tables["deployments"], tables["locks"]} if key == "record"
+                                     else {tables["approvals"]})
+            elif action == "sns:Publish":
+                assert resources == {out["events_topic_arn"] if key == "record" else out["approval_topic_arn"]}
+            elif action.startswith("kms:"):
+                assert resources == {out["kms_key_arn"]}
+            elif action.startswith("states:"):
+                assert resources == {f"arn:aws:states:af-south-1:{acct}:stateMachine:bbws-promote-{env}"}
+            elif action == "ssm:GetParameter":
+                assert resources == {f"arn:aws:ssm:af-south-1:{acct}:parameter/bbws/promotion/{env}/{p}"
+                                     for p in ("approval-key", "approval-url", "approvers")}
+            elif action == "events:DescribeRule":
+                assert resources == {f"arn:aws:events:af-south-1:{acct}:rule/*"}
+            else:
+                raise AssertionError(f"{name}: unexpected {action}")
+
+
+@pytest.mark.parametrize("env", ["dev", "sit"])
+def test_source_reader_trusts_exactly_the_next_pipeline_roles(deployed, env):
+    s = session_for(env)
+    nxt = NEXT[env]
+    role = s.client("iam").get_role(RoleName="bbws-promotion-source-reader")["Role"]
+    assert role["Arn"] == deployed["outputs"][env]["reader_role_arn"]
+    principals = [p for st in role["AssumeRolePolicyDocument"]["Statement"] for p in as_list(st["Principal"]["AWS"])]
+    assert sorted(principals) == sorted(f"arn:aws:iam::{ACCOUNTS[nxt]}:role/bbws-promotion-{f}-{nxt}"
+                                        for f in ("preflight", "deploy"))
+    g = grants(policy_of_reader(s))
+    acct = ACCOUNTS[env]
+    assert set(g) == {"lambda:GetFunction", "lambda:GetAlias", "lambda:GetFunctionConfiguration",
+                      "lambda:ListVersionsByFunction", "lambda:ListAliases", "cloudwatch:GetMetricStatistics",
+                      "dynamodb:GetItem", "dynamodb:Query"}
+    assert g["lambda:GetFunction"] == service_arns(env, ["af-south-1"])
+    assert g["dynamodb:Query"] == {f"arn:aws:dynamodb:af-south-1:{acct}:table/bbws-quality-gates-{env}"}
+
+
+def policy_of_reader(session: Any) -> dict[str, Any]:
+    doc = session.client("iam").get_role_policy(RoleName="bbws-promotion-source-reader",
+                                                PolicyName="read-for-promotion")["PolicyDocument"]
+    return json.loads(doc) if isinstance(doc, str) else doc
+
+
+ASSUMER = '''
+import boto3
+
+def handler(event, context):
+    try:
+        c = boto3.client("sts").assume_role(RoleArn=event["role_arn"], RoleSessionName="infra-test")["Credentials"]
+    except Exception as e:
+        return {"assumed": False, "error": str(e)}
+    s = boto3.Session(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                      aws_session_token=c["SessionToken"], region_name="af-south-1")
+    gates = s.client("dynamodb").query(TableName=event["table"], KeyConditionExpression="code_sha256 = :h",
+                                       ExpressionAttributeValues={":h": {"S": "0" * 64}})
+    return {"assumed": True, "arn": s.client("sts").get_caller_identity()["Arn"], "gates": gates["Count"]}
+'''
+
+
+@pytest.mark.parametrize("env", ["sit", "prod"])
+def test_the_deploy_role_reads_the_source_through_its_reader_and_an_admin_cannot(deployed, env):
+    """The estate enforces trust policies: only the roles the source reader names may assume it."""
+    src = SOURCE[env]
+    s = session_for(env)
+    reader = f"arn:aws:iam::{ACCOUNTS[src]}:role/bbws-promotion-source-reader"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("handler.py", ASSUMER)
+    lam = s.client("lambda")
+    event = json.dumps({"role_arn": reader, "table": f"bbws-quality-gates-{src}"})
+    results = {}
+    for key in ("deploy", "record"):  # deploy is trusted; record is not
+        name = unique(f"infra-as-{key}")
+        lam.create_function(FunctionName=name, Runtime="python3.12", Handler="handler.handler",
+                            Role=deployed["outputs"][env]["role_arns"][key], Code={"ZipFile": buf.getvalue()},
+                            Timeout=20)
+        try:
+            r = lam.invoke(FunctionName=name, Payload=event)
+            assert "FunctionError" not in r, r["Payload"].read()
+            results[key] = json.loads(r["Payload"].read())
+        finally:
+            lam.delete_function(FunctionName=name)
+    assert results["deploy"]["assumed"] is True, results["deploy"]
+    assert results["deploy"]["arn"].startswith(
+        f"arn:aws:sts::{ACCOUNTS[src]}:assumed-role/bbws-promotion-source-reader/")
+    assert results["deploy"]["gates"] == 0
+    assert results["record"]["assumed"] is False and "AccessDenied" in results["record"]["error"]
+    with pytest.raises(ClientError) as e:
+        s.client("sts").assume_role(RoleArn=reader, RoleSessionName="admin")
+    assert e.value.response["Error"]["Code"] == "AccessDenied"

@@ -1,0 +1,207 @@
+"""Approvals by signed email link (RB-003 §2.2, §4.2): read from the local mailbox, opened and confirmed
+with an HTTP client as a browser does; every attack refused with no change."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pipeline_helpers as ph
+import pytest
+
+TENANT = "tenant-instance-management"
+FN = {env: f"bbws-{TENANT}-{env}" for env in ("dev", "sit", "prod")}
+DEV_TO_SIT = json.loads((ph.ROOT / "events" / "promote-dev-to-sit.json").read_text())
+SIT_TO_PROD = json.loads((ph.ROOT / "events" / "promote-sit-to-prod.json").read_text())
+FAST = {"monitor": {"sit_seconds": 1, "prod_seconds": 1, "poll_seconds": 1}}
+
+
+@pytest.fixture()
+def prod_open(preflight_config):
+    """PROD inside a maintenance window (through the deployed configuration), gates recorded in SIT."""
+    preflight_config("prod", **ph.inside_every_window(), **FAST)
+    ph.record_gates("sit", FN["sit"], "latest-sit")
+
+
+@pytest.fixture()
+def sit_fast(preflight_config):
+    preflight_config("sit", **FAST)
+    ph.record_gates("dev", FN["dev"], "latest-dev")
+
+
+def pending(env: str, arn: str) -> None:
+    assert ph.session(env).client("stepfunctions").describe_execution(executionArn=arn)["status"] == "RUNNING"
+    req = ph.pending_approval(env, arn)
+    assert req and req["status"]["S"] == "pending"
+
+
+def given(env: str, arn: str) -> list[tuple[str, str]]:
+    return sorted((i["person"], i["role"]) for i in ph.approval_items(env, arn) if i["item"].startswith("approval#"))
+
+
+def end_by_rejection(env: str, arn: str, address: str) -> None:
+    if ph.session(env).client("stepfunctions").describe_execution(executionArn=arn)["status"] == "RUNNING":
+        r = ph.confirm(ph.approval_links(address, arn)["reject"], reason="test finished")
+        assert r.status_code == 200, r.text
+    ph.wait_execution(env, arn)
+
+
+def test_dev_lead_approves_from_the_email_and_the_promotion_proceeds(sit_fast):
+    arn = ph.start("sit", DEV_TO_SIT)
+    links = ph.approval_links("dev-lead@bbws.io", arn)
+    page = ph.open_link(links["approve"])
+    assert page.status_code == 200
+    for shown in (TENANT, "DEV latest-dev", "SIT", "jane@bbws.io", DEV_TO_SIT["reason"], "CodeSha256",
+                  "errors in the last 1 h"):
+        assert shown in page.text, f"{shown} not on the page"
+    assert page.headers["cache-control"] == "no-store" and page.headers["referrer-policy"] == "no-referrer"
+    pending("sit", arn)
+    assert given("sit", arn) == [], "opening the page decides nothing"
+    r = ph.confirm(links["approve"])
+    assert r.status_code == 200 and "Approved — 1 of 1 approvals; the promotion continues." in r.text
+    d = ph.wait_execution("sit", arn)
+    assert d["status"] == "SUCCEEDED", (d.get("error"), d.get("cause"))
+    assert ph.task_callbacks("sit", arn) == ["TaskSucceeded"]
+    [record] = ph.records_of("sit", arn)
+    assert [(a["person"], a["role"]) for a in record["approvers"]] == [("dev-lead@bbws.io", "dev_lead")]
+    audit = [i for i in ph.approval_items("sit", arn) if i["item"].startswith("audit#")]
+    assert any(a["outcome"] == "approved" and a["user_agent"].endswith("test-browser") and a["source_ip"]
+               for a in audit)
+    for m in ph.mailbox("dev-lead@bbws.io"):
+        if arn in m["body"]:
+            assert ph.pending_approval("sit", arn)["task_token"]["S"] not in m["body"]
+
+
+def test_prod_needs_a_tech_lead_and_an_operations_lead(prod_open):
+    arn = ph.start("prod", SIT_TO_PROD)
+    tech = ph.approval_links("tech-lead@bbws.io", arn)
+    ops = ph.approval_links("ops-lead@bbws.io", arn)
+    r = ph.confirm(tech["approve"])
+    assert r.status_code == 200 and "Approved — 1 of 2 approvals; waiting for an Operations Lead." in r.text
+    pending("prod", arn)
+    r = ph.confirm(ops["approve"])
+    assert r.status_code == 200 and "the promotion continues" in r.text
+    d = ph.wait_execution("prod", arn)
+    assert d["status"] == "SUCCEEDED", (d.get("error"), d.get("cause"))
+    [record] = ph.records_of("prod", arn)
+    assert sorted((a["person"], a["role"]) for a in record["approvers"]) == [
+        ("ops-lead@bbws.io", "operations_lead"), ("tech-lead@bbws.io", "tech_lead")]
+
+
+def test_concurrent_prod_approvals_answer_the_wait_exactly_once(prod_open):
+    rounds = 4
+    for _ in range(rounds):
+        arn = ph.start("prod", SIT_TO_PROD)
+        links = [ph.approval_links(a, arn)["approve"] for a in ("tech-lead@bbws.io", "ops-lead@bbws.io")]
+        answers: list[int] = []
+        barrier = threading.Barrier(len(links))
+
+        def click(link: str) -> None:
+            barrier.wait()
+            answers.append(ph.confirm(link).status_code)
+
+        threads = [threading.Thread(target=click, args=(link,)) for link in links]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert answers == [200, 200]
+        d = ph.wait_execution("prod", arn)
+        assert d["status"] == "SUCCEEDED", (d.get("error"), d.get("cause"))
+        assert ph.task_callbacks("prod", arn) == ["TaskSucceeded"], "exactly one SendTaskSuccess"
+        assert ph.pending_approval("prod", arn)["status"]["S"] == "approved"
+
+
+def test_attacks_are_refused_and_change_nothing(prod_open):
+    arn = ph.start("prod", {**SIT_TO_PROD, "requested_by": "jane@bbws.io"})
+    try:
+        tech = ph.approval_links("tech-lead@bbws.io", arn)
+        claims = ph.claims_of(tech["approve"])
+        base = tech["approve"].split("decide?")[0]
+        key = ph.signing_key("prod")
+        token = tech["approve"].split("t=", 1)[1]
+        body, sig = token.split(".")
+        tampered = lambda **kw: ph.sign_link(b"not the key, but as long as one......", base,  # noqa: E731
+                                             {**claims, **kw}).split("t=")[1].split(".")[0]
+        attacks = {
+            "forged signature": f"{base}decide?t={body}.{sig[:-4]}AAAA",
+            "tampered decision": f"{base}decide?t={tampered(d='approve' if claims['d'] == 'reject' else 'reject')}.{sig}",
+            "tampered approver": f"{base}decide?t={tampered(a='ops-lead@bbws.io')}.{sig}",
+            "link of another request": f"{base}decide?t={tampered(r='some-other-request')}.{sig}",
+            "expired link": ph.sign_link(key, base, {**claims, "e": int(time.time()) - 1}),
+            "self-approval": ph.sign_link(key, base, {**claims, "a": "jane@bbws.io"}),
+            "wrong role": ph.sign_link(key, base, {**claims, "a": "dev-lead@bbws.io"}),
+        }
+        for name, link in attacks.items():
+            assert ph.open_link(link).status_code in (403, 404, 410), f"{name}: GET not refused"
+            r = ph.confirm(link)
+            assert r.status_code in (403, 404, 410), f"{name}: POST answered {r.status_code}"
+            assert "Nothing was changed" in r.text or "nothing was changed" in r.text, name
+        for _ in range(3):  # a mail scanner prefetching the link
+            assert ph.open_link(tech["approve"]).status_code == 200
+        pending("prod", arn)
+        assert given("prod", arn) == []
+
+        assert ph.confirm(tech["approve"]).status_code == 200
+        replay = ph.confirm(tech["approve"])
+        assert replay.status_code in (403, 409) and "Nothing was changed" in replay.text
+        assert given("prod", arn) == [("tech-lead@bbws.io", "tech_lead")]
+        pending("prod", arn)
+        refusals = [i for i in ph.approval_items("prod", arn) if i["item"].startswith("audit#")
+                    and i["outcome"] == "refused"]
+        assert len(refusals) >= 3, "refusals of verified links are audited"
+    finally:
+        end_by_rejection("prod", arn, "ops-lead@bbws.io")
+
+
+def test_one_person_cannot_fill_both_roles(prod_open):
+    arn = ph.start("prod", SIT_TO_PROD)
+    try:
+        links = {}
+        def duty_links():
+            found = [m for m in ph.mailbox("duty-lead@bbws.io") if arn in m["body"]]
+            return found if len(found) == 2 else None
+        for m in ph.wait_for(duty_links, 30, "both emails to the duty lead"):
+            role = "tech_lead" if "as tech_lead" in m["body"] else "operations_lead"
+            links[role] = next(line.split(": ", 1)[1] for line in m["body"].splitlines()
+                               if line.startswith("Approve: http"))
+        assert ph.confirm(links["tech_lead"]).status_code == 200
+        second = ph.confirm(links["operations_lead"])
+        assert second.status_code == 403 and "Nothing was changed" in second.text
+        assert given("prod", arn) == [("duty-lead@bbws.io", "tech_lead")]
+        pending("prod", arn)
+    finally:
+        end_by_rejection("prod", arn, "ops-lead@bbws.io")
+
+
+def test_reject_needs_a_reason_and_ends_the_wait_at_once(sit_fast):
+    before = ph.alias_version("sit", FN["sit"], "latest-sit")
+    arn = ph.start("sit", DEV_TO_SIT)
+    links = ph.approval_links("dev-lead@bbws.io", arn)
+    page = ph.open_link(links["reject"])
+    assert page.status_code == 200 and 'name="reason"' in page.text
+    assert ph.confirm(links["reject"], reason="  ").status_code == 400
+    pending("sit", arn)
+    r = ph.confirm(links["reject"], reason="Release notes are missing")
+    assert r.status_code == 200 and "Rejected" in r.text
+    d = ph.wait_execution("sit", arn)
+    assert d["status"] == "FAILED" and d["error"] == "Bbws.ApprovalRejected"
+    assert "dev-lead@bbws.io (Dev Lead) rejected: Release notes are missing" in d["cause"]
+    assert ph.alias_version("sit", FN["sit"], "latest-sit") == before
+    late = ph.confirm(links["approve"])
+    assert late.status_code == 409 and "already rejected" in late.text
+    assert ph.task_callbacks("sit", arn) == ["TaskFailed"]
+    assert ph.lock_of("sit", TENANT) is None
+
+
+def test_approval_after_the_deadline_is_refused(preflight_config):
+    preflight_config("sit", approval_timeout_seconds=5, **FAST)
+    ph.record_gates("dev", FN["dev"], "latest-dev")
+    arn = ph.start("sit", DEV_TO_SIT)
+    links = ph.approval_links("dev-lead@bbws.io", arn)
+    d = ph.wait_execution("sit", arn, timeout=60)
+    assert d["status"] == "FAILED" and d["error"] == "Bbws.ApprovalTimedOut", (d.get("error"), d.get("cause"))
+    r = ph.confirm(links["approve"])
+    assert r.status_code in (403, 410) and "expired" in r.text
+    assert given("sit", arn) == []
+    assert ph.lock_of("sit", TENANT) is None
