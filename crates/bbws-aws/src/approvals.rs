@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureError;
@@ -15,7 +14,7 @@ use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
 use serde_json::{Map, Value};
 
 use crate::error::BbwsError;
-use crate::store::{from_attribute, to_item};
+use crate::store::from_attribute;
 
 /// A stored item as JSON.
 pub type Item = Map<String, Value>;
@@ -75,32 +74,14 @@ pub async fn items_with_prefix(
     Ok(out.items().iter().map(plain).collect())
 }
 
-/// Writes `item` unless an item with the same key exists; `false` when it did.
+/// Writes `item` unless an item with the same key (request_id, item) exists; `false` when it did.
 pub async fn put_if_absent(
     ddb: &aws_sdk_dynamodb::Client,
     table: &str,
     item: &Item,
 ) -> Result<bool, BbwsError> {
-    let out = ddb
-        .put_item()
-        .table_name(table)
-        .set_item(Some(to_item(item)))
-        .condition_expression("attribute_not_exists(request_id) AND attribute_not_exists(#i)")
-        .expression_attribute_names("#i", "item")
-        .send()
-        .await;
-    match out {
-        Ok(_) => Ok(true),
-        Err(e)
-            if matches!(
-                e.as_service_error(),
-                Some(PutItemError::ConditionalCheckFailedException(_))
-            ) =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(BbwsError::aws(format!("PutItem {table}"), e)),
-    }
+    // A condition is checked against the item of the same full key, so the hash key suffices.
+    crate::store::put_new(ddb, table, "request_id", item).await
 }
 
 /// Moves the request's `status` from `from` to `to` (with `fields` set); `false` when the status
