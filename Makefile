@@ -53,7 +53,7 @@ env: venv ## the export line for the AWS CLI profiles bbws-dev, bbws-sit, bbws-p
 mail: venv ## the local mailbox, newest last (MAIL_TO=address to filter)
 	@$(PY) -m bbws_local.mailbox $(MAIL_TO)
 
-demo: up ## a DEV -> SIT promotion of the tenant service, state by state
+demo: up ## DEV -> SIT, SIT -> PROD and a rollback of the tenant service, state by state
 	@$(PY) local/demo.py
 
 showcase: lambdas estate ## a walk through the emulator itself (accounts, code copy, task token, mail)
