@@ -111,8 +111,8 @@ def deploy(settings: Settings, force: bool = False) -> None:
             "approvers": APPROVERS,
         }))
         tfvars.chmod(0o600)
-        if not (root / ".terraform").exists() or force:
-            _terraform(root, ["init", "-input=false", "-reconfigure", f"-plugin-dir={PLUGINS}"], env)
+        # Always (about a second): `make tf-check` initialises the same roots without a backend.
+        _terraform(root, ["init", "-input=false", "-reconfigure", f"-plugin-dir={PLUGINS}"], env)
         _terraform(root, ["apply", "-auto-approve", "-input=false", f"-var-file={tfvars}"], env)
     marker.write_text(json.dumps({"instance": instance, "digest": digest}))
     print(f"pipeline applied to DEV, SIT and PROD in {time.monotonic() - t0:.1f} s")
