@@ -76,3 +76,24 @@ def reserved_concurrency():
     yield _set
     for env, function, region in touched:
         ph.set_reserved_concurrency(env, function, None, region)
+
+
+@pytest.fixture()
+def fault():
+    """Arm an AWS failure for one test (ph.arm_fault); whatever is left armed is disarmed afterwards."""
+    yield ph.arm_fault
+    ph.disarm_faults()
+
+
+@pytest.fixture()
+def function_state():
+    """Set a function's State for one test; Active again afterwards."""
+    touched: list[tuple[str, str, str]] = []
+
+    def _set(env: str, function: str, state: str, region: str = "af-south-1") -> None:
+        ph.set_function_state(env, function, state, region)
+        touched.append((env, function, region))
+
+    yield _set
+    for env, function, region in touched:
+        ph.set_function_state(env, function, "Active", region)

@@ -520,3 +520,36 @@ def wait_notification(execution_arn: str, subject: str, timeout: float = 10) -> 
     def arrived():
         return next((body for s, body in notifications_of(execution_arn) if s == subject), None)
     return wait_for(arrived, timeout, f"the '{subject}' notification")
+
+
+def arm_fault(env: str, function: str, operation: str, region: str = "af-south-1", times: int = 1,
+              code: str = "ResourceConflictException", status: int = 409) -> None:
+    """Make the next `times` calls of `operation` on `function` fail as AWS can (local/bbws_local/faults.py)."""
+    import requests
+
+    r = requests.post(f"{SETTINGS.endpoint}/_local/faults", timeout=5, json={
+        "account": ACCOUNTS[env], "region": region, "operation": operation, "function": function,
+        "times": times, "code": code, "status": status,
+        "message": f"An update is in progress for resource: {function}"})
+    assert r.status_code == 200, r.text
+
+
+def armed_faults() -> list[dict[str, Any]]:
+    import requests
+
+    return requests.get(f"{SETTINGS.endpoint}/_local/faults", timeout=5).json()
+
+
+def disarm_faults() -> None:
+    import requests
+
+    requests.delete(f"{SETTINGS.endpoint}/_local/faults", timeout=5)
+
+
+def set_function_state(env: str, function: str, state: str, region: str = "af-south-1") -> None:
+    """AWS's State of a function (e.g. Inactive after weeks idle), which the estate never changes itself."""
+    import requests
+
+    r = requests.post(f"{SETTINGS.endpoint}/_local/function-state", timeout=5, json={
+        "account": ACCOUNTS[env], "region": region, "function": function, "state": state})
+    assert r.status_code == 200, r.text

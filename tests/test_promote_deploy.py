@@ -1,15 +1,19 @@
 """Site management's four functions move together or not at all (issue 4, step 8).
 
-How one of the four fails, honestly: the deploy copies each function's package from SIT by the version
+Two ways one of the four fails, each with a different amount already done:
+
+1. Before any alias moved. the deploy copies each function's package from SIT by the version
 number the preflight resolved. While the promotion waits for its approvers, SIT's plugins service is
 redeployed (its `latest-sit` goes back to the previous build) and the version that was approved is
 deleted, as a version clean-up would do. After the approval the deploy copies and publishes the sites and
 templates services in both PROD regions, then cannot copy the plugins service's package: it fails with
 Bbws.DeployFailed before any alias has moved, so all four functions keep serving their old versions in
-both regions. (The estate cannot make an UpdateAlias fail at a chosen moment: moto refuses it only for a
-function or version that does not exist, which would have to disappear in the milliseconds between
-the deploy's publish and its alias move; the revert of aliases already moved is therefore not driven
-from here.)
+both regions.
+
+2. After seven of the eight aliases moved. Lambda answers UpdateAlias with ResourceConflictException
+while another update of the function is in progress; moto never does, so the estate arms that answer
+for the last alias the deploy moves (the plugins service in eu-west-1, local/bbws_local/faults.py).
+The seven aliases already moved go back to the versions they served before.
 """
 from __future__ import annotations
 
@@ -60,3 +64,37 @@ def test_one_of_the_four_functions_failing_leaves_all_four_on_their_old_versions
     assert ph.lock_of("prod", SERVICE) is None
     body = ph.wait_notification(arn, "Promotion failed: site-management to PROD")
     assert "Error: Bbws.DeployFailed" in body
+
+
+def test_an_alias_that_cannot_move_puts_the_ones_already_moved_back(preflight_config, release, fault):
+    preflight_config("prod", maintenance_windows=ph.windows_all_week(),
+                     monitor={"prod_seconds": 2, "poll_seconds": 1})
+    release("sit", SERVICE, "healthy", "1.4.7")
+    ph.record_service_gates("sit", SERVICE)
+    before = ph.latest_versions("prod", SERVICE)
+    last_fn, last_region = ph.functions_of(SERVICE, "prod")[-1], ph.regions_of("prod")[-1]
+
+    arn = ph.start("prod", REQUEST)
+    ph.approval_request("prod", arn)
+    fault("prod", last_fn, "UpdateAlias", last_region, times=3)
+    ph.approve_with_task_token("prod", arn, [ph.TECH_LEAD, ph.OPS_LEAD])
+    d = ph.wait_execution("prod", arn)
+    assert (d["status"], d["error"]) == ("FAILED", "Bbws.DeployFailed"), d.get("cause")
+    assert ph.armed_faults()[0]["failed"] == 1, "the deploy tried the move once and stopped"
+    assert d["cause"].startswith(f"site-management: moving {last_fn}:latest-prod to version "), d["cause"]
+    assert f"in {last_region} failed (" in d["cause"] and "ResourceConflictException" in d["cause"]
+    assert "the 7 alias(es) already moved are back on their previous versions (" in d["cause"], d["cause"]
+    for (region, fn), version in before.items():
+        if (region, fn) != (last_region, last_fn):
+            assert f"{fn} {version} in {region}" in d["cause"], (fn, region)
+
+    assert ph.latest_versions("prod", SERVICE) == before, "all four back on their old versions, both regions"
+    for (region, fn) in before:
+        if (region, fn) != (last_region, last_fn):
+            alias = ph.client("prod", "lambda", region).get_alias(FunctionName=fn, Name="latest-prod")
+            assert alias["Description"] == f"Reverted by {arn}", (fn, region, alias["Description"])
+    states = ph.states_entered("prod", arn)
+    assert "Deploy" in states and "Verify health" not in states and "Roll back" not in states
+    [record] = ph.records_of("prod", arn)
+    assert (record["outcome"], record["error"], record["cause"]) == ("failed", "Bbws.DeployFailed", d["cause"])
+    assert ph.lock_of("prod", SERVICE) is None

@@ -89,12 +89,9 @@ def test_a_missing_quality_gate_fails_the_preflight():
     assert f"({v1['Version']})" in d["cause"] and d["cause"].startswith("1 of 4 preflight checks failed")
 
 
-def test_a_source_function_that_is_not_ready_fails_the_preflight(preflight_config):
-    """Readiness is checked per source function. The estate reports every existing function as State
-    Active / LastUpdateStatus Successful (moto 5.2.5 hardcodes both), so what it can show is a function
-    of the service that is not there at all: a deployed catalog naming a second tenant function that was
-    never deployed to DEV. Inactive, Pending, Failed and InProgress are covered by bbws-domain's
-    readiness unit tests; the happy tests assert the Active/Successful figures in the preflight output."""
+def test_a_source_function_that_is_not_there_fails_the_preflight(preflight_config):
+    """Readiness is checked per source function: a deployed catalog naming a second tenant function that
+    was never deployed to DEV."""
     catalog = ph.catalog_with(TENANT, functions=["bbws-tenant-instance-management-{env}",
                                                  "bbws-tenant-instance-worker-{env}"])
     preflight_config("sit", catalog=catalog)
@@ -119,3 +116,20 @@ def test_an_unknown_version_fails_the_preflight():
     arn = ph.start("sit", _request(TENANT, version="latest-qa"))
     d = _refused_before_approval(arn, TENANT, before)
     assert f"{TENANT_DEV}:latest-qa not found in DEV" in d["cause"], d["cause"]
+
+
+def test_an_inactive_source_function_fails_the_preflight(function_state):
+    """Lambda deactivates a function idle for weeks (State Inactive); the estate sets that state as AWS
+    would (local/bbws_local/faults.py). Pending, Failed and InProgress are worded by bbws-domain's
+    readiness rule and covered by its unit tests."""
+    ph.record_gates("dev", TENANT_DEV, "latest-dev")
+    before = ph.latest_versions("sit", TENANT)
+    function_state("dev", TENANT_DEV, "Inactive")
+
+    arn = ph.start("sit", _request(TENANT))
+    d = _refused_before_approval(arn, TENANT, before)
+    version = ph.alias_version("dev", TENANT_DEV, "latest-dev")
+    assert (f"{TENANT_DEV} is ready: version {version}: State Inactive, LastUpdateStatus Successful: Lambda "
+            "deactivated the idle function; invoke or update it in DEV and wait until it is Active, then "
+            "start the promotion again") in d["cause"], d["cause"]
+    assert d["cause"].startswith("1 of "), d["cause"]

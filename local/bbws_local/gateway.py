@@ -4,6 +4,7 @@
 - `/_local/code/<token>`    the package bytes behind GetFunction's Code.Location (signed, 10 minutes);
 - `/_local/mailbox`         the local mailbox as a page a person can click through;
 - `/_local/mailbox.json`    the same as JSON (`?to=address`), for tests and scripts;
+- `/_local/faults`, `/_local/function-state`   failures AWS produces and moto does not (see faults.py);
 - the cross-account guard:  a request that names a resource of another of the estate's accounts by ARN
                             is refused with AccessDenied, as AWS refuses it without a resource policy.
                             (moto would answer from the caller's own account.) A principal reaches another
@@ -21,7 +22,7 @@ import re
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, unquote
 
-from . import cbor, patches
+from . import cbor, faults, patches
 from .settings import ACCOUNTS, code_version
 
 CODE_VERSION = code_version()
@@ -46,10 +47,17 @@ def _respond(start: StartResponse, status: str, body: bytes, ctype: str = "appli
     return [body]
 
 
+def _account_of(access_key: str) -> str:
+    from moto.iam.models import get_account_id_from
+
+    return get_account_id_from(access_key)
+
+
 class Gateway:
     def __init__(self, app: Callable, estate: "patches.Estate"):
         self.app = app
         self.estate = estate
+        self.faults = faults.Faults()
 
     def __call__(self, environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -60,6 +68,14 @@ class Gateway:
         denied = self._cross_account(environ, path)
         if denied is not None:
             return denied(start)
+        if _LAMBDA_PATH.match(path):
+            hit = self.faults.take(environ.get("REQUEST_METHOD", ""), path,
+                                   environ.get("HTTP_AUTHORIZATION", ""), _account_of)
+            if hit is not None:
+                LOG.info("armed fault: %s %s in %s %s -> %s", hit.operation, hit.function, hit.account,
+                         hit.region, hit.code)
+                status, body, headers = faults.response(hit)
+                return _respond(start, status, body, "application/json", headers)
         if cbor.is_cbor_request(environ):
             return cbor.handle(self.app, environ, start)
         return self.app(environ, start)
@@ -85,7 +101,33 @@ class Gateway:
         if path == "/_local/mailbox":
             return _respond(start, "200 OK", self._mailbox_page((query.get("to") or [None])[0]),
                             "text/html; charset=utf-8")
+        if path in ("/_local/faults", "/_local/function-state"):
+            return self._faults(path, environ, start)
         return _respond(start, "404 Not Found", b'{"message":"no such local route"}')
+
+    def _faults(self, path: str, environ: dict[str, Any], start: StartResponse) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        try:
+            if path == "/_local/faults" and method == "GET":
+                return _respond(start, "200 OK", json.dumps(self.faults.listing()).encode())
+            if path == "/_local/faults" and method == "DELETE":
+                return _respond(start, "200 OK", json.dumps({"cleared": self.faults.clear()}).encode())
+            if method != "POST":
+                return _respond(start, "405 Method Not Allowed", b'{"message":"POST, GET or DELETE"}')
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            try:
+                doc = json.loads(environ["wsgi.input"].read(length) or b"null")
+            except ValueError:
+                raise faults.FaultError("body: not JSON") from None
+            if path == "/_local/function-state":
+                return _respond(start, "200 OK", json.dumps(faults.set_function_state(doc)).encode())
+            fault = faults.parse_fault(doc)
+            self.faults.arm(fault)
+            LOG.info("fault armed: %s %s in %s %s x%d", fault.operation, fault.function, fault.account,
+                     fault.region, fault.times)
+            return _respond(start, "200 OK", json.dumps({"armed": faults.asdict(fault)}).encode())
+        except faults.FaultError as e:
+            return _respond(start, "400 Bad Request", json.dumps({"message": str(e)}).encode())
 
     def _code(self, token: str, start: StartResponse) -> list[bytes]:
         claims = patches.verify_code_link(token)

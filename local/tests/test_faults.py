@@ -1,0 +1,106 @@
+"""Armed faults and function states: failures AWS produces at moments the estate cannot otherwise pick."""
+from __future__ import annotations
+
+import io
+import zipfile
+
+import botocore.config
+import botocore.exceptions
+import pytest
+import requests
+from conftest import ACCOUNTS, ENDPOINT, session_for, unique
+
+
+def second_version(session, name: str, code: bytes) -> str:
+    """Publishes a second version (moto publishes only when the package changed, as AWS does)."""
+    buf = io.BytesIO(code)
+    with zipfile.ZipFile(buf, "a") as z:
+        z.writestr("VERSION", "2")
+    return session.client("lambda").update_function_code(FunctionName=name, ZipFile=buf.getvalue(),
+                                                         Publish=True)["Version"]
+
+
+def arm(**fault) -> requests.Response:
+    return requests.post(f"{ENDPOINT}/_local/faults", json=fault, timeout=5)
+
+
+@pytest.fixture()
+def disarm():
+    yield
+    requests.delete(f"{ENDPOINT}/_local/faults", timeout=5)
+
+
+def test_an_armed_update_alias_fault_fails_that_function_only_and_only_as_often_as_armed(
+        prod, probe_zip, make_function, disarm):
+    lam = prod.client("lambda")
+    target = make_function(prod, probe_zip, Publish=True)["FunctionName"]
+    other = make_function(prod, probe_zip, Publish=True)["FunctionName"]
+    for fn in (target, other):
+        lam.create_alias(FunctionName=fn, Name="live", FunctionVersion="1")
+        assert second_version(prod, fn, probe_zip) == "2"
+    r = arm(account=ACCOUNTS["prod"], region="af-south-1", operation="UpdateAlias", function=target, times=1)
+    assert r.status_code == 200, r.text
+    assert [f["function"] for f in requests.get(f"{ENDPOINT}/_local/faults", timeout=5).json()] == [target]
+
+    # the same name in another region or account is not hit
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        lam.update_alias(FunctionName=target, Name="live", FunctionVersion="2")
+    assert e.value.response["Error"]["Code"] == "ResourceConflictException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    assert lam.get_alias(FunctionName=target, Name="live")["FunctionVersion"] == "1", "nothing changed"
+    assert lam.update_alias(FunctionName=other, Name="live", FunctionVersion="2")["FunctionVersion"] == "2"
+    assert requests.get(f"{ENDPOINT}/_local/faults", timeout=5).json() == [], "used up after one call"
+    assert lam.update_alias(FunctionName=target, Name="live", FunctionVersion="2")["FunctionVersion"] == "2"
+
+
+def test_a_fault_matches_by_account_and_region(prod, sit, probe_zip, make_function, disarm):
+    name = unique("fn")
+    for session in (prod, sit, session_for("prod", "eu-west-1")):
+        make_function(session, probe_zip, name=name, Publish=True)
+        session.client("lambda").create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    arm(account=ACCOUNTS["prod"], region="eu-west-1", operation="UpdateAlias", function=name, times=2,
+        status=500, code="ServiceException", message="Internal error")
+    sit.client("lambda").update_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    prod.client("lambda").update_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    failover = session_for("prod", "eu-west-1").client(
+        "lambda", config=botocore.config.Config(retries={"total_max_attempts": 1}))
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        failover.update_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    assert e.value.response["Error"]["Code"] == "ServiceException"
+    [left] = requests.get(f"{ENDPOINT}/_local/faults", timeout=5).json()
+    assert (left["times"], left["failed"]) == (1, 1)
+
+
+@pytest.mark.parametrize("doc, field", [
+    ({"region": "af-south-1", "operation": "UpdateAlias", "function": "f"}, "account"),
+    ({"account": "1", "region": "af-south-1", "operation": "DeleteFunction", "function": "f"}, "operation"),
+    ({"account": "1", "region": "af-south-1", "operation": "UpdateAlias", "function": "f", "times": 0}, "times"),
+    ({"account": "1", "region": "af-south-1", "operation": "UpdateAlias", "function": "f", "status": 200},
+     "status"),
+    ([], "body"),
+])
+def test_a_malformed_fault_names_its_field_and_arms_nothing(doc, field, disarm):
+    r = requests.post(f"{ENDPOINT}/_local/faults", json=doc, timeout=5)
+    assert r.status_code == 400 and r.json()["message"].startswith(f"{field}:"), r.text
+    assert requests.get(f"{ENDPOINT}/_local/faults", timeout=5).json() == []
+
+
+def test_a_function_can_be_made_inactive_in_every_version(dev, probe_zip, make_function):
+    lam = dev.client("lambda")
+    name = make_function(dev, probe_zip, Publish=True)["FunctionName"]
+    assert second_version(dev, name, probe_zip) == "2"
+    r = requests.post(f"{ENDPOINT}/_local/function-state", timeout=5,
+                      json={"account": ACCOUNTS["dev"], "region": "af-south-1", "function": name,
+                            "state": "Inactive"})
+    assert r.status_code == 200 and r.json()["state"] == "Inactive", r.text
+    for qualifier in (None, "1", "2"):
+        kw = {"Qualifier": qualifier} if qualifier else {}
+        assert lam.get_function(FunctionName=name, **kw)["Configuration"]["State"] == "Inactive", qualifier
+    r = requests.post(f"{ENDPOINT}/_local/function-state", timeout=5,
+                      json={"account": ACCOUNTS["dev"], "region": "af-south-1", "function": name,
+                            "state": "Sleeping"})
+    assert r.status_code == 400 and r.json()["message"].startswith("state:")
+    r = requests.post(f"{ENDPOINT}/_local/function-state", timeout=5,
+                      json={"account": ACCOUNTS["dev"], "region": "af-south-1", "function": unique("none"),
+                            "state": "Active"})
+    assert r.status_code == 400 and r.json()["message"].startswith("function:")
