@@ -14,7 +14,7 @@ export BBWS_LOCAL_STATE := $(STATE)
 export PYTHONPATH := $(CURDIR)/local
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: help venv npm lambdas estate up down status env mail demo showcase test lint fmt-check clippy unit \
+.PHONY: help venv npm lambdas estate up down status env mail demo demo-release showcase test lint fmt-check clippy unit \
         test-local tf-check asl-check
 
 help: ## list the targets
@@ -55,6 +55,9 @@ mail: venv ## the local mailbox, newest last (MAIL_TO=address to filter)
 
 demo: up ## DEV -> SIT, SIT -> PROD and a rollback of the tenant service, state by state
 	@$(PY) local/demo.py
+
+demo-release: up ## a short release of two services into SIT, then a manual rollback of one
+	@$(PY) local/demo_release.py
 
 showcase: lambdas estate ## a walk through the emulator itself (accounts, code copy, task token, mail)
 	@$(PY) local/showcase.py

@@ -97,3 +97,21 @@ def function_state():
     yield _set
     for env, function, region in touched:
         ph.set_function_state(env, function, "Active", region)
+
+
+@pytest.fixture()
+def aliases():
+    """Create aliases for one test (e.g. the backup a promotion would have left); deleted afterwards,
+    with the incident aliases a rollback made on the same functions during the test."""
+    made: list[tuple[str, str, str, str]] = []
+
+    def _make(env: str, function: str, name: str, version: str, region: str = "af-south-1",
+              description: str = "") -> None:
+        ph.client(env, "lambda", region).create_alias(FunctionName=function, Name=name,
+                                                      FunctionVersion=version, Description=description)
+        made.append((env, region, function, name))
+
+    yield _make
+    for env, region, function, name in made:
+        lam = ph.client(env, "lambda", region)
+        lam.delete_alias(FunctionName=function, Name=name)

@@ -553,3 +553,27 @@ def set_function_state(env: str, function: str, state: str, region: str = "af-so
     r = requests.post(f"{SETTINGS.endpoint}/_local/function-state", timeout=5, json={
         "account": ACCOUNTS[env], "region": region, "function": function, "state": state})
     assert r.status_code == 200, r.text
+
+
+def publish_build(env: str, service: str, variant: str, build: str) -> dict[tuple[str, str], str]:
+    """A build of the service published in every function and region of `env` without moving any
+    alias (what a pipeline that stopped before its alias move leaves): {(region, function): version}."""
+    packages = seed.Packages(ESTATE.state_dir)
+    package = packages.get(service, variant, build)
+    published = {}
+    for region in regions_of(env):
+        account = seed.Account(ESTATE, env, region, [])
+        for fn in functions_of(service, env):
+            published[(region, fn)] = account.ensure_published(fn, package)
+    return published
+
+
+def backup_stamp(at: dt.datetime | None = None) -> str:
+    return f"backup-{(at or utc_now()).strftime('%Y%m%d-%H%M%S')}"
+
+
+def rollback_records(env: str, service: str) -> list[dict[str, Any]]:
+    items = client(env, "dynamodb").query(
+        TableName=f"bbws-deployments-{env}", IndexName="service-timestamp",
+        KeyConditionExpression="service = :s", ExpressionAttributeValues={":s": {"S": service}})["Items"]
+    return [{k: plain(v) for k, v in item.items()} for item in items if item["action"]["S"] == "rollback"]

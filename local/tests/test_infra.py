@@ -89,8 +89,9 @@ def copy_infra(dest: Path) -> Path:
 
 
 def statemachine_dir(tmp: Path) -> Path:
-    """The repository's statemachine/ when promote.asl.json is there, else a stand-in using every variable."""
-    if (ROOT / "statemachine" / "promote.asl.json").exists():
+    """The repository's statemachine/ when promote.asl.json, rollback.asl.json and release.asl.json are
+    there, else stand-ins using every variable."""
+    if all((ROOT / "statemachine" / f"{m}.asl.json").exists() for m in ("promote", "rollback", "release")):
         return ROOT / "statemachine"
     d = tmp / "statemachine"
     d.mkdir(parents=True, exist_ok=True)
@@ -99,9 +100,11 @@ def statemachine_dir(tmp: Path) -> Path:
     for i, name in enumerate(order):
         states[name] = {"Type": "Task", "Resource": "${%s_arn}" % name,
                         **({"Next": order[i + 1]} if i + 1 < len(order) else {"End": True})}
-    (d / "promote.asl.json").write_text(json.dumps(
-        {"Comment": "stand-in for ${env} (events: ${events_topic_arn})", "StartAt": order[0], "States": states},
-        indent=2))
+    for machine in ("promote", "rollback", "release"):
+        (d / f"{machine}.asl.json").write_text(json.dumps(
+            {"Comment": "stand-in for ${env} (events: ${events_topic_arn}, promotions: ${promote_state_machine_arn})",
+             "StartAt": order[0], "States": states},
+            indent=2))
     return d
 
 
@@ -215,9 +218,11 @@ def test_each_account_holds_its_own_pipeline(deployed, env):
     machines = {m["name"]: m["stateMachineArn"] for m in listed}
     if env == "dev":
         assert out.get("state_machine_arn") is None and "bbws-promote-dev" not in machines
+        assert out.get("release_state_machine_arn") is None and "bbws-release-dev" not in machines
     else:
         assert machines[f"bbws-promote-{env}"] == out["state_machine_arn"]
         assert out["state_machine_arn"].startswith(f"arn:aws:states:af-south-1:{acct}:stateMachine:")
+        assert machines[f"bbws-release-{env}"] == out["release_state_machine_arn"]
     readers = [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"] == "bbws-promotion-source-reader"]
     assert readers == (["bbws-promotion-source-reader"] if env in NEXT else [])
 
@@ -350,6 +355,102 @@ def test_state_machine_invokes_exactly_the_pipeline_and_logs_no_execution_data(d
     assert g["sns:Publish"] == {out["events_topic_arn"]}
 
 
+@pytest.mark.parametrize("env", ENVS)
+def test_rollback_state_machine_in_every_account_logs_no_execution_data_and_finds_records_by_service(
+        deployed, env):
+    """bbws-rollback-<env> in DEV, SIT and PROD alike (DEV has no promote machine but this one), run by
+    the states role and logging without execution data; the deployments table's service-timestamp index
+    is how it finds a service's records."""
+    s = session_for(env)
+    out = deployed["outputs"][env]
+    acct = ACCOUNTS[env]
+    name = f"bbws-rollback-{env}"
+    arn = out["rollback_state_machine_arn"]
+    assert arn == f"arn:aws:states:af-south-1:{acct}:stateMachine:{name}"
+    sfn = s.client("stepfunctions")
+    machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+    assert machines[name] == arn
+    d = sfn.describe_state_machine(stateMachineArn=arn)
+    assert d["type"] == "STANDARD"
+    assert d["roleArn"] == out["role_arns"]["states"] == f"arn:aws:iam::{acct}:role/bbws-promotion-states-{env}"
+    log = d["loggingConfiguration"]
+    assert log["level"] == "ALL" and log.get("includeExecutionData", False) is False
+    assert log["destinations"][0]["cloudWatchLogsLogGroup"]["logGroupArn"].endswith(
+        f":log-group:/aws/vendedlogs/states/{name}:*")
+    group = s.client("logs").describe_log_groups(logGroupNamePrefix=f"/aws/vendedlogs/states/{name}")["logGroups"]
+    assert [(g["logGroupName"], g["retentionInDays"], g.get("kmsKeyId")) for g in group] == \
+        [(f"/aws/vendedlogs/states/{name}", 90, out["kms_key_arn"])]
+    text = json.dumps(json.loads(d["definition"]))
+    assert "${" not in text and out["function_arns"]["rollback"] in text
+    g = grants(policy_of(s, f"bbws-promotion-states-{env}"))
+    functions = set(out["function_arns"].values())
+    assert g["lambda:InvokeFunction"] == functions | {f + ":*" for f in functions}
+
+    t = s.client("dynamodb").describe_table(TableName=f"bbws-deployments-{env}")["Table"]
+    assert [(k["AttributeName"], k["KeyType"]) for k in t["KeySchema"]] == [("deployment_id", "HASH")]
+    assert {a["AttributeName"]: a["AttributeType"] for a in t["AttributeDefinitions"]} == \
+        {"deployment_id": "S", "service": "S", "timestamp": "S"}
+    indexes = {i["IndexName"]: i for i in t.get("GlobalSecondaryIndexes", [])}
+    assert list(indexes) == ["service-timestamp"]
+    index = indexes["service-timestamp"]
+    assert [(k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]] == \
+        [("service", "HASH"), ("timestamp", "RANGE")]
+    assert index["Projection"]["ProjectionType"] == "ALL"
+
+
+# The states role's actions besides child executions: the pipeline's functions, the events topic (and
+# its key, through SNS) and log delivery (no resource-level permissions: "*").
+STATES_ACTIONS = {"lambda:InvokeFunction", "sns:Publish", "kms:GenerateDataKey", "kms:Decrypt",
+                  "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                  "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+                  "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"}
+# What bbws-release-<env> needs to run bbws-promote-<env> with states:startExecution.sync:2.
+CHILD_EXECUTION_ACTIONS = {"states:StartExecution", "states:DescribeExecution", "states:StopExecution",
+                           "events:PutTargets", "events:PutRule", "events:DescribeRule"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_release_state_machine_in_sit_and_prod_runs_promotions_as_child_executions(deployed, env):
+    """bbws-release-<env> in SIT and PROD (not DEV, which has nothing to promote), logging without
+    execution data; only there may the states role start bbws-promote-<env>, describe and stop its
+    executions and manage the rule through which Step Functions learns that a child has ended."""
+    s = session_for(env)
+    out = deployed["outputs"][env]
+    acct = ACCOUNTS[env]
+    name = f"bbws-release-{env}"
+    sfn = s.client("stepfunctions")
+    machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+    allowed = grants(policy_of(s, f"bbws-promotion-states-{env}"))
+    if env not in SOURCE:
+        assert out.get("release_state_machine_arn") is None and name not in machines
+        logs = s.client("logs").describe_log_groups(logGroupNamePrefix=f"/aws/vendedlogs/states/{name}")
+        assert logs["logGroups"] == []
+        assert set(allowed) == STATES_ACTIONS, f"extra {set(allowed) - STATES_ACTIONS}"
+        return
+    arn = out["release_state_machine_arn"]
+    assert arn == machines[name] == f"arn:aws:states:af-south-1:{acct}:stateMachine:{name}"
+    d = sfn.describe_state_machine(stateMachineArn=arn)
+    assert d["type"] == "STANDARD" and d["roleArn"] == out["role_arns"]["states"]
+    log = d["loggingConfiguration"]
+    assert log["level"] == "ALL" and log.get("includeExecutionData", False) is False
+    assert log["destinations"][0]["cloudWatchLogsLogGroup"]["logGroupArn"].endswith(
+        f":log-group:/aws/vendedlogs/states/{name}:*")
+    group = s.client("logs").describe_log_groups(logGroupNamePrefix=f"/aws/vendedlogs/states/{name}")["logGroups"]
+    assert [(g["logGroupName"], g["retentionInDays"], g.get("kmsKeyId")) for g in group] == \
+        [(f"/aws/vendedlogs/states/{name}", 90, out["kms_key_arn"])]
+    text = json.dumps(json.loads(d["definition"]))
+    assert "${" not in text and out["state_machine_arn"] in text
+
+    want = STATES_ACTIONS | CHILD_EXECUTION_ACTIONS
+    assert set(allowed) == want, f"extra {set(allowed) - want}, missing {want - set(allowed)}"
+    assert allowed["states:StartExecution"] == {out["state_machine_arn"]}
+    executions = f"arn:aws:states:af-south-1:{acct}:execution:bbws-promote-{env}:*"
+    assert allowed["states:DescribeExecution"] == allowed["states:StopExecution"] == {executions}
+    rule = f"arn:aws:events:af-south-1:{acct}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"
+    for action in ("events:PutTargets", "events:PutRule", "events:DescribeRule"):
+        assert allowed[action] == {rule}, action
+
+
 # What each role may do (RB-003 §6: backup, deploy and rollback also in PROD's failover region).
 EXPECTED_ACTIONS = {
     "preflight": {"logs:CreateLogStream", "logs:PutLogEvents", "lambda:GetFunction", "lambda:GetAlias",
@@ -361,11 +462,12 @@ EXPECTED_ACTIONS = {
                "lambda:CreateAlias"},
     "monitor": {"logs:CreateLogStream", "logs:PutLogEvents", "lambda:InvokeFunction",
                 "cloudwatch:GetMetricStatistics", "events:DescribeRule", "events:ListRules"},
-    "rollback": {"logs:CreateLogStream", "logs:PutLogEvents", "lambda:GetAlias", "lambda:UpdateAlias",
-                 "lambda:CreateAlias", "lambda:ListAliases", "lambda:InvokeFunction"},
+    "rollback": {"logs:CreateLogStream", "logs:PutLogEvents", "lambda:GetFunction", "lambda:GetFunctionConfiguration",
+                 "lambda:ListVersionsByFunction", "lambda:GetAlias", "lambda:UpdateAlias", "lambda:CreateAlias",
+                 "lambda:ListAliases", "lambda:InvokeFunction", "dynamodb:Query", "dynamodb:GetItem"},
     "record": {"logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:PutItem", "dynamodb:GetItem",
                "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query", "sns:Publish",
-               "kms:GenerateDataKey", "kms:Decrypt"},
+               "kms:GenerateDataKey", "kms:Decrypt", "lambda:GetAlias", "lambda:GetFunctionConfiguration"},
     "approval": {"logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:PutItem", "dynamodb:GetItem",
                  "dynamodb:UpdateItem", "dynamodb:Query", "sns:Publish", "states:SendTaskSuccess",
                  "states:SendTaskFailure", "states:SendTaskHeartbeat", "ssm:GetParameter", "kms:Decrypt",
@@ -384,6 +486,11 @@ def test_each_role_is_allowed_only_what_its_function_uses(deployed, env):
     primary = service_arns(env, ["af-south-1"])
     both = service_arns(env, ["af-south-1", FAILOVER] if env == "prod" else ["af-south-1"])
     tables = {k: f"arn:aws:dynamodb:af-south-1:{acct}:table/{v}" for k, v in out["table_names"].items()}
+    deployment_indexes = tables["deployments"] + "/index/*"
+    # Approval tasks are answered in the state machines of the account: promote and release (SIT, PROD),
+    # rollback (all).
+    machines = {f"arn:aws:states:af-south-1:{acct}:stateMachine:bbws-{m}-{env}"
+                for m in (("promote", "rollback", "release") if env in SOURCE else ("rollback",))}
     for key, actions in EXPECTED_ACTIONS.items():
         name = f"bbws-promotion-{key}-{env}"
         trust = s.client("iam").get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
@@ -403,14 +510,20 @@ def test_each_role_is_allowed_only_what_its_function_uses(deployed, env):
             elif action.startswith("lambda:"):
                 assert resources == (primary if key in ("preflight", "monitor") else both), f"{name}: {action}"
             elif action.startswith("dynamodb:"):
-                assert resources == ({tables["deployments"], tables["locks"]} if key == "record"
-                                     else {tables["approvals"]})
+                if key == "record":
+                    want_tables = {tables["deployments"], tables["locks"]} | \
+                        ({deployment_indexes} if action == "dynamodb:Query" else set())
+                elif key == "rollback":
+                    want_tables = {tables["deployments"], deployment_indexes}
+                else:
+                    want_tables = {tables["approvals"]}
+                assert resources == want_tables, f"{name}: {action}"
             elif action == "sns:Publish":
                 assert resources == {out["events_topic_arn"] if key == "record" else out["approval_topic_arn"]}
             elif action.startswith("kms:"):
                 assert resources == {out["kms_key_arn"]}
             elif action.startswith("states:"):
-                assert resources == {f"arn:aws:states:af-south-1:{acct}:stateMachine:bbws-promote-{env}"}
+                assert resources == machines, f"{name}: {action}"
             elif action == "ssm:GetParameter":
                 assert resources == {f"arn:aws:ssm:af-south-1:{acct}:parameter/bbws/promotion/{env}/{p}"
                                      for p in ("approval-key", "approval-url", "approvers")}

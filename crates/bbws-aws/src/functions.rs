@@ -138,6 +138,59 @@ pub async fn put_alias(
     Ok(())
 }
 
+/// Every alias of a function: (name, version), all pages.
+pub async fn list_aliases(client: &Client, name: &str) -> Result<Vec<(String, String)>, BbwsError> {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = client
+            .list_aliases()
+            .function_name(name)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| BbwsError::aws(format!("ListAliases {name}"), e))?;
+        for a in page.aliases() {
+            if let (Some(n), Some(v)) = (a.name(), a.function_version()) {
+                out.push((n.to_owned(), v.to_owned()));
+            }
+        }
+        match page.next_marker() {
+            Some(m) if !m.is_empty() => marker = Some(m.to_owned()),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// Every published version of a function (not `$LATEST`): (version, CodeSha256), all pages.
+pub async fn list_versions(
+    client: &Client,
+    name: &str,
+) -> Result<Vec<(String, String)>, BbwsError> {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = client
+            .list_versions_by_function()
+            .function_name(name)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| BbwsError::aws(format!("ListVersionsByFunction {name}"), e))?;
+        for f in page.versions() {
+            if let (Some(v), Some(sha)) = (f.version(), f.code_sha256()) {
+                if v != "$LATEST" {
+                    out.push((v.to_owned(), sha.to_owned()));
+                }
+            }
+        }
+        match page.next_marker() {
+            Some(m) if !m.is_empty() => marker = Some(m.to_owned()),
+            _ => return Ok(out),
+        }
+    }
+}
+
 /// Base64 SHA-256 of a package, as Lambda reports CodeSha256.
 pub fn code_sha256(package: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(package))

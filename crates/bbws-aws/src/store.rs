@@ -173,6 +173,47 @@ pub async fn put_new(
     }
 }
 
+/// The index of `bbws-deployments-<env>` by service and time.
+pub const DEPLOYMENTS_BY_SERVICE: &str = "service-timestamp";
+
+/// Every deployment record of a service (promotions and rollbacks), oldest first, all pages.
+pub async fn records_of_service(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    service: &str,
+) -> Result<Vec<Value>, BbwsError> {
+    let mut out = Vec::new();
+    let mut start: Option<HashMap<String, AttributeValue>> = None;
+    loop {
+        let page = ddb
+            .query()
+            .table_name(table)
+            .index_name(DEPLOYMENTS_BY_SERVICE)
+            .key_condition_expression("service = :s")
+            .expression_attribute_values(":s", AttributeValue::S(service.to_owned()))
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .map_err(|e| {
+                BbwsError::aws(
+                    format!("Query {table} {DEPLOYMENTS_BY_SERVICE} {service}"),
+                    e,
+                )
+            })?;
+        for item in page.items() {
+            let map: Map<String, Value> = item
+                .iter()
+                .map(|(k, v)| (k.clone(), from_attribute(v)))
+                .collect();
+            out.push(Value::Object(map));
+        }
+        match page.last_evaluated_key() {
+            Some(k) if !k.is_empty() => start = Some(k.clone()),
+            _ => return Ok(out),
+        }
+    }
+}
+
 /// The quality-gate results CI recorded for a package (table `bbws-quality-gates-<env>`, hash key
 /// `code_sha256`, range key `gate`). Unknown gate names are skipped.
 pub async fn gate_results(

@@ -1,6 +1,6 @@
 //! Approvals (RB-003 §2.2, §4.1.2, §4.2) and the quorum rule that decides each new approval.
 
-use crate::env::PromotionPath;
+use crate::env::{Env, PromotionPath};
 use crate::errors::FieldError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -131,6 +131,12 @@ pub struct ApprovalPolicy {
     pub emergency: Requirement,
     /// A manual PROD rollback: Tech Lead or Operations Lead.
     pub prod_rollback: Requirement,
+    /// A manual SIT rollback: none by default (RB-003 §6.2 has the engineer roll back alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sit_rollback: Option<Requirement>,
+    /// A manual DEV rollback: none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev_rollback: Option<Requirement>,
 }
 
 impl ApprovalPolicy {
@@ -141,6 +147,17 @@ impl ApprovalPolicy {
             sit_to_prod: Requirement::AllOf(vec![Role::TechLead, Role::OperationsLead]),
             emergency: Requirement::AllOf(vec![Role::TechLead, Role::Cto]),
             prod_rollback: Requirement::AnyOf(vec![Role::TechLead, Role::OperationsLead]),
+            sit_rollback: None,
+            dev_rollback: None,
+        }
+    }
+
+    /// The approvals a manual rollback in `env` needs; `None` when it needs none.
+    pub fn for_rollback(&self, env: Env) -> Option<&Requirement> {
+        match env {
+            Env::Prod => Some(&self.prod_rollback),
+            Env::Sit => self.sit_rollback.as_ref(),
+            Env::Dev => self.dev_rollback.as_ref(),
         }
     }
 
@@ -162,8 +179,13 @@ impl ApprovalPolicy {
             ("emergency", &self.emergency),
             ("prod_rollback", &self.prod_rollback),
         ];
+        let optional = [
+            ("sit_rollback", self.sit_rollback.as_ref()),
+            ("dev_rollback", self.dev_rollback.as_ref()),
+        ];
         parts
             .into_iter()
+            .chain(optional.into_iter().filter_map(|(n, r)| r.map(|r| (n, r))))
             .flat_map(|(name, req)| req.validate(&format!("{field}.{name}")))
             .collect()
     }

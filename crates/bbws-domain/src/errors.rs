@@ -3,7 +3,7 @@
 use serde::{Serialize, Serializer};
 use std::fmt;
 
-/// The error names a promotion can end with.
+/// The error names a promotion or a manual rollback can end with.
 ///
 /// These strings are what Step Functions `Catch`/`Retry` clauses match on and what
 /// operators search for, so they must never change once released.
@@ -25,11 +25,19 @@ pub enum ErrorName {
     DeployFailed,
     /// The post-deployment monitor triggered a rollback.
     RolledBack,
+    /// A manual rollback's target cannot be used: it does not resolve in every function, it was
+    /// never live (without `force`), or the service already runs it.
+    RollbackRefused,
+    /// A manual rollback could not move the aliases, or the target is unhealthy after the move.
+    RollbackFailed,
+    /// A release stopped at a failed phase (or failed its cross-service verification); the cause
+    /// says which services ended on which versions.
+    ReleaseFailed,
 }
 
 impl ErrorName {
     /// Every error name, in the order a promotion can reach them.
-    pub const ALL: [ErrorName; 8] = [
+    pub const ALL: [ErrorName; 11] = [
         ErrorName::InvalidInput,
         ErrorName::PromotionInProgress,
         ErrorName::PreflightFailed,
@@ -38,6 +46,9 @@ impl ErrorName {
         ErrorName::ApprovalTimedOut,
         ErrorName::DeployFailed,
         ErrorName::RolledBack,
+        ErrorName::RollbackRefused,
+        ErrorName::RollbackFailed,
+        ErrorName::ReleaseFailed,
     ];
 
     /// The stable wire name, e.g. `"Bbws.InvalidInput"`.
@@ -51,6 +62,9 @@ impl ErrorName {
             ErrorName::ApprovalTimedOut => "Bbws.ApprovalTimedOut",
             ErrorName::DeployFailed => "Bbws.DeployFailed",
             ErrorName::RolledBack => "Bbws.RolledBack",
+            ErrorName::RollbackRefused => "Bbws.RollbackRefused",
+            ErrorName::RollbackFailed => "Bbws.RollbackFailed",
+            ErrorName::ReleaseFailed => "Bbws.ReleaseFailed",
         }
     }
 
@@ -122,6 +136,9 @@ mod tests {
                 "Bbws.ApprovalTimedOut",
                 "Bbws.DeployFailed",
                 "Bbws.RolledBack",
+                "Bbws.RollbackRefused",
+                "Bbws.RollbackFailed",
+                "Bbws.ReleaseFailed",
             ]
         );
     }

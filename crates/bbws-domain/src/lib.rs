@@ -13,6 +13,8 @@
 //! - [`monitor`]: post-deployment monitoring and rollback triggers (§6.3.1);
 //! - [`naming`]: alias, table, state-machine and execution names, and the `version` value;
 //! - [`request`]: validation of a promotion request;
+//! - [`release`]: a coordinated release of several services, its phases and approval (§5);
+//! - [`rollback`]: a manual rollback's request, plan and target version (§6);
 //! - [`errors`]: stable error names and field errors;
 //! - [`config`]: all tunable data in one document, with RB-003's values as the default.
 
@@ -30,7 +32,9 @@ pub mod monitor;
 pub mod naming;
 pub mod plan;
 pub mod readiness;
+pub mod release;
 pub mod request;
+pub mod rollback;
 pub mod windows;
 
 pub use approvals::{
@@ -52,7 +56,13 @@ pub use monitor::{assess, MonitorPolicy, RollbackTriggers, Trigger, Verdict};
 pub use naming::VersionRef;
 pub use plan::{lock_id, AppliedRules, FunctionPair, Limits, PromotionPlan};
 pub use readiness::{check_readiness, Readiness};
+pub use release::{
+    covers, phase_execution_name, ApprovedPackage, Phase, ReleasePlan, ReleaseRef, ReleaseRequest,
+};
 pub use request::{validate_request, Emergency, InvalidRequest, PromotionRequest};
+pub use rollback::{
+    resolve_target, FunctionState, Move, Resolution, RollbackPlan, RollbackRequest, RollbackTarget,
+};
 pub use windows::{
     check_window, next_window_start, window_at, Day, TimeOfDay, Window, WindowCheck, WindowError,
 };

@@ -16,11 +16,12 @@ use crate::catalog::Catalog;
 use crate::env::{Env, PromotionPath};
 use crate::errors::{join_field_errors, FieldError};
 use crate::naming::{latest_alias, VersionRef};
+use crate::release::ReleaseRef;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// The top-level fields a request may have.
-pub const REQUEST_FIELDS: [&str; 9] = [
+pub const REQUEST_FIELDS: [&str; 10] = [
     "service",
     "source_env",
     "target_env",
@@ -30,6 +31,7 @@ pub const REQUEST_FIELDS: [&str; 9] = [
     "change_request",
     "skip_quality_gates",
     "emergency",
+    "release",
 ];
 
 /// The longest accepted `requested_by`.
@@ -66,6 +68,9 @@ pub struct PromotionRequest {
     pub skip_quality_gates: bool,
     /// Present when an emergency was declared.
     pub emergency: Option<Emergency>,
+    /// Present when the promotion is a phase of a release (`bbws-release-<env>`), whose approval
+    /// it accepts instead of asking again.
+    pub release: Option<ReleaseRef>,
 }
 
 impl PromotionRequest {
@@ -103,6 +108,8 @@ struct RequestRepr {
     skip_quality_gates: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     emergency: Option<Emergency>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    release: Option<ReleaseRef>,
 }
 
 impl From<PromotionRequest> for RequestRepr {
@@ -117,6 +124,7 @@ impl From<PromotionRequest> for RequestRepr {
             change_request: r.change_request,
             skip_quality_gates: r.skip_quality_gates,
             emergency: r.emergency,
+            release: r.release,
         }
     }
 }
@@ -156,6 +164,7 @@ pub fn validate_request(
         change_request: v.change_request(target),
         skip_quality_gates: v.flag("skip_quality_gates"),
         emergency: v.emergency(),
+        release: v.release(target),
     };
     if parts.skip_quality_gates == Some(true) {
         v.check_skip(target);
@@ -182,6 +191,7 @@ struct Parts {
     change_request: Option<Option<String>>,
     skip_quality_gates: Option<bool>,
     emergency: Option<Option<Emergency>>,
+    release: Option<Option<ReleaseRef>>,
 }
 
 impl Parts {
@@ -195,28 +205,29 @@ impl Parts {
             change_request: self.change_request?,
             skip_quality_gates: self.skip_quality_gates?,
             emergency: self.emergency?,
+            release: self.release?,
         })
     }
 }
 
-/// Walks one request object, collecting problems.
-struct Validator<'a> {
-    obj: &'a Map<String, Value>,
-    errors: Vec<FieldError>,
+/// Walks one request object, collecting problems (shared with the other requests' validation).
+pub(crate) struct Validator<'a> {
+    pub(crate) obj: &'a Map<String, Value>,
+    pub(crate) errors: Vec<FieldError>,
 }
 
 impl<'a> Validator<'a> {
-    fn fail(&mut self, field: &str, rule: impl Into<String>) {
+    pub(crate) fn fail(&mut self, field: &str, rule: impl Into<String>) {
         self.errors.push(FieldError::new(field, rule));
     }
 
     /// The field's value, treating `null` as absent.
-    fn get(&self, field: &str) -> Option<&'a Value> {
+    pub(crate) fn get(&self, field: &str) -> Option<&'a Value> {
         self.obj.get(field).filter(|value| !value.is_null())
     }
 
     /// A string field; `Ok(None)` when absent, `Err(())` (already reported) when not a string.
-    fn optional_str(&mut self, field: &str) -> Result<Option<&'a str>, ()> {
+    pub(crate) fn optional_str(&mut self, field: &str) -> Result<Option<&'a str>, ()> {
         match self.get(field) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -227,7 +238,7 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn required_str(&mut self, field: &str) -> Option<&'a str> {
+    pub(crate) fn required_str(&mut self, field: &str) -> Option<&'a str> {
         match self.optional_str(field) {
             Ok(Some(s)) => Some(s),
             Ok(None) => {
@@ -238,7 +249,7 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn service(&mut self, catalog: &Catalog) -> Option<String> {
+    pub(crate) fn service(&mut self, catalog: &Catalog) -> Option<String> {
         let name = self.required_str("service")?;
         match catalog.require(name) {
             Ok(spec) => Some(spec.name.clone()),
@@ -249,7 +260,7 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn env(&mut self, field: &str) -> Option<Env> {
+    pub(crate) fn env(&mut self, field: &str) -> Option<Env> {
         let text = self.required_str(field)?;
         Env::parse(field, text)
             .map_err(|e| self.errors.push(e))
@@ -278,7 +289,7 @@ impl<'a> Validator<'a> {
         parsed.map_err(|rule| self.fail("version", rule)).ok()
     }
 
-    fn requested_by(&mut self) -> Option<String> {
+    pub(crate) fn requested_by(&mut self) -> Option<String> {
         let email = self.required_str("requested_by")?;
         if email.len() > MAX_EMAIL_LEN {
             self.fail(
@@ -297,7 +308,7 @@ impl<'a> Validator<'a> {
         Some(email.to_owned())
     }
 
-    fn reason(&mut self) -> Option<String> {
+    pub(crate) fn reason(&mut self) -> Option<String> {
         let reason = self.required_str("reason")?.trim();
         if reason.is_empty() {
             self.fail("reason", "must not be blank");
@@ -332,7 +343,7 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn flag(&mut self, field: &str) -> Option<bool> {
+    pub(crate) fn flag(&mut self, field: &str) -> Option<bool> {
         match self.get(field) {
             None => Some(false),
             Some(Value::Bool(b)) => Some(*b),
@@ -387,6 +398,29 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// `Some(None)` when validly absent; `None` when there was a problem.
+    fn release(&mut self, target: Option<Env>) -> Option<Option<ReleaseRef>> {
+        let Some(value) = self.get("release") else {
+            return Some(None);
+        };
+        let parsed = serde_json::from_value::<ReleaseRef>(value.clone()).map_err(|e| {
+            format!(
+                "must be {{\"execution_arn\": <a bbws-release execution>, \"phase\": <n>}} ({e})"
+            )
+        });
+        let checked = parsed.and_then(|r| match target {
+            Some(t) => r.validate(t).map(|()| r),
+            None => Ok(r),
+        });
+        match checked {
+            Ok(r) => Some(Some(r)),
+            Err(rule) => {
+                self.fail("release", rule);
+                None
+            }
+        }
+    }
+
     fn check_skip(&mut self, target: Option<Env>) {
         let field = "skip_quality_gates";
         match target {
@@ -400,12 +434,29 @@ impl<'a> Validator<'a> {
     }
 
     fn unknown_fields(&mut self) {
+        self.unknown_fields_of(&REQUEST_FIELDS);
+    }
+
+    /// Reports every field not in `allowed`.
+    pub(crate) fn unknown_fields_of(&mut self, allowed: &[&str]) {
         let obj = self.obj;
-        for key in obj.keys().filter(|k| !REQUEST_FIELDS.contains(&k.as_str())) {
+        for key in obj.keys().filter(|k| !allowed.contains(&k.as_str())) {
             self.fail(
                 key,
-                format!("unknown field (allowed: {})", REQUEST_FIELDS.join(", ")),
+                format!("unknown field (allowed: {})", allowed.join(", ")),
             );
+        }
+    }
+
+    /// An optional ticket like `INC-123`: `Some(None)` when validly absent, `None` on a problem.
+    pub(crate) fn ticket(&mut self, field: &str, prefix: &str) -> Option<Option<String>> {
+        match self.optional_str(field).ok()? {
+            None => Some(None),
+            Some(t) if is_ticket(t, prefix) => Some(Some(t.to_owned())),
+            Some(t) => {
+                self.fail(field, format!("'{t}' must look like {prefix}<digits>"));
+                None
+            }
         }
     }
 }
@@ -546,7 +597,7 @@ mod tests {
                 "requested_by: 'not an email' does not look like an email address",
                 "reason: must not be blank",
                 "colour: unknown field (allowed: service, source_env, target_env, version, \
-                 requested_by, reason, change_request, skip_quality_gates, emergency)",
+                 requested_by, reason, change_request, skip_quality_gates, emergency, release)",
             ]
         );
     }

@@ -182,6 +182,14 @@ async fn context(app: &App, token: &str) -> Result<Result<Context, Answer>, Bbws
     }))
 }
 
+/// What the request approves, in a sentence: `promotion` (the default), `rollback` or `release`.
+fn noun(request: &Item) -> &str {
+    request
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("promotion")
+}
+
 fn status_of(request: &Item) -> &str {
     request
         .get("status")
@@ -198,14 +206,21 @@ fn closed(ctx: &Context) -> Option<Answer> {
         .unwrap_or(0);
     if status != "pending" {
         let text = match status {
-            "approved" => "This promotion was already approved; nothing was changed.",
-            "rejected" => "This promotion was already rejected; nothing was changed.",
-            _ => "This approval request is closed (its wait has ended); nothing was changed.",
+            "approved" => format!(
+                "This {} was already approved; nothing was changed.",
+                noun(&ctx.request)
+            ),
+            "rejected" => format!(
+                "This {} was already rejected; nothing was changed.",
+                noun(&ctx.request)
+            ),
+            _ => "This approval request is closed (its wait has ended); nothing was changed."
+                .to_owned(),
         };
-        return Some(Answer::refused(409, "Already decided", text));
+        return Some(Answer::refused(409, "Already decided", &text));
     }
     if Utc::now().timestamp() > deadline {
-        return Some(Answer::refused(410, "This request has expired", "The deadline for this approval has passed; the promotion did not go ahead. Nothing was changed."));
+        return Some(Answer::refused(410, "This request has expired", &format!("The deadline for this approval has passed; the {} did not go ahead. Nothing was changed.", noun(&ctx.request))));
     }
     None
 }
@@ -410,7 +425,10 @@ async fn approve(app: &App, ctx: &Context, caller: &Caller) -> Result<Answer, Bb
             200,
             pages::message(
                 "Approved",
-                "Approved — the quorum is met; the promotion continues.",
+                &format!(
+                    "Approved — the quorum is met; the {} continues.",
+                    noun(&ctx.request)
+                ),
             ),
         ));
     }
@@ -433,9 +451,10 @@ async fn approve(app: &App, ctx: &Context, caller: &Caller) -> Result<Answer, Bb
                 pages::message(
                     "Approved",
                     &format!(
-                        "Approved — {} of {} approvals; the promotion continues.",
+                        "Approved — {} of {} approvals; the {} continues.",
                         all.len(),
-                        all.len()
+                        all.len(),
+                        noun(&ctx.request)
                     ),
                 ),
             ))
@@ -453,7 +472,7 @@ async fn approve(app: &App, ctx: &Context, caller: &Caller) -> Result<Answer, Bb
                 &f,
             )
             .await?;
-            Ok(Answer::refused(410, "This request has expired", "The promotion is no longer waiting for approval (it timed out or ended); nothing was deployed."))
+            Ok(Answer::refused(410, "This request has expired", &format!("The {} is no longer waiting for approval (it timed out or ended); nothing was changed.", noun(&ctx.request))))
         }
     }
 }
@@ -471,8 +490,9 @@ async fn reject(
     if !ctx.requirement.roles().contains(&role) || !ctx.directory.holds(&ctx.claims.approver, role)
     {
         let text = format!(
-            "Not counted: {} does not hold a role this promotion needs. Nothing was changed.",
-            ctx.claims.approver
+            "Not counted: {} does not hold a role this {} needs. Nothing was changed.",
+            ctx.claims.approver,
+            noun(&ctx.request)
         );
         audit(app, Some(ctx), "refused", &text, caller).await?;
         return Ok(Answer::refused(403, "Rejection not counted", &text));
@@ -509,9 +529,12 @@ async fn reject(
     )
     .await?
     {
-        let text = "This promotion was already decided; nothing was changed.";
-        audit(app, Some(ctx), "refused", text, caller).await?;
-        return Ok(Answer::refused(409, "Already decided", text));
+        let text = format!(
+            "This {} was already decided; nothing was changed.",
+            noun(&ctx.request)
+        );
+        audit(app, Some(ctx), "refused", &text, caller).await?;
+        return Ok(Answer::refused(409, "Already decided", &text));
     }
     audit(app, Some(ctx), "rejected", reason, caller).await?;
     let token = ctx
@@ -526,7 +549,10 @@ async fn reject(
                 200,
                 pages::message(
                     "Rejected",
-                    "Rejected — the promotion stops; the requester is told why.",
+                    &format!(
+                        "Rejected — the {} stops; the requester is told why.",
+                        noun(&ctx.request)
+                    ),
                 ),
             ))
         }
@@ -535,7 +561,10 @@ async fn reject(
             Ok(Answer::refused(
                 410,
                 "This request has expired",
-                "The promotion was no longer waiting for approval; nothing was deployed.",
+                &format!(
+                    "The {} was no longer waiting for approval; nothing was changed.",
+                    noun(&ctx.request)
+                ),
             ))
         }
     }

@@ -12,6 +12,7 @@
 
 mod http;
 mod pages;
+mod release;
 
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ use bbws_aws::runtime::{parse, serve, to_value};
 use bbws_aws::store::notify;
 use bbws_aws::{Aws, BbwsError, Settings};
 use bbws_domain::links::{sign, LinkClaims, LinkDecision};
-use bbws_domain::{Directory, PromotionPlan, Requirement};
+use bbws_domain::{Directory, PromotionPlan, ReleasePlan, Requirement, Resolution, RollbackPlan};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -38,6 +39,33 @@ enum Event {
         /// Task's timeout does, so no link outlives the wait.
         entered_at: Option<String>,
     },
+    RequestRollback {
+        task_token: String,
+        rollback: RollbackPlan,
+        target: Resolution,
+        entered_at: Option<String>,
+    },
+    RequestRelease {
+        task_token: String,
+        release: ReleasePlan,
+        preflight: Value,
+        entered_at: Option<String>,
+    },
+    AcceptRelease {
+        promotion: PromotionPlan,
+        preflight: Value,
+        execution_arn: String,
+        execution_name: String,
+    },
+}
+
+/// When the wait began; now if the state machine did not say.
+fn started(entered_at: Option<String>) -> chrono::DateTime<Utc> {
+    entered_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(Utc::now)
 }
 
 /// Links stop working this long before the wait's own timeout, so an answer never arrives at a
@@ -74,13 +102,59 @@ impl App {
                 preflight,
                 entered_at,
             } => {
-                let started = entered_at
-                    .as_deref()
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                    .map(|t| t.with_timezone(&Utc))
-                    .unwrap_or_else(Utc::now);
-                self.request(settings, &task_token, &promotion, &preflight, started)
-                    .await
+                self.request(
+                    settings,
+                    &task_token,
+                    &promotion,
+                    &preflight,
+                    started(entered_at),
+                )
+                .await
+            }
+            Event::RequestRelease {
+                task_token,
+                release,
+                preflight,
+                entered_at,
+            } => {
+                self.request_release(
+                    settings,
+                    &task_token,
+                    &release,
+                    &preflight,
+                    started(entered_at),
+                )
+                .await
+            }
+            Event::AcceptRelease {
+                promotion,
+                preflight,
+                execution_arn,
+                execution_name,
+            } => {
+                self.accept_release(
+                    settings,
+                    &promotion,
+                    &preflight,
+                    &execution_arn,
+                    &execution_name,
+                )
+                .await
+            }
+            Event::RequestRollback {
+                task_token,
+                rollback,
+                target,
+                entered_at,
+            } => {
+                self.request_rollback(
+                    settings,
+                    &task_token,
+                    &rollback,
+                    &target,
+                    started(entered_at),
+                )
+                .await
             }
         }
     }
@@ -122,12 +196,6 @@ impl App {
         preflight: &Value,
         started: chrono::DateTime<Utc>,
     ) -> Result<Value, BbwsError> {
-        let secrets = self.secrets().await?;
-        let now = Utc::now();
-        let timeout = i64::try_from(plan.limits.approval_timeout_seconds).unwrap_or(i64::MAX / 4);
-        let deadline = started + chrono::Duration::seconds(timeout - DEADLINE_MARGIN_SECONDS);
-        let execution_name = plan.execution_arn.rsplit(':').next().unwrap_or_default();
-        let request_id = format!("{execution_name}-{}", now.format("%Y%m%dT%H%M%S%3fZ"));
         let requirement: Requirement = match preflight.get("approval") {
             Some(v) => serde_json::from_value(v.clone())
                 .map_err(|e| BbwsError::invalid_event(format!("preflight.approval: {e}")))?,
@@ -137,43 +205,191 @@ impl App {
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        let item = json!({
-            "request_id": request_id,
-            "item": "request",
-            "status": "pending",
-            "task_token": token,
-            "execution_arn": plan.execution_arn,
+        let fields = json!({
+            "kind": "promotion",
             "service": plan.service,
             "source_env": plan.source_env.as_str(),
             "target_env": plan.target_env.as_str(),
             "version": plan.version,
-            "requested_by": requester,
             "reason": plan.request["reason"],
             "change_request": plan.request["change_request"],
             "incident": plan.request["emergency"]["incident"],
-            "required": requirement,
-            "required_text": requirement.to_string(),
             "emergency": preflight.get("emergency").cloned().unwrap_or(Value::Bool(false)),
             "source": preflight.get("source").cloned().unwrap_or(Value::Null),
             "checks": preflight.get("checks").cloned().unwrap_or(Value::Null),
+        });
+        let packages: Vec<String> = fields["source"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                format!(
+                    "  {} version {} (CodeSha256 {})",
+                    f["name"].as_str().unwrap_or(""),
+                    f["version"].as_str().unwrap_or(""),
+                    f["code_sha256"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+        let intro = format!(
+            "{requester} asks to promote {} from {} ({}) to {}.\n\nReason: {}\nChange request: {}\nPackages:\n{}",
+            plan.service,
+            plan.source_env.label(),
+            plan.version,
+            plan.target_env.label(),
+            text(&plan.request["reason"]),
+            text(&plan.request["change_request"]),
+            packages.join("\n"),
+        );
+        let what = format!(
+            "{} {} -> {}",
+            plan.service,
+            plan.source_env.label(),
+            plan.target_env.label()
+        );
+        self.ask(
+            settings,
+            token,
+            Ask {
+                execution_arn: &plan.execution_arn,
+                requirement,
+                requester,
+                timeout_seconds: plan.limits.approval_timeout_seconds,
+                started,
+                fields,
+                intro,
+                email_subject: format!("Approval wanted: {what}"),
+                notify_subject: format!(
+                    "Approval wanted: {} to {}",
+                    plan.service,
+                    plan.target_env.label()
+                ),
+                what,
+            },
+        )
+        .await
+    }
+
+    /// A manual rollback's approval (RB-003 §7.3 "Rollback approved by").
+    async fn request_rollback(
+        &self,
+        settings: &Settings,
+        token: &str,
+        plan: &RollbackPlan,
+        target: &Resolution,
+        started: chrono::DateTime<Utc>,
+    ) -> Result<Value, BbwsError> {
+        let Some(requirement) = plan.approval.clone() else {
+            return Err(BbwsError::invalid_event(format!(
+                "a rollback in {} needs no approval; the state machine should not ask",
+                plan.environment.label()
+            )));
+        };
+        let moves: Vec<String> = target
+            .moves
+            .iter()
+            .map(|m| {
+                format!(
+                    "  {} version {} -> {} in {}",
+                    m.function, m.from_version, m.to_version, m.region
+                )
+            })
+            .collect();
+        let r = &plan.request;
+        let intro = format!(
+            "{} asks to roll {} back in {} to {}.\n\nReason: {}\nIncident: {}\n{}Versions ({}):\n{}",
+            r.requested_by,
+            plan.service,
+            plan.environment.label(),
+            target.target,
+            r.reason,
+            r.incident.as_deref().unwrap_or("-"),
+            if target.forced.is_empty() {
+                String::new()
+            } else {
+                format!("FORCED: never live before: {}\n", target.forced.join(", "))
+            },
+            plan.alias,
+            moves.join("\n"),
+        );
+        let what = format!(
+            "rollback of {} in {}",
+            plan.service,
+            plan.environment.label()
+        );
+        let fields = json!({
+            "kind": "rollback",
+            "service": plan.service,
+            "target_env": plan.environment.as_str(),
+            "target": target.target,
+            "moves": target.moves,
+            "forced": target.forced,
+            "reason": r.reason,
+            "incident": r.incident,
+        });
+        self.ask(
+            settings,
+            token,
+            Ask {
+                execution_arn: &plan.execution_arn,
+                requirement,
+                requester: r.requested_by.clone(),
+                timeout_seconds: plan.approval_timeout_seconds,
+                started,
+                fields,
+                intro,
+                email_subject: format!("Approval wanted: {what}"),
+                notify_subject: format!("Approval wanted: {what}"),
+                what,
+            },
+        )
+        .await
+    }
+
+    /// Stores the request with its task token and sends every eligible approver their links.
+    pub(crate) async fn ask(
+        &self,
+        settings: &Settings,
+        token: &str,
+        ask: Ask<'_>,
+    ) -> Result<Value, BbwsError> {
+        let secrets = self.secrets().await?;
+        let now = Utc::now();
+        let timeout = i64::try_from(ask.timeout_seconds).unwrap_or(i64::MAX / 4);
+        let deadline = ask.started + chrono::Duration::seconds(timeout - DEADLINE_MARGIN_SECONDS);
+        let execution_name = ask.execution_arn.rsplit(':').next().unwrap_or_default();
+        let request_id = format!("{execution_name}-{}", now.format("%Y%m%dT%H%M%S%3fZ"));
+        let requirement = &ask.requirement;
+        let mut item = json!({
+            "request_id": request_id,
+            "item": "request",
+            "status": "pending",
+            "task_token": token,
+            "execution_arn": ask.execution_arn,
+            "requested_by": ask.requester,
+            "required": requirement,
+            "required_text": requirement.to_string(),
             "created_at": now.to_rfc3339(),
             "deadline": deadline.to_rfc3339(),
             "deadline_epoch": deadline.timestamp(),
             "expires_at": deadline.timestamp() + 90 * 86_400,
         });
-        let Value::Object(map) = item else {
+        let (Value::Object(map), Value::Object(fields)) = (&mut item, ask.fields) else {
             return Err(BbwsError::invalid_event(
                 "the approval request is not an object",
             ));
         };
+        map.extend(fields);
+        let map = map.clone();
         put_if_absent(&self.aws.dynamodb(), &settings.approvals_table, &map).await?;
 
         let sns = self.aws.sns();
         let mut sent = 0;
         for role in requirement.roles() {
             for person in secrets.directory.members.get(role).into_iter().flatten() {
-                if bbws_domain::approvals::same_person(person, &requester) {
-                    continue; // the requester never gets a link for their own promotion
+                if bbws_domain::approvals::same_person(person, &ask.requester) {
+                    continue; // the requester never gets a link for their own request
                 }
                 let link = |decision| -> Result<String, BbwsError> {
                     let claims = LinkClaims {
@@ -187,30 +403,30 @@ impl App {
                         .map_err(|e| BbwsError::config(format!("approval signing key: {e}")))?;
                     Ok(format!("{}decide?t={t}", secrets.base_url))
                 };
-                let message = email_text(
-                    plan,
-                    &map,
+                let message = format!(
+                    "{}\n\nYou are asked as {}. Approvals needed: {requirement}.\n\n\
+                     Approve: {}\n\nReject: {}\n\n\
+                     Opening a link only shows the request; nothing is decided until you confirm on that page. \
+                     The links are yours alone, work once, and expire at {}.\nExecution: {}\n",
+                    ask.intro,
                     role.as_str(),
-                    &link(LinkDecision::Approve)?,
-                    &link(LinkDecision::Reject)?,
+                    link(LinkDecision::Approve)?,
+                    link(LinkDecision::Reject)?,
+                    deadline.to_rfc3339(),
+                    ask.execution_arn,
                 );
                 email_approver(
                     &sns,
                     &settings.approval_topic_arn,
                     person,
-                    &format!(
-                        "Approval wanted: {} {} -> {}",
-                        plan.service,
-                        plan.source_env.label(),
-                        plan.target_env.label()
-                    ),
+                    &ask.email_subject,
                     &message,
                 )
                 .await?;
                 sent += 1;
             }
         }
-        info!(event = "approval_requested", request_id = %request_id, service = %plan.service,
+        info!(event = "approval_requested", request_id = %request_id, what = %ask.what,
               required = %requirement, emails = sent, deadline = %deadline.to_rfc3339(),
               "approval {request_id}: {sent} email(s) for {requirement}, until {deadline}");
         if sent == 0 {
@@ -222,19 +438,13 @@ impl App {
             &sns,
             &settings.events_topic_arn,
             "approval_wanted",
+            &ask.notify_subject,
             &format!(
-                "Approval wanted: {} to {}",
-                plan.service,
-                plan.target_env.label()
-            ),
-            &format!(
-                "{} {} -> {}: {} approval(s) requested from {requirement}, deadline {}.\nExecution: {}\n",
-                plan.service,
-                plan.source_env.label(),
-                plan.target_env.label(),
+                "{}: {} approval(s) requested from {requirement}, deadline {}.\nExecution: {}\n",
+                ask.what,
                 sent,
                 deadline.to_rfc3339(),
-                plan.execution_arn
+                ask.execution_arn
             ),
         )
         .await?;
@@ -244,50 +454,21 @@ impl App {
     }
 }
 
-fn email_text(
-    plan: &PromotionPlan,
-    item: &serde_json::Map<String, Value>,
-    role: &str,
-    approve: &str,
-    reject: &str,
-) -> String {
-    let field = |k: &str| match item.get(k) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => "-".into(),
-        Some(v) => v.to_string(),
-    };
-    let packages: Vec<String> = item
-        .get("source")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|f| {
-            format!(
-                "  {} version {} (CodeSha256 {})",
-                f["name"].as_str().unwrap_or(""),
-                f["version"].as_str().unwrap_or(""),
-                f["code_sha256"].as_str().unwrap_or("")
-            )
-        })
-        .collect();
-    format!(
-        "{} asks to promote {} from {} ({}) to {}.\n\nReason: {}\nChange request: {}\nPackages:\n{}\n\n\
-         You are asked as {role}. Approvals needed: {}.\n\n\
-         Approve: {approve}\n\nReject: {reject}\n\n\
-         Opening a link only shows the request; nothing is decided until you confirm on that page. \
-         The links are yours alone, work once, and expire at {}.\nExecution: {}\n",
-        field("requested_by"),
-        plan.service,
-        plan.source_env.label(),
-        plan.version,
-        plan.target_env.label(),
-        field("reason"),
-        field("change_request"),
-        packages.join("\n"),
-        field("required_text"),
-        field("deadline"),
-        plan.execution_arn,
-    )
+/// One approval round: what is asked, of whom, until when.
+pub(crate) struct Ask<'a> {
+    pub(crate) execution_arn: &'a str,
+    pub(crate) requirement: Requirement,
+    pub(crate) requester: String,
+    pub(crate) timeout_seconds: u64,
+    pub(crate) started: chrono::DateTime<Utc>,
+    /// What the approval page shows (kind, service, versions...).
+    pub(crate) fields: Value,
+    /// The email's first paragraphs.
+    pub(crate) intro: String,
+    pub(crate) email_subject: String,
+    pub(crate) notify_subject: String,
+    /// A few words for logs and the events topic.
+    pub(crate) what: String,
 }
 
 #[tokio::main(flavor = "current_thread")]

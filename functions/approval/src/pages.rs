@@ -47,6 +47,90 @@ fn text(v: &Value) -> String {
 
 /// The details of a request, as a table.
 pub fn details(request: &Value) -> String {
+    let rows = match request["kind"].as_str() {
+        Some("rollback") => rollback_rows(request),
+        Some("release") => release_rows(request),
+        _ => promotion_rows(request),
+    };
+    let body: String = rows
+        .iter()
+        .map(|(k, v)| format!("<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(v)))
+        .collect();
+    format!("<table>{body}</table>")
+}
+
+fn release_rows(request: &Value) -> Vec<(&'static str, String)> {
+    let mut rows = vec![
+        ("Release into", text(&request["target_env"]).to_uppercase()),
+        ("From", text(&request["source_env"]).to_uppercase()),
+        ("Requested by", text(&request["requested_by"])),
+        ("Reason", text(&request["reason"])),
+        ("Change request", text(&request["change_request"])),
+    ];
+    if let Some(incident) = request["incident"].as_str() {
+        rows.push(("Emergency, incident", incident.to_owned()));
+    }
+    for p in request["phases"].as_array().into_iter().flatten() {
+        rows.push((
+            "Phase",
+            format!("{}. {}", text(&p["index"]), text(&p["service"])),
+        ));
+        for f in p["packages"].as_array().into_iter().flatten() {
+            let now: Vec<String> = p["current"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| c["function"] == f["target"])
+                .map(|c| format!("{} in {}", text(&c["version"]), text(&c["region"])))
+                .collect();
+            rows.push((
+                "Package",
+                format!(
+                    "{} version {} (CodeSha256 {}) -> {} (now {})",
+                    text(&f["name"]),
+                    text(&f["version"]),
+                    text(&f["code_sha256"]),
+                    text(&f["target"]),
+                    now.join(", ")
+                ),
+            ));
+        }
+    }
+    rows.push(("Approvals needed", text(&request["required_text"])));
+    rows.push(("Decide before", text(&request["deadline"])));
+    rows
+}
+
+fn rollback_rows(request: &Value) -> Vec<(&'static str, String)> {
+    let mut rows = vec![
+        ("Roll back", text(&request["service"])),
+        ("In", text(&request["target_env"]).to_uppercase()),
+        ("To", text(&request["target"])),
+        ("Requested by", text(&request["requested_by"])),
+        ("Reason", text(&request["reason"])),
+        ("Incident", text(&request["incident"])),
+    ];
+    for m in request["moves"].as_array().into_iter().flatten() {
+        rows.push((
+            "Function",
+            format!(
+                "{}: version {} -> {} in {}",
+                text(&m["function"]),
+                text(&m["from_version"]),
+                text(&m["to_version"]),
+                text(&m["region"])
+            ),
+        ));
+    }
+    for f in request["forced"].as_array().into_iter().flatten() {
+        rows.push(("Never live before (forced)", text(f)));
+    }
+    rows.push(("Approvals needed", text(&request["required_text"])));
+    rows.push(("Decide before", text(&request["deadline"])));
+    rows
+}
+
+fn promotion_rows(request: &Value) -> Vec<(&'static str, String)> {
     let mut rows = vec![
         ("Service", text(&request["service"])),
         (
@@ -82,11 +166,7 @@ pub fn details(request: &Value) -> String {
     }
     rows.push(("Approvals needed", text(&request["required_text"])));
     rows.push(("Decide before", text(&request["deadline"])));
-    let body: String = rows
-        .iter()
-        .map(|(k, v)| format!("<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(v)))
-        .collect();
-    format!("<table>{body}</table>")
+    rows
 }
 
 /// The confirm page a link opens: nothing is decided until the form is sent.
@@ -98,11 +178,12 @@ pub fn confirm(
     approve: bool,
     error: Option<&str>,
 ) -> String {
+    let noun = request["kind"].as_str().unwrap_or("promotion");
     let (title, button, extra) = if approve {
-        ("Approve this promotion?", "Approve", String::new())
+        (format!("Approve this {noun}?"), "Approve", String::new())
     } else {
         (
-            "Reject this promotion?",
+            format!("Reject this {noun}?"),
             "Reject",
             "<p><label for=\"reason\">Why (required):</label><br>\
              <textarea id=\"reason\" name=\"reason\" maxlength=\"500\" required></textarea></p>"
@@ -122,13 +203,29 @@ pub fn confirm(
         details = details(request),
         token = escape(token),
     );
-    layout(title, &body)
+    layout(&title, &body)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_rollback_page_shows_every_alias_move() {
+        let request = serde_json::json!({"kind": "rollback", "service": "site-management",
+            "target_env": "prod", "target": "backup-20260125-220000", "requested_by": "ops@bbws.io",
+            "reason": "API errors", "incident": "INC-91", "required_text": "tech_lead or operations_lead",
+            "moves": [{"function": "prod-bbws-sites-service", "from_version": "9", "to_version": "7",
+                       "region": "eu-west-1"}]});
+        let page = confirm(&request, "tok", "tl@bbws.io", "tech_lead", true, None);
+        assert!(page.contains("Approve this rollback?"), "{page}");
+        assert!(
+            page.contains("prod-bbws-sites-service: version 9 -&gt; 7 in eu-west-1"),
+            "{page}"
+        );
+        assert!(page.contains("<th>In</th><td>PROD</td>"), "{page}");
+    }
 
     #[test]
     fn everything_shown_is_escaped() {

@@ -6,13 +6,15 @@
 //! - `start`: the watch's length and poll interval, from the deployed configuration only.
 //! - `poll`: health, errors and throttles of the new versions over the last two minutes, judged by
 //!   the domain's rollback triggers; the state machine rolls back at the first poll that says so.
+//!   A release's health wait (§5.2.1) is the same watch, `start` given the phase's `seconds`.
+//! - `verify_release`: §5.3's cross-service verification, `/health` of every service of a release.
 
 use std::time::Duration;
 
 use bbws_aws::functions::{health, http_request};
 use bbws_aws::runtime::{parse, serve, to_value};
 use bbws_aws::{metrics, store, Aws, BbwsError, Settings};
-use bbws_domain::{assess, PromotionPlan, Verdict};
+use bbws_domain::{assess, PromotionPlan, ReleasePlan, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tracing::info;
@@ -26,6 +28,13 @@ enum Event {
     },
     Start {
         promotion: PromotionPlan,
+        /// A release's health wait for this phase, from the deployed catalog (§5.2.1); the
+        /// promotion's own monitor period when absent.
+        #[serde(default)]
+        seconds: Option<u64>,
+    },
+    VerifyRelease {
+        release: ReleasePlan,
     },
     Poll {
         promotion: PromotionPlan,
@@ -73,7 +82,8 @@ impl App {
         self.settings.as_ref().map_err(Clone::clone)?;
         match parse::<Event>("the monitor event", event)? {
             Event::Verify { promotion, deploy } => self.verify(&promotion, &deploy).await,
-            Event::Start { promotion } => start(&promotion),
+            Event::Start { promotion, seconds } => start(&promotion, seconds),
+            Event::VerifyRelease { release } => self.verify_release(&release).await,
             Event::Poll {
                 promotion,
                 deploy,
@@ -213,6 +223,55 @@ impl App {
     }
 }
 
+impl App {
+    /// RB-003 §5.3: `/health` of `latest-<env>` of every function of every service of the
+    /// release, in every region.
+    async fn verify_release(&self, release: &ReleasePlan) -> Result<Value, BbwsError> {
+        let settings = self.settings.as_ref().map_err(Clone::clone)?;
+        let env = release.target_env;
+        let alias = bbws_domain::naming::latest_alias(env);
+        let healthy_status = settings.config.monitor.triggers.healthy_status;
+        let mut regions = vec![env.primary_region().to_owned()];
+        regions.extend(env.failover_region().map(str::to_owned));
+        let mut checks = Vec::new();
+        for phase in &release.phases {
+            let functions = settings
+                .config
+                .catalog
+                .function_names(&phase.service, env)
+                .map_err(|e| BbwsError::invalid_event(e.to_string()))?;
+            for region in &regions {
+                let lambda = self.aws.lambda(Some(region));
+                for f in &functions {
+                    let h = health(&lambda, f, &alias).await?;
+                    checks.push(Check {
+                        check: format!("{} {} /health in {region}", phase.service, h.target),
+                        passed: h.status == healthy_status,
+                        detail: format!("{} (expected {healthy_status})", h.detail),
+                    });
+                }
+            }
+        }
+        let failed: Vec<String> = checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| format!("{}: {}", c.check, c.detail))
+            .collect();
+        let healthy = failed.is_empty();
+        info!(
+            event = "verify_release",
+            healthy,
+            checks = checks.len(),
+            failed = failed.len(),
+            "cross-service verification in {env}: {} of {} checks passed",
+            checks.len() - failed.len(),
+            checks.len()
+        );
+        let reason = (!healthy).then(|| failed.join("; "));
+        to_value(&json!({"healthy": healthy, "checks": checks, "reason": reason}))
+    }
+}
+
 /// The event handler's EventBridge rules in one region: at least one, all enabled (§4.3.3).
 fn rules_check(fragment: &str, region: &str, rules: &[(String, String)]) -> Check {
     let disabled: Vec<&str> = rules
@@ -235,11 +294,12 @@ fn rules_check(fragment: &str, region: &str, rules: &[(String, String)]) -> Chec
     }
 }
 
-fn start(plan: &PromotionPlan) -> Result<Value, BbwsError> {
+fn start(plan: &PromotionPlan, seconds: Option<u64>) -> Result<Value, BbwsError> {
     let poll = plan.limits.poll_seconds.max(1);
-    let polls = plan.limits.monitor_seconds.div_ceil(poll).max(1);
-    info!(event = "monitor_start", service = %plan.service, seconds = plan.limits.monitor_seconds, poll,
-          "monitoring {} in {} for {} s, a poll every {poll} s", plan.service, plan.target_env, plan.limits.monitor_seconds);
+    let total = seconds.unwrap_or(plan.limits.monitor_seconds);
+    let polls = total.div_ceil(poll).max(1);
+    info!(event = "monitor_start", service = %plan.service, seconds = total, poll,
+          "monitoring {} in {} for {total} s, a poll every {poll} s", plan.service, plan.target_env);
     to_value(&Watch {
         wait_seconds: poll,
         polls_left: polls,

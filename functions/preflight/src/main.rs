@@ -7,13 +7,13 @@
 
 use std::time::Duration;
 
-use bbws_aws::functions::{describe, FunctionVersion};
+use bbws_aws::functions::{alias_version, describe, FunctionVersion};
 use bbws_aws::runtime::{parse, serve, to_value};
 use bbws_aws::{metrics, store, Aws, BbwsError, Settings};
 use bbws_domain::windows::outside_window_cause;
 use bbws_domain::{
     check_readiness, check_window, evaluate_gates, evaluate_stability, validate_request, ErrorName,
-    PromotionPlan, PromotionRequest, WindowCheck,
+    PromotionPlan, PromotionRequest, ReleasePlan, ReleaseRequest, WindowCheck,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -34,6 +34,16 @@ enum Event {
     },
     Window {
         promotion: PromotionPlan,
+    },
+    /// A release (`bbws-release-<env>`): the request and its phases.
+    ValidateRelease {
+        input: Value,
+        execution_arn: String,
+        started_at: String,
+    },
+    /// A release: every phase's preflight, and what serves in the target now.
+    CheckRelease {
+        release: ReleasePlan,
     },
 }
 
@@ -69,6 +79,12 @@ impl App {
             } => validate(settings, &input, &execution_arn, &started_at),
             Event::Check { promotion } => self.check(settings, &promotion).await,
             Event::Window { promotion } => window(settings, &promotion, Utc::now()),
+            Event::ValidateRelease {
+                input,
+                execution_arn,
+                started_at,
+            } => validate_release(settings, &input, &execution_arn, &started_at),
+            Event::CheckRelease { release } => self.check_release(settings, &release).await,
         }
     }
 
@@ -210,6 +226,128 @@ impl App {
             "approval": if emergency { &plan.rules.emergency_approval } else { &plan.rules.approval },
         }))
     }
+}
+
+impl App {
+    /// Every phase's preflight (all are run, so one answer names every problem), with the versions
+    /// serving in the target now: what the approvers see as "from" and "to".
+    async fn check_release(
+        &self,
+        settings: &Settings,
+        release: &ReleasePlan,
+    ) -> Result<Value, BbwsError> {
+        let mut phases = Vec::new();
+        let mut failures = Vec::new();
+        let mut names = Vec::new();
+        let mut approval = Value::Null;
+        for phase in &release.phases {
+            let request = validate_request(&phase.input, &settings.config.catalog)
+                .map_err(|e| BbwsError::invalid_event(format!("phase {}: {e}", phase.index)))?;
+            let plan = PromotionPlan::new(
+                &request,
+                &settings.config,
+                &release.execution_arn,
+                release.started_at,
+            )
+            .map_err(|e| BbwsError::invalid_event(format!("phase {}: {e}", phase.index)))?;
+            match self.check(settings, &plan).await {
+                Ok(checked) => {
+                    let mut current = Vec::new();
+                    for region in &plan.target_regions {
+                        let lambda = self.aws.lambda(Some(region));
+                        for pair in &plan.functions {
+                            let version = alias_version(&lambda, &pair.target, &plan.target_alias)
+                                .await?
+                                .unwrap_or_else(|| "none".to_owned());
+                            current.push(
+                                serde_json::json!({"region": region, "function": pair.target,
+                                                            "version": version}),
+                            );
+                        }
+                    }
+                    if approval.is_null() {
+                        approval = checked["approval"].clone();
+                    }
+                    phases.push(serde_json::json!({"index": phase.index, "service": phase.service,
+                        "execution_name": phase.execution_name, "source": checked["source"],
+                        "checks": checked["checks"], "current": current, "emergency": checked["emergency"]}));
+                }
+                Err(e)
+                    if e.error_type.starts_with("Bbws.")
+                        && e.error_type != "Bbws.AwsUnavailable" =>
+                {
+                    names.push(e.error_type.clone());
+                    failures.push(format!(
+                        "phase {} ({}): {}",
+                        phase.index, phase.service, e.message
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        info!(
+            event = "release_preflight",
+            phases = release.phases.len(),
+            failed = failures.len(),
+            "release preflight: {} of {} phases passed",
+            release.phases.len() - failures.len(),
+            release.phases.len()
+        );
+        if !failures.is_empty() {
+            names.dedup();
+            let name = match names.as_slice() {
+                [one] => one.clone(),
+                _ => ErrorName::PreflightFailed.as_str().to_owned(),
+            };
+            return Err(BbwsError::typed(
+                &name,
+                format!(
+                    "{} of {} phases of the release into {} cannot start: {}",
+                    failures.len(),
+                    release.phases.len(),
+                    release.target_env.label(),
+                    failures.join(" | ")
+                ),
+            ));
+        }
+        to_value(&serde_json::json!({"passed": true, "phases": phases, "approval": approval}))
+    }
+}
+
+fn validate_release(
+    settings: &Settings,
+    input: &Value,
+    execution_arn: &str,
+    started_at: &str,
+) -> Result<Value, BbwsError> {
+    let request = ReleaseRequest::validate(input, &settings.config.catalog).map_err(|e| {
+        info!(
+            event = "input_rejected",
+            problems = e.errors.len(),
+            "release input rejected: {e}"
+        );
+        BbwsError::new(ErrorName::InvalidInput, e.to_string())
+    })?;
+    if request.target_env != settings.env {
+        return Err(BbwsError::new(
+            ErrorName::InvalidInput,
+            format!(
+                "target_env: this state machine releases into {}; a release into {} runs on bbws-release-{}",
+                settings.env.label(),
+                request.target_env.label(),
+                request.target_env.as_str()
+            ),
+        ));
+    }
+    let started = DateTime::parse_from_rfc3339(started_at)
+        .map_err(|e| BbwsError::invalid_event(format!("started_at '{started_at}': {e}")))?
+        .with_timezone(&Utc);
+    let plan = ReleasePlan::new(request, &settings.config, execution_arn, started)
+        .map_err(|e| BbwsError::new(ErrorName::InvalidInput, e.to_string()))?;
+    let order: Vec<&str> = plan.phases.iter().map(|p| p.service.as_str()).collect();
+    info!(event = "validated", target = %plan.target_env, phases = plan.phases.len(), order = %order.join(", "),
+          "release into {} accepted: {}", plan.target_env, order.join(" -> "));
+    to_value(&plan)
 }
 
 fn request_of(settings: &Settings, plan: &PromotionPlan) -> Result<PromotionRequest, BbwsError> {

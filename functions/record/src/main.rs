@@ -6,17 +6,21 @@
 //! - `finish`: the outcome (succeeded, failed, rolled back) with the error name callers branch on
 //!   and a cause in words; one record per outcome in `bbws-deployments-<env>`, never overwritten;
 //!   an SNS notification.
+//! - `lock_rollback`, `unlock_rollback`, `finish_rollback`: the same for a manual rollback
+//!   (`bbws-rollback-<env>`), which takes the lock a promotion of the service would take.
 
 use bbws_aws::runtime::{parse, serve, to_value};
 use bbws_aws::store::{acquire_lock, notify, put_new, release_lock};
 use bbws_aws::{Aws, BbwsError, Settings};
-use bbws_domain::{ErrorName, PromotionPlan};
+use bbws_domain::{ErrorName, PromotionPlan, ReleasePlan, RollbackPlan};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 
+mod manual;
 mod outcome;
+mod release;
 
 #[derive(Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -24,6 +28,14 @@ enum Event {
     Lock { promotion: PromotionPlan },
     Unlock { promotion: PromotionPlan },
     Finish { outcome: String, state: Value },
+    LockRollback { rollback: RollbackPlan },
+    UnlockRollback { rollback: RollbackPlan },
+    FinishRollback { outcome: String, state: Value },
+    LockRelease { release: ReleasePlan },
+    UnlockRelease { release: ReleasePlan },
+    NextPhase { release: ReleasePlan },
+    PhaseDone { outcome: String, state: Value },
+    FinishRelease { outcome: String, state: Value },
 }
 
 /// Margin past the longest wait an execution can make, before its lock expires by itself.
@@ -51,35 +63,371 @@ impl App {
                 to_value(&json!({"released": released}))
             }
             Event::Finish { outcome, state } => self.finish(settings, &outcome, &state).await,
+            Event::LockRollback { rollback } => self.lock_rollback(settings, &rollback).await,
+            Event::UnlockRollback { rollback } => {
+                let released = release_lock(
+                    &self.aws.dynamodb(),
+                    &settings.locks_table,
+                    &rollback.lock_id,
+                    &rollback.execution_arn,
+                )
+                .await?;
+                info!(event = "unlock", lock = %rollback.lock_id, released, "lock {} released: {released}", rollback.lock_id);
+                to_value(&json!({"released": released}))
+            }
+            Event::FinishRollback { outcome, state } => {
+                self.finish_rollback(settings, &outcome, &state).await
+            }
+            Event::LockRelease { release } => self.lock_release(settings, &release).await,
+            Event::UnlockRelease { release } => {
+                let released = release_lock(
+                    &self.aws.dynamodb(),
+                    &settings.locks_table,
+                    &release.lock_id,
+                    &release.execution_arn,
+                )
+                .await?;
+                info!(event = "unlock", lock = %release.lock_id, released, "lock {} released: {released}", release.lock_id);
+                to_value(&json!({"released": released}))
+            }
+            Event::NextPhase { release } => {
+                let progress = release::first(&release);
+                info!(
+                    event = "phases",
+                    phases = release.phases.len(),
+                    "release of {} phase(s) starts",
+                    release.phases.len()
+                );
+                Ok(progress)
+            }
+            Event::PhaseDone { outcome, state } => {
+                let release: ReleasePlan = parse("the release plan", state["release"].clone())?;
+                let (progress, subject, text) = release::advance(&release, &outcome, &state)?;
+                info!(event = "phase_done", outcome = %outcome, done = progress["done"].as_bool().unwrap_or(true),
+                      "{subject}");
+                let notified = self
+                    .announce(settings, "release_phase", &subject, &text)
+                    .await;
+                let mut progress = progress;
+                progress["notified"] = Value::Bool(notified);
+                Ok(progress)
+            }
+            Event::FinishRelease { outcome, state } => {
+                self.finish_release(settings, &outcome, &state).await
+            }
         }
     }
 
-    async fn lock(&self, settings: &Settings, plan: &PromotionPlan) -> Result<Value, BbwsError> {
+    /// Takes `lock_id` for `execution_arn` until `hold_seconds` from now; the holder's words
+    /// when another execution has it.
+    async fn take_lock(
+        &self,
+        settings: &Settings,
+        lock_id: &str,
+        execution_arn: &str,
+        hold_seconds: u64,
+    ) -> Result<Result<i64, String>, BbwsError> {
         let now = Utc::now();
-        let hold = plan.limits.approval_timeout_seconds
-            + plan.limits.monitor_seconds
-            + LOCK_MARGIN_SECONDS;
-        let expires = now.timestamp() + i64::try_from(hold).unwrap_or(i64::MAX / 2);
-        let lock_id = plan.lock_id();
+        let expires = now.timestamp() + i64::try_from(hold_seconds).unwrap_or(i64::MAX / 2);
         let got = acquire_lock(
             &self.aws.dynamodb(),
             &settings.locks_table,
-            &lock_id,
-            &plan.execution_arn,
+            lock_id,
+            execution_arn,
             now.timestamp(),
             expires,
             &now.to_rfc3339(),
         )
         .await?;
-        if let Err(holder) = got {
-            info!(event = "lock_refused", lock = %lock_id, holder = %holder.execution_arn, "lock {lock_id} is held");
-            return Err(BbwsError::new(
-                ErrorName::PromotionInProgress,
-                format!("{} is already being promoted to {} by {} (since {}); wait for it to end, or stop it: its lock expires by itself",
-                        plan.service, plan.target_env.label(), holder.execution_arn, holder.acquired_at),
-            ));
+        Ok(match got {
+            Ok(()) => {
+                info!(event = "lock", lock = %lock_id, expires_at = expires, "lock {lock_id} taken until {expires}");
+                Ok(expires)
+            }
+            Err(holder) => {
+                info!(event = "lock_refused", lock = %lock_id, holder = %holder.execution_arn, "lock {lock_id} is held");
+                Err(format!(
+                    "{} by {} (since {}); wait for it to end, or stop it: its lock expires by itself",
+                    activity(&holder.execution_arn),
+                    holder.execution_arn,
+                    holder.acquired_at
+                ))
+            }
+        })
+    }
+
+    async fn lock_rollback(
+        &self,
+        settings: &Settings,
+        plan: &RollbackPlan,
+    ) -> Result<Value, BbwsError> {
+        let hold = plan.approval_timeout_seconds + LOCK_MARGIN_SECONDS;
+        let expires = match self
+            .take_lock(settings, &plan.lock_id, &plan.execution_arn, hold)
+            .await?
+        {
+            Ok(expires) => expires,
+            Err(held) => {
+                return Err(BbwsError::new(
+                    ErrorName::PromotionInProgress,
+                    format!(
+                        "{} in {} cannot be rolled back now: it is {held}",
+                        plan.service,
+                        plan.environment.label()
+                    ),
+                ))
+            }
+        };
+        let r = &plan.request;
+        let notified = self
+            .announce(
+                settings,
+                "started",
+                &format!("Rollback started: {} in {}", plan.service, plan.environment.label()),
+                &format!(
+                    "Service: {}\nEnvironment: {}\nTarget: {}\nRequested by: {}\nReason: {}\nIncident: {}\n\
+                     Approval: {}\nExecution: {}\n",
+                    plan.service,
+                    plan.environment.label(),
+                    r.target.label(),
+                    r.requested_by,
+                    r.reason,
+                    r.incident.as_deref().unwrap_or("-"),
+                    plan.approval.as_ref().map_or_else(|| "none needed".to_owned(), ToString::to_string),
+                    plan.execution_arn
+                ),
+            )
+            .await;
+        to_value(&json!({"lock_id": plan.lock_id, "expires_at": expires, "notified": notified}))
+    }
+
+    async fn lock_release(
+        &self,
+        settings: &Settings,
+        release: &ReleasePlan,
+    ) -> Result<Value, BbwsError> {
+        let waits: u64 = release.phases.iter().map(|p| p.health_wait_seconds).sum();
+        let hold = release.approval_timeout_seconds
+            + waits
+            + LOCK_MARGIN_SECONDS * (1 + release.phases.len() as u64);
+        let expires = match self
+            .take_lock(settings, &release.lock_id, &release.execution_arn, hold)
+            .await?
+        {
+            Ok(expires) => expires,
+            Err(held) => {
+                return Err(BbwsError::new(
+                    ErrorName::PromotionInProgress,
+                    format!(
+                        "another release into {} is running: {held}",
+                        release.target_env.label()
+                    ),
+                ))
+            }
+        };
+        let r = &release.request;
+        let order: Vec<String> = release
+            .phases
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}. {} (then a {} s health wait)",
+                    p.index, p.service, p.health_wait_seconds
+                )
+            })
+            .collect();
+        let notified = self
+            .announce(
+                settings,
+                "started",
+                &format!("Release started: {} service(s) into {}", release.phases.len(), release.target_env.label()),
+                &format!(
+                    "Phases:\n{}\nRequested by: {}\nReason: {}\nChange request: {}\nExecution: {}\n",
+                    order.join("\n"),
+                    r.requested_by,
+                    r.reason,
+                    r.change_request.as_deref().unwrap_or("-"),
+                    release.execution_arn
+                ),
+            )
+            .await;
+        to_value(&json!({"lock_id": release.lock_id, "expires_at": expires, "notified": notified}))
+    }
+
+    /// Where every service of the release ended: `latest-<env>` of each function in each region.
+    async fn ended_on(&self, release: &ReleasePlan) -> Result<Value, BbwsError> {
+        let settings = self.settings.as_ref().map_err(Clone::clone)?;
+        let env = release.target_env;
+        let alias = bbws_domain::naming::latest_alias(env);
+        let mut regions = vec![env.primary_region().to_owned()];
+        regions.extend(env.failover_region().map(str::to_owned));
+        let mut out = Map::new();
+        for phase in &release.phases {
+            let functions = settings
+                .config
+                .catalog
+                .function_names(&phase.service, env)
+                .map_err(|e| BbwsError::invalid_event(e.to_string()))?;
+            let mut versions = Map::new();
+            for region in &regions {
+                let lambda = self.aws.lambda(Some(region));
+                for f in &functions {
+                    let v = bbws_aws::functions::alias_version(&lambda, f, &alias)
+                        .await?
+                        .unwrap_or_else(|| "none".to_owned());
+                    versions.insert(format!("{region}/{f}"), Value::String(v));
+                }
+            }
+            out.insert(phase.service.clone(), Value::Object(versions));
         }
-        info!(event = "lock", lock = %lock_id, expires_at = expires, "lock {lock_id} taken until {expires}");
+        Ok(Value::Object(out))
+    }
+
+    async fn finish_release(
+        &self,
+        settings: &Settings,
+        outcome: &str,
+        state: &Value,
+    ) -> Result<Value, BbwsError> {
+        let release: ReleasePlan = parse("the release plan", state["release"].clone())?;
+        let mut result = release::classify(outcome, state, &release)?;
+        let ended_on = self.ended_on(&release).await?;
+        let ended = release::ended_sentence(&ended_on);
+        if result.error == Some(ErrorName::ReleaseFailed) {
+            result.cause = format!("{}. Services now: {ended}", result.cause);
+        }
+        let execution_name = release.execution_arn.rsplit(':').next().unwrap_or_default();
+        let deployment_id = format!("{execution_name}:{}", result.status);
+        let Value::Object(item) = release::record(
+            &release,
+            state,
+            &result,
+            &ended_on,
+            &deployment_id,
+            Utc::now(),
+        ) else {
+            return Err(BbwsError::invalid_event(
+                "the release record is not an object",
+            ));
+        };
+        let written = put_new(
+            &self.aws.dynamodb(),
+            &settings.deployments_table,
+            "deployment_id",
+            &item,
+        )
+        .await?;
+        info!(event = "recorded", deployment_id = %deployment_id, status = %result.status, error = ?result.error,
+              written, "release into {}: {}; {ended}", release.target_env, result.status);
+        let what = format!(
+            "{} into {}",
+            release.request.services.join(", "),
+            release.target_env.label()
+        );
+        let (event, subject) = match result.error {
+            None => ("released", format!("Released: {what}")),
+            Some(ErrorName::ApprovalRejected) => ("rejected", format!("Release rejected: {what}")),
+            Some(ErrorName::ApprovalTimedOut) => (
+                "approval_timed_out",
+                format!("Release approval timed out: {what}"),
+            ),
+            Some(_) => ("failed", format!("Release failed: {what}")),
+        };
+        let mut text = format!(
+            "Services now: {ended}\nRequested by: {}\nReason: {}\nChange request: {}\nOutcome: {}\n",
+            release.request.requested_by,
+            release.request.reason,
+            release.request.change_request.as_deref().unwrap_or("-"),
+            result.status
+        );
+        if let Some(e) = result.error {
+            text.push_str(&format!("Error: {e}\nCause: {}\n", result.cause));
+        }
+        text.push_str(&format!("Execution: {}\n", release.execution_arn));
+        let notified = self.announce(settings, event, &subject, &text).await;
+        let mut out = Map::new();
+        out.insert("status".into(), Value::String(result.status.into()));
+        out.insert("deployment_id".into(), Value::String(deployment_id));
+        out.insert("ended_on".into(), ended_on);
+        out.insert("notified".into(), Value::Bool(notified));
+        if let Some(e) = result.error {
+            out.insert("error".into(), Value::String(e.as_str().into()));
+            out.insert("cause".into(), Value::String(result.cause.clone()));
+        }
+        Ok(Value::Object(out))
+    }
+
+    async fn finish_rollback(
+        &self,
+        settings: &Settings,
+        outcome: &str,
+        state: &Value,
+    ) -> Result<Value, BbwsError> {
+        let plan: RollbackPlan = parse("the rollback plan", state["rollback"].clone())?;
+        let result = manual::classify(outcome, state, &plan)?;
+        let execution_name = plan.execution_arn.rsplit(':').next().unwrap_or_default();
+        let deployment_id = format!("{execution_name}:{}", result.status);
+        let Value::Object(item) = manual::record(&plan, state, &result, &deployment_id, Utc::now())
+        else {
+            return Err(BbwsError::invalid_event(
+                "the rollback record is not an object",
+            ));
+        };
+        let written = put_new(
+            &self.aws.dynamodb(),
+            &settings.deployments_table,
+            "deployment_id",
+            &item,
+        )
+        .await?;
+        info!(event = "recorded", deployment_id = %deployment_id, status = %result.status, error = ?result.error,
+              written, "rollback of {} in {}: {}", plan.service, plan.environment, result.status);
+        let event = match result.error {
+            None => "rolled_back",
+            Some(ErrorName::ApprovalRejected) => "rejected",
+            Some(ErrorName::ApprovalTimedOut) => "approval_timed_out",
+            Some(_) => "failed",
+        };
+        let notified = self
+            .announce(
+                settings,
+                event,
+                &manual::subject(&plan, &result),
+                &manual::message(&plan, &item, &result),
+            )
+            .await;
+        let mut out = Map::new();
+        out.insert("status".into(), Value::String(result.status.into()));
+        out.insert("deployment_id".into(), Value::String(deployment_id));
+        out.insert("notified".into(), Value::Bool(notified));
+        if let Some(e) = result.error {
+            out.insert("error".into(), Value::String(e.as_str().into()));
+            out.insert("cause".into(), Value::String(result.cause.clone()));
+        }
+        Ok(Value::Object(out))
+    }
+
+    async fn lock(&self, settings: &Settings, plan: &PromotionPlan) -> Result<Value, BbwsError> {
+        let hold = plan.limits.approval_timeout_seconds
+            + plan.limits.monitor_seconds
+            + LOCK_MARGIN_SECONDS;
+        let lock_id = plan.lock_id();
+        let expires = match self
+            .take_lock(settings, &lock_id, &plan.execution_arn, hold)
+            .await?
+        {
+            Ok(expires) => expires,
+            Err(held) => {
+                return Err(BbwsError::new(
+                    ErrorName::PromotionInProgress,
+                    format!(
+                        "{} cannot be promoted to {} now: it is {held}",
+                        plan.service,
+                        plan.target_env.label()
+                    ),
+                ))
+            }
+        };
         let request = &plan.request;
         let notified = self
             .announce(
@@ -185,6 +533,18 @@ impl App {
             out.insert("cause".into(), Value::String(result.cause.clone()));
         }
         Ok(Value::Object(out))
+    }
+}
+
+/// What the execution holding a lock is doing, from its state machine's name.
+fn activity(execution_arn: &str) -> &'static str {
+    let machine = execution_arn.split(':').nth(6).unwrap_or_default();
+    if machine.starts_with("bbws-rollback-") {
+        "being rolled back"
+    } else if machine.starts_with("bbws-release-") {
+        "part of a release"
+    } else {
+        "being promoted"
     }
 }
 

@@ -1,5 +1,14 @@
 //! Rollback (RB-003 §6.3.2 steps 4-6): an `incident-YYYYMMDD-HHMMSS` alias on the bad version,
 //! `latest-<target>` back to the backup version for every function in every region, health verified.
+//!
+//! Two callers:
+//! - the promotion (no `op`): back to the backup alias the promotion took, after a failed check;
+//! - the manual rollback, `bbws-rollback-<env>` (RB-003 §6.2.1, §6.3.2, §6.4):
+//!   `plan` validates the request, `resolve` chooses the version of every function in every region
+//!   (a named backup, the newest backup, or a version number that was live), `manual` moves the
+//!   aliases and verifies health; a move that fails puts the ones already moved back.
+
+mod manual;
 
 use bbws_aws::functions::{alias_version, health, put_alias};
 use bbws_aws::runtime::{parse, serve, to_value};
@@ -34,7 +43,15 @@ struct BackedUp {
     version: String,
 }
 
-async fn handle(aws: &Aws, event: Value) -> Result<Value, BbwsError> {
+async fn handle(app: &manual::App, event: Value) -> Result<Value, BbwsError> {
+    if event.get("op").is_some() {
+        return app.handle(event).await;
+    }
+    back_to_backup(&app.aws, event).await
+}
+
+/// A promotion's rollback: back to the backup alias the promotion took.
+pub(crate) async fn back_to_backup(aws: &Aws, event: Value) -> Result<Value, BbwsError> {
     let event = parse::<Event>("the rollback event", event)?;
     let plan = &event.promotion;
     let reason = event.monitor["reason"]
@@ -123,8 +140,11 @@ fn readable(reason: &str) -> String {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     bbws_aws::runtime::init_tracing();
-    let aws = Aws::load().await;
-    serve(|event| handle(&aws, event)).await
+    let app = manual::App {
+        aws: Aws::load().await,
+        settings: bbws_aws::Settings::from_env(),
+    };
+    serve(|event| handle(&app, event)).await
 }
 
 #[cfg(test)]

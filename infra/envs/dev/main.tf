@@ -1,5 +1,6 @@
-# DEV (536580886816): the pipeline's functions, tables, topics and key (no state machine: DEV is
-# promoted from nowhere), and the source reader through which SIT's pipeline reads DEV.
+# DEV (536580886816): the pipeline's functions, tables, topics, key and rollback state machine
+# (bbws-rollback-dev; no promotion or release state machine: DEV is promoted from nowhere), and the
+# source reader through which SIT's pipeline reads DEV.
 #
 # On AWS, apply envs/sit before this root: the reader's trust names SIT's roles, which must exist.
 

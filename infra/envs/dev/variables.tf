@@ -46,7 +46,7 @@ variable "approval_signing_key" {
 }
 
 variable "statemachine_dir" {
-  description = "Directory holding promote.asl.json; null = the repository's statemachine/."
+  description = "Directory holding promote.asl.json, rollback.asl.json and release.asl.json; null = the repository's statemachine/."
   type        = string
   default     = null
 }

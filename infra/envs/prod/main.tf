@@ -1,5 +1,6 @@
-# PROD (093646564004): the pipeline that promotes SIT -> PROD (bbws-promote-prod) in af-south-1, acting
-# on the PROD service functions in af-south-1 and in the failover region eu-west-1.
+# PROD (093646564004): the pipeline that promotes SIT -> PROD (bbws-promote-prod; several services at
+# once with bbws-release-prod) and rolls PROD back (bbws-rollback-prod) in af-south-1, acting on the PROD
+# service functions in af-south-1 and in the failover region eu-west-1.
 #
 # On AWS this root is applied first (see infra/README.md).
 

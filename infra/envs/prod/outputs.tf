@@ -8,13 +8,23 @@ output "state_machine_arn" {
   value       = module.pipeline.state_machine_arn
 }
 
+output "rollback_state_machine_arn" {
+  description = "bbws-rollback-prod."
+  value       = module.pipeline.rollback_state_machine_arn
+}
+
+output "release_state_machine_arn" {
+  description = "bbws-release-prod."
+  value       = module.pipeline.release_state_machine_arn
+}
+
 output "function_arns" {
   description = "The seven pipeline functions by key."
   value       = module.pipeline.function_arns
 }
 
 output "role_arns" {
-  description = "Their execution roles (and the state machine's, as states)."
+  description = "Their execution roles (and the state machines', as states)."
   value       = module.pipeline.role_arns
 }
 

@@ -1,5 +1,6 @@
-# SIT (815856636111): the pipeline that promotes DEV -> SIT (bbws-promote-sit), and the source reader
-# through which PROD's pipeline reads SIT.
+# SIT (815856636111): the pipeline that promotes DEV -> SIT (bbws-promote-sit; several services at once
+# with bbws-release-sit) and rolls SIT back (bbws-rollback-sit), and the source reader through which
+# PROD's pipeline reads SIT.
 #
 # On AWS, apply envs/prod before this root: the reader's trust names PROD's roles, which must exist.
 

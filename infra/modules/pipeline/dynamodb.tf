@@ -14,6 +14,25 @@ resource "aws_dynamodb_table" "deployments" {
     type = "S"
   }
 
+  attribute {
+    name = "service"
+    type = "S"
+  }
+
+  attribute {
+    name = "timestamp"
+    type = "S"
+  }
+
+  # A service's records in time order (RFC 3339 timestamps): what a rollback returns to, and a
+  # service's history for auditors.
+  global_secondary_index {
+    name            = "service-timestamp"
+    hash_key        = "service"
+    range_key       = "timestamp"
+    projection_type = "ALL"
+  }
+
   point_in_time_recovery {
     enabled = true
   }

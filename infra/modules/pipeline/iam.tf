@@ -124,9 +124,24 @@ data "aws_iam_policy_document" "rollback" {
     resources = [local.log_stream_arns.rollback]
   }
   statement {
-    sid       = "RollBackTargetFunctions"
-    actions   = ["lambda:GetAlias", "lambda:UpdateAlias", "lambda:CreateAlias", "lambda:ListAliases", "lambda:InvokeFunction"]
+    sid = "RollBackTargetFunctions"
+    actions = [
+      "lambda:GetFunction",
+      "lambda:GetFunctionConfiguration",
+      "lambda:ListVersionsByFunction",
+      "lambda:GetAlias",
+      "lambda:UpdateAlias",
+      "lambda:CreateAlias",
+      "lambda:ListAliases",
+      "lambda:InvokeFunction",
+    ]
     resources = local.all_region_service_arns
+  }
+  statement {
+    # The recorded deployments a rollback returns to, found by service (index service-timestamp).
+    sid       = "ReadDeployments"
+    actions   = ["dynamodb:Query", "dynamodb:GetItem"]
+    resources = [aws_dynamodb_table.deployments.arn, "${aws_dynamodb_table.deployments.arn}/index/*"]
   }
 }
 
@@ -140,6 +155,18 @@ data "aws_iam_policy_document" "record" {
     sid       = "DeploymentsAndLocks"
     actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"]
     resources = [aws_dynamodb_table.deployments.arn, aws_dynamodb_table.locks.arn]
+  }
+  statement {
+    # A service's records (index service-timestamp).
+    sid       = "DeploymentsByService"
+    actions   = ["dynamodb:Query"]
+    resources = ["${aws_dynamodb_table.deployments.arn}/index/*"]
+  }
+  statement {
+    # Where each service of a release ended: its alias and the version it points to.
+    sid       = "ReadReleasedFunctions"
+    actions   = ["lambda:GetAlias", "lambda:GetFunctionConfiguration"]
+    resources = local.all_region_service_arns
   }
   statement {
     sid       = "PublishEvents"
@@ -175,11 +202,12 @@ data "aws_iam_policy_document" "approval" {
     resources = [aws_sns_topic.approvals.arn]
   }
   statement {
-    # A callback token is authorised against the state machine that issued it. The ARN is built from
-    # the name, not read from the resource: the state machine depends on this function.
+    # A callback token is authorised against the state machine that issued it (promote and release
+    # where they exist, rollback everywhere). The ARNs are built from the names, not read from the
+    # resources: the state machines depend on this function.
     sid       = "AnswerApprovalTasks"
     actions   = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
-    resources = [local.state_machine_arn]
+    resources = local.state_machine_arns
   }
   statement {
     # Built from the names: the approval-url parameter is written from the function's URL.

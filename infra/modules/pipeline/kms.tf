@@ -31,6 +31,8 @@ data "aws_iam_policy_document" "key" {
       values = [
         "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/lambda/bbws-promotion-*",
         "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/vendedlogs/states/bbws-promote-*",
+        "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/vendedlogs/states/bbws-rollback-*",
+        "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/vendedlogs/states/bbws-release-*",
       ]
     }
   }

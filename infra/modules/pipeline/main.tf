@@ -1,6 +1,8 @@
 # The promotion pipeline of one BBWS account (RB-003): seven Lambda functions, their roles, the
-# deployment/lock/approval/quality-gate tables, the events and approvals topics, the approval key and,
-# in SIT and PROD, the bbws-promote-<env> state machine.
+# deployment/lock/approval/quality-gate tables, the events and approvals topics, the approval key, the
+# bbws-rollback-<env> state machine (every account: it returns a service to a recorded deployment) and,
+# in SIT and PROD, the bbws-promote-<env> state machine and the bbws-release-<env> state machine, which
+# promotes several services by running bbws-promote-<env> once per service as a child execution.
 
 locals {
   # RB-003 §1.3.
@@ -70,10 +72,27 @@ locals {
     approvers    = "/bbws/promotion/${var.env}/approvers"
   }
 
-  state_machine_name = "bbws-promote-${var.env}"
-  state_machine_arn  = "arn:${local.partition}:states:${var.region}:${local.account_id}:stateMachine:${local.state_machine_name}"
-  has_state_machine  = var.source_env != null
-  statemachine_dir   = coalesce(var.statemachine_dir, "${path.module}/../../../statemachine")
+  # bbws-promote-<env> and bbws-release-<env> exist where there is a source (SIT, PROD);
+  # bbws-rollback-<env> everywhere. ARNs are built from the names: the roles' policies and the
+  # definitions name machines that depend on them.
+  state_machine_name          = "bbws-promote-${var.env}"
+  state_machine_arn           = "arn:${local.partition}:states:${var.region}:${local.account_id}:stateMachine:${local.state_machine_name}"
+  has_state_machine           = var.source_env != null
+  rollback_state_machine_name = "bbws-rollback-${var.env}"
+  rollback_state_machine_arn  = "arn:${local.partition}:states:${var.region}:${local.account_id}:stateMachine:${local.rollback_state_machine_name}"
+  release_state_machine_name  = "bbws-release-${var.env}"
+  release_state_machine_arn   = "arn:${local.partition}:states:${var.region}:${local.account_id}:stateMachine:${local.release_state_machine_name}"
+  state_machine_names = concat(
+    local.has_state_machine ? [local.state_machine_name] : [],
+    [local.rollback_state_machine_name],
+    local.has_state_machine ? [local.release_state_machine_name] : [],
+  )
+  state_machine_arns = concat(
+    local.has_state_machine ? [local.state_machine_arn] : [],
+    [local.rollback_state_machine_arn],
+    local.has_state_machine ? [local.release_state_machine_arn] : [],
+  )
+  statemachine_dir = coalesce(var.statemachine_dir, "${path.module}/../../../statemachine")
 
   # The functions' environment (the approval function's too: it reads its URL from SSM, so the URL
   # is no input of the function itself and there is no cycle).

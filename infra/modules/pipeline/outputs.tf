@@ -8,16 +8,26 @@ output "state_machine_arn" {
   value       = local.has_state_machine ? aws_sfn_state_machine.promote[0].arn : null
 }
 
+output "rollback_state_machine_arn" {
+  description = "bbws-rollback-<env> (every environment)."
+  value       = aws_sfn_state_machine.rollback.arn
+}
+
+output "release_state_machine_arn" {
+  description = "bbws-release-<env> (null in DEV, which has no promote machine to run)."
+  value       = local.has_state_machine ? aws_sfn_state_machine.release[0].arn : null
+}
+
 output "function_arns" {
   description = "The seven functions, by key (preflight, backup-alias, deploy, monitor, rollback, record, approval)."
   value       = { for k, f in aws_lambda_function.function : k => f.arn }
 }
 
 output "role_arns" {
-  description = "The functions' execution roles, by the same keys; states = the state machine's role."
+  description = "The functions' execution roles, by the same keys; states = the state machines' role."
   value = merge(
     { for k, r in aws_iam_role.function : k => r.arn },
-    local.has_state_machine ? { states = aws_iam_role.states[0].arn } : {},
+    { states = aws_iam_role.states.arn },
   )
 }
 

@@ -1,8 +1,32 @@
-# bbws-promote-<env>: SIT and PROD only (DEV is promoted from nowhere). The definition is the
-# repository's statemachine/promote.asl.json with the functions' ARNs filled in.
+# bbws-promote-<env>: SIT and PROD only (DEV is promoted from nowhere). bbws-rollback-<env>: every
+# account. bbws-release-<env>: SIT and PROD, a release of several services, each promoted by a child
+# execution of bbws-promote-<env> (states:startExecution.sync:2). The definitions are the repository's
+# statemachine/promote.asl.json, rollback.asl.json and release.asl.json with the functions' and the
+# promote machine's ARNs filled in; all machines run as one role, bbws-promotion-states-<env>.
+
+locals {
+  # The variables of every definition (templatefile fails on a placeholder missing from them).
+  state_machine_template_vars = {
+    env              = var.env
+    source_env       = var.source_env
+    preflight_arn    = aws_lambda_function.function["preflight"].arn
+    backup_alias_arn = aws_lambda_function.function["backup-alias"].arn
+    deploy_arn       = aws_lambda_function.function["deploy"].arn
+    monitor_arn      = aws_lambda_function.function["monitor"].arn
+    rollback_arn     = aws_lambda_function.function["rollback"].arn
+    record_arn       = aws_lambda_function.function["record"].arn
+    approval_arn     = aws_lambda_function.function["approval"].arn
+    events_topic_arn = aws_sns_topic.events.arn
+    # Built from the name: the release machine starts executions of the promote machine. DEV has no
+    # promote machine; its definitions do not use this (the ARN is what the machine's would be).
+    promote_state_machine_arn = local.state_machine_arn
+  }
+
+  # Where bbws-release-<env> exists, the state machine whose executions it starts (none in DEV).
+  child_state_machines = local.has_state_machine ? [local.state_machine_name] : []
+}
 
 data "aws_iam_policy_document" "states_trust" {
-  count = local.has_state_machine ? 1 : 0
   statement {
     actions = ["sts:AssumeRole"]
     principals {
@@ -18,14 +42,18 @@ data "aws_iam_policy_document" "states_trust" {
 }
 
 resource "aws_iam_role" "states" {
-  count              = local.has_state_machine ? 1 : 0
   name               = "bbws-promotion-states-${var.env}"
-  description        = "Execution role of ${local.state_machine_name}"
-  assume_role_policy = data.aws_iam_policy_document.states_trust[0].json
+  description        = "Execution role of ${join(", ", local.state_machine_names)}"
+  assume_role_policy = data.aws_iam_policy_document.states_trust.json
+}
+
+# State written while the role was counted (SIT and PROD only) keeps its role and policy: no replacement.
+moved {
+  from = aws_iam_role.states[0]
+  to   = aws_iam_role.states
 }
 
 data "aws_iam_policy_document" "states" {
-  count = local.has_state_machine ? 1 : 0
   statement {
     sid       = "InvokeThePipelineFunctions"
     actions   = ["lambda:InvokeFunction"]
@@ -62,13 +90,44 @@ data "aws_iam_policy_document" "states" {
     ]
     resources = ["*"]
   }
+  # bbws-release-<env> runs bbws-promote-<env> with states:startExecution.sync:2: it starts the child
+  # execution, follows and, if the release is stopped, stops it, and learns of its end through the
+  # rule Step Functions manages for this (AWS's documented permissions for the integration).
+  dynamic "statement" {
+    for_each = local.child_state_machines
+    content {
+      sid       = "StartPromotions"
+      actions   = ["states:StartExecution"]
+      resources = ["arn:${local.partition}:states:${var.region}:${local.account_id}:stateMachine:${statement.value}"]
+    }
+  }
+  dynamic "statement" {
+    for_each = local.child_state_machines
+    content {
+      sid       = "FollowAndStopPromotions"
+      actions   = ["states:DescribeExecution", "states:StopExecution"]
+      resources = ["arn:${local.partition}:states:${var.region}:${local.account_id}:execution:${statement.value}:*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = local.child_state_machines
+    content {
+      sid       = "ChildExecutionEvents"
+      actions   = ["events:PutTargets", "events:PutRule", "events:DescribeRule"]
+      resources = ["arn:${local.partition}:events:${var.region}:${local.account_id}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "states" {
-  count  = local.has_state_machine ? 1 : 0
   name   = "least-privilege"
-  role   = aws_iam_role.states[0].id
-  policy = data.aws_iam_policy_document.states[0].json
+  role   = aws_iam_role.states.id
+  policy = data.aws_iam_policy_document.states.json
+}
+
+moved {
+  from = aws_iam_role_policy.states[0]
+  to   = aws_iam_role_policy.states
 }
 
 resource "aws_cloudwatch_log_group" "states" {
@@ -82,22 +141,11 @@ resource "aws_cloudwatch_log_group" "states" {
 resource "aws_sfn_state_machine" "promote" {
   #checkov:skip=CKV_AWS_285:Logging is on (level ALL) without execution data on purpose: the approval task's input holds its task token, which must never reach a log.
   #checkov:skip=CKV_AWS_284:The promotion's trail is the execution history, its logs and the deployments table; X-Ray adds nothing a reviewer reads.
-  count    = local.has_state_machine ? 1 : 0
-  name     = local.state_machine_name
-  type     = "STANDARD"
-  role_arn = aws_iam_role.states[0].arn
-  definition = templatefile("${local.statemachine_dir}/promote.asl.json", {
-    env              = var.env
-    source_env       = var.source_env
-    preflight_arn    = aws_lambda_function.function["preflight"].arn
-    backup_alias_arn = aws_lambda_function.function["backup-alias"].arn
-    deploy_arn       = aws_lambda_function.function["deploy"].arn
-    monitor_arn      = aws_lambda_function.function["monitor"].arn
-    rollback_arn     = aws_lambda_function.function["rollback"].arn
-    record_arn       = aws_lambda_function.function["record"].arn
-    approval_arn     = aws_lambda_function.function["approval"].arn
-    events_topic_arn = aws_sns_topic.events.arn
-  })
+  count      = local.has_state_machine ? 1 : 0
+  name       = local.state_machine_name
+  type       = "STANDARD"
+  role_arn   = aws_iam_role.states.arn
+  definition = templatefile("${local.statemachine_dir}/promote.asl.json", local.state_machine_template_vars)
 
   # Execution data stays out of the logs: the approval task's input carries its task token, and a
   # token in a log would let anyone who reads the logs answer the approval.
@@ -105,6 +153,60 @@ resource "aws_sfn_state_machine" "promote" {
     level                  = "ALL"
     include_execution_data = false
     log_destination        = "${aws_cloudwatch_log_group.states[0].arn}:*"
+  }
+
+  depends_on = [aws_iam_role_policy.states]
+}
+
+resource "aws_cloudwatch_log_group" "rollback" {
+  #checkov:skip=CKV_AWS_338:90 days by decision (log_retention_days); the lasting record of each rollback is the deployments table.
+  name              = "/aws/vendedlogs/states/${local.rollback_state_machine_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.pipeline.arn
+}
+
+resource "aws_sfn_state_machine" "rollback" {
+  #checkov:skip=CKV_AWS_285:Logging is on (level ALL) without execution data on purpose: an approval task's input holds its task token, which must never reach a log.
+  #checkov:skip=CKV_AWS_284:The rollback's trail is the execution history, its logs and the deployments table; X-Ray adds nothing a reviewer reads.
+  name       = local.rollback_state_machine_name
+  type       = "STANDARD"
+  role_arn   = aws_iam_role.states.arn
+  definition = templatefile("${local.statemachine_dir}/rollback.asl.json", local.state_machine_template_vars)
+
+  # Execution data stays out of the logs, as for the promotion: an approval task's input carries its
+  # task token, and a token in a log would let anyone who reads the logs answer the approval.
+  logging_configuration {
+    level                  = "ALL"
+    include_execution_data = false
+    log_destination        = "${aws_cloudwatch_log_group.rollback.arn}:*"
+  }
+
+  depends_on = [aws_iam_role_policy.states]
+}
+
+resource "aws_cloudwatch_log_group" "release" {
+  #checkov:skip=CKV_AWS_338:90 days by decision (log_retention_days); the lasting record of each release is the deployments table.
+  count             = local.has_state_machine ? 1 : 0
+  name              = "/aws/vendedlogs/states/${local.release_state_machine_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.pipeline.arn
+}
+
+resource "aws_sfn_state_machine" "release" {
+  #checkov:skip=CKV_AWS_285:Logging is on (level ALL) without execution data on purpose: an approval task's input holds its task token, which must never reach a log.
+  #checkov:skip=CKV_AWS_284:The release's trail is its execution history with its child promotions, its logs and the deployments table; X-Ray adds nothing a reviewer reads.
+  count      = local.has_state_machine ? 1 : 0
+  name       = local.release_state_machine_name
+  type       = "STANDARD"
+  role_arn   = aws_iam_role.states.arn
+  definition = templatefile("${local.statemachine_dir}/release.asl.json", local.state_machine_template_vars)
+
+  # Execution data stays out of the logs, as for the promotion: an approval task's input carries its
+  # task token, and a token in a log would let anyone who reads the logs answer the approval.
+  logging_configuration {
+    level                  = "ALL"
+    include_execution_data = false
+    log_destination        = "${aws_cloudwatch_log_group.release[0].arn}:*"
   }
 
   depends_on = [aws_iam_role_policy.states]

@@ -91,7 +91,7 @@ variable "approval_signing_key" {
 }
 
 variable "statemachine_dir" {
-  description = "Directory holding promote.asl.json; null = the repository's statemachine/ directory."
+  description = "Directory holding promote.asl.json, rollback.asl.json and release.asl.json; null = the repository's statemachine/ directory."
   type        = string
   default     = null
 }
@@ -103,7 +103,7 @@ variable "url_invoke_permission_via_cloud_control" {
 }
 
 variable "log_retention_days" {
-  description = "Retention of the functions' and the state machine's log groups."
+  description = "Retention of the functions' and the state machines' log groups."
   type        = number
   default     = 90
 }
