@@ -31,8 +31,10 @@ def follow(env: str, arn: str, approval_state: str | None = None) -> dict[str, A
         for ev in events[seen:]:
             if ev["type"].endswith("StateEntered"):
                 say(f"   -> {ev['stateEnteredEventDetails']['name']}")
-            if ev["type"] == "TaskSubmitted" and "states:startExecution" in json.dumps(ev):
-                say("      (a child execution of bbws-promote-sit runs this phase)")
+                if ev["stateEnteredEventDetails"]["name"] == "Promote the next service":
+                    phase = json.loads(ev["stateEnteredEventDetails"]["input"])["progress"]["next"]
+                    say(f"      phase {phase['index']}: {phase['service']}, child execution "
+                        f"bbws-promote-sit:{phase['execution_name']}")
         seen = len(events)
         d = sfn.describe_execution(executionArn=arn)
         if d["status"] != "RUNNING":
@@ -54,8 +56,12 @@ def main() -> int:
     for s in config["catalog"]:
         s["health_wait_seconds"] = 10
     config["monitor"].update({"sit_seconds": 4, "poll_seconds": 2})
-    say("== the demo deploys 10 s health waits and a 4 s SIT monitor through the deployed configuration "
-        "(RB-003: 5 minutes per phase, 30 s)")
+    # The integration tests drive DEV's errors and throttles up on purpose; within the hour after
+    # `make test` RB-003's limits would (rightly) refuse these sources.
+    config["stability"]["dev_to_sit"].update({"errors": {"fewer_than": 1000}, "throttles": {"at_most": 1000}})
+    say("== the demo deploys 10 s health waits, a 4 s SIT monitor and DEV error/throttle limits of 1000 through "
+        "the deployed configuration (RB-003: 5 minutes per phase, 30 s, fewer than 10 errors and no throttle; "
+        "the integration tests drive DEV's figures up on purpose)")
     lam.update_function_configuration(FunctionName=preflight, Environment={"Variables": {
         **variables, "BBWS_CONFIG": json.dumps(config)}})
     try:
