@@ -4,6 +4,7 @@ DEV is newer than SIT at the estate's baseline, so a release into SIT promotes e
 The deployed configuration (the windows, monitor periods and health waits are data) shortens the
 monitor and the §5.2.1 health waits to seconds and lifts the DEV error limits, which other tests of the
 same hour drive up on purpose (tests/test_promote_preflight.py); no execution input changes a rule.
+Live failing traffic goes to PROD only: SIT's errors count in every SIT -> PROD preflight for 24 hours.
 """
 from __future__ import annotations
 
@@ -180,3 +181,52 @@ def test_bad_release_requests_are_refused(payload, starts):
     assert (d["status"], d["error"]) == ("FAILED", "Bbws.InvalidInput"), ph.failure_of(d)
     assert d["cause"].startswith(starts), d["cause"]
     assert ph.records_of("sit", arn) == []
+
+
+def test_an_error_spike_during_a_health_wait_rolls_that_phase_back(preflight_config, release):
+    """A release into PROD (whose errors no other test reads: PROD is never a source). The tenant phase
+    passes its own promotion's checks (its build answers /health; the deployed catalog has no smoke test
+    for it, so nothing calls the failing path yet); then, during the release's health wait, live
+    traffic on latest-prod fails 8 times: the release's poll rolls the phase back in both regions."""
+    config = _config()
+    for s in config["catalog"]:
+        if s["name"] == SERVICES[0]:
+            s["smoke_tests"] = []
+            s["health_wait_seconds"] = 60
+    config["monitor"] = {"prod_seconds": 2, "poll_seconds": 2}
+    config["maintenance_windows"] = ph.windows_all_week()
+    del config["stability"]
+    preflight_config("prod", **config)
+    before = ph.latest_versions("prod", SERVICES[0])
+    release("sit", SERVICES[0], "errors-under-traffic", "1.6.7")
+    ph.record_service_gates("sit", SERVICES[0])
+
+    arn = ph.start("prod", {**_request([SERVICES[0]]), "target_env": "prod", "change_request": "CHG-2001"},
+                   kind="release")
+    for person, role in (ph.TECH_LEAD, ph.OPS_LEAD):
+        link = ph.wait_for(lambda: _role_link(person, role, arn), 30, f"the {role} link")
+        assert ph.confirm(link).status_code == 200
+    ph.wait_state_entered("prod", arn, "Wait before the next health check", timeout=120)
+    name = arn.rsplit(":", 1)[1]
+    child = f"arn:aws:states:af-south-1:{ph.ACCOUNTS['prod']}:execution:bbws-promote-prod:{name}-p1"
+    assert ph.wait_execution("prod", child)["status"] == "SUCCEEDED"
+    report = ph.traffic.send_traffic("prod", SERVICES[0], requests=8, estate=ph.ESTATE)
+    assert report.total.function_errors == 8
+
+    d = ph.wait_execution("prod", arn, timeout=120)
+    assert (d["status"], d["error"]) == ("FAILED", "Bbws.ReleaseFailed"), ph.failure_of(d)
+    assert d["cause"].startswith("phase 1 (tenant-instance-management) failed its health wait: monitor poll "), d["cause"]
+    assert "errors in the last 2 min" in d["cause"] and "tenant-instance-management is back on backup-" in d["cause"]
+    assert "Roll the phase back" in ph.states_entered("prod", arn)
+    assert ph.latest_versions("prod", SERVICES[0]) == before, "back on the versions before, both regions"
+    [record] = ph.records_of("prod", arn)
+    assert [(p["service"], p["outcome"]) for p in record["phases"]] == [(SERVICES[0], "rolled_back")]
+
+
+def _role_link(address: str, role: str, arn: str) -> str | None:
+    for m in ph.mailbox(address):
+        if arn in m["body"] and f"as {role}." in m["body"]:
+            for line in m["body"].splitlines():
+                if line.startswith("Approve: http"):
+                    return line.split(": ", 1)[1].strip()
+    return None

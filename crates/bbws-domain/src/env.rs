@@ -66,6 +66,13 @@ impl Env {
         }
     }
 
+    /// Every region the environment's workloads run in: the primary first, then the failover.
+    pub fn regions(self) -> Vec<String> {
+        let mut regions = vec![self.primary_region().to_owned()];
+        regions.extend(self.failover_region().map(str::to_owned));
+        regions
+    }
+
     /// Parses `"dev"`, `"sit"` or `"prod"` (exactly, lower case); the error names `field`.
     pub fn parse(field: &str, value: &str) -> Result<Env, FieldError> {
         Env::ALL

@@ -338,6 +338,26 @@ impl ReleasePlan {
     }
 }
 
+impl ReleasePlan {
+    /// Every function of every service of the release in every target region, in release
+    /// order: `(service, region, function)`.
+    pub fn targets(
+        &self,
+        catalog: &Catalog,
+    ) -> Result<Vec<(String, String, String)>, CatalogError> {
+        let mut out = Vec::new();
+        for phase in &self.phases {
+            let functions = catalog.function_names(&phase.service, self.target_env)?;
+            for region in self.target_env.regions() {
+                for f in &functions {
+                    out.push((phase.service.clone(), region.clone(), f.clone()));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// One package a release's approvers saw: the source function, its version and CodeSha256.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovedPackage {
@@ -428,6 +448,30 @@ mod tests {
         );
         assert_eq!(plan.phases[0].input["source_env"], "sit");
         assert_eq!(plan.lock_id, "release#prod");
+    }
+
+    #[test]
+    fn the_targets_are_every_function_of_every_service_in_both_prod_regions() {
+        let arn = "arn:aws:states:af-south-1:093646564004:execution:bbws-release-prod:rel-1";
+        let plan = ReleasePlan::new(
+            validate(prod()).expect("valid"),
+            &Config::runbook(),
+            arn,
+            Utc::now(),
+        )
+        .expect("plan");
+        let targets = plan.targets(&Catalog::runbook()).expect("targets");
+        assert_eq!(targets.len(), (1 + 1 + 4) * 2);
+        assert_eq!(
+            targets[0],
+            (
+                "tenant-instance-management".into(),
+                "af-south-1".into(),
+                "bbws-tenant-instance-management-prod".into()
+            )
+        );
+        assert_eq!(targets[1].1, "eu-west-1");
+        assert_eq!(targets[11].2, "prod-bbws-async-processor");
     }
 
     #[test]

@@ -832,6 +832,44 @@ mod tests {
     }
 
     #[test]
+    fn a_release_phase_names_a_release_execution_of_its_target_environment() {
+        let arn = "arn:aws:states:af-south-1:815856636111:execution:bbws-release-sit:rel-1";
+        let ok = with(
+            dev_to_sit(),
+            "release",
+            json!({"execution_arn": arn, "phase": 2}),
+        );
+        let r = validate_request(&ok, &catalog()).expect("valid");
+        assert_eq!(r.release.as_ref().map(|r| r.phase), Some(2));
+        assert_eq!(
+            serde_json::to_value(&r).expect("json")["release"]["execution_arn"],
+            arn
+        );
+        let prod_arn = "arn:aws:states:af-south-1:093646564004:execution:bbws-release-prod:rel-1";
+        for (bad, starts) in [
+            (
+                json!({"execution_arn": prod_arn, "phase": 1}),
+                "release: execution_arn must be an execution of bbws-release-sit",
+            ),
+            (
+                json!({"execution_arn": arn, "phase": 0}),
+                "release: phase must be 1 or more",
+            ),
+            (json!({"execution_arn": arn}), "release: must be {"),
+            (
+                json!({"execution_arn": arn, "phase": 1, "token": "x"}),
+                "release: must be {",
+            ),
+        ] {
+            let errors = errors_of(&with(dev_to_sit(), "release", bad));
+            assert!(
+                errors.len() == 1 && errors[0].starts_with(starts),
+                "{errors:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_validated_request_round_trips_through_its_json() {
         let mut input = with(dev_to_sit(), "skip_quality_gates", json!(true));
         input["emergency"] = json!({"incident": "INC-42"});

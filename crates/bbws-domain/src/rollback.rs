@@ -220,15 +220,13 @@ impl RollbackPlan {
             .catalog
             .function_names(&request.service, env)
             .map_err(|e| FieldError::new("service", e.to_string()))?;
-        let mut regions = vec![env.primary_region().to_owned()];
-        regions.extend(env.failover_region().map(str::to_owned));
         let approval = config.approvals.for_rollback(env).cloned();
         Ok(RollbackPlan {
             service: request.service.clone(),
             environment: env,
             alias: latest_alias(env),
             functions,
-            regions,
+            regions: env.regions(),
             approval_required: approval.is_some(),
             approval,
             approval_timeout_seconds: config.approval_timeout_seconds,

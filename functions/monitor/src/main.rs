@@ -231,26 +231,17 @@ impl App {
         let env = release.target_env;
         let alias = bbws_domain::naming::latest_alias(env);
         let healthy_status = settings.config.monitor.triggers.healthy_status;
-        let mut regions = vec![env.primary_region().to_owned()];
-        regions.extend(env.failover_region().map(str::to_owned));
+        let targets = release
+            .targets(&settings.config.catalog)
+            .map_err(|e| BbwsError::invalid_event(e.to_string()))?;
         let mut checks = Vec::new();
-        for phase in &release.phases {
-            let functions = settings
-                .config
-                .catalog
-                .function_names(&phase.service, env)
-                .map_err(|e| BbwsError::invalid_event(e.to_string()))?;
-            for region in &regions {
-                let lambda = self.aws.lambda(Some(region));
-                for f in &functions {
-                    let h = health(&lambda, f, &alias).await?;
-                    checks.push(Check {
-                        check: format!("{} {} /health in {region}", phase.service, h.target),
-                        passed: h.status == healthy_status,
-                        detail: format!("{} (expected {healthy_status})", h.detail),
-                    });
-                }
-            }
+        for (service, region, f) in &targets {
+            let h = health(&self.aws.lambda(Some(region)), f, &alias).await?;
+            checks.push(Check {
+                check: format!("{service} {} /health in {region}", h.target),
+                passed: h.status == healthy_status,
+                detail: format!("{} (expected {healthy_status})", h.detail),
+            });
         }
         let failed: Vec<String> = checks
             .iter()

@@ -118,15 +118,17 @@ impl App {
         }
     }
 
-    /// Takes `lock_id` for `execution_arn` until `hold_seconds` from now; the holder's words
-    /// when another execution has it.
+    /// Takes `lock_id` for `execution_arn` until `hold_seconds` from now (its expiry). When
+    /// another execution holds it: `Bbws.PromotionInProgress`, worded by `refused` from the
+    /// holder's words.
     async fn take_lock(
         &self,
         settings: &Settings,
         lock_id: &str,
         execution_arn: &str,
         hold_seconds: u64,
-    ) -> Result<Result<i64, String>, BbwsError> {
+        refused: impl FnOnce(&str) -> String,
+    ) -> Result<i64, BbwsError> {
         let now = Utc::now();
         let expires = now.timestamp() + i64::try_from(hold_seconds).unwrap_or(i64::MAX / 2);
         let got = acquire_lock(
@@ -139,21 +141,25 @@ impl App {
             &now.to_rfc3339(),
         )
         .await?;
-        Ok(match got {
+        match got {
             Ok(()) => {
                 info!(event = "lock", lock = %lock_id, expires_at = expires, "lock {lock_id} taken until {expires}");
                 Ok(expires)
             }
             Err(holder) => {
                 info!(event = "lock_refused", lock = %lock_id, holder = %holder.execution_arn, "lock {lock_id} is held");
-                Err(format!(
+                let held = format!(
                     "{} by {} (since {}); wait for it to end, or stop it: its lock expires by itself",
                     activity(&holder.execution_arn),
                     holder.execution_arn,
                     holder.acquired_at
+                );
+                Err(BbwsError::new(
+                    ErrorName::PromotionInProgress,
+                    refused(&held),
                 ))
             }
-        })
+        }
     }
 
     async fn lock_rollback(
@@ -162,22 +168,15 @@ impl App {
         plan: &RollbackPlan,
     ) -> Result<Value, BbwsError> {
         let hold = plan.approval_timeout_seconds + LOCK_MARGIN_SECONDS;
-        let expires = match self
-            .take_lock(settings, &plan.lock_id, &plan.execution_arn, hold)
-            .await?
-        {
-            Ok(expires) => expires,
-            Err(held) => {
-                return Err(BbwsError::new(
-                    ErrorName::PromotionInProgress,
-                    format!(
-                        "{} in {} cannot be rolled back now: it is {held}",
-                        plan.service,
-                        plan.environment.label()
-                    ),
-                ))
-            }
-        };
+        let expires = self
+            .take_lock(settings, &plan.lock_id, &plan.execution_arn, hold, |held| {
+                format!(
+                    "{} in {} cannot be rolled back now: it is {held}",
+                    plan.service,
+                    plan.environment.label()
+                )
+            })
+            .await?;
         let r = &plan.request;
         let notified = self
             .announce(
@@ -210,21 +209,20 @@ impl App {
         let hold = release.approval_timeout_seconds
             + waits
             + LOCK_MARGIN_SECONDS * (1 + release.phases.len() as u64);
-        let expires = match self
-            .take_lock(settings, &release.lock_id, &release.execution_arn, hold)
-            .await?
-        {
-            Ok(expires) => expires,
-            Err(held) => {
-                return Err(BbwsError::new(
-                    ErrorName::PromotionInProgress,
+        let expires = self
+            .take_lock(
+                settings,
+                &release.lock_id,
+                &release.execution_arn,
+                hold,
+                |held| {
                     format!(
                         "another release into {} is running: {held}",
                         release.target_env.label()
-                    ),
-                ))
-            }
-        };
+                    )
+                },
+            )
+            .await?;
         let r = &release.request;
         let order: Vec<String> = release
             .phases
@@ -257,28 +255,21 @@ impl App {
     /// Where every service of the release ended: `latest-<env>` of each function in each region.
     async fn ended_on(&self, release: &ReleasePlan) -> Result<Value, BbwsError> {
         let settings = self.settings.as_ref().map_err(Clone::clone)?;
-        let env = release.target_env;
-        let alias = bbws_domain::naming::latest_alias(env);
-        let mut regions = vec![env.primary_region().to_owned()];
-        regions.extend(env.failover_region().map(str::to_owned));
+        let alias = bbws_domain::naming::latest_alias(release.target_env);
+        let targets = release
+            .targets(&settings.config.catalog)
+            .map_err(|e| BbwsError::invalid_event(e.to_string()))?;
         let mut out = Map::new();
-        for phase in &release.phases {
-            let functions = settings
-                .config
-                .catalog
-                .function_names(&phase.service, env)
-                .map_err(|e| BbwsError::invalid_event(e.to_string()))?;
-            let mut versions = Map::new();
-            for region in &regions {
-                let lambda = self.aws.lambda(Some(region));
-                for f in &functions {
-                    let v = bbws_aws::functions::alias_version(&lambda, f, &alias)
-                        .await?
-                        .unwrap_or_else(|| "none".to_owned());
-                    versions.insert(format!("{region}/{f}"), Value::String(v));
-                }
+        for (service, region, f) in &targets {
+            let v = bbws_aws::functions::alias_version(&self.aws.lambda(Some(region)), f, &alias)
+                .await?
+                .unwrap_or_else(|| "none".to_owned());
+            if let Value::Object(versions) = out
+                .entry(service.clone())
+                .or_insert_with(|| Value::Object(Map::new()))
+            {
+                versions.insert(format!("{region}/{f}"), Value::String(v));
             }
-            out.insert(phase.service.clone(), Value::Object(versions));
         }
         Ok(Value::Object(out))
     }
@@ -412,22 +403,15 @@ impl App {
             + plan.limits.monitor_seconds
             + LOCK_MARGIN_SECONDS;
         let lock_id = plan.lock_id();
-        let expires = match self
-            .take_lock(settings, &lock_id, &plan.execution_arn, hold)
-            .await?
-        {
-            Ok(expires) => expires,
-            Err(held) => {
-                return Err(BbwsError::new(
-                    ErrorName::PromotionInProgress,
-                    format!(
-                        "{} cannot be promoted to {} now: it is {held}",
-                        plan.service,
-                        plan.target_env.label()
-                    ),
-                ))
-            }
-        };
+        let expires = self
+            .take_lock(settings, &lock_id, &plan.execution_arn, hold, |held| {
+                format!(
+                    "{} cannot be promoted to {} now: it is {held}",
+                    plan.service,
+                    plan.target_env.label()
+                )
+            })
+            .await?;
         let request = &plan.request;
         let notified = self
             .announce(
