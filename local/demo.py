@@ -30,8 +30,7 @@ os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(SETTINGS.state_dir / "aws" / "cr
 
 import boto3  # noqa: E402
 
-GATES = [("unit_tests", True, 87.5), ("lint", True, None), ("type_check", True, None),
-         ("security_scan", True, None), ("integration_tests", True, None)]
+from services import ci  # noqa: E402
 
 
 def say(text: str) -> None:
@@ -44,17 +43,7 @@ def session(env: str) -> boto3.Session:
 
 def record_quality_gates(env: str, function: str, alias: str) -> str:
     """What each service's CI does after its pipeline: one item per gate, keyed by the package's SHA."""
-    s = session(env)
-    sha = s.client("lambda").get_function(FunctionName=function, Qualifier=alias)["Configuration"]["CodeSha256"]
-    ddb = s.client("dynamodb")
-    now = dt.datetime.now(dt.timezone.utc).isoformat()
-    for gate, passed, coverage in GATES:
-        item: dict[str, Any] = {"code_sha256": {"S": sha}, "gate": {"S": gate}, "passed": {"BOOL": passed},
-                                "recorded_at": {"S": now}, "ci_run": {"S": "local-demo"}}
-        if coverage is not None:
-            item["coverage_percent"] = {"N": str(coverage)}
-        ddb.put_item(TableName=f"bbws-quality-gates-{env}", Item=item)
-    return sha
+    return ci.record_gates(session(env), env, function, alias, ci_run="local-demo")
 
 
 def send_traffic(env: str, service: str, requests: int) -> None:
@@ -244,18 +233,7 @@ def start(env: str, service: str, event: dict[str, Any], file: str) -> str:
         stateMachineArn=arn, name=name, input=json.dumps(event))["executionArn"]
 
 
-def _plain(v: dict[str, Any]) -> Any:
-    (kind, value), = v.items()
-    if kind == "M":
-        return {k: _plain(x) for k, x in value.items()}
-    if kind == "L":
-        return [_plain(x) for x in value]
-    if kind == "N":
-        return float(value) if "." in value else int(value)
-    if kind == "NULL":
-        return None
-    return value
-
+_plain = ci.plain
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -27,8 +27,9 @@ for _var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_S
 import boto3  # noqa: E402
 
 RUNBOOK_CONFIG = json.loads((ROOT / "events" / "config" / "runbook.json").read_text())
-GATES = [("unit_tests", True, 87.5), ("lint", True, None), ("type_check", True, None),
-         ("security_scan", True, None), ("integration_tests", True, None)]
+from services import ci  # noqa: E402
+
+GATES = ci.GATES
 
 
 def check_up() -> str | None:
@@ -91,19 +92,9 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> None:
             base[k] = v
 
 
-def record_gates(env: str, function: str, qualifier: str, gates=GATES) -> str:
+def record_gates(env: str, function: str, qualifier: str, gates=None) -> str:
     """What a service's CI does: one item per gate, keyed by the package's CodeSha256."""
-    s = session(env)
-    sha = s.client("lambda").get_function(FunctionName=function, Qualifier=qualifier)["Configuration"]["CodeSha256"]
-    ddb = s.client("dynamodb")
-    now = dt.datetime.now(dt.timezone.utc).isoformat()
-    for gate, passed, coverage in gates:
-        item: dict[str, Any] = {"code_sha256": {"S": sha}, "gate": {"S": gate}, "passed": {"BOOL": passed},
-                                "recorded_at": {"S": now}}
-        if coverage is not None:
-            item["coverage_percent"] = {"N": str(coverage)}
-        ddb.put_item(TableName=f"bbws-quality-gates-{env}", Item=item)
-    return sha
+    return ci.record_gates(session(env), env, function, qualifier, GATES if gates is None else gates)
 
 
 STARTED: list[tuple[str, str]] = []  # (env, execution ARN) of every execution a test started
@@ -203,16 +194,7 @@ def lock_of(env: str, service: str) -> dict[str, Any] | None:
 
 
 def plain(v: dict[str, Any]) -> Any:
-    (kind, value), = v.items()
-    if kind == "M":
-        return {k: plain(x) for k, x in value.items()}
-    if kind == "L":
-        return [plain(x) for x in value]
-    if kind == "N":
-        return float(value) if "." in value else int(value)
-    if kind == "NULL":
-        return None
-    return value
+    return ci.plain(v)
 
 
 def wait_for(predicate, timeout: float = 30, what: str = "condition"):

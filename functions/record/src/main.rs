@@ -336,15 +336,8 @@ impl App {
         }
         text.push_str(&format!("Execution: {}\n", release.execution_arn));
         let notified = self.announce(settings, event, &subject, &text).await;
-        let mut out = Map::new();
-        out.insert("status".into(), Value::String(result.status.into()));
-        out.insert("deployment_id".into(), Value::String(deployment_id));
+        let mut out = outcome::output(&result, deployment_id, notified);
         out.insert("ended_on".into(), ended_on);
-        out.insert("notified".into(), Value::Bool(notified));
-        if let Some(e) = result.error {
-            out.insert("error".into(), Value::String(e.as_str().into()));
-            out.insert("cause".into(), Value::String(result.cause.clone()));
-        }
         Ok(Value::Object(out))
     }
 
@@ -387,15 +380,11 @@ impl App {
                 &manual::message(&plan, &item, &result),
             )
             .await;
-        let mut out = Map::new();
-        out.insert("status".into(), Value::String(result.status.into()));
-        out.insert("deployment_id".into(), Value::String(deployment_id));
-        out.insert("notified".into(), Value::Bool(notified));
-        if let Some(e) = result.error {
-            out.insert("error".into(), Value::String(e.as_str().into()));
-            out.insert("cause".into(), Value::String(result.cause.clone()));
-        }
-        Ok(Value::Object(out))
+        Ok(Value::Object(outcome::output(
+            &result,
+            deployment_id,
+            notified,
+        )))
     }
 
     async fn lock(&self, settings: &Settings, plan: &PromotionPlan) -> Result<Value, BbwsError> {
@@ -508,15 +497,11 @@ impl App {
         let notified = self
             .announce(settings, outcome::event_name(&result), &subject, &message)
             .await;
-        let mut out = Map::new();
-        out.insert("status".into(), Value::String(result.status.into()));
-        out.insert("deployment_id".into(), Value::String(deployment_id));
-        out.insert("notified".into(), Value::Bool(notified));
-        if let Some(e) = result.error {
-            out.insert("error".into(), Value::String(e.as_str().into()));
-            out.insert("cause".into(), Value::String(result.cause.clone()));
-        }
-        Ok(Value::Object(out))
+        Ok(Value::Object(outcome::output(
+            &result,
+            deployment_id,
+            notified,
+        )))
     }
 }
 

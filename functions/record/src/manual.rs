@@ -6,7 +6,7 @@ use bbws_domain::{ErrorName, RollbackPlan};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use crate::outcome::{cause_text, Outcome};
+use crate::outcome::{cause_text, versions_by_function, Outcome};
 
 /// Classifies the rollback execution's state at its end.
 pub fn classify(outcome: &str, state: &Value, plan: &RollbackPlan) -> Result<Outcome, BbwsError> {
@@ -71,19 +71,7 @@ pub fn record(
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let versions = |key: &str| -> Value {
-        let mut m = Map::new();
-        for f in &moves {
-            if let (Some(name), Some(region), Some(v)) = (
-                f["function"].as_str(),
-                f["region"].as_str(),
-                f[key].as_str(),
-            ) {
-                m.insert(format!("{region}/{name}"), Value::String(v.to_owned()));
-            }
-        }
-        Value::Object(m)
-    };
+    let versions = |key: &str| versions_by_function(&moves, key);
     let succeeded = outcome.status == "succeeded";
     json!({
         "deployment_id": deployment_id,

@@ -169,6 +169,36 @@ pub fn subject(plan: &PromotionPlan, outcome: &Outcome) -> String {
     }
 }
 
+/// `{"<region>/<function>": "<version>"}` from a list of `{region, function, <key>}`: how every
+/// record keeps from_version and to_version.
+pub fn versions_by_function(list: &[Value], key: &str) -> Value {
+    let mut m = Map::new();
+    for f in list {
+        if let (Some(name), Some(region), Some(v)) = (
+            f["function"].as_str(),
+            f["region"].as_str(),
+            f[key].as_str(),
+        ) {
+            m.insert(format!("{region}/{name}"), Value::String(v.to_owned()));
+        }
+    }
+    Value::Object(m)
+}
+
+/// What a `finish` step returns: the status, the record's id, whether SNS took the
+/// notification, and the error name and cause the state machine ends with.
+pub fn output(result: &Outcome, deployment_id: String, notified: bool) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("status".into(), Value::String(result.status.into()));
+    out.insert("deployment_id".into(), Value::String(deployment_id));
+    out.insert("notified".into(), Value::Bool(notified));
+    if let Some(e) = result.error {
+        out.insert("error".into(), Value::String(e.as_str().into()));
+        out.insert("cause".into(), Value::String(result.cause.clone()));
+    }
+    out
+}
+
 /// A Lambda error's Cause is its JSON error document; people read its errorMessage.
 pub fn cause_text(cause: &str) -> String {
     serde_json::from_str::<Value>(cause)
@@ -193,19 +223,7 @@ pub fn record(
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let versions = |list: &[Value], key: &str| -> Value {
-        let mut m = Map::new();
-        for f in list {
-            if let (Some(name), Some(region), Some(v)) = (
-                f["function"].as_str(),
-                f["region"].as_str(),
-                f[key].as_str(),
-            ) {
-                m.insert(format!("{region}/{name}"), Value::String(v.to_owned()));
-            }
-        }
-        Value::Object(m)
-    };
+    let versions = |list: &[Value], key: &str| versions_by_function(list, key);
     let request = &plan.request;
     json!({
         "deployment_id": deployment_id,

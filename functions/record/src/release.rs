@@ -5,9 +5,9 @@ use bbws_aws::BbwsError;
 use bbws_domain::metrics::human_duration;
 use bbws_domain::{ErrorName, ReleasePlan};
 use chrono::{DateTime, Utc};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use crate::outcome::{cause_text, Outcome};
+use crate::outcome::{cause_text, versions_by_function, Outcome};
 
 /// The cursor before the first phase.
 pub fn first(release: &ReleasePlan) -> Value {
@@ -191,17 +191,10 @@ fn failed_phase(index: usize, service: &str, name: &str, state: &Value) -> Value
 }
 
 fn versions_of(functions: &Value) -> Value {
-    let mut m = Map::new();
-    for f in functions.as_array().into_iter().flatten() {
-        if let (Some(name), Some(region), Some(v)) = (
-            f["function"].as_str(),
-            f["region"].as_str(),
-            f["version"].as_str(),
-        ) {
-            m.insert(format!("{region}/{name}"), Value::String(v.to_owned()));
-        }
-    }
-    Value::Object(m)
+    versions_by_function(
+        functions.as_array().map(Vec::as_slice).unwrap_or_default(),
+        "version",
+    )
 }
 
 /// How the release ended.
@@ -232,6 +225,13 @@ pub fn classify(outcome: &str, state: &Value, release: &ReleasePlan) -> Result<O
                 "preflight" => (
                     ErrorName::from_name(caught).unwrap_or(ErrorName::PreflightFailed),
                     format!("{raw}; nothing was deployed"),
+                ),
+                "bookkeeping" => (
+                    ErrorName::ReleaseFailed,
+                    format!(
+                        "the release stopped: its phase bookkeeping failed ({caught}: {raw}); {}",
+                        phases_sentence(state)
+                    ),
                 ),
                 _ => (ErrorName::ReleaseFailed, phases_sentence(state)),
             };
@@ -471,6 +471,17 @@ mod tests {
              the deploy; the completed phases were rolled back: tenant-instance-management; not \
              started: site-management"
         );
+    }
+
+    #[test]
+    fn a_bookkeeping_failure_still_says_where_the_release_stopped() {
+        let release = plan(false);
+        let state = json!({"failed_stage": "bookkeeping", "error": {"Error": "Bbws.AwsUnavailable",
+            "Cause": "{\"errorType\":\"Bbws.AwsUnavailable\",\"errorMessage\":\"SNS timed out\"}"},
+            "progress": {"failed": {"cause": "phase 1 (tenant-instance-management) failed"}, "completed": []}});
+        let o = classify("failed", &state, &release).expect("classified");
+        assert_eq!(o.error, Some(ErrorName::ReleaseFailed));
+        assert!(o.cause.starts_with("the release stopped: its phase bookkeeping failed (Bbws.AwsUnavailable: SNS timed out)"), "{}", o.cause);
     }
 
     #[test]
