@@ -162,6 +162,25 @@ impl App {
         }
     }
 
+    /// Writes an outcome's record once (never overwritten); the item and whether it was new.
+    async fn write_record(
+        &self,
+        settings: &Settings,
+        record: Value,
+    ) -> Result<(Map<String, Value>, bool), BbwsError> {
+        let Value::Object(item) = record else {
+            return Err(BbwsError::invalid_event("the record is not an object"));
+        };
+        let written = put_new(
+            &self.aws.dynamodb(),
+            &settings.deployments_table,
+            "deployment_id",
+            &item,
+        )
+        .await?;
+        Ok((item, written))
+    }
+
     async fn lock_rollback(
         &self,
         settings: &Settings,
@@ -287,27 +306,20 @@ impl App {
         if result.error == Some(ErrorName::ReleaseFailed) {
             result.cause = format!("{}. Services now: {ended}", result.cause);
         }
-        let execution_name = release.execution_arn.rsplit(':').next().unwrap_or_default();
-        let deployment_id = format!("{execution_name}:{}", result.status);
-        let Value::Object(item) = release::record(
-            &release,
-            state,
-            &result,
-            &ended_on,
-            &deployment_id,
-            Utc::now(),
-        ) else {
-            return Err(BbwsError::invalid_event(
-                "the release record is not an object",
-            ));
-        };
-        let written = put_new(
-            &self.aws.dynamodb(),
-            &settings.deployments_table,
-            "deployment_id",
-            &item,
-        )
-        .await?;
+        let deployment_id = outcome::deployment_id(&release.execution_arn, result.status);
+        let (_, written) = self
+            .write_record(
+                settings,
+                release::record(
+                    &release,
+                    state,
+                    &result,
+                    &ended_on,
+                    &deployment_id,
+                    Utc::now(),
+                ),
+            )
+            .await?;
         info!(event = "recorded", deployment_id = %deployment_id, status = %result.status, error = ?result.error,
               written, "release into {}: {}; {ended}", release.target_env, result.status);
         let what = format!(
@@ -349,21 +361,13 @@ impl App {
     ) -> Result<Value, BbwsError> {
         let plan: RollbackPlan = parse("the rollback plan", state["rollback"].clone())?;
         let result = manual::classify(outcome, state, &plan)?;
-        let execution_name = plan.execution_arn.rsplit(':').next().unwrap_or_default();
-        let deployment_id = format!("{execution_name}:{}", result.status);
-        let Value::Object(item) = manual::record(&plan, state, &result, &deployment_id, Utc::now())
-        else {
-            return Err(BbwsError::invalid_event(
-                "the rollback record is not an object",
-            ));
-        };
-        let written = put_new(
-            &self.aws.dynamodb(),
-            &settings.deployments_table,
-            "deployment_id",
-            &item,
-        )
-        .await?;
+        let deployment_id = outcome::deployment_id(&plan.execution_arn, result.status);
+        let (item, written) = self
+            .write_record(
+                settings,
+                manual::record(&plan, state, &result, &deployment_id, Utc::now()),
+            )
+            .await?;
         info!(event = "recorded", deployment_id = %deployment_id, status = %result.status, error = ?result.error,
               written, "rollback of {} in {}: {}", plan.service, plan.environment, result.status);
         let event = match result.error {
@@ -470,26 +474,9 @@ impl App {
         let result = outcome::classify(outcome, state)?;
         let plan: PromotionPlan = parse("the promotion plan", state["promotion"].clone())?;
         let now = Utc::now();
-        let execution_name = plan
-            .execution_arn
-            .rsplit(':')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let deployment_id = format!("{execution_name}:{}", result.status);
+        let deployment_id = outcome::deployment_id(&plan.execution_arn, result.status);
         let record = outcome::record(&plan, state, &result, &deployment_id, now);
-        let Value::Object(item) = record else {
-            return Err(BbwsError::invalid_event(
-                "the deployment record is not an object",
-            ));
-        };
-        let written = put_new(
-            &self.aws.dynamodb(),
-            &settings.deployments_table,
-            "deployment_id",
-            &item,
-        )
-        .await?;
+        let (item, written) = self.write_record(settings, record).await?;
         info!(event = "recorded", deployment_id = %deployment_id, status = %result.status, error = ?result.error,
               written, "{} {} -> {}: {}", plan.service, plan.source_env, plan.target_env, result.status);
         let subject = outcome::subject(&plan, &result);

@@ -185,6 +185,12 @@ pub fn versions_by_function(list: &[Value], key: &str) -> Value {
     Value::Object(m)
 }
 
+/// `<execution name>:<status>`: one record per execution and outcome.
+pub fn deployment_id(execution_arn: &str, status: &str) -> String {
+    let execution_name = execution_arn.rsplit(':').next().unwrap_or_default();
+    format!("{execution_name}:{status}")
+}
+
 /// What a `finish` step returns: the status, the record's id, whether SNS took the
 /// notification, and the error name and cause the state machine ends with.
 pub fn output(result: &Outcome, deployment_id: String, notified: bool) -> Map<String, Value> {
