@@ -6,7 +6,7 @@ SHELL := /bin/bash
 VENV      := $(CURDIR)/.venv
 PY        := $(VENV)/bin/python
 STATE     := $(CURDIR)/local/.state
-CARGO_LAMBDA_FLAGS := --release --output-format zip --compiler cargo
+CARGO_LAMBDA_FLAGS := --release --disable-optimizations --output-format zip --compiler cargo
 # The promotion Lambdas (functions/*) and the estate's own probe.
 LAMBDA_PACKAGES := bbws-local-probe $(sort $(shell sed -n 's/^name = "\(bbws-[a-z-]*\)"/\1/p' functions/*/Cargo.toml))
 
