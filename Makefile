@@ -34,7 +34,7 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $@
 
-estate: venv ## start the emulator only (idempotent)
+estate: venv npm ## start the emulator only (idempotent; IAM is evaluated by node_modules/@cloud-copilot/iam-simulate)
 	@$(PY) -m bbws_local.ctl up
 
 up: lambdas estate ## the local estate with the pipeline applied to DEV, SIT and PROD (idempotent)

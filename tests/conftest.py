@@ -6,6 +6,9 @@ import pytest
 
 import pipeline_helpers as ph
 
+# A test fails when the estate refused a call (IAM) that the test did not expect.
+from bbws_local.pytest_iam import _no_unexpected_iam_denials, expect_denials  # noqa: E402,F401
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _pipeline_is_up() -> None:

@@ -22,7 +22,7 @@ import re
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, unquote
 
-from . import cbor, faults, patches
+from . import cbor, cloudcontrol, faults, iam, patches
 from .settings import ACCOUNTS, code_version
 
 CODE_VERSION = code_version()
@@ -31,6 +31,7 @@ STARTED_AT = time.time()
 LOG = logging.getLogger("bbws_local.gateway")
 
 _CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
+_SCOPE = re.compile(r"Credential=([A-Z0-9]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 _LAMBDA_PATH = re.compile(r"^/\d{4}-\d{2}-\d{2}/functions/([^/]+)")
 _ARN_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:([a-z0-9-]+):[a-z0-9-]*:(\d{12}):")
 # Request fields that name the resource a call acts on, by protocol.
@@ -45,6 +46,16 @@ def _respond(start: StartResponse, status: str, body: bytes, ctype: str = "appli
              extra: list[tuple[str, str]] | None = None) -> list[bytes]:
     start(status, [("Content-Type", ctype), ("Content-Length", str(len(body)))] + (extra or []))
     return [body]
+
+
+def _body(environ: dict[str, Any]) -> bytes:
+    """The request body (up to 6 MB), read once and put back for the next reader."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if not length or length > 6_000_000:
+        return b""
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
 
 
 def _account_of(access_key: str) -> str:
@@ -68,6 +79,12 @@ class Gateway:
         denied = self._cross_account(environ, path)
         if denied is not None:
             return denied(start)
+        refused = self._authorize(environ, path)
+        if refused is not None:
+            return refused(start)
+        answered = self._cloud_control(environ)
+        if answered is not None:
+            return answered(start)
         if _LAMBDA_PATH.match(path):
             hit = self.faults.take(environ.get("REQUEST_METHOD", ""), path,
                                    environ.get("HTTP_AUTHORIZATION", ""), _account_of)
@@ -103,6 +120,16 @@ class Gateway:
                             "text/html; charset=utf-8")
         if path in ("/_local/faults", "/_local/function-state"):
             return self._faults(path, environ, start)
+        if path == "/_local/iam/replay" and environ.get("REQUEST_METHOD") == "POST":
+            doc = iam._json(_body(environ))
+            try:
+                out = self.estate.iam.replay(str(doc.get("role_arn", "")), list(doc.get("policies") or []))
+            except iam.EvaluatorError as e:
+                return _respond(start, "400 Bad Request", json.dumps({"message": str(e)}).encode())
+            return _respond(start, "200 OK", json.dumps(out).encode())
+        if path == "/_local/iam":
+            since = int((query.get("since") or ["0"])[0] or 0)
+            return _respond(start, "200 OK", json.dumps(self.estate.iam.summary(since)).encode())
         return _respond(start, "404 Not Found", b'{"message":"no such local route"}')
 
     def _faults(self, path: str, environ: dict[str, Any], start: StartResponse) -> list[bytes]:
@@ -160,6 +187,49 @@ class Gateway:
                 f"<body><h1>Local mailbox</h1>{''.join(rows) or '<p>No messages.</p>'}</body></html>")
         return page.encode()
 
+    # -- IAM: every request of a role session is authorised as AWS would (see iam.py) ---------------
+    def _authorize(self, environ: dict[str, Any], path: str) -> Callable | None:
+        if not iam.enforcing():
+            return None
+        m = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if not m:
+            return None
+        caller = iam.caller_of(m.group(1))
+        if caller is None:
+            return None
+        call = iam.describe(environ, path, _body(environ), m.group(3), m.group(2), caller.account)
+        if call is None:
+            call = iam.Call(iam.SIGNING_TO_PREFIX.get(m.group(3), m.group(3)), f"{environ.get('REQUEST_METHOD')} "
+                            f"{path}", m.group(2), caller.account)
+        denial = self.estate.iam.authorize(caller, call)
+        if denial is None:
+            return None
+        status, body, ctype, headers = iam.denial_response(call, denial.message)
+        return lambda start: _respond(start, status, body, ctype, headers)
+
+    # -- Cloud Control API and CloudFormation DescribeType (see cloudcontrol.py) ----------------------
+    def _cloud_control(self, environ: dict[str, Any]) -> Callable | None:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        m = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if not m:
+            return None
+        if target.startswith("CloudApiService."):
+            params = iam._json(_body(environ))
+            try:
+                doc = cloudcontrol.handle(target.split(".", 1)[1], params, _account_of(m.group(1)), m.group(2))
+                body, status = json.dumps(doc).encode(), "200 OK"
+            except cloudcontrol.CloudControlError as e:
+                body = json.dumps({"__type": e.code, "Message": e.message}).encode()
+                status = "404 Not Found" if e.status == 404 else "400 Bad Request"
+            return lambda start: _respond(start, status, body, "application/x-amz-json-1.0")
+        if m.group(3) == "cloudformation" and "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""):
+            form = parse_qs(_body(environ).decode("utf-8", "replace"))
+            if (form.get("Action") or [""])[0] == "DescribeType":
+                code, body = cloudcontrol.describe_type_xml((form.get("TypeName") or [""])[0])
+                status = "200 OK" if code == 200 else "404 Not Found"
+                return lambda start: _respond(start, status, body, "text/xml")
+        return None
+
     # -- the cross-account guard --------------------------------------------------------------------
     def _cross_account(self, environ: dict[str, Any], path: str) -> Callable | None:
         m = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
@@ -188,11 +258,9 @@ class Gateway:
         if lm:
             names.append(unquote(lm.group(1)))
             return names
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        if not length or length > 1_000_000:
+        body = _body(environ)
+        if not body:
             return names
-        body = environ["wsgi.input"].read(length)
-        environ["wsgi.input"] = io.BytesIO(body)
         ctype = environ.get("CONTENT_TYPE", "")
         if "json" in ctype:
             try:

@@ -51,10 +51,11 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 from urllib.parse import unquote
 
+from . import iam as iam_mod
 from . import runtime as runtime_mod
 from . import settings as settings_mod
 from .mailbox import Mailbox, sns_email_body
-from .urls import FunctionUrls, ThrottledError
+from .urls import ForbiddenError, FunctionUrls, ThrottledError
 
 LOG = logging.getLogger("bbws_local.patches")
 
@@ -176,6 +177,7 @@ class Estate:
         self.executor = runtime_mod.Executor(settings, role_credentials, put_metrics)
         self.urls = FunctionUrls(settings.host, settings.url_port_base, invoke_for_url)
         self.mailbox = Mailbox(settings.state_dir / "mailbox")
+        self.iam = iam_mod.Authorizer(settings.state_dir)
 
 
 ESTATE: Estate | None = None
@@ -337,6 +339,11 @@ def _lambda_response_invoke(self: Any) -> tuple[int, dict[str, str], bytes]:
 def invoke_for_url(account: str, region: str, function_name: str, event: bytes) -> tuple[bytes, str | None]:
     from moto.awslambda.utils import get_backend
 
+    if iam_mod.enforcing() and not iam_mod.anonymous_function_url_allowed(
+            estate().iam.evaluator, account, region, function_name):
+        LOG.info("function URL call of %s refused: its resource policy does not allow both "
+                 "lambda:InvokeFunctionUrl and lambda:InvokeFunction via the URL", function_name)
+        raise ForbiddenError()
     try:
         outcome, _ = run_function(get_backend(account, region), function_name, None, event)
     except runtime_mod.Throttled:

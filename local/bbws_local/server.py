@@ -98,6 +98,7 @@ def main() -> int:
     finally:
         estate.urls.close_all()
         estate.executor.stop_all()
+        estate.iam.evaluator.close()
         ready.unlink(missing_ok=True)
         LOG.info("stopped")
     return 0

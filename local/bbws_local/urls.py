@@ -28,6 +28,10 @@ class ThrottledError(Exception):
     pass
 
 
+class ForbiddenError(Exception):
+    """The function's resource policy does not let an anonymous caller through the URL (AWS: 403)."""
+
+
 def build_event(method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str,
                 url_id: str, host: str, account: str) -> dict[str, Any]:
     """The payload format 2.0 event of one HTTP request."""
@@ -124,6 +128,11 @@ class _UrlHandler(BaseHTTPRequestHandler):
                                       json.dumps(event).encode())
         except ThrottledError:
             self._send(429, [("Content-Type", "application/json")], b'{"Message":"Rate Exceeded."}')
+            return
+        except ForbiddenError:
+            self._send(403, [("Content-Type", "application/json"), ("x-amzn-ErrorType", "AccessDeniedException")],
+                       b'{"Message":"Forbidden. For troubleshooting Function URL authorization issues, see: '
+                       b'https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"}')
             return
         except Exception:
             LOG.exception("function URL invocation of %s failed", srv.function_name)

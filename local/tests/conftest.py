@@ -23,6 +23,9 @@ sys.path.insert(0, str(ROOT / "local"))
 
 from bbws_local.settings import ACCOUNTS, Settings  # noqa: E402
 
+# A test fails when the estate refused a call (IAM) that the test did not expect.
+from bbws_local.pytest_iam import _no_unexpected_iam_denials, expect_denials  # noqa: E402,F401
+
 SETTINGS = Settings.from_env()
 STATE = SETTINGS.state_dir
 ENDPOINT = SETTINGS.endpoint
@@ -114,6 +117,19 @@ def make_function() -> Callable[..., dict[str, Any]]:
 def make_state_machine() -> Callable[..., str]:
     def _make(session: boto3.Session, definition: dict[str, Any], name: str | None = None) -> str:
         role = ensure_role(session, "bbws-local-test-sfn", STATES_TRUST)
+        acct = role.split(":")[4]
+        # What the estate's own test machines do, in their own account only (IAM is enforced).
+        session.client("iam").put_role_policy(RoleName="bbws-local-test-sfn", PolicyName="test-machines",
+                                              PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "lambda:InvokeFunction",
+             "Resource": [f"arn:aws:lambda:*:{acct}:function:*"]},
+            {"Effect": "Allow", "Action": ["states:StartExecution", "states:DescribeExecution",
+                                           "states:StopExecution"],
+             "Resource": [f"arn:aws:states:*:{acct}:stateMachine:*", f"arn:aws:states:*:{acct}:execution:*"]},
+            {"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:GetItem"],
+             "Resource": f"arn:aws:dynamodb:*:{acct}:table/*"},
+            {"Effect": "Allow", "Action": "sns:Publish", "Resource": f"arn:aws:sns:*:{acct}:*"},
+        ]}))
         return session.client("stepfunctions").create_state_machine(
             name=name or unique("sm"), definition=json.dumps(definition), roleArn=role)["stateMachineArn"]
 

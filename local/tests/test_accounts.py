@@ -23,6 +23,13 @@ def assumed(session: boto3.Session, role_arn: str) -> boto3.Session:
                          aws_session_token=c["SessionToken"], region_name="af-south-1")
 
 
+def grant(session: boto3.Session, role_arn: str, statements: list[dict]) -> None:
+    """The role's identity policy: what it may do once assumed (IAM is enforced on the estate)."""
+    session.client("iam").put_role_policy(RoleName=role_arn.rsplit("/", 1)[-1], PolicyName="grant",
+                                          PolicyDocument=json.dumps({"Version": "2012-10-17",
+                                                                     "Statement": statements}))
+
+
 def client(sess: boto3.Session, service: str):
     return sess.client(service, endpoint_url=ENDPOINT)
 
@@ -75,20 +82,27 @@ def test_assume_role_requires_a_role_that_trusts_the_caller(dev, sit, prod):
     assert ok["AssumedRoleUser"]["Arn"].startswith(f"arn:aws:sts::{ACCOUNTS['dev']}:assumed-role/")
 
 
-def test_trust_naming_a_role_admits_that_role_only(dev, sit, prod):
+def test_trust_naming_a_role_admits_that_role_only(dev, sit, prod, expect_denials):
     pipeline = ensure_role(sit, unique("pipeline"), trust_account(ACCOUNTS["sit"]))
     reader = ensure_role(dev, unique("reader"), {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"AWS": pipeline}, "Action": "sts:AssumeRole"}]})
     with pytest.raises(sit.client("sts").exceptions.ClientError):
         sit.client("sts").assume_role(RoleArn=reader, RoleSessionName="admin-not-pipeline")
-    as_pipeline = assumed(sit, pipeline)
-    creds = client(as_pipeline, "sts").assume_role(RoleArn=reader, RoleSessionName="pipeline")
+    # Across accounts, the caller's own policy must allow sts:AssumeRole too, not only the trust.
+    grant(sit, pipeline, [{"Effect": "Allow", "Action": "sns:Publish", "Resource": "*"}])
+    with pytest.raises(sit.client("sts").exceptions.ClientError) as e:
+        client(assumed(sit, pipeline), "sts").assume_role(RoleArn=reader, RoleSessionName="pipeline")
+    assert e.value.response["Error"]["Code"] == "AccessDenied"
+    assert expect_denials(1)
+    grant(sit, pipeline, [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": reader}])
+    creds = client(assumed(sit, pipeline), "sts").assume_role(RoleArn=reader, RoleSessionName="pipeline")
     assert creds["Credentials"]["AccessKeyId"]
 
 
 def test_code_copied_from_dev_to_sit_through_code_location(dev, sit, probe_zip, make_function):
     source = make_function(dev, probe_zip, name=unique("svc-dev"))
     reader = ensure_role(dev, unique("bbws-promotion-reader"), trust_account(ACCOUNTS["sit"]))
+    grant(dev, reader, [{"Effect": "Allow", "Action": "lambda:GetFunction", "Resource": source["FunctionArn"]}])
     in_dev = assumed(sit, reader)
     got = client(in_dev, "lambda").get_function(FunctionName=source["FunctionName"])
     location = got["Code"]["Location"]

@@ -102,7 +102,7 @@ def statemachine_dir(tmp: Path) -> Path:
                         **({"Next": order[i + 1]} if i + 1 < len(order) else {"End": True})}
     for machine in ("promote", "rollback", "release"):
         (d / f"{machine}.asl.json").write_text(json.dumps(
-            {"Comment": "stand-in for ${env} (events: ${events_topic_arn}, promotions: ${promote_state_machine_arn})",
+            {"Comment": "stand-in for ${env} (promotions: ${promote_state_machine_arn})",
              "StartAt": order[0], "States": states},
             indent=2))
     return d
@@ -352,7 +352,7 @@ def test_state_machine_invokes_exactly_the_pipeline_and_logs_no_execution_data(d
     g = grants(policy_of(s, f"bbws-promotion-states-{env}"))
     functions = set(out["function_arns"].values())
     assert g["lambda:InvokeFunction"] == functions | {f + ":*" for f in functions}
-    assert g["sns:Publish"] == {out["events_topic_arn"]}
+    assert "sns:Publish" not in g  # the definitions publish nothing themselves
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -398,10 +398,9 @@ def test_rollback_state_machine_in_every_account_logs_no_execution_data_and_find
     assert index["Projection"]["ProjectionType"] == "ALL"
 
 
-# The states role's actions besides child executions: the pipeline's functions, the events topic (and
-# its key, through SNS) and log delivery (no resource-level permissions: "*").
-STATES_ACTIONS = {"lambda:InvokeFunction", "sns:Publish", "kms:GenerateDataKey", "kms:Decrypt",
-                  "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+# The states role's actions besides child executions: the pipeline's functions and log delivery (no
+# resource-level permissions: "*"). The definitions publish nothing themselves (the record function does).
+STATES_ACTIONS = {"lambda:InvokeFunction", "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
                   "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
                   "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"}
 # What bbws-release-<env> needs to run bbws-promote-<env> with states:startExecution.sync:2.
@@ -508,7 +507,7 @@ def test_each_role_is_allowed_only_what_its_function_uses(deployed, env):
             elif action == "sts:AssumeRole":
                 assert resources == {reader}
             elif action.startswith("lambda:"):
-                assert resources == (primary if key in ("preflight", "monitor") else both), f"{name}: {action}"
+                assert resources == (primary if key == "preflight" else both), f"{name}: {action}"
             elif action.startswith("dynamodb:"):
                 if key == "record":
                     want_tables = {tables["deployments"], tables["locks"]} | \
@@ -519,7 +518,8 @@ def test_each_role_is_allowed_only_what_its_function_uses(deployed, env):
                     want_tables = {tables["approvals"]}
                 assert resources == want_tables, f"{name}: {action}"
             elif action == "sns:Publish":
-                assert resources == {out["events_topic_arn"] if key == "record" else out["approval_topic_arn"]}
+                assert resources == ({out["events_topic_arn"]} if key == "record" else
+                                     {out["events_topic_arn"], out["approval_topic_arn"]})
             elif action.startswith("kms:"):
                 assert resources == {out["kms_key_arn"]}
             elif action.startswith("states:"):
@@ -574,8 +574,9 @@ def handler(event, context):
 
 
 @pytest.mark.parametrize("env", ["sit", "prod"])
-def test_the_deploy_role_reads_the_source_through_its_reader_and_an_admin_cannot(deployed, env):
-    """The estate enforces trust policies: only the roles the source reader names may assume it."""
+def test_the_deploy_role_reads_the_source_through_its_reader_and_an_admin_cannot(deployed, env, expect_denials):
+    """The estate enforces trust and identity policies: only the roles the source reader names, and whose
+    own policy allows it, may assume it."""
     src = SOURCE[env]
     s = session_for(env)
     reader = f"arn:aws:iam::{ACCOUNTS[src]}:role/bbws-promotion-source-reader"
@@ -601,6 +602,7 @@ def test_the_deploy_role_reads_the_source_through_its_reader_and_an_admin_cannot
         f"arn:aws:sts::{ACCOUNTS[src]}:assumed-role/bbws-promotion-source-reader/")
     assert results["deploy"]["gates"] == 0
     assert results["record"]["assumed"] is False and "AccessDenied" in results["record"]["error"]
+    assert expect_denials(1)  # the record role's own policy grants no sts:AssumeRole
     with pytest.raises(ClientError) as e:
         s.client("sts").assume_role(RoleArn=reader, RoleSessionName="admin")
     assert e.value.response["Error"]["Code"] == "AccessDenied"

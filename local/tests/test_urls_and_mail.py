@@ -8,10 +8,20 @@ import requests
 from conftest import ENDPOINT, unique, wait_for
 
 
+def public_url(session, function_name: str) -> str:
+    """A function URL with AuthType NONE and the two statements AWS requires for it (since October 2025)."""
+    lam = session.client("lambda")
+    url = lam.create_function_url_config(FunctionName=function_name, AuthType="NONE")["FunctionUrl"]
+    lam.add_permission(FunctionName=function_name, StatementId="url", Action="lambda:InvokeFunctionUrl",
+                       Principal="*", FunctionUrlAuthType="NONE")
+    lam.add_permission(FunctionName=function_name, StatementId="via-url", Action="lambda:InvokeFunction",
+                       Principal="*", InvokedViaFunctionUrl=True)
+    return url
+
+
 def test_function_url_answers_get_and_post_with_payload_v2(dev, python_zip, make_function):
     fn = make_function(dev, python_zip, runtime="python3.12", handler="handler.handler")
-    cfg = dev.client("lambda").create_function_url_config(FunctionName=fn["FunctionName"], AuthType="NONE")
-    url = cfg["FunctionUrl"]
+    url = public_url(dev, fn["FunctionName"])
     assert url.startswith("http://127.0.0.1:")
     assert dev.client("lambda").get_function_url_config(FunctionName=fn["FunctionName"])["FunctionUrl"] == url
     r = requests.get(url + "approve?r=abc&d=approve", headers={"User-Agent": "phone-browser"}, timeout=10)
@@ -27,8 +37,7 @@ def test_function_url_answers_get_and_post_with_payload_v2(dev, python_zip, make
 
 def test_function_url_of_a_failing_function_answers_502(dev, python_zip, make_function):
     fn = make_function(dev, python_zip, runtime="python3.12", handler="handler.broken")
-    url = dev.client("lambda").create_function_url_config(FunctionName=fn["FunctionName"],
-                                                          AuthType="NONE")["FunctionUrl"]
+    url = public_url(dev, fn["FunctionName"])
     r = requests.post(url, json={"any": "thing"}, timeout=10)
     assert r.status_code == 502
     assert r.json() == {"Message": "Internal Server Error"}
@@ -36,8 +45,7 @@ def test_function_url_of_a_failing_function_answers_502(dev, python_zip, make_fu
 
 def test_function_url_returning_plain_json_answers_200(dev, probe_zip, make_function):
     fn = make_function(dev, probe_zip)
-    url = dev.client("lambda").create_function_url_config(FunctionName=fn["FunctionName"],
-                                                          AuthType="NONE")["FunctionUrl"]
+    url = public_url(dev, fn["FunctionName"])
     r = requests.get(url + "x", timeout=10)
     assert r.status_code == 200
     assert r.json()["event"]["rawPath"] == "/x", "a result without statusCode is returned as JSON"
@@ -46,7 +54,7 @@ def test_function_url_returning_plain_json_answers_200(dev, probe_zip, make_func
 def test_deleted_function_url_stops_answering(dev, python_zip, make_function):
     lam = dev.client("lambda")
     fn = make_function(dev, python_zip, runtime="python3.12", handler="handler.handler")
-    url = lam.create_function_url_config(FunctionName=fn["FunctionName"], AuthType="NONE")["FunctionUrl"]
+    url = public_url(dev, fn["FunctionName"])
     assert requests.get(url, timeout=10).status_code == 200
     lam.delete_function_url_config(FunctionName=fn["FunctionName"])
     try:

@@ -41,7 +41,4 @@ module "pipeline" {
   approval_signing_key   = var.approval_signing_key
   statemachine_dir       = var.statemachine_dir
   deletion_protection    = var.deletion_protection
-
-  # The local estate has no Cloud Control API (and does not check function URL policies).
-  url_invoke_permission_via_cloud_control = !local.on_estate
 }

@@ -14,15 +14,17 @@ provider "aws" {
   dynamic "endpoints" {
     for_each = local.on_estate ? [var.local_endpoint] : []
     content {
-      dynamodb = endpoints.value
-      iam      = endpoints.value
-      kms      = endpoints.value
-      lambda   = endpoints.value
-      logs     = endpoints.value
-      sfn      = endpoints.value
-      sns      = endpoints.value
-      ssm      = endpoints.value
-      sts      = endpoints.value
+      cloudcontrolapi = endpoints.value
+      cloudformation  = endpoints.value
+      dynamodb        = endpoints.value
+      iam             = endpoints.value
+      kms             = endpoints.value
+      lambda          = endpoints.value
+      logs            = endpoints.value
+      sfn             = endpoints.value
+      sns             = endpoints.value
+      ssm             = endpoints.value
+      sts             = endpoints.value
     }
   }
 
@@ -50,15 +52,17 @@ provider "aws" {
   dynamic "endpoints" {
     for_each = local.on_estate ? [var.local_endpoint] : []
     content {
-      dynamodb = endpoints.value
-      iam      = endpoints.value
-      kms      = endpoints.value
-      lambda   = endpoints.value
-      logs     = endpoints.value
-      sfn      = endpoints.value
-      sns      = endpoints.value
-      ssm      = endpoints.value
-      sts      = endpoints.value
+      cloudcontrolapi = endpoints.value
+      cloudformation  = endpoints.value
+      dynamodb        = endpoints.value
+      iam             = endpoints.value
+      kms             = endpoints.value
+      lambda          = endpoints.value
+      logs            = endpoints.value
+      sfn             = endpoints.value
+      sns             = endpoints.value
+      ssm             = endpoints.value
+      sts             = endpoints.value
     }
   }
 

@@ -101,9 +101,10 @@ data "aws_iam_policy_document" "monitor" {
     resources = [local.log_stream_arns.monitor]
   }
   statement {
+    # `latest-<env>` answers /health in every region it is deployed to (PROD: eu-west-1 too).
     sid       = "HealthChecks"
     actions   = ["lambda:InvokeFunction"]
-    resources = local.primary_service_arns
+    resources = local.all_region_service_arns
   }
   statement {
     sid       = "MetricsAndRuleList"
@@ -197,9 +198,11 @@ data "aws_iam_policy_document" "approval" {
     resources = [aws_dynamodb_table.approvals.arn]
   }
   statement {
-    sid       = "PublishApprovalRequests"
+    # The approvers' emails go to the approvals topic; "approval requested" / "decided" events to the
+    # platform team's events topic.
+    sid       = "PublishApprovalRequestsAndEvents"
     actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.approvals.arn]
+    resources = [aws_sns_topic.approvals.arn, aws_sns_topic.events.arn]
   }
   statement {
     # A callback token is authorised against the state machine that issued it (promote and release

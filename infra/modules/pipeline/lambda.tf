@@ -65,7 +65,6 @@ resource "aws_lambda_function_url" "approval" {
 # AWS::Lambda::Permission schema has InvokedViaFunctionUrl. Without the condition, "*" could invoke
 # the function directly with any event, so it is never granted unconditioned.
 resource "aws_cloudcontrolapi_resource" "approval_url_invoke" {
-  count     = var.url_invoke_permission_via_cloud_control ? 1 : 0
   type_name = "AWS::Lambda::Permission"
   desired_state = jsonencode({
     FunctionName          = aws_lambda_function.function["approval"].arn

@@ -16,7 +16,6 @@ locals {
     rollback_arn     = aws_lambda_function.function["rollback"].arn
     record_arn       = aws_lambda_function.function["record"].arn
     approval_arn     = aws_lambda_function.function["approval"].arn
-    events_topic_arn = aws_sns_topic.events.arn
     # Built from the name: the release machine starts executions of the promote machine. DEV has no
     # promote machine; its definitions do not use this (the ARN is what the machine's would be).
     promote_state_machine_arn = local.state_machine_arn
@@ -58,21 +57,6 @@ data "aws_iam_policy_document" "states" {
     sid       = "InvokeThePipelineFunctions"
     actions   = ["lambda:InvokeFunction"]
     resources = flatten([for arn in values(aws_lambda_function.function)[*].arn : [arn, "${arn}:*"]])
-  }
-  statement {
-    sid       = "PublishEvents"
-    actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.events.arn]
-  }
-  statement {
-    sid       = "EncryptedEventsTopic"
-    actions   = local.sns_key_actions
-    resources = [aws_kms_key.pipeline.arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["sns.${var.region}.amazonaws.com"]
-    }
   }
   statement {
     #checkov:skip=CKV_AWS_111:CloudWatch Logs delivery for Step Functions has no resource-level permissions (AWS documents Resource "*" for these actions).

@@ -96,12 +96,6 @@ variable "statemachine_dir" {
   default     = null
 }
 
-variable "url_invoke_permission_via_cloud_control" {
-  description = "Create the approval URL's lambda:InvokeFunction statement (condition lambda:InvokedViaFunctionUrl) through the Cloud Control API, because aws_lambda_permission of provider 5.100 cannot express it. Set false only where Cloud Control does not exist (the local estate)."
-  type        = bool
-  default     = true
-}
-
 variable "log_retention_days" {
   description = "Retention of the functions' and the state machines' log groups."
   type        = number

@@ -93,9 +93,25 @@ resource "aws_iam_role" "sfn" {
   assume_role_policy = data.aws_iam_policy_document.states_trust.json
 }
 
+# The state machine's role may invoke the alias it runs (the qualified ARN: IAM is enforced).
+resource "aws_iam_role_policy" "sfn" {
+  name = "invoke-the-probe"
+  role = aws_iam_role.sfn.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect   = "Allow"
+      Action   = "lambda:InvokeFunction"
+      Resource = [aws_lambda_alias.live.arn]
+    }]
+  })
+}
+
 resource "aws_sfn_state_machine" "small" {
   name     = var.name
   role_arn = aws_iam_role.sfn.arn
+  # The role's policy exists before the first execution can invoke.
+  depends_on = [aws_iam_role_policy.sfn]
   definition = jsonencode({
     StartAt = "Invoke"
     States = {

@@ -1,0 +1,760 @@
+"""IAM as AWS evaluates it, for every request signed by a role session.
+
+moto's own access control checks actions only (never resources or conditions); this module makes the
+estate answer as AWS does for the roles the pipeline runs as: the Lambda execution roles, the state
+machines' role, the source-reader roles assumed across accounts, the fixtures' roles and any role added
+later. The operator's admin user (an IAM user with a key) keeps full access, as an administrator does.
+
+How one request is decided:
+ 1. `caller_of`: the access key names an assumed-role session (moto keeps the role ARN on the key).
+    Anything else (the admin user, an unknown key) is not evaluated here.
+ 2. `describe`: the request's service and operation, by protocol (REST-JSON paths for Lambda, the
+    X-Amz-Target of JSON services, `Action=` of Query services, the Smithy RPC v2 CBOR path).
+ 3. `OPERATIONS`: the one table of what the project calls: each operation -> the IAM action(s) and the
+    resource ARN(s) AWS authorises it against (a qualified function ARN for a qualified Invoke, an
+    index ARN for a Query on an index, ...), the condition keys AWS sets, and the resource-based
+    policy that takes part (function policy, topic policy, key policy, role trust). Some operations
+    imply a second authorisation AWS makes on the caller's behalf (a Publish to a topic encrypted with
+    a customer key also needs kms:GenerateDataKey and kms:Decrypt through SNS).
+    An operation a role session calls that the table does not know is refused, loudly: a new SDK call
+    cannot slip past.
+ 4. The evaluation itself is @cloud-copilot/iam-simulate (explicit Deny over Allow, Action/NotAction,
+    Resource/NotResource, wildcards, condition operators, same- and cross-account rules, KMS key
+    policies, role trust) in one long-lived Node process (local/iam/evaluate.mjs); decisions are
+    cached by their whole input.
+ 5. A denial is AWS's: HTTP 403 (or the protocol's status) with AccessDeniedException / AccessDenied /
+    AuthorizationError and AWS's sentence ("User: <arn> is not authorized to perform: <action> on
+    resource: <arn> because no identity-based policy allows the <action> action"), and one
+    CloudTrail-like JSON line in `<state>/logs/iam.jsonl`. `GET /_local/iam` lists the denials and the
+    evaluator's timing; the test suites fail on a denial they did not expect.
+
+BBWS_LOCAL_IAM=off turns enforcement off (for experiments only); it is on in make up, test and demo.
+Limits are listed in the README's local-estate section.
+"""
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import logging
+import os
+import shutil
+import statistics
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import parse_qs, unquote
+
+LOG = logging.getLogger("bbws_local.iam")
+
+ROOT = Path(__file__).resolve().parents[2]
+EVALUATOR = ROOT / "local" / "iam" / "evaluate.mjs"
+PARTITION = "aws"
+
+
+def enforcing() -> bool:
+    return os.environ.get("BBWS_LOCAL_IAM", "enforce").lower() not in ("off", "0", "false", "no")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Who calls
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Caller:
+    account: str
+    role_arn: str  # arn:aws:iam::<acct>:role/<name>
+    session_arn: str  # arn:aws:sts::<acct>:assumed-role/<name>/<session>
+
+
+def caller_of(access_key: str) -> Caller | None:
+    """The role session behind an access key, or None (an IAM user, an unknown key)."""
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    for account, backends in list(iam_backends.items()):
+        key = backends["aws"].access_keys.get(access_key)
+        if key is None:
+            continue
+        role_arn = getattr(key, "role_arn", None)
+        if not role_arn:
+            return None
+        session = "session"
+        assumed = sts_backends[account]["aws"].get_assumed_role_from_access_key(access_key)
+        if assumed is not None:
+            session = assumed.session_name
+        name = role_arn.rsplit("/", 1)[-1]
+        return Caller(account, role_arn, f"arn:{PARTITION}:sts::{account}:assumed-role/{name}/{session}")
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# What is called
+# ---------------------------------------------------------------------------------------------------
+
+# The signing name of the credential scope -> the IAM service prefix.
+SIGNING_TO_PREFIX = {"monitoring": "cloudwatch", "states": "states", "lambda": "lambda", "dynamodb": "dynamodb",
+                     "sns": "sns", "sts": "sts", "ssm": "ssm", "kms": "kms", "events": "events", "logs": "logs",
+                     "iam": "iam", "s3": "s3", "cloudcontrolapi": "cloudformation"}
+
+
+@dataclass
+class Call:
+    service: str  # IAM prefix
+    operation: str  # API operation name, e.g. UpdateAlias
+    region: str
+    account: str  # the caller's account: where unqualified names live
+    params: dict[str, Any] = field(default_factory=dict)
+    protocol: str = "json"  # rest-json | json | query | cbor
+
+
+# Lambda's REST paths: (method, path pattern) -> operation. `{fn}` and `{alias}` are captured.
+_LAMBDA_ROUTES: list[tuple[str, str, str]] = [
+    ("POST", r"/2015-03-31/functions/(?P<fn>[^/]+)/invocations", "Invoke"),
+    ("POST", r"/2014-11-13/functions/(?P<fn>[^/]+)/invoke-async/?", "InvokeAsync"),
+    ("GET", r"/2015-03-31/functions/(?P<fn>[^/]+)/configuration", "GetFunctionConfiguration"),
+    ("PUT", r"/2015-03-31/functions/(?P<fn>[^/]+)/configuration", "UpdateFunctionConfiguration"),
+    ("PUT", r"/2015-03-31/functions/(?P<fn>[^/]+)/code", "UpdateFunctionCode"),
+    ("POST", r"/2015-03-31/functions/(?P<fn>[^/]+)/versions", "PublishVersion"),
+    ("GET", r"/2015-03-31/functions/(?P<fn>[^/]+)/versions", "ListVersionsByFunction"),
+    ("POST", r"/2015-03-31/functions/(?P<fn>[^/]+)/aliases", "CreateAlias"),
+    ("GET", r"/2015-03-31/functions/(?P<fn>[^/]+)/aliases", "ListAliases"),
+    ("GET", r"/2015-03-31/functions/(?P<fn>[^/]+)/aliases/(?P<alias>[^/]+)", "GetAlias"),
+    ("PUT", r"/2015-03-31/functions/(?P<fn>[^/]+)/aliases/(?P<alias>[^/]+)", "UpdateAlias"),
+    ("DELETE", r"/2015-03-31/functions/(?P<fn>[^/]+)/aliases/(?P<alias>[^/]+)", "DeleteAlias"),
+    ("GET", r"/2015-03-31/functions/(?P<fn>[^/]+)/policy", "GetPolicy"),
+    ("GET", r"/2015-03-31/functions/(?P<fn>[^/]+)/?", "GetFunction"),
+    ("GET", r"/2015-03-31/functions/?", "ListFunctions"),
+]
+_LAMBDA_COMPILED = [(m, __import__("re").compile("^" + p + "$"), op) for m, p, op in _LAMBDA_ROUTES]
+
+
+def describe(environ: dict[str, Any], path: str, body: bytes, signing: str, region: str,
+             account: str) -> Call | None:
+    """The service and operation of a request, with the parameters the table needs; None if unknown."""
+    prefix = SIGNING_TO_PREFIX.get(signing, signing)
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    if prefix == "lambda":
+        method = environ.get("REQUEST_METHOD", "GET")
+        for m, rx, op in _LAMBDA_COMPILED:
+            hit = rx.match(path)
+            if hit and m == method:
+                params: dict[str, Any] = {k: unquote(v) for k, v in hit.groupdict().items() if v}
+                q = (query.get("Qualifier") or query.get("qualifier") or [None])[0]
+                if q:
+                    params["Qualifier"] = q
+                if op == "CreateAlias":
+                    params.update(_json(body))
+                return Call("lambda", op, region, account, params, "rest-json")
+        return Call("lambda", f"{environ.get('REQUEST_METHOD', '')} {path}", region, account, {}, "rest-json")
+    if environ.get("HTTP_SMITHY_PROTOCOL", "").lower() == "rpc-v2-cbor":
+        op = path.rstrip("/").rsplit("/", 1)[-1]
+        return Call(prefix, op, region, account, {}, "cbor")
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return Call(prefix, target.rsplit(".", 1)[-1], region, account, _json(body), "json")
+    ctype = environ.get("CONTENT_TYPE", "")
+    if "x-www-form-urlencoded" in ctype or (not body and "Action" in query):
+        form = parse_qs(body.decode("utf-8", "replace")) if body else query
+        params = {k: v[0] for k, v in form.items() if v}
+        op = params.pop("Action", "")
+        return Call(prefix, op, region, account, params, "query")
+    return None
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+# ---------------------------------------------------------------------------------------------------
+# The table: operation -> what AWS authorises
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    action: str
+    resource: str
+    resource_account: str
+    context: tuple[tuple[str, Any], ...] = ()
+    # A resource-based policy that takes part (JSON text), or None.
+    resource_policy: str | None = None
+    # Why this check is evaluated without iam-data's resource-type validation (None: validated).
+    unchecked: str | None = None
+
+
+class UnknownOperation(Exception):
+    pass
+
+
+def _fn_parts(name: str, region: str, account: str) -> tuple[str, str, str, str | None]:
+    """(region, account, function name, qualifier) of a FunctionName in any of its accepted forms."""
+    if name.startswith("arn:"):
+        p = name.split(":")
+        return p[3], p[4], p[6], (p[7] if len(p) > 7 else None)
+    if ":" in name:  # name:qualifier or account:function:name[:qualifier]
+        p = name.split(":")
+        if len(p) >= 3 and p[1] == "function":
+            return region, p[0], p[2], (p[3] if len(p) > 3 else None)
+        return region, account, p[0], p[1]
+    return region, account, name, None
+
+
+def _function_policy(region: str, account: str, name: str) -> str | None:
+    from moto.awslambda.utils import get_backend
+
+    try:
+        fn = get_backend(account, region).get_function(name, None)
+        doc = fn.policy.get_policy() if fn.policy else None
+    except Exception:
+        return None
+    if not doc:
+        return None
+    policy = doc.get("Policy", doc)
+    if isinstance(policy, str):
+        policy = json.loads(policy)
+    base = f"arn:{PARTITION}:lambda:{region}:{account}:function:{name}"
+    statements = []
+    for st in policy.get("Statement", []):
+        st = dict(st)
+        # moto keeps AddPermission's condition parameters as fields; AWS writes them as conditions.
+        cond = {op: dict(v) for op, v in (st.get("Condition") or {}).items()}
+        if "FunctionUrlAuthType" in st:
+            cond.setdefault("StringEquals", {})["lambda:FunctionUrlAuthType"] = st.pop("FunctionUrlAuthType")
+        if "InvokedViaFunctionUrl" in st:
+            via = st.pop("InvokedViaFunctionUrl")
+            cond.setdefault("Bool", {})["lambda:InvokedViaFunctionUrl"] = str(via).lower()
+        for k in ("AWS:SourceAccount", "AWS:SourceArn"):
+            for v in cond.values():
+                if k in v:
+                    v[k.replace("AWS:", "aws:")] = v.pop(k)
+        if cond:
+            st["Condition"] = cond
+        res = st.get("Resource")
+        if isinstance(res, str) and res.endswith(":$LATEST"):
+            st["Resource"] = base  # AWS: the unqualified function ARN when no qualifier was given
+        statements.append(st)
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def _lambda(call: Call, caller: Caller) -> list[Check]:
+    name = call.params.get("fn", "")
+    region, account, fn, qual = _fn_parts(name, call.region, call.account)
+    base = f"arn:{PARTITION}:lambda:{region}:{account}:function:{fn}"
+    qualified_ops = {"Invoke": "lambda:InvokeFunction", "InvokeAsync": "lambda:InvokeAsync",
+                     "GetFunction": "lambda:GetFunction",
+                     "GetFunctionConfiguration": "lambda:GetFunctionConfiguration",
+                     "GetPolicy": "lambda:GetPolicy"}
+    plain_ops = {"UpdateFunctionCode": "lambda:UpdateFunctionCode",
+                 "UpdateFunctionConfiguration": "lambda:UpdateFunctionConfiguration",
+                 "PublishVersion": "lambda:PublishVersion",
+                 "ListVersionsByFunction": "lambda:ListVersionsByFunction",
+                 "CreateAlias": "lambda:CreateAlias", "ListAliases": "lambda:ListAliases",
+                 "GetAlias": "lambda:GetAlias", "UpdateAlias": "lambda:UpdateAlias",
+                 "DeleteAlias": "lambda:DeleteAlias"}
+    policy = _function_policy(region, account, fn)
+    if call.operation in qualified_ops:
+        q = qual or call.params.get("Qualifier")
+        arn = f"{base}:{q}" if q and q != "$LATEST" else base
+        return [Check(qualified_ops[call.operation], arn, account, resource_policy=policy)]
+    if call.operation in plain_ops:
+        # Alias and version operations are authorised against the function (AWS's Lambda permissions
+        # reference: resource type `function` for each of them).
+        return [Check(plain_ops[call.operation], base, account, resource_policy=policy)]
+    if call.operation == "ListFunctions":
+        return [Check("lambda:ListFunctions", "*", call.account)]
+    raise UnknownOperation(call.operation)
+
+
+def _table_arn(call: Call, name: str) -> tuple[str, str]:
+    if name.startswith("arn:"):
+        return name, name.split(":")[4]
+    return f"arn:{PARTITION}:dynamodb:{call.region}:{call.account}:table/{name}", call.account
+
+
+def _dynamodb(call: Call, caller: Caller) -> list[Check]:
+    ops = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "DescribeTable"}
+    if call.operation in ops:
+        arn, acct = _table_arn(call, str(call.params.get("TableName", "")))
+        if call.operation in ("Query", "Scan") and call.params.get("IndexName"):
+            arn = f"{arn}/index/{call.params['IndexName']}"
+        return [Check(f"dynamodb:{call.operation}", arn, acct)]
+    if call.operation in ("BatchGetItem", "BatchWriteItem"):
+        action = f"dynamodb:{call.operation}"
+        return [Check(action, *_table_arn(call, t)) for t in (call.params.get("RequestItems") or {})]
+    if call.operation == "TransactWriteItems":
+        checks = []
+        for item in call.params.get("TransactItems") or []:
+            for kind, action in (("Put", "PutItem"), ("Update", "UpdateItem"), ("Delete", "DeleteItem"),
+                                 ("ConditionCheck", "ConditionCheckItem")):
+                if kind in item:
+                    checks.append(Check(f"dynamodb:{action}", *_table_arn(call, item[kind].get("TableName", ""))))
+        return checks
+    raise UnknownOperation(call.operation)
+
+
+def _kms_key(region: str, account: str, key_id: str) -> Any:
+    from moto.kms.models import kms_backends
+
+    backend = kms_backends[account][region]
+    try:
+        if key_id.startswith("alias/") or ":alias/" in key_id:
+            key_id = backend.get_key_id_from_alias(key_id.split(":", 5)[-1] if key_id.startswith("arn:")
+                                                   else key_id) or key_id
+        return backend.describe_key(key_id)
+    except Exception:
+        return None
+
+
+def _via_service(call: Call, caller: Caller, service: str, key_id: str, actions: tuple[str, ...]) -> list[Check]:
+    """kms actions a service (SNS, SSM) performs with the caller's credentials on a customer key."""
+    key = _kms_key(call.region, call.account, key_id)
+    if key is None:
+        return []
+    arn = key.arn
+    ctx = (("kms:ViaService", f"{service}.{call.region}.amazonaws.com"), ("kms:CallerAccount", caller.account))
+    policy = key.policy if isinstance(key.policy, str) else json.dumps(key.policy)
+    return [Check(a, arn, arn.split(":")[4], ctx, policy) for a in actions]
+
+
+def _sns(call: Call, caller: Caller) -> list[Check]:
+    if call.operation != "Publish":
+        raise UnknownOperation(call.operation)
+    topic_arn = str(call.params.get("TopicArn") or call.params.get("TargetArn") or "")
+    from moto.sns.models import sns_backends
+
+    acct, region = topic_arn.split(":")[4], topic_arn.split(":")[3]
+    checks: list[Check] = []
+    try:
+        topic = sns_backends[acct][region].get_topic(topic_arn)
+    except Exception:
+        topic = None
+    policy = getattr(topic, "policy", None) if topic is not None else None
+    checks.append(Check("sns:Publish", topic_arn, acct, resource_policy=_sns_policy(policy)))
+    key_id = (getattr(topic, "kms_master_key_id", None) or "") if topic is not None else ""
+    if key_id:
+        checks += _via_service(Call(call.service, call.operation, region, acct), caller, "sns", key_id,
+                               ("kms:GenerateDataKey", "kms:Decrypt"))
+    return checks
+
+
+def _sns_policy(policy: Any) -> str | None:
+    """A topic policy, with moto's default (AWS:SourceOwner on every action) kept as AWS has it."""
+    if not policy:
+        return None
+    return policy if isinstance(policy, str) else json.dumps(policy)
+
+
+def _token_state_machine(token: str) -> str | None:
+    """The state machine of the running execution that issued a task token."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    for _account, regions in list(stepfunctions_parser_backends.items()):
+        for _region, backend in list(regions.items()):
+            for sm in list(backend.state_machines):
+                for ex in list(sm.executions):
+                    pool = getattr(getattr(getattr(ex, "exec_worker", None), "env", None), "callback_pool_manager", None)
+                    if pool is not None and pool.get(token) is not None:
+                        return sm.arn
+    return None
+
+
+def _states(call: Call, caller: Caller) -> list[Check]:
+    p = call.params
+    if call.operation in ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat"):
+        sm = _token_state_machine(str(p.get("taskToken", "")))
+        if sm is None:  # an unknown token: AWS answers InvalidToken after authorising "*"
+            return [Check(f"states:{call.operation}", "*", call.account)]
+        # The Service Authorization Reference lists no resource type for the task-token actions, yet
+        # Step Functions authorises them against the state machine that issued the token (AWS's own
+        # CDK grants them on the state machine ARN, StateMachine.grantTaskResponse).
+        return [Check(f"states:{call.operation}", sm, sm.split(":")[4],
+                      unchecked="task-token actions are authorised against the issuing state machine")]
+    if call.operation == "StartExecution":
+        arn = str(p.get("stateMachineArn", ""))
+        return [Check("states:StartExecution", arn, arn.split(":")[4] if arn.count(":") > 4 else call.account)]
+    if call.operation in ("DescribeExecution", "StopExecution", "GetExecutionHistory"):
+        arn = str(p.get("executionArn", ""))
+        return [Check(f"states:{call.operation}", arn, arn.split(":")[4] if arn.count(":") > 4 else call.account)]
+    if call.operation == "DescribeStateMachine":
+        arn = str(p.get("stateMachineArn", ""))
+        return [Check("states:DescribeStateMachine", arn, call.account)]
+    raise UnknownOperation(call.operation)
+
+
+def _parameter_arn(call: Call, name: str) -> str:
+    if name.startswith("arn:"):
+        return name
+    return f"arn:{PARTITION}:ssm:{call.region}:{call.account}:parameter{name if name.startswith('/') else '/' + name}"
+
+
+def _ssm(call: Call, caller: Caller) -> list[Check]:
+    if call.operation != "GetParameter":
+        raise UnknownOperation(call.operation)
+    name = str(call.params.get("Name", ""))
+    checks = [Check("ssm:GetParameter", _parameter_arn(call, name), call.account)]
+    if call.params.get("WithDecryption"):
+        from moto.ssm.models import ssm_backends
+
+        try:
+            param = ssm_backends[call.account][call.region].get_parameter(name)
+        except Exception:
+            param = None
+        if param is not None and getattr(param, "parameter_type", getattr(param, "type", "")) == "SecureString":
+            key_id = getattr(param, "keyid", None) or "alias/aws/ssm"
+            checks += _via_service(call, caller, "ssm", key_id, ("kms:Decrypt",))
+    return checks
+
+
+def _sts(call: Call, caller: Caller) -> list[Check]:
+    if call.operation == "GetCallerIdentity":
+        return []  # no permission is needed (AWS: GetCallerIdentity cannot be denied)
+    if call.operation == "AssumeRole":
+        role_arn = str(call.params.get("RoleArn", ""))
+        from moto.iam.models import iam_backends
+
+        acct = role_arn.split(":")[4] if role_arn.count(":") >= 5 else call.account
+        try:
+            role = iam_backends[acct]["aws"].get_role_by_arn(role_arn)
+            trust = role.assume_role_policy_document
+            trust = unquote(trust) if isinstance(trust, str) else json.dumps(trust)
+        except Exception:
+            trust = None
+        return [Check("sts:AssumeRole", role_arn, acct, resource_policy=trust)]
+    raise UnknownOperation(call.operation)
+
+
+def _cloudwatch(call: Call, caller: Caller) -> list[Check]:
+    # CloudWatch's metric reads and writes have no resource-level permissions ("*").
+    if call.operation in ("GetMetricStatistics", "GetMetricData", "ListMetrics", "PutMetricData",
+                          "DescribeAlarms"):
+        return [Check(f"cloudwatch:{call.operation}", "*", call.account)]
+    raise UnknownOperation(call.operation)
+
+
+def _events(call: Call, caller: Caller) -> list[Check]:
+    if call.operation == "ListRules":
+        return [Check("events:ListRules", "*", call.account)]
+    if call.operation == "DescribeRule":
+        name = str(call.params.get("Name", ""))
+        bus = call.params.get("EventBusName")
+        path = f"rule/{bus}/{name}" if bus and bus != "default" else f"rule/{name}"
+        return [Check("events:DescribeRule", f"arn:{PARTITION}:events:{call.region}:{call.account}:{path}",
+                      call.account)]
+    raise UnknownOperation(call.operation)
+
+
+OPERATIONS: dict[str, Callable[[Call, Caller], list[Check]]] = {
+    "lambda": _lambda,
+    "dynamodb": _dynamodb,
+    "sns": _sns,
+    "states": _states,
+    "ssm": _ssm,
+    "sts": _sts,
+    "cloudwatch": _cloudwatch,
+    "events": _events,
+}
+
+
+def checks_for(call: Call, caller: Caller) -> list[Check]:
+    handler = OPERATIONS.get(call.service)
+    if handler is None:
+        raise UnknownOperation(call.operation)
+    return handler(call, caller)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Role policies
+# ---------------------------------------------------------------------------------------------------
+
+
+def identity_policies(role_arn: str) -> list[dict[str, Any]]:
+    """The role's inline and attached managed policies, as iam-simulate takes them."""
+    from moto.iam.models import iam_backends
+
+    acct = role_arn.split(":")[4]
+    try:
+        role = iam_backends[acct]["aws"].get_role_by_arn(role_arn)
+    except Exception:
+        return []
+    out = []
+    for name, doc in sorted(role.policies.items()):
+        out.append({"name": name, "policy": _doc(doc)})
+    for arn, mp in sorted(role.managed_policies.items()):
+        doc = None
+        for v in getattr(mp, "versions", []):
+            if getattr(v, "is_default", False) or v.version_id == getattr(mp, "default_version_id", None):
+                doc = v.document
+        out.append({"name": arn, "policy": _doc(doc if doc is not None else getattr(mp, "document", "{}"))})
+    return out
+
+
+def _doc(doc: Any) -> Any:
+    if isinstance(doc, str):
+        try:
+            return json.loads(unquote(doc) if doc.startswith("%7B") else doc)
+        except ValueError:
+            return {}
+    return doc
+
+
+# ---------------------------------------------------------------------------------------------------
+# The evaluator process
+# ---------------------------------------------------------------------------------------------------
+
+
+class EvaluatorError(Exception):
+    pass
+
+
+class Evaluator:
+    """iam-simulate in a long-lived Node process; one request at a time; decisions cached."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._next = 0
+        self._cache: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
+        self.timings: collections.deque[float] = collections.deque(maxlen=5000)
+        self.cache_hits = 0
+        self.evaluations = 0
+
+    def _start(self) -> subprocess.Popen:
+        node = shutil.which("node")
+        if node is None:
+            raise EvaluatorError("node is not installed: the estate's IAM evaluator needs Node.js (make npm)")
+        if not (ROOT / "node_modules" / "@cloud-copilot" / "iam-simulate").exists():
+            raise EvaluatorError("@cloud-copilot/iam-simulate is missing: run `make npm`")
+        return subprocess.Popen([node, str(EVALUATOR)], cwd=str(ROOT), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=None, text=True, bufsize=1)
+
+    def decide(self, simulation: dict[str, Any], unchecked: bool) -> str:
+        return str(self.explain(simulation, unchecked)["decision"])
+
+    def explain(self, simulation: dict[str, Any], unchecked: bool) -> dict[str, Any]:
+        """The decision, with the identity and resource policies' own results where evaluated."""
+        key = hashlib.sha256(json.dumps([simulation, unchecked], sort_keys=True).encode()).hexdigest()
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                self.cache_hits += 1
+                return hit
+            if self._proc is None or self._proc.poll() is not None:
+                self._proc = self._start()
+            self._next += 1
+            req = {"id": self._next, "simulation": simulation, "unchecked": unchecked}
+            assert self._proc.stdin is not None and self._proc.stdout is not None
+            self._proc.stdin.write(json.dumps(req) + "\n")
+            self._proc.stdin.flush()
+            line = self._proc.stdout.readline()
+            if not line:
+                self._proc = None
+                raise EvaluatorError("the IAM evaluator exited")
+            answer = json.loads(line)
+            self.evaluations += 1
+            if "error" in answer:
+                raise EvaluatorError(answer["error"])
+            self._cache[key] = answer
+            if len(self._cache) > 20000:
+                self._cache.popitem(last=False)
+            return answer
+
+    def close(self) -> None:
+        with self._lock:
+            if self._proc is not None and self._proc.poll() is None:
+                self._proc.terminate()
+            self._proc = None
+
+
+# ---------------------------------------------------------------------------------------------------
+# The decision and its record
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Denial:
+    caller: Caller
+    call: Call
+    action: str
+    resource: str
+    reason: str  # identity | resource | explicit | unknown-operation | evaluator
+    message: str
+
+
+def _reason(answer: dict[str, Any], check: Check, caller: Caller) -> tuple[str, str]:
+    """Which policy refused, in AWS's words."""
+    identity, resource = answer.get("identity"), answer.get("resource")
+    if answer["decision"] == "ExplicitlyDenied":
+        where = "resource-based" if resource == "ExplicitlyDenied" else "identity-based"
+        return "explicit", f"with an explicit deny in a {where} policy"
+    if identity != "Allowed":
+        return "identity", f"because no identity-based policy allows the {check.action} action"
+    return "resource", f"because no resource-based policy allows the {check.action} action"
+
+
+class Authorizer:
+    def __init__(self, state_dir: Path) -> None:
+        self.evaluator = Evaluator()
+        self.log_path = state_dir / "logs" / "iam.jsonl"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self.denials: list[dict[str, Any]] = []
+        self.decisions = 0
+        # Every check that was allowed, by role: what `replay` re-decides under other policies.
+        self.allowed: dict[str, dict[Check, tuple[str, str]]] = collections.defaultdict(dict)
+
+    def authorize(self, caller: Caller, call: Call) -> Denial | None:
+        t0 = time.perf_counter()
+        try:
+            return self._authorize(caller, call)
+        finally:
+            self.evaluator.timings.append((time.perf_counter() - t0) * 1000.0)
+            self.decisions += 1
+
+    def _authorize(self, caller: Caller, call: Call) -> Denial | None:
+        try:
+            checks = checks_for(call, caller)
+        except UnknownOperation:
+            action = f"{call.service}:{call.operation}"
+            msg = (f"User: {caller.session_arn} is not authorized to perform: {action} because the local "
+                   f"estate's IAM table does not know this operation (add it to local/bbws_local/iam.py)")
+            return self._deny(caller, call, action, "*", "unknown-operation", msg)
+        identity = identity_policies(caller.role_arn)
+        for check in checks:
+            sim = self._simulation(caller, check, call.region, identity)
+            try:
+                answer = self.evaluator.explain(sim, check.unchecked is not None)
+            except EvaluatorError as e:
+                msg = (f"User: {caller.session_arn} is not authorized to perform: {check.action} on resource: "
+                       f"{check.resource} (the estate could not evaluate the request: {e})")
+                return self._deny(caller, call, check.action, check.resource, "evaluator", msg)
+            if answer["decision"] == "Allowed":
+                with self._lock:
+                    self.allowed[caller.role_arn].setdefault(check, (caller.session_arn, call.region))
+                continue
+            why, tail = _reason(answer, check, caller)
+            msg = (f"User: {caller.session_arn} is not authorized to perform: {check.action} on resource: "
+                   f"{check.resource} {tail}")
+            return self._deny(caller, call, check.action, check.resource, why, msg)
+        return None
+
+    @staticmethod
+    def _simulation(caller: Caller, check: Check, region: str, identity: list[dict[str, Any]]) -> dict[str, Any]:
+        sim: dict[str, Any] = {
+            "identityPolicies": identity,
+            "serviceControlPolicies": [],
+            "resourceControlPolicies": [],
+            "request": {
+                "action": check.action,
+                "principal": caller.session_arn,
+                "resource": {"resource": check.resource, "accountId": check.resource_account},
+                "contextVariables": {
+                    "aws:PrincipalArn": caller.role_arn,
+                    "aws:PrincipalAccount": caller.account,
+                    "aws:RequestedRegion": region,
+                    **dict(check.context),
+                },
+            },
+        }
+        if check.resource_policy:
+            sim["resourcePolicy"] = _doc(check.resource_policy)
+        return sim
+
+    def _deny(self, caller: Caller, call: Call, action: str, resource: str, why: str, message: str) -> Denial:
+        event = {
+            "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "eventSource": f"{call.service}.amazonaws.com",
+            "eventName": call.operation,
+            "awsRegion": call.region,
+            "recipientAccountId": caller.account,
+            "userIdentity": {"type": "AssumedRole", "arn": caller.session_arn, "accountId": caller.account,
+                             "sessionContext": {"sessionIssuer": {"type": "Role", "arn": caller.role_arn}}},
+            "errorCode": "AccessDenied",
+            "errorMessage": message,
+            "evaluated": {"action": action, "resource": resource, "reason": why},
+        }
+        with self._lock:
+            self.denials.append(event)
+            with open(self.log_path, "a") as f:
+                f.write(json.dumps(event) + "\n")
+        LOG.info("IAM denied: %s %s on %s (%s)", caller.session_arn, action, resource, why)
+        return Denial(caller, call, action, resource, why, message)
+
+    def replay(self, role_arn: str, policies: list[dict[str, Any]]) -> dict[str, Any]:
+        """Re-decide every call `role_arn` was allowed so far under other identity policies: which
+        of them those policies would refuse (the least-privilege check removes one statement at a time)."""
+        with self._lock:
+            recorded = list(self.allowed.get(role_arn, {}).items())
+        refused = []
+        for check, (session_arn, region) in recorded:
+            sim = self._simulation(Caller(role_arn.split(":")[4], role_arn, session_arn), check, region, policies)
+            if self.evaluator.decide(sim, check.unchecked is not None) != "Allowed":
+                refused.append({"action": check.action, "resource": check.resource})
+        return {"role": role_arn, "recorded": len(recorded), "refused": refused}
+
+    def summary(self, since: int = 0) -> dict[str, Any]:
+        times = list(self.evaluator.timings)
+        return {
+            "enforcing": enforcing(),
+            "decisions": self.decisions,
+            "evaluations": self.evaluator.evaluations,
+            "cache_hits": self.evaluator.cache_hits,
+            "ms_median": statistics.median(times) if times else None,
+            "ms_p95": (sorted(times)[int(len(times) * 0.95) - 1] if len(times) >= 20 else None),
+            "denial_count": len(self.denials),
+            "denials": self.denials[since:],
+        }
+
+
+# ---------------------------------------------------------------------------------------------------
+# The denial as each protocol says it
+# ---------------------------------------------------------------------------------------------------
+
+
+def denial_response(call: Call, message: str) -> tuple[str, bytes, str, list[tuple[str, str]]]:
+    """(status, body, content type, extra headers) of AWS's AccessDenied for this protocol."""
+    if call.protocol == "rest-json":
+        body = json.dumps({"Type": "User", "Message": message}).encode()
+        return "403 Forbidden", body, "application/json", [("x-amzn-ErrorType", "AccessDeniedException")]
+    if call.protocol == "json":
+        body = json.dumps({"__type": "AccessDeniedException", "message": message, "Message": message}).encode()
+        return "400 Bad Request", body, "application/x-amz-json-1.0", [("x-amzn-ErrorType", "AccessDeniedException")]
+    if call.protocol == "cbor":
+        import cbor2
+
+        body = cbor2.dumps({"__type": "AccessDenied", "message": message})
+        return "403 Forbidden", body, "application/cbor", [("smithy-protocol", "rpc-v2-cbor")]
+    import html
+
+    code = "AuthorizationError" if call.service == "sns" else "AccessDenied"
+    body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{html.escape(message)}"
+            f"</Message></Error><RequestId>local</RequestId></ErrorResponse>").encode()
+    return "403 Forbidden", body, "text/xml", []
+
+
+def anonymous_function_url_allowed(evaluator: Evaluator, account: str, region: str, name: str,
+                                   auth_type: str = "NONE") -> bool:
+    """AWS (since October 2025): a function URL call needs lambda:InvokeFunctionUrl and
+    lambda:InvokeFunction (condition lambda:InvokedViaFunctionUrl) in the function's resource policy."""
+    policy = _function_policy(region, account, name)
+    if policy is None:
+        return False
+    arn = f"arn:{PARTITION}:lambda:{region}:{account}:function:{name}"
+    for action, ctx in (("lambda:InvokeFunctionUrl", {"lambda:FunctionUrlAuthType": auth_type}),
+                        ("lambda:InvokeFunction", {"lambda:InvokedViaFunctionUrl": "true"})):
+        sim = {"identityPolicies": [], "serviceControlPolicies": [], "resourceControlPolicies": [],
+               "resourcePolicy": _doc(policy),
+               "request": {"action": action, "principal": {"type": "Anonymous"},
+                           "resource": {"resource": arn, "accountId": account}, "contextVariables": ctx}}
+        if evaluator.decide(sim, False) != "Allowed":
+            return False
+    return True
