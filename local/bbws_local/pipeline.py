@@ -16,12 +16,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .settings import Settings
+from .settings import Settings, terraform_plugin_args
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 ZIPS = ROOT / "target" / "lambda"
-PLUGINS = "/opt/tf-plugins"
 # On AWS each reader role trusts the next environment's pipeline roles, which must exist first.
 ORDER = ("prod", "sit", "dev")
 # The approver directory of the local estate: the runbook's roles, plus a duty lead who holds two roles
@@ -112,7 +111,7 @@ def deploy(settings: Settings, force: bool = False) -> None:
         }))
         tfvars.chmod(0o600)
         # Always (about a second): `make tf-check` initialises the same roots without a backend.
-        _terraform(root, ["init", "-input=false", "-reconfigure", f"-plugin-dir={PLUGINS}"], env)
+        _terraform(root, ["init", "-input=false", "-reconfigure", *terraform_plugin_args()], env)
         _terraform(root, ["apply", "-auto-approve", "-input=false", f"-var-file={tfvars}"], env)
     marker.write_text(json.dumps({"instance": instance, "digest": digest}))
     print(f"pipeline applied to DEV, SIT and PROD in {time.monotonic() - t0:.1f} s")

@@ -21,6 +21,17 @@ NOBODY_ACCOUNT = "123456789012"  # moto's DEFAULT_ACCOUNT_ID
 
 ADMIN_USER = "bbws-local-admin"
 
+# A directory of Terraform providers (terraform init -plugin-dir) for machines that cannot reach the
+# public Terraform registry. The Makefile reads the same variable with the same default.
+TF_PLUGIN_DIR_DEFAULT = "/opt/tf-plugins"
+
+
+def terraform_plugin_args() -> list[str]:
+    """`terraform init`'s `-plugin-dir=…` where BBWS_TF_PLUGIN_DIR (default /opt/tf-plugins) is a
+    directory; none where it is not (or is set empty), so that init downloads the provider normally."""
+    path = os.environ.get("BBWS_TF_PLUGIN_DIR", TF_PLUGIN_DIR_DEFAULT)
+    return [f"-plugin-dir={path}"] if path and Path(path).is_dir() else []
+
 
 def code_version() -> str:
     """A hash of the estate's own code: `make up` restarts an estate that runs older code."""

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bbws_local.settings import terraform_plugin_args
 from botocore.exceptions import ClientError
 from conftest import ACCOUNTS, ENDPOINT, PROBE_ZIP, ROOT, STATE, session_for, unique
 
 INFRA = ROOT / "infra"
-PLUGINS = "/opt/tf-plugins"
 ENVS = ("dev", "sit", "prod")
 # The order a first deployment takes on AWS (trust policies name roles that must already exist).
 APPLY_ORDER = ("prod", "sit", "dev")
@@ -152,7 +152,7 @@ def test_terraform_fmt_is_clean():
 @pytest.mark.parametrize("env", ENVS)
 def test_root_validates(env, tmp_path):
     root = copy_infra(tmp_path) / "envs" / env
-    tf(root, "init", "-backend=false", f"-plugin-dir={PLUGINS}")
+    tf(root, "init", "-backend=false", *terraform_plugin_args())
     r, _ = tf(root, "validate", "-json", check=False)
     result = json.loads(r.stdout)
     assert result["valid"] and result["warning_count"] == 0, json.dumps(result["diagnostics"], indent=2)
@@ -163,7 +163,7 @@ def test_a_root_refuses_credentials_of_another_account(tmp_path):
     root = copy_infra(tmp_path) / "envs" / "sit"
     (root / "backend_override.tf").write_text(
         'terraform {\n  backend "local" {\n    path = "%s"\n  }\n}\n' % (tmp_path / "sit.tfstate"))
-    tf(root, "init", f"-plugin-dir={PLUGINS}")
+    tf(root, "init", *terraform_plugin_args())
     r, _ = tf(root, "plan", "-var", f"local_endpoint={ENDPOINT}", "-var", "aws_profile=bbws-prod",
               "-var", "approval_signing_key=" + "k" * 32, "-var", f"lambda_zip_dir={tmp_path}", check=False)
     assert r.returncode == 1

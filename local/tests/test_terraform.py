@@ -8,10 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from bbws_local.settings import terraform_plugin_args
 from conftest import ENDPOINT, PROBE_ZIP, STATE, unique, wait_execution
 
 HERE = Path(__file__).parent / "terraform"
-PLUGINS = "/opt/tf-plugins"
 
 
 def tf(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -31,7 +31,7 @@ def test_terraform_applies_a_state_machine_without_drift(tmp_path, dev):
     name = unique("tf-small")
     tfvars = {"endpoint": ENDPOINT, "name": name, "probe_zip": str(PROBE_ZIP)}
     (work / "terraform.tfvars.json").write_text(json.dumps(tfvars))
-    tf(work, "init", "-backend=false", f"-plugin-dir={PLUGINS}")
+    tf(work, "init", "-backend=false", *terraform_plugin_args())
     tf(work, "apply", "-auto-approve")
     try:
         plan = tf(work, "plan", "-detailed-exitcode", check=False)

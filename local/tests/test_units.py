@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 
 import pytest
 from bbws_local.mailbox import Mailbox, sns_email_body
 from bbws_local.patches import structure_problems, trust_allows
 from bbws_local.runtime import Invocation, normalise_error_body
+from bbws_local.settings import TF_PLUGIN_DIR_DEFAULT, terraform_plugin_args
 from bbws_local.urls import build_event, map_result
 
 SIT = "815856636111"
@@ -111,3 +113,15 @@ def test_mailbox_delivers_and_reads_back_links(tmp_path):
     assert len(msgs) == 1
     assert msgs[0]["links"][:2] == ["https://example.test/a?x=1&y=2", "http://u/unsub"]
     assert len(box.messages()) == 2
+
+
+def test_terraform_plugin_dir_only_where_it_exists(monkeypatch, tmp_path):
+    monkeypatch.setenv("BBWS_TF_PLUGIN_DIR", str(tmp_path))
+    assert terraform_plugin_args() == [f"-plugin-dir={tmp_path}"]
+    monkeypatch.setenv("BBWS_TF_PLUGIN_DIR", str(tmp_path / "absent"))
+    assert terraform_plugin_args() == []  # init downloads the provider from the registry
+    monkeypatch.setenv("BBWS_TF_PLUGIN_DIR", "")
+    assert terraform_plugin_args() == []
+    monkeypatch.delenv("BBWS_TF_PLUGIN_DIR")
+    default = [f"-plugin-dir={TF_PLUGIN_DIR_DEFAULT}"] if os.path.isdir(TF_PLUGIN_DIR_DEFAULT) else []
+    assert terraform_plugin_args() == default
