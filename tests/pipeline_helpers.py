@@ -1,6 +1,7 @@
 """What the pipeline tests do as the people around a promotion do it."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import json
@@ -11,7 +12,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "local"))
@@ -30,6 +31,25 @@ RUNBOOK_CONFIG = json.loads((ROOT / "events" / "config" / "runbook.json").read_t
 from services import ci  # noqa: E402
 
 GATES = ci.GATES
+
+
+@contextlib.contextmanager
+def reader_also_reads(env: str, function: str) -> Iterator[None]:
+    """The source reader of `env` may also read `function` (as when `env`'s Terraform is given a
+    catalog naming it), for the duration of the block."""
+    iam = client(env, "iam")
+    name, policy = "bbws-promotion-source-reader", "read-for-promotion"
+    original = iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
+    doc = copy.deepcopy(json.loads(original) if isinstance(original, str) else original)
+    arn = f"arn:aws:lambda:af-south-1:{ACCOUNTS[env]}:function:{function}"
+    doc["Statement"].append({"Sid": "AlsoReads", "Effect": "Allow", "Action": "lambda:GetFunction",
+                             "Resource": [arn, arn + ":*"]})
+    iam.put_role_policy(RoleName=name, PolicyName=policy, PolicyDocument=json.dumps(doc))
+    try:
+        yield
+    finally:
+        iam.put_role_policy(RoleName=name, PolicyName=policy,
+                            PolicyDocument=original if isinstance(original, str) else json.dumps(original))
 
 
 def check_up() -> str | None:

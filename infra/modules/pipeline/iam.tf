@@ -46,9 +46,10 @@ data "aws_iam_policy_document" "preflight" {
     }
   }
   statement {
-    sid       = "ReadTargetFunctions"
-    actions   = ["lambda:GetFunction", "lambda:GetAlias", "lambda:GetFunctionConfiguration"]
-    resources = local.primary_service_arns
+    # What `latest-<env>` serves now, in every region the target is deployed to (PROD: eu-west-1 too).
+    sid       = "ReadTargetAliases"
+    actions   = ["lambda:GetAlias"]
+    resources = local.all_region_service_arns
   }
 }
 
@@ -59,8 +60,9 @@ data "aws_iam_policy_document" "backup_alias" {
     resources = [local.log_stream_arns["backup-alias"]]
   }
   statement {
-    sid       = "BackupAliasesOnTargetFunctions"
-    actions   = ["lambda:GetAlias", "lambda:CreateAlias", "lambda:UpdateAlias", "lambda:ListAliases"]
+    sid = "BackupAliasesOnTargetFunctions"
+    # UpdateAlias: a retried step finds the backup alias it made and points it again.
+    actions   = ["lambda:GetAlias", "lambda:CreateAlias", "lambda:UpdateAlias"]
     resources = local.all_region_service_arns
   }
 }
@@ -80,9 +82,11 @@ data "aws_iam_policy_document" "deploy" {
     }
   }
   statement {
+    # GetFunctionConfiguration: waits for the update to be Successful. PublishVersion: when
+    # UpdateFunctionCode's Publish returns no version. CreateAlias: the first promotion into a function
+    # that has no latest-<env> alias yet.
     sid = "DeployTargetFunctions"
     actions = [
-      "lambda:GetFunction",
       "lambda:GetFunctionConfiguration",
       "lambda:UpdateFunctionCode",
       "lambda:PublishVersion",
@@ -107,14 +111,10 @@ data "aws_iam_policy_document" "monitor" {
     resources = local.all_region_service_arns
   }
   statement {
-    sid       = "MetricsAndRuleList"
+    sid = "MetricsAndRuleList"
+    # Neither action has resource-level permissions: AWS requires "*".
     actions   = ["cloudwatch:GetMetricStatistics", "events:ListRules"]
     resources = ["*"]
-  }
-  statement {
-    sid       = "EcsEventHandlerRules"
-    actions   = ["events:DescribeRule"]
-    resources = ["arn:${local.partition}:events:${var.region}:${local.account_id}:rule/*"]
   }
 }
 
@@ -126,9 +126,9 @@ data "aws_iam_policy_document" "rollback" {
   }
   statement {
     sid = "RollBackTargetFunctions"
+    # CreateAlias: the incident alias of the version a rollback replaces; InvokeFunction: the health
+    # check of the version rolled back to.
     actions = [
-      "lambda:GetFunction",
-      "lambda:GetFunctionConfiguration",
       "lambda:ListVersionsByFunction",
       "lambda:GetAlias",
       "lambda:UpdateAlias",
@@ -141,8 +141,8 @@ data "aws_iam_policy_document" "rollback" {
   statement {
     # The recorded deployments a rollback returns to, found by service (index service-timestamp).
     sid       = "ReadDeployments"
-    actions   = ["dynamodb:Query", "dynamodb:GetItem"]
-    resources = [aws_dynamodb_table.deployments.arn, "${aws_dynamodb_table.deployments.arn}/index/*"]
+    actions   = ["dynamodb:Query"]
+    resources = ["${aws_dynamodb_table.deployments.arn}/index/*"]
   }
 }
 
@@ -153,20 +153,16 @@ data "aws_iam_policy_document" "record" {
     resources = [local.log_stream_arns.record]
   }
   statement {
+    # Records are written once (PutItem); a lock is taken (conditional PutItem), its holder read
+    # (GetItem) and released (conditional DeleteItem).
     sid       = "DeploymentsAndLocks"
-    actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"]
+    actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"]
     resources = [aws_dynamodb_table.deployments.arn, aws_dynamodb_table.locks.arn]
   }
   statement {
-    # A service's records (index service-timestamp).
-    sid       = "DeploymentsByService"
-    actions   = ["dynamodb:Query"]
-    resources = ["${aws_dynamodb_table.deployments.arn}/index/*"]
-  }
-  statement {
-    # Where each service of a release ended: its alias and the version it points to.
+    # Where each service of a release ended: the version its alias points to.
     sid       = "ReadReleasedFunctions"
-    actions   = ["lambda:GetAlias", "lambda:GetFunctionConfiguration"]
+    actions   = ["lambda:GetAlias"]
     resources = local.all_region_service_arns
   }
   statement {
@@ -209,7 +205,7 @@ data "aws_iam_policy_document" "approval" {
     # where they exist, rollback everywhere). The ARNs are built from the names, not read from the
     # resources: the state machines depend on this function.
     sid       = "AnswerApprovalTasks"
-    actions   = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
+    actions   = ["states:SendTaskSuccess", "states:SendTaskFailure"]
     resources = local.state_machine_arns
   }
   statement {

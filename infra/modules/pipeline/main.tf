@@ -37,7 +37,6 @@ locals {
       ]
     ])
   }
-  primary_service_arns    = local.service_function_arns[var.region]
   all_region_service_arns = flatten(values(local.service_function_arns))
 
   # The seven functions: key -> Cargo binary and timeout. Function and role are both named
