@@ -48,6 +48,10 @@ def test_a_rollback_to_a_named_backup_in_sit(release, aliases):
     assert incident["FunctionVersion"] == bad and incident["Name"] == aliases_made["incident_alias"]
     assert live["Description"] == f"Rollback from {incident['Name']} by {arn}"
     lam.delete_alias(FunctionName=TENANT_SIT, Name=incident["Name"])
+    # The unqualified function (RB-003 §3.3's check) runs the package the alias is back on (issue 11).
+    assert lam.get_function(FunctionName=TENANT_SIT)["Configuration"]["CodeSha256"] == ph.code_sha(
+        "sit", TENANT_SIT, old)
+    assert aliases_made["functions"][0]["latest"]["action"] == "restore"
 
     states = ph.states_entered("sit", arn)
     assert states[:4] == ["Validate rollback request", "Lock service", "Resolve target version",

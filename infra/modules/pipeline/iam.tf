@@ -134,6 +134,8 @@ data "aws_iam_policy_document" "rollback" {
       "lambda:CreateAlias",
       "lambda:ListAliases",
       "lambda:InvokeFunction",
+      # $LATEST gets the package of the version the alias is back on (no version is published).
+      "lambda:UpdateFunctionCode",
     ]
     resources = local.all_region_service_arns
   }
@@ -155,6 +157,13 @@ data "aws_iam_policy_document" "record" {
     sid       = "DeploymentsAndLocks"
     actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"]
     resources = [aws_dynamodb_table.deployments.arn, aws_dynamodb_table.locks.arn]
+  }
+  statement {
+    # A lock whose holder no longer runs (stopped by hand) is taken over: the holder's status, only
+    # of the executions of this account's pipeline state machines.
+    sid       = "LockHolderStatus"
+    actions   = ["states:DescribeExecution"]
+    resources = [for n in local.state_machine_names : "arn:${local.partition}:states:${var.region}:${local.account_id}:execution:${n}:*"]
   }
   statement {
     # A service's records (index service-timestamp).
