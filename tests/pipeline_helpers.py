@@ -533,6 +533,18 @@ def approval_mails(address: str, execution_arn: str) -> list[dict[str, Any]]:
             if execution_arn in m["body"] and m["subject"].startswith("Approval wanted")]
 
 
+def put_latest_on(env: str, function: str, version: str, region: str = "af-south-1") -> str:
+    """Upload the package of `version` as the function's `$LATEST` (what a deploy of that version leaves,
+    without publishing anything); its CodeSha256."""
+    lam = client(env, "lambda", region)
+    location = lam.get_function(FunctionName=function, Qualifier=version)["Code"]["Location"]
+    with urllib.request.urlopen(location, timeout=30) as r:
+        package = r.read()
+    sha = lam.update_function_code(FunctionName=function, ZipFile=package, Publish=False)["CodeSha256"]
+    lam.get_waiter("function_updated_v2").wait(FunctionName=function)
+    return sha
+
+
 def armed_faults() -> list[dict[str, Any]]:
     import requests
 

@@ -34,6 +34,7 @@ def test_a_rollback_to_a_named_backup_in_sit(release, aliases):
     assert bad != old
     backup = ph.backup_stamp()
     aliases("sit", TENANT_SIT, backup, old, description="Backup before promotion")
+    assert ph.put_latest_on("sit", TENANT_SIT, bad) != ph.code_sha("sit", TENANT_SIT, old), "$LATEST is the bad build"
 
     arn = ph.start("sit", _request(TENANT, "sit", target_version=backup), kind="rollback")
     d = ph.wait_execution("sit", arn)
