@@ -464,10 +464,12 @@ EXPECTED_ACTIONS = {
                 "cloudwatch:GetMetricStatistics", "events:DescribeRule", "events:ListRules"},
     "rollback": {"logs:CreateLogStream", "logs:PutLogEvents", "lambda:GetFunction", "lambda:GetFunctionConfiguration",
                  "lambda:ListVersionsByFunction", "lambda:GetAlias", "lambda:UpdateAlias", "lambda:CreateAlias",
-                 "lambda:ListAliases", "lambda:InvokeFunction", "dynamodb:Query", "dynamodb:GetItem"},
+                 "lambda:ListAliases", "lambda:InvokeFunction", "lambda:UpdateFunctionCode", "dynamodb:Query",
+                 "dynamodb:GetItem"},
     "record": {"logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:PutItem", "dynamodb:GetItem",
                "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query", "sns:Publish",
-               "kms:GenerateDataKey", "kms:Decrypt", "lambda:GetAlias", "lambda:GetFunctionConfiguration"},
+               "kms:GenerateDataKey", "kms:Decrypt", "lambda:GetAlias", "lambda:GetFunctionConfiguration",
+               "states:DescribeExecution"},
     "approval": {"logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:PutItem", "dynamodb:GetItem",
                  "dynamodb:UpdateItem", "dynamodb:Query", "sns:Publish", "states:SendTaskSuccess",
                  "states:SendTaskFailure", "states:SendTaskHeartbeat", "ssm:GetParameter", "kms:Decrypt",
@@ -491,6 +493,8 @@ def test_each_role_is_allowed_only_what_its_function_uses(deployed, env):
     # rollback (all).
     machines = {f"arn:aws:states:af-south-1:{acct}:stateMachine:bbws-{m}-{env}"
                 for m in (("promote", "rollback", "release") if env in SOURCE else ("rollback",))}
+    # A lock's holder is looked up among the executions of the same state machines only.
+    executions = {m.replace(":stateMachine:", ":execution:") + ":*" for m in machines}
     for key, actions in EXPECTED_ACTIONS.items():
         name = f"bbws-promotion-{key}-{env}"
         trust = s.client("iam").get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
@@ -523,7 +527,7 @@ def test_each_role_is_allowed_only_what_its_function_uses(deployed, env):
             elif action.startswith("kms:"):
                 assert resources == {out["kms_key_arn"]}
             elif action.startswith("states:"):
-                assert resources == machines, f"{name}: {action}"
+                assert resources == (executions if key == "record" else machines), f"{name}: {action}"
             elif action == "ssm:GetParameter":
                 assert resources == {f"arn:aws:ssm:af-south-1:{acct}:parameter/bbws/promotion/{env}/{p}"
                                      for p in ("approval-key", "approval-url", "approvers")}
