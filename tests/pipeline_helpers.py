@@ -536,6 +536,35 @@ def arm_fault(env: str, function: str, operation: str, region: str = "af-south-1
     assert r.status_code == 200, r.text
 
 
+def arm_publish_fault(env: str, topic: str, times: int = 1, code: str = "KMSThrottling", status: int = 400,
+                      message: str = "Request was denied due to request throttling (KMS)") -> None:
+    """Make the next `times` SNS Publish calls to `topic` (a name or ARN) in `env` fail as AWS can."""
+    import requests
+
+    r = requests.post(f"{SETTINGS.endpoint}/_local/faults", timeout=5, json={
+        "service": "sns", "account": ACCOUNTS[env], "region": "af-south-1", "operation": "Publish",
+        "target": topic, "times": times, "code": code, "status": status, "message": message})
+    assert r.status_code == 200, r.text
+
+
+def approval_mails(address: str, execution_arn: str) -> list[dict[str, Any]]:
+    """The approval emails `address` received for an execution."""
+    return [m for m in mailbox(address)
+            if execution_arn in m["body"] and m["subject"].startswith("Approval wanted")]
+
+
+def put_latest_on(env: str, function: str, version: str, region: str = "af-south-1") -> str:
+    """Upload the package of `version` as the function's `$LATEST` (what a deploy of that version leaves,
+    without publishing anything); its CodeSha256."""
+    lam = client(env, "lambda", region)
+    location = lam.get_function(FunctionName=function, Qualifier=version)["Code"]["Location"]
+    with urllib.request.urlopen(location, timeout=30) as r:
+        package = r.read()
+    sha = lam.update_function_code(FunctionName=function, ZipFile=package, Publish=False)["CodeSha256"]
+    lam.get_waiter("function_updated_v2").wait(FunctionName=function)
+    return sha
+
+
 def armed_faults() -> list[dict[str, Any]]:
     import requests
 

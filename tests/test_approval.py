@@ -88,6 +88,45 @@ def test_prod_needs_a_tech_lead_and_an_operations_lead(prod_open):
         ("ops-lead@bbws.io", "operations_lead"), ("tech-lead@bbws.io", "tech_lead")]
 
 
+def test_a_retried_request_mails_nobody_twice_and_its_first_links_still_decide(prod_open, fault):
+    """Issue 11: the approval task emails the approvers, then its events-topic notification fails once;
+    Step Functions retries the task under a new task token. The retry finds its own request: no approver
+    gets a second mail, the notification goes out once, and the links of the first mails answer the
+    current wait."""
+    # Two publishes to the events topic precede the approval's own mails' end: the lock's "Promotion
+    # started" (which only reports a failure, `notified: false`) and the approval's notification.
+    ph.arm_publish_fault("prod", "bbws-promotion-events-prod", times=2)
+    arn = ph.start("prod", SIT_TO_PROD)
+    req = ph.wait_for(lambda: (lambda r: r if r and "notified_at" in r else None)(
+        ph.pending_approval("prod", arn)), 60, "the request, notified")
+    assert ph.armed_faults() == [], "the notification failed once"
+    assert ph.state_output("prod", arn, "Lock promotion")["lock"]["notified"] is False
+    assert "token_replaced_at" in req, "the task ran again, under a new task token"
+    failed = [e["type"] for e in ph.history("prod", arn)
+              if e["type"].endswith("Failed") and "KMSThrottling" in json.dumps(e, default=str)]
+    assert failed, "the first attempt failed on the notification"
+    # One mail per role each person is asked in (duty-lead@bbws.io holds both roles), none twice.
+    asked = {"tech-lead@bbws.io": ["tech_lead"], "ops-lead@bbws.io": ["operations_lead"],
+             "duty-lead@bbws.io": ["operations_lead", "tech_lead"]}
+    for approver, roles in asked.items():
+        mails = ph.approval_mails(approver, arn)
+        got = sorted(r for m in mails for r in roles if f"You are asked as {r}." in m["body"])
+        assert (len(mails), got) == (len(roles), roles), f"{approver}: {len(mails)} approval mails"
+    sent = sorted(i["item"] for i in ph.approval_items("prod", arn) if i["item"].startswith("mail#"))
+    assert sent == sorted(f"mail#{r}#{p}" for p, roles in asked.items() for r in roles)
+    wanted = [s for s, _ in ph.notifications_of(arn) if s.startswith("Approval wanted")]
+    assert wanted == [f"Approval wanted: {TENANT} to PROD"], wanted
+
+    tech = ph.approval_links("tech-lead@bbws.io", arn)
+    ops = ph.approval_links("ops-lead@bbws.io", arn)
+    assert ph.confirm(tech["approve"]).status_code == 200
+    r = ph.confirm(ops["approve"])
+    assert r.status_code == 200 and "the promotion continues" in r.text, r.text
+    d = ph.wait_execution("prod", arn)
+    assert d["status"] == "SUCCEEDED", (d.get("error"), d.get("cause"))
+    assert ph.task_callbacks("prod", arn).count("TaskSucceeded") == 1, "the current wait was answered, once"
+
+
 def test_concurrent_prod_approvals_answer_the_wait_exactly_once(prod_open):
     rounds = 4
     for _ in range(rounds):

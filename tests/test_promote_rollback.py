@@ -129,3 +129,34 @@ def test_a_throttle_spike_during_monitoring_rolls_back(preflight_config, release
                   r"\(limit: at most 10\)", d["cause"])
     assert m and int(m.group(1)) >= 12, d["cause"]
     assert "errors in the last" not in d["cause"]
+
+
+def test_after_a_rollback_the_unqualified_function_runs_the_good_build_again(preflight_config, release):
+    """Issue 11 (RB-003 §3.3's check has no qualifier): the deploy published the broken build, which made
+    it the function's `$LATEST` too. After the automatic rollback, `$LATEST` has the package of the
+    version `latest-sit` is back on again (no version published for it), so an unqualified invoke answers
+    as the good build does."""
+    preflight_config("sit", monitor={"sit_seconds": 30, "poll_seconds": 5})
+    release("dev", TENANT, "broken-health", "1.4.3")
+    ph.record_service_gates("dev", TENANT)
+    before = ph.latest_versions("sit", TENANT)
+    arn = ph.start("sit", TO_SIT)
+    ph.approve_with_task_token("sit", arn, [ph.DEV_LEAD])
+    bad = _deployed_versions("sit", arn)
+    lam = ph.client("sit", "lambda")
+    published = lambda: sorted(v["Version"] for v in lam.list_versions_by_function(  # noqa: E731
+        FunctionName=TENANT_SIT, MaxItems=1000)["Versions"])
+    versions_deployed = published()
+    _rolled_back("sit", arn, before, bad)
+    good = before[("af-south-1", TENANT_SIT)]
+    assert ph.alias_version("sit", TENANT_SIT, "latest-sit") == good
+    latest_sha = lam.get_function(FunctionName=TENANT_SIT)["Configuration"]["CodeSha256"]
+    assert latest_sha == ph.code_sha("sit", TENANT_SIT, good), "$LATEST has the good version's package"
+    assert latest_sha != ph.code_sha("sit", TENANT_SIT, bad[("af-south-1", TENANT_SIT)])
+    out = lam.invoke(FunctionName=TENANT_SIT, Payload=json.dumps(
+        {"httpMethod": "GET", "path": "/health", "headers": {}}).encode())
+    assert "FunctionError" not in out, out
+    assert json.loads(out["Payload"].read())["statusCode"] == 200, "the unqualified function is healthy"
+    [restored] = ph.state_output("sit", arn, "Roll back")["rollback"]["functions"]
+    assert (restored["latest"]["action"], restored["latest"]["version"]) == ("restore", good)
+    assert published() == versions_deployed, "no version was published for the restore"

@@ -34,6 +34,7 @@ def test_a_rollback_to_a_named_backup_in_sit(release, aliases):
     assert bad != old
     backup = ph.backup_stamp()
     aliases("sit", TENANT_SIT, backup, old, description="Backup before promotion")
+    assert ph.put_latest_on("sit", TENANT_SIT, bad) != ph.code_sha("sit", TENANT_SIT, old), "$LATEST is the bad build"
 
     arn = ph.start("sit", _request(TENANT, "sit", target_version=backup), kind="rollback")
     d = ph.wait_execution("sit", arn)
@@ -48,6 +49,10 @@ def test_a_rollback_to_a_named_backup_in_sit(release, aliases):
     assert incident["FunctionVersion"] == bad and incident["Name"] == aliases_made["incident_alias"]
     assert live["Description"] == f"Rollback from {incident['Name']} by {arn}"
     lam.delete_alias(FunctionName=TENANT_SIT, Name=incident["Name"])
+    # The unqualified function (RB-003 §3.3's check) runs the package the alias is back on (issue 11).
+    assert lam.get_function(FunctionName=TENANT_SIT)["Configuration"]["CodeSha256"] == ph.code_sha(
+        "sit", TENANT_SIT, old)
+    assert aliases_made["functions"][0]["latest"]["action"] == "restore"
 
     states = ph.states_entered("sit", arn)
     assert states[:4] == ["Validate rollback request", "Lock service", "Resolve target version",

@@ -85,14 +85,12 @@ class Gateway:
         answered = self._cloud_control(environ)
         if answered is not None:
             return answered(start)
-        if _LAMBDA_PATH.match(path):
-            hit = self.faults.take(environ.get("REQUEST_METHOD", ""), path,
-                                   environ.get("HTTP_AUTHORIZATION", ""), _account_of)
-            if hit is not None:
-                LOG.info("armed fault: %s %s in %s %s -> %s", hit.operation, hit.function, hit.account,
-                         hit.region, hit.code)
-                status, body, headers = faults.response(hit)
-                return _respond(start, status, body, "application/json", headers)
+        hit = self.faults.take_request(environ, _account_of)
+        if hit is not None:
+            LOG.info("armed fault: %s %s in %s %s -> %s", hit.operation, hit.target, hit.account,
+                     hit.region, hit.code)
+            status, body, headers = faults.response(hit)
+            return _respond(start, status, body, faults.content_type(hit), headers)
         if cbor.is_cbor_request(environ):
             return cbor.handle(self.app, environ, start)
         return self.app(environ, start)

@@ -34,6 +34,11 @@ The patches, by what AWS does that moto 5.2.5 does not:
 13. dynamodb-atomic-writes PutItem, UpdateItem and DeleteItem check their condition and write as one step,
                          as DynamoDB does (moto's threaded server could let two conditional writes both
                          pass their check: two approvers clicking at the same second).
+14. sfn-stop-execution   StopExecution ends a running execution at once: ABORTED, with its stop date, error
+                         and cause (moto's interpreter stays RUNNING until the wait it is in ends, e.g. a
+                         task-token wait of 24 h, and drops the error and cause).
+15. sfn-retry-task-token Each attempt of a `.waitForTaskToken` task that its Retry runs again gets a new
+                         task token, as on AWS (moto's interpreter keeps the first attempt's token).
 """
 from __future__ import annotations
 
@@ -117,6 +122,12 @@ PATCHES: list[Patch] = [
           "083a4bb1af18f6fd2feef40195a4c9c803da66cb2cacd14f87916c6e76930ea5"),
     Patch("sts-trust", "moto.sts.responses", "TokenResponse.assume_role",
           "8e014e59789ffa44daed1f84ac4002fa91a9cd2e6e1434812b4989cdf937f25a"),
+    Patch("sfn-stop-execution", "moto.stepfunctions.responses", "StepFunctionResponse.stop_execution",
+          "633c8a544aacfd14c07f24bf62b1688a2125f8aba91eecc1feaa40bb7dc45d24"),
+    # Set on the callback task class; pinned to the ExecutionState method it inherits.
+    Patch("sfn-retry-task-token", _SFN_TASK + ".state_task_service_callback",
+          "StateTaskServiceCallback._evaluate_with_timeout",
+          "c56deda08a42e98d3958bfb2ab95de74c7ec7a515085614a80e1ea4948722485"),
 ]
 
 
@@ -528,6 +539,48 @@ def _send_task_failure(self: Any) -> Any:
     return EmptyResult()
 
 
+# ---------------------------------------------------------------------------------------------------
+# 14. sfn-stop-execution
+# ---------------------------------------------------------------------------------------------------
+
+
+def _stop_execution(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.parser.api import ExecutionStatus
+
+    execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+    now = datetime.now(timezone.utc)
+    error, cause = self._get_param("error"), self._get_param("cause")
+    if execution.exec_status == ExecutionStatus.RUNNING:
+        execution.stop(stop_date=now, error=error, cause=cause)  # the interpreter stops at its next step
+        execution.exec_status = ExecutionStatus.ABORTED
+        execution.stop_date = now
+        execution.error, execution.cause = error, cause
+    return ActionResult({"stopDate": execution.stop_date or now})
+
+
+# ---------------------------------------------------------------------------------------------------
+# 15. sfn-retry-task-token
+# ---------------------------------------------------------------------------------------------------
+
+
+def _make_retry_task_token(original: Callable) -> Callable:
+    def _evaluate_with_timeout(self: Any, env: Any) -> Any:
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
+            ResourceCondition,
+        )
+
+        data = env.states.context_object.context_object_data
+        retried = data.get("State", {}).get("RetryCount", 0) > 0
+        if (retried and "Task" in data and self._is_integration_pattern()
+                and ResourceCondition.WaitForTaskToken in self._supported_integration_patterns
+                and getattr(self.resource, "condition", None) == ResourceCondition.WaitForTaskToken):
+            env.callback_pool_manager.add(env.states.context_object.update_task_token())
+        return original(self, env)
+
+    return _evaluate_with_timeout
+
+
 _TERMINAL = {"Succeed", "Fail"}
 
 
@@ -870,6 +923,13 @@ def apply(settings: settings_mod.Settings) -> Estate:
     for op in ("put_item", "update_item", "delete_item"):
         _replace("moto.dynamodb.models", f"DynamoDBBackend.{op}", _atomic(getattr(ddbm.DynamoDBBackend, op)))
     _replace("moto.sts.responses", "TokenResponse.assume_role", _make_assume_role(stsr.TokenResponse.assume_role))
+    _replace("moto.stepfunctions.responses", "StepFunctionResponse.stop_execution", _stop_execution)
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_callback as stscb,
+    )
+
+    _replace(stscb.__name__, "StateTaskServiceCallback._evaluate_with_timeout",
+             _make_retry_task_token(stscb.StateTaskServiceCallback._evaluate_with_timeout))
     del lsm, sfr
     _applied = True
     return ESTATE

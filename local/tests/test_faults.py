@@ -104,3 +104,39 @@ def test_a_function_can_be_made_inactive_in_every_version(dev, probe_zip, make_f
                       json={"account": ACCOUNTS["dev"], "region": "af-south-1", "function": unique("none"),
                             "state": "Active"})
     assert r.status_code == 400 and r.json()["message"].startswith("function:")
+
+
+def test_an_armed_sns_publish_fault_fails_that_topic_only_in_the_query_protocol(sit, prod, disarm):
+    name = unique("topic")
+    sns = sit.client("sns", config=botocore.config.Config(retries={"total_max_attempts": 1}))
+    target = sns.create_topic(Name=name)["TopicArn"]
+    other = sns.create_topic(Name=unique("topic"))["TopicArn"]
+    elsewhere = prod.client("sns").create_topic(Name=name)["TopicArn"]
+    r = arm(service="sns", account=ACCOUNTS["sit"], region="af-south-1", operation="Publish", target=name,
+            times=1, status=400, code="KMSThrottling", message="Request was denied due to request throttling")
+    assert r.status_code == 200, r.text
+    [armed] = requests.get(f"{ENDPOINT}/_local/faults", timeout=5).json()
+    assert (armed["service"], armed["target"], armed["operation"]) == ("sns", name, "Publish")
+
+    sns.publish(TopicArn=other, Message="another topic is not hit")
+    prod.client("sns").publish(TopicArn=elsewhere, Message="the same name in another account is not hit")
+    assert sns.list_topics()["Topics"], "other SNS operations are not hit"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sns.publish(TopicArn=target, Message="refused once")
+    assert e.value.response["Error"]["Code"] == "KMSThrottling"
+    assert e.value.response["Error"]["Message"] == "Request was denied due to request throttling"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert requests.get(f"{ENDPOINT}/_local/faults", timeout=5).json() == [], "used up after one call"
+    assert sns.publish(TopicArn=target, Message="then published")["MessageId"]
+
+
+@pytest.mark.parametrize("doc, field", [
+    ({"service": "sqs", "account": "1", "region": "af-south-1", "operation": "Publish", "target": "t"},
+     "service"),
+    ({"service": "sns", "account": "1", "region": "af-south-1", "operation": "UpdateAlias", "target": "t"},
+     "operation"),
+    ({"service": "sns", "account": "1", "region": "af-south-1", "operation": "Publish"}, "target"),
+])
+def test_a_fault_names_a_service_and_an_operation_of_that_service(doc, field, disarm):
+    r = requests.post(f"{ENDPOINT}/_local/faults", json=doc, timeout=5)
+    assert r.status_code == 400 and r.json()["message"].startswith(f"{field}:"), r.text

@@ -455,16 +455,17 @@ EXPECTED_ACTIONS = {
     "preflight": {"logs:CreateLogStream", "logs:PutLogEvents", "lambda:GetAlias"},
     "backup-alias": {"logs:CreateLogStream", "logs:PutLogEvents", "lambda:GetAlias", "lambda:CreateAlias",
                      "lambda:UpdateAlias"},
-    "deploy": {"logs:CreateLogStream", "logs:PutLogEvents", "lambda:GetFunctionConfiguration",
+    "deploy": {"logs:CreateLogStream", "logs:PutLogEvents", "lambda:GetFunction", "lambda:GetFunctionConfiguration",
                "lambda:UpdateFunctionCode", "lambda:PublishVersion", "lambda:GetAlias", "lambda:UpdateAlias",
                "lambda:CreateAlias"},
     "monitor": {"logs:CreateLogStream", "logs:PutLogEvents", "lambda:InvokeFunction",
                 "cloudwatch:GetMetricStatistics", "events:ListRules"},
-    "rollback": {"logs:CreateLogStream", "logs:PutLogEvents", "lambda:ListVersionsByFunction", "lambda:GetAlias",
-                 "lambda:UpdateAlias", "lambda:CreateAlias", "lambda:ListAliases", "lambda:InvokeFunction",
-                 "dynamodb:Query"},
+    "rollback": {"logs:CreateLogStream", "logs:PutLogEvents", "lambda:GetFunction", "lambda:GetFunctionConfiguration",
+                 "lambda:ListVersionsByFunction", "lambda:GetAlias", "lambda:UpdateAlias", "lambda:CreateAlias",
+                 "lambda:ListAliases", "lambda:InvokeFunction", "lambda:UpdateFunctionCode", "dynamodb:Query"},
     "record": {"logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:PutItem", "dynamodb:GetItem",
-               "dynamodb:DeleteItem", "sns:Publish", "kms:GenerateDataKey", "kms:Decrypt", "lambda:GetAlias"},
+               "dynamodb:DeleteItem", "sns:Publish", "kms:GenerateDataKey", "kms:Decrypt", "lambda:GetAlias",
+               "states:DescribeExecution"},
     "approval": {"logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:PutItem", "dynamodb:GetItem",
                  "dynamodb:UpdateItem", "dynamodb:Query", "sns:Publish", "states:SendTaskSuccess",
                  "states:SendTaskFailure", "ssm:GetParameter", "kms:Decrypt", "kms:GenerateDataKey"},
@@ -486,6 +487,8 @@ def test_each_role_is_allowed_only_what_its_function_uses(deployed, env):
     # rollback (all).
     machines = {f"arn:aws:states:af-south-1:{acct}:stateMachine:bbws-{m}-{env}"
                 for m in (("promote", "rollback", "release") if env in SOURCE else ("rollback",))}
+    # A lock's holder is looked up among the executions of the same state machines only.
+    executions = {m.replace(":stateMachine:", ":execution:") + ":*" for m in machines}
     for key, actions in EXPECTED_ACTIONS.items():
         name = f"bbws-promotion-{key}-{env}"
         trust = s.client("iam").get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
@@ -518,7 +521,7 @@ def test_each_role_is_allowed_only_what_its_function_uses(deployed, env):
             elif action.startswith("kms:"):
                 assert resources == {out["kms_key_arn"]}
             elif action.startswith("states:"):
-                assert resources == machines, f"{name}: {action}"
+                assert resources == (executions if key == "record" else machines), f"{name}: {action}"
             elif action == "ssm:GetParameter":
                 assert resources == {f"arn:aws:ssm:af-south-1:{acct}:parameter/bbws/promotion/{env}/{p}"
                                      for p in ("approval-key", "approval-url", "approvers")}

@@ -110,6 +110,22 @@ def test_wait_for_task_token_answered_by_send_task_failure_keeps_the_cause(dev, 
     assert d["cause"] == "rejected by ops-lead@bbws.io: not tonight"
 
 
+def test_stop_execution_ends_a_task_token_wait_at_once(dev, probe_zip, make_function, make_state_machine):
+    """StopExecution ends the execution ABORTED with its error and cause, while it waits (patch 14)."""
+    rust = make_function(dev, probe_zip)
+    sm = _token_machine(dev, rust["FunctionArn"], make_state_machine)
+    arn = start(dev, sm, {})
+    _token_of(dev, arn)
+    sfn = dev.client("stepfunctions")
+    stopped = sfn.stop_execution(executionArn=arn, error="Operator.Stopped", cause="stopped by hand")
+    d = sfn.describe_execution(executionArn=arn)
+    assert (d["status"], d["error"], d["cause"]) == ("ABORTED", "Operator.Stopped", "stopped by hand")
+    assert d["stopDate"] == stopped["stopDate"]
+    again = sfn.stop_execution(executionArn=arn)
+    assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED", "stopping again changes nothing"
+    assert again["stopDate"] == stopped["stopDate"]
+
+
 def test_task_token_wait_times_out(dev, probe_zip, make_function, make_state_machine):
     rust = make_function(dev, probe_zip)
     sm = make_state_machine(dev, {"StartAt": "Wait", "States": {

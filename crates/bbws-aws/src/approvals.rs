@@ -94,6 +94,21 @@ pub async fn transition(
     to: &str,
     fields: &Item,
 ) -> Result<bool, BbwsError> {
+    Ok(transition_item(ddb, table, request_id, from, to, fields)
+        .await?
+        .is_some())
+}
+
+/// [`transition`], answering the request as it is after the change (`None` when the status was
+/// no longer `from`): what it holds at that moment (its task token) is read in the same write.
+pub async fn transition_item(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    request_id: &str,
+    from: &str,
+    to: &str,
+    fields: &Item,
+) -> Result<Option<Item>, BbwsError> {
     let mut update = ddb
         .update_item()
         .table_name(table)
@@ -101,7 +116,8 @@ pub async fn transition(
         .condition_expression("#s = :from")
         .expression_attribute_names("#s", "status")
         .expression_attribute_values(":from", AttributeValue::S(from.to_owned()))
-        .expression_attribute_values(":to", AttributeValue::S(to.to_owned()));
+        .expression_attribute_values(":to", AttributeValue::S(to.to_owned()))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
     let mut sets = vec!["#s = :to".to_owned()];
     for (i, (name, value)) in fields.iter().enumerate() {
         update = update
@@ -114,14 +130,14 @@ pub async fn transition(
         .send()
         .await
     {
-        Ok(_) => Ok(true),
+        Ok(out) => Ok(Some(out.attributes().map(plain).unwrap_or_default())),
         Err(e)
             if matches!(
                 e.as_service_error(),
                 Some(UpdateItemError::ConditionalCheckFailedException(_))
             ) =>
         {
-            Ok(false)
+            Ok(None)
         }
         Err(e) => Err(BbwsError::aws(
             format!("UpdateItem {table} {request_id} {from}->{to}"),

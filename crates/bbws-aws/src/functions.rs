@@ -313,6 +313,114 @@ pub async fn wait_updated(
     }
 }
 
+/// What the unqualified function (`$LATEST`) needs so its code is a version's package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatestCode {
+    /// `$LATEST` already has that package (same CodeSha256): nothing to upload.
+    AlreadyMatches,
+    /// `$LATEST` has another package: the version's package is uploaded again.
+    Restore,
+}
+
+/// Whether `$LATEST` (CodeSha256 `latest_sha`) needs the package of a version whose CodeSha256 is
+/// `version_sha`.
+pub fn latest_code(latest_sha: &str, version_sha: &str) -> LatestCode {
+    if latest_sha == version_sha {
+        LatestCode::AlreadyMatches
+    } else {
+        LatestCode::Restore
+    }
+}
+
+/// What [`restore_latest`] did for one function in one region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LatestRestored {
+    /// Function name.
+    pub function: String,
+    /// The version whose package `$LATEST` now has.
+    pub version: String,
+    /// Its CodeSha256 (and now `$LATEST`'s).
+    pub code_sha256: String,
+    /// `$LATEST`'s CodeSha256 before.
+    pub previous_code_sha256: String,
+    /// What was needed.
+    pub action: LatestCode,
+}
+
+/// Makes the unqualified function's code (`$LATEST`) the package of `version`, so an invoke
+/// without a qualifier answers as the version an alias was moved back to. The package is read
+/// from the version itself (GetFunction's Code.Location), proven by its CodeSha256, uploaded
+/// without publishing a version, and `$LATEST`'s CodeSha256 proven after the update. Nothing is
+/// uploaded when `$LATEST` already has that package, so running it again changes nothing.
+pub async fn restore_latest(
+    client: &Client,
+    http: &HttpClient,
+    name: &str,
+    version: &str,
+    wait: Duration,
+) -> Result<LatestRestored, BbwsError> {
+    let missing = |what: &str| {
+        BbwsError::typed(
+            crate::error::AWS_UNAVAILABLE,
+            format!("GetFunction {name}:{what}: not found"),
+        )
+    };
+    let (target, location) = describe(client, name, Some(version))
+        .await?
+        .ok_or_else(|| missing(version))?;
+    let (latest, _) = describe(client, name, None)
+        .await?
+        .ok_or_else(|| missing("$LATEST"))?;
+    let action = latest_code(&latest.code_sha256, &target.code_sha256);
+    let done = LatestRestored {
+        function: name.to_owned(),
+        version: version.to_owned(),
+        code_sha256: target.code_sha256.clone(),
+        previous_code_sha256: latest.code_sha256.clone(),
+        action,
+    };
+    if action == LatestCode::AlreadyMatches {
+        return Ok(done);
+    }
+    let location = location.ok_or_else(|| {
+        BbwsError::typed(
+            crate::error::AWS_UNAVAILABLE,
+            format!("GetFunction {name}:{version}: no Code.Location"),
+        )
+    })?;
+    let package = download(http, &location, &format!("{name}:{version}")).await?;
+    let sha = code_sha256(&package);
+    if sha != target.code_sha256 {
+        return Err(BbwsError::typed(
+            crate::error::AWS_UNAVAILABLE,
+            format!(
+                "the package of {name}:{version} read back with CodeSha256 {sha}, not its {}",
+                target.code_sha256
+            ),
+        ));
+    }
+    client
+        .update_function_code()
+        .function_name(name)
+        .zip_file(Blob::new(package))
+        .publish(false)
+        .send()
+        .await
+        .map_err(|e| BbwsError::aws(format!("UpdateFunctionCode {name} ($LATEST)"), e))?;
+    let now = wait_updated(client, name, "$LATEST", wait).await?;
+    if now.code_sha256 != target.code_sha256 {
+        return Err(BbwsError::typed(
+            crate::error::AWS_UNAVAILABLE,
+            format!(
+                "{name} $LATEST has CodeSha256 {} after the upload, not {}'s {}",
+                now.code_sha256, version, target.code_sha256
+            ),
+        ));
+    }
+    Ok(done)
+}
+
 /// The answer of a service to one HTTP request (its `/health` route or a smoke test).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
@@ -405,6 +513,16 @@ pub async fn http_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latest_is_uploaded_only_when_its_package_differs() {
+        assert_eq!(latest_code("abc=", "abc="), LatestCode::AlreadyMatches);
+        assert_eq!(latest_code("bad=", "good="), LatestCode::Restore);
+        assert_eq!(
+            serde_json::to_value(LatestCode::AlreadyMatches).ok(),
+            Some(serde_json::json!("already_matches"))
+        );
+    }
 
     #[test]
     fn code_sha256_is_lambdas_base64_sha256() {

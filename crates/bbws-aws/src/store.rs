@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
-use bbws_domain::{Gate, GateResult};
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
+use bbws_domain::{Gate, GateResult, HolderStatus};
 use serde_json::{Map, Value};
 
 use crate::error::BbwsError;
@@ -49,7 +50,7 @@ pub fn from_attribute(value: &AttributeValue) -> Value {
 }
 
 /// Who holds a lock.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LockHolder {
     /// The execution holding it.
     pub execution_arn: String,
@@ -57,8 +58,9 @@ pub struct LockHolder {
     pub acquired_at: String,
 }
 
-/// Takes the lock `lock_id` for `execution_arn` until `expires_at` (epoch seconds). A lock whose
-/// holder is gone without releasing it (a stopped execution) expires by itself.
+/// Takes the lock `lock_id` for `execution_arn` until `expires_at` (epoch seconds). A lock past
+/// its expiry is taken; a lock another execution holds is refused with its holder, whose status
+/// the caller may check ([`holder_status`]) before a [`take_over_lock`].
 pub async fn acquire_lock(
     ddb: &aws_sdk_dynamodb::Client,
     table: &str,
@@ -109,6 +111,75 @@ pub async fn acquire_lock(
                 execution_arn: text("execution_arn"),
                 acquired_at: text("acquired_at"),
             }))
+        }
+        Err(e) => Err(BbwsError::aws(format!("PutItem {table} {lock_id}"), e)),
+    }
+}
+
+/// What Step Functions says of the execution holding a lock (DescribeExecution): its status, or
+/// [`HolderStatus::Missing`] when it does not exist.
+pub async fn holder_status(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+) -> Result<HolderStatus, BbwsError> {
+    match sfn
+        .describe_execution()
+        .execution_arn(execution_arn)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(HolderStatus::Status(out.status().as_str().to_owned())),
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(DescribeExecutionError::ExecutionDoesNotExist(_))
+            ) =>
+        {
+            Ok(HolderStatus::Missing)
+        }
+        Err(e) => Err(BbwsError::aws(
+            format!("DescribeExecution {execution_arn}"),
+            e,
+        )),
+    }
+}
+
+/// Takes over `lock_id` from `stale_holder` (an execution that no longer runs) for
+/// `execution_arn` until `expires_at`, recording `took_over_from` in the lock item. The write is
+/// conditional on `stale_holder` still holding it, so of two contenders exactly one wins; `false`
+/// for the one that lost (the lock changed hands meanwhile).
+#[allow(clippy::too_many_arguments)]
+pub async fn take_over_lock(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    lock_id: &str,
+    execution_arn: &str,
+    stale_holder: &str,
+    expires_at: i64,
+    acquired_at: &str,
+    took_over_from: &Map<String, Value>,
+) -> Result<bool, BbwsError> {
+    let put = ddb
+        .put_item()
+        .table_name(table)
+        .item("lock_id", AttributeValue::S(lock_id.to_owned()))
+        .item("execution_arn", AttributeValue::S(execution_arn.to_owned()))
+        .item("acquired_at", AttributeValue::S(acquired_at.to_owned()))
+        .item("expires_at", AttributeValue::N(expires_at.to_string()))
+        .item("took_over_from", AttributeValue::M(to_item(took_over_from)))
+        .condition_expression("execution_arn = :stale")
+        .expression_attribute_values(":stale", AttributeValue::S(stale_holder.to_owned()))
+        .send()
+        .await;
+    match put {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(PutItemError::ConditionalCheckFailedException(_))
+            ) =>
+        {
+            Ok(false)
         }
         Err(e) => Err(BbwsError::aws(format!("PutItem {table} {lock_id}"), e)),
     }

@@ -11,6 +11,7 @@
 //! - [`windows`]: PROD maintenance windows (§4.1.2);
 //! - [`approvals`]: approver roles and the quorum rule (§2.2, §4.1.2, §4.2);
 //! - [`monitor`]: post-deployment monitoring and rollback triggers (§6.3.1);
+//! - [`lock`]: when a lock held by an execution that no longer runs may be taken over;
 //! - [`naming`]: alias, table, state-machine and execution names, and the `version` value;
 //! - [`request`]: validation of a promotion request;
 //! - [`release`]: a coordinated release of several services, its phases and approval (§5);
@@ -27,6 +28,7 @@ pub mod env;
 pub mod errors;
 pub mod gates;
 pub mod links;
+pub mod lock;
 pub mod metrics;
 pub mod monitor;
 pub mod naming;
@@ -49,6 +51,7 @@ pub use gates::{
     evaluate_gates, Gate, GateOutcome, GatePolicy, GateReport, GateResult, GateStatus,
 };
 pub use links::{LinkClaims, LinkDecision, LinkError};
+pub use lock::{lock_verdict, HolderStatus, LockVerdict};
 pub use metrics::{
     evaluate_stability, Limit, Metric, MetricCheck, StabilityReport, StabilityThresholds,
 };

@@ -72,6 +72,18 @@ pub fn execution_name(service: &str, target: Env, at: DateTime<Utc>) -> String {
     format!("{service}-{target}-{}", timestamp(at))
 }
 
+/// The id of the approval request of one execution's approval step: the execution's name, what is
+/// approved (`promotion`, `rollback`, `release`: one approval step each) and the first 8 hex digits
+/// of the SHA-256 of the execution ARN (the same name may run on two state machines). Every retry
+/// of that step computes the same id, so a retried request finds its earlier self.
+pub fn approval_request_id(execution_arn: &str, kind: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let name = execution_arn.rsplit(':').next().unwrap_or_default();
+    let digest = Sha256::digest(execution_arn.as_bytes());
+    let short: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("{name}-{kind}-{short}")
+}
+
 /// What the `version` field names: a published version number or an alias.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -275,5 +287,21 @@ mod tests {
         );
         assert!(serde_json::from_value::<VersionRef>(serde_json::json!("a b")).is_err());
         assert_eq!(VersionRef::Number(12).qualifier(), "12");
+    }
+
+    #[test]
+    fn an_approval_request_id_is_the_same_for_every_retry_of_one_step() {
+        let arn = "arn:aws:states:af-south-1:815856636111:execution:bbws-promote-sit:tim-sit-1";
+        let id = approval_request_id(arn, "promotion");
+        assert_eq!(id, approval_request_id(arn, "promotion"));
+        assert!(id.starts_with("tim-sit-1-promotion-"), "{id}");
+        assert_eq!(id.len(), "tim-sit-1-promotion-".len() + 8);
+        assert_ne!(id, approval_request_id(arn, "rollback"), "another step");
+        let other = "arn:aws:states:af-south-1:815856636111:execution:bbws-rollback-sit:tim-sit-1";
+        assert_ne!(
+            approval_request_id(other, "promotion"),
+            id,
+            "the same name on another state machine"
+        );
     }
 }

@@ -411,7 +411,8 @@ async fn approve(app: &App, ctx: &Context, caller: &Caller) -> Result<Answer, Bb
     let mut fields = Map::new();
     fields.insert("decided_at".into(), json!(now.to_rfc3339()));
     fields.insert("approvers".into(), Value::Array(approvers.clone()));
-    let won = approvals::transition(
+    // The token is read in the same write that decides: a retried request may have replaced it.
+    let decided = approvals::transition_item(
         &app.aws.dynamodb(),
         &settings.approvals_table,
         request_id,
@@ -420,7 +421,7 @@ async fn approve(app: &App, ctx: &Context, caller: &Caller) -> Result<Answer, Bb
         &fields,
     )
     .await?;
-    if !won {
+    let Some(decided) = decided else {
         return Ok(Answer::page(
             200,
             pages::message(
@@ -431,9 +432,8 @@ async fn approve(app: &App, ctx: &Context, caller: &Caller) -> Result<Answer, Bb
                 ),
             ),
         ));
-    }
-    let token = ctx
-        .request
+    };
+    let token = decided
         .get("task_token")
         .and_then(Value::as_str)
         .unwrap_or_default();
@@ -519,7 +519,9 @@ async fn reject(
     let mut fields = Map::new();
     fields.insert("decided_at".into(), json!(now.to_rfc3339()));
     fields.insert("rejected_by".into(), json!({"person": ctx.claims.approver, "role": role, "at": now.to_rfc3339(), "reason": reason}));
-    if !approvals::transition(
+    // What the wait is failed with, kept so a retried request gives the same rejection.
+    fields.insert("cause".into(), json!(cause));
+    let decided = approvals::transition_item(
         &app.aws.dynamodb(),
         &settings.approvals_table,
         request_id,
@@ -527,18 +529,17 @@ async fn reject(
         "rejected",
         &fields,
     )
-    .await?
-    {
+    .await?;
+    let Some(decided) = decided else {
         let text = format!(
             "This {} was already decided; nothing was changed.",
             noun(&ctx.request)
         );
         audit(app, Some(ctx), "refused", &text, caller).await?;
         return Ok(Answer::refused(409, "Already decided", &text));
-    }
+    };
     audit(app, Some(ctx), "rejected", reason, caller).await?;
-    let token = ctx
-        .request
+    let token = decided
         .get("task_token")
         .and_then(Value::as_str)
         .unwrap_or_default();

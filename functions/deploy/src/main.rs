@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use bbws_aws::functions::{code_sha256, describe, download, publish_code, put_alias};
+use bbws_aws::functions::{
+    code_sha256, describe, download, publish_code, put_alias, restore_latest, LatestCode,
+};
 use bbws_aws::runtime::{parse, serve, to_value};
 use bbws_aws::{Aws, BbwsError, Settings};
 use bbws_domain::{ErrorName, PromotionPlan};
@@ -86,10 +88,17 @@ impl App {
                 .publish_one(source, plan, src, &event.backup, &mut published)
                 .await
             {
-                return Err(nothing_moved(plan, &src.target, &e, &published));
+                let latest = self.latest_back(&event.backup).await;
+                return Err(nothing_moved(plan, &src.target, &e, &published, &latest));
             }
         }
-        self.move_aliases(plan, &published).await?;
+        if let Err(e) = self.move_aliases(plan, &published).await {
+            let latest = self.latest_back(&event.backup).await;
+            return Err(BbwsError::new(
+                ErrorName::DeployFailed,
+                format!("{}; {latest}", e.message),
+            ));
+        }
         info!(event = "deployed", service = %plan.service, target = %plan.target_env, functions = published.len(),
               "{} deployed to {}: {} function version(s) behind {}", plan.service, plan.target_env,
               published.len(), plan.target_alias);
@@ -237,6 +246,34 @@ impl App {
         Ok(())
     }
 
+    /// After a failed deploy, the unqualified code (`$LATEST`) of every function in every region
+    /// goes back to the package of its backup version: publishing changed it even where no alias
+    /// moved. A sentence for the step's cause.
+    async fn latest_back(&self, backup: &Backup) -> String {
+        let mut restored = 0;
+        let mut failed = Vec::new();
+        for b in backup.functions.iter().filter(|b| !b.version.is_empty()) {
+            let lambda = self.aws.lambda(Some(&b.region));
+            match restore_latest(&lambda, &self.http, &b.function, &b.version, UPDATE_WAIT).await {
+                Ok(done) => {
+                    info!(event = "latest_restored", function = %b.function, region = %b.region,
+                          version = %b.version, action = ?done.action, code_sha256 = %done.code_sha256,
+                          "{} $LATEST in {}: {:?} (version {})", b.function, b.region, done.action, b.version);
+                    if done.action == LatestCode::Restore {
+                        restored += 1;
+                    }
+                }
+                Err(e) => {
+                    warn!(event = "latest_not_restored", function = %b.function, region = %b.region,
+                          version = %b.version, error = %e.message,
+                          "{} $LATEST in {} could not go back to version {}", b.function, b.region, b.version);
+                    failed.push(format!("{} in {} ({})", b.function, b.region, e.message));
+                }
+            }
+        }
+        latest_sentence(restored, &failed)
+    }
+
     async fn revert(&self, plan: &PromotionPlan, moved: &[Deployed]) -> String {
         let mut back = Vec::new();
         let mut failed = Vec::new();
@@ -297,12 +334,29 @@ impl App {
     }
 }
 
+/// What became of the unqualified code after a failed deploy, in words.
+fn latest_sentence(restored: usize, failed: &[String]) -> String {
+    if failed.is_empty() {
+        format!(
+            "$LATEST has the package of the previous version again ({restored} function(s) \
+             uploaded again)"
+        )
+    } else {
+        format!(
+            "$LATEST could not get its previous package back: {}; an unqualified invoke may run \
+             the new build",
+            failed.join(", ")
+        )
+    }
+}
+
 /// A failure before any alias moved: every function still serves its previous version.
 fn nothing_moved(
     plan: &PromotionPlan,
     function: &str,
     e: &BbwsError,
     published: &[Deployed],
+    latest: &str,
 ) -> BbwsError {
     let unused = if published.is_empty() {
         String::new()
@@ -322,12 +376,17 @@ fn nothing_moved(
         ErrorName::DeployFailed,
         format!(
             "{}: deploying {function} to {} failed: {}. No alias was moved: all {} function(s) \
-             still serve their previous versions behind {}{unused}",
+             still serve their previous versions behind {}{unused}{}",
             plan.service,
             plan.target_env.label(),
             e.message,
             plan.functions.len(),
-            plan.target_alias
+            plan.target_alias,
+            if latest.is_empty() {
+                String::new()
+            } else {
+                format!("; {latest}")
+            }
         ),
     )
 }
@@ -377,6 +436,7 @@ mod tests {
             "prod-bbws-plugins-service",
             &BbwsError::new(ErrorName::DeployFailed, "the package is gone"),
             &published,
+            "",
         );
         assert_eq!(e.error_type, "Bbws.DeployFailed");
         assert_eq!(
@@ -385,6 +445,19 @@ mod tests {
              gone. No alias was moved: all 4 function(s) still serve their previous versions behind \
              latest-prod; the versions already published get no traffic: prod-bbws-sites-service 3 \
              in eu-west-1"
+        );
+    }
+
+    #[test]
+    fn the_cause_says_whether_latest_has_its_previous_package_again() {
+        assert_eq!(
+            latest_sentence(2, &[]),
+            "$LATEST has the package of the previous version again (2 function(s) uploaded again)"
+        );
+        let failed = latest_sentence(0, &["f in eu-west-1 (throttled)".to_owned()]);
+        assert!(
+            failed.starts_with("$LATEST could not get its previous package back: f in eu-west-1"),
+            "{failed}"
         );
     }
 }

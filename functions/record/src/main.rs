@@ -1,7 +1,8 @@
 //! Record: the promotion lock, the deployment record and the notifications.
 //!
 //! - `lock`: one promotion per (service, target environment), by conditional write; a lock left
-//!   by a stopped execution expires by itself.
+//!   by an execution that no longer runs (stopped by hand) is taken over by the next attempt
+//!   (DescribeExecution of the holder, then a conditional write on it), and says so.
 //! - `unlock`: releases the lock this execution holds.
 //! - `finish`: the outcome (succeeded, failed, rolled back) with the error name callers branch on
 //!   and a cause in words; one record per outcome in `bbws-deployments-<env>`, never overwritten;
@@ -10,9 +11,9 @@
 //!   (`bbws-rollback-<env>`), which takes the lock a promotion of the service would take.
 
 use bbws_aws::runtime::{parse, serve, to_value};
-use bbws_aws::store::{acquire_lock, notify, put_new, release_lock};
+use bbws_aws::store::{acquire_lock, holder_status, notify, put_new, release_lock, take_over_lock};
 use bbws_aws::{Aws, BbwsError, Settings};
-use bbws_domain::{ErrorName, PromotionPlan, ReleasePlan, RollbackPlan};
+use bbws_domain::{lock_verdict, ErrorName, LockVerdict, PromotionPlan, ReleasePlan, RollbackPlan};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -40,6 +41,15 @@ enum Event {
 
 /// Margin past the longest wait an execution can make, before its lock expires by itself.
 const LOCK_MARGIN_SECONDS: u64 = 2 * 3600;
+
+/// How many times a lock attempt looks at the lock again after losing a takeover.
+const LOCK_ATTEMPTS: usize = 3;
+
+/// A lock taken: until when, and from which stale holder when it was taken over.
+struct Taken {
+    expires_at: i64,
+    took_over: Option<Value>,
+}
 
 struct App {
     aws: Aws,
@@ -119,8 +129,10 @@ impl App {
     }
 
     /// Takes `lock_id` for `execution_arn` until `hold_seconds` from now (its expiry). When
-    /// another execution holds it: `Bbws.PromotionInProgress`, worded by `refused` from the
-    /// holder's words.
+    /// another execution holds it and still runs: `Bbws.PromotionInProgress`, worded by `refused`
+    /// from the holder's words. When the holder no longer runs (stopped by hand, or ended without
+    /// releasing it), the lock is stale and taken over by a conditional write on that holder; the
+    /// answer then says from whom (`took_over`).
     async fn take_lock(
         &self,
         settings: &Settings,
@@ -128,38 +140,87 @@ impl App {
         execution_arn: &str,
         hold_seconds: u64,
         refused: impl FnOnce(&str) -> String,
-    ) -> Result<i64, BbwsError> {
-        let now = Utc::now();
-        let expires = now.timestamp() + i64::try_from(hold_seconds).unwrap_or(i64::MAX / 2);
-        let got = acquire_lock(
-            &self.aws.dynamodb(),
-            &settings.locks_table,
-            lock_id,
-            execution_arn,
-            now.timestamp(),
-            expires,
-            &now.to_rfc3339(),
-        )
-        .await?;
-        match got {
-            Ok(()) => {
-                info!(event = "lock", lock = %lock_id, expires_at = expires, "lock {lock_id} taken until {expires}");
-                Ok(expires)
-            }
-            Err(holder) => {
-                info!(event = "lock_refused", lock = %lock_id, holder = %holder.execution_arn, "lock {lock_id} is held");
-                let held = format!(
-                    "{} by {} (since {}); wait for it to end, or stop it: its lock expires by itself",
-                    activity(&holder.execution_arn),
-                    holder.execution_arn,
-                    holder.acquired_at
-                );
-                Err(BbwsError::new(
-                    ErrorName::PromotionInProgress,
-                    refused(&held),
-                ))
+    ) -> Result<Taken, BbwsError> {
+        let ddb = self.aws.dynamodb();
+        let table = &settings.locks_table;
+        // A takeover lost to another contender is looked at again, a bounded number of times.
+        let mut last_holder = None;
+        for _ in 0..LOCK_ATTEMPTS {
+            let now = Utc::now();
+            let expires = now.timestamp() + i64::try_from(hold_seconds).unwrap_or(i64::MAX / 2);
+            let got = acquire_lock(
+                &ddb,
+                table,
+                lock_id,
+                execution_arn,
+                now.timestamp(),
+                expires,
+                &now.to_rfc3339(),
+            )
+            .await?;
+            let holder = match got {
+                Ok(()) => {
+                    info!(event = "lock", lock = %lock_id, expires_at = expires, "lock {lock_id} taken until {expires}");
+                    return Ok(Taken {
+                        expires_at: expires,
+                        took_over: None,
+                    });
+                }
+                Err(holder) if holder.execution_arn.is_empty() => continue, // released meanwhile
+                Err(holder) => holder,
+            };
+            let status = holder_status(&self.aws.sfn(), &holder.execution_arn).await?;
+            match lock_verdict(&status) {
+                LockVerdict::Held => {
+                    last_holder = Some(holder);
+                    break;
+                }
+                LockVerdict::Stale {
+                    holder_status: ended,
+                } => {
+                    let mut from = Map::new();
+                    from.insert("execution_arn".into(), json!(holder.execution_arn));
+                    from.insert("status".into(), json!(ended));
+                    from.insert("acquired_at".into(), json!(holder.acquired_at));
+                    from.insert("taken_over_at".into(), json!(now.to_rfc3339()));
+                    let won = take_over_lock(
+                        &ddb,
+                        table,
+                        lock_id,
+                        execution_arn,
+                        &holder.execution_arn,
+                        expires,
+                        &now.to_rfc3339(),
+                        &from,
+                    )
+                    .await?;
+                    info!(event = "lock_stale", lock = %lock_id, holder = %holder.execution_arn,
+                          holder_status = %ended, won, expires_at = expires,
+                          "lock {lock_id} held by {} ({ended}, not running): taken over: {won}",
+                          holder.execution_arn);
+                    if won {
+                        return Ok(Taken {
+                            expires_at: expires,
+                            took_over: Some(Value::Object(from)),
+                        });
+                    }
+                    last_holder = Some(holder);
+                }
             }
         }
+        let holder = last_holder.unwrap_or_default();
+        info!(event = "lock_refused", lock = %lock_id, holder = %holder.execution_arn, "lock {lock_id} is held");
+        let held = format!(
+            "{} by {} (since {}); wait for it to end, or stop it: the next attempt takes over the \
+             lock of an execution that no longer runs",
+            activity(&holder.execution_arn),
+            holder.execution_arn,
+            holder.acquired_at
+        );
+        Err(BbwsError::new(
+            ErrorName::PromotionInProgress,
+            refused(&held),
+        ))
     }
 
     /// Writes an outcome's record once (never overwritten); the item and whether it was new.
@@ -187,7 +248,7 @@ impl App {
         plan: &RollbackPlan,
     ) -> Result<Value, BbwsError> {
         let hold = plan.approval_timeout_seconds + LOCK_MARGIN_SECONDS;
-        let expires = self
+        let taken = self
             .take_lock(settings, &plan.lock_id, &plan.execution_arn, hold, |held| {
                 format!(
                     "{} in {} cannot be rolled back now: it is {held}",
@@ -216,7 +277,10 @@ impl App {
                 ),
             )
             .await;
-        to_value(&json!({"lock_id": plan.lock_id, "expires_at": expires, "notified": notified}))
+        to_value(
+            &json!({"lock_id": plan.lock_id, "expires_at": taken.expires_at,
+                         "took_over": taken.took_over, "notified": notified}),
+        )
     }
 
     async fn lock_release(
@@ -228,7 +292,7 @@ impl App {
         let hold = release.approval_timeout_seconds
             + waits
             + LOCK_MARGIN_SECONDS * (1 + release.phases.len() as u64);
-        let expires = self
+        let taken = self
             .take_lock(
                 settings,
                 &release.lock_id,
@@ -268,7 +332,10 @@ impl App {
                 ),
             )
             .await;
-        to_value(&json!({"lock_id": release.lock_id, "expires_at": expires, "notified": notified}))
+        to_value(
+            &json!({"lock_id": release.lock_id, "expires_at": taken.expires_at,
+                         "took_over": taken.took_over, "notified": notified}),
+        )
     }
 
     /// Where every service of the release ended: `latest-<env>` of each function in each region.
@@ -396,7 +463,7 @@ impl App {
             + plan.limits.monitor_seconds
             + LOCK_MARGIN_SECONDS;
         let lock_id = plan.lock_id();
-        let expires = self
+        let taken = self
             .take_lock(settings, &lock_id, &plan.execution_arn, hold, |held| {
                 format!(
                     "{} cannot be promoted to {} now: it is {held}",
@@ -431,7 +498,8 @@ impl App {
                 ),
             )
             .await;
-        to_value(&json!({"lock_id": lock_id, "expires_at": expires, "notified": notified}))
+        to_value(&json!({"lock_id": lock_id, "expires_at": taken.expires_at,
+                         "took_over": taken.took_over, "notified": notified}))
     }
 
     /// Publishes a notification. A notification that cannot be sent is logged and reported in the

@@ -95,6 +95,7 @@ pub fn record(
         "outcome": outcome.status,
         "error": outcome.error.map(|e| e.as_str()),
         "cause": if outcome.cause.is_empty() { Value::Null } else { Value::String(outcome.cause.clone()) },
+        "lock_taken_over_from": state["lock"]["took_over"],
     })
 }
 

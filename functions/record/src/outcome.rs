@@ -255,6 +255,7 @@ pub fn record(
         "error": outcome.error.map(|e| e.as_str()),
         "cause": if outcome.cause.is_empty() { Value::Null } else { Value::String(outcome.cause.clone()) },
         "rollback": state["rollback"],
+        "lock_taken_over_from": state["lock"]["took_over"],
     })
 }
 

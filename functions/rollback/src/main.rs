@@ -10,7 +10,11 @@
 
 mod manual;
 
-use bbws_aws::functions::{alias_version, health, put_alias};
+use std::time::Duration;
+
+use bbws_aws::functions::{
+    alias_version, health, http_client, put_alias, restore_latest, HttpClient, LatestRestored,
+};
 use bbws_aws::runtime::{parse, serve, to_value};
 use bbws_aws::{Aws, BbwsError};
 use bbws_domain::naming::incident_alias;
@@ -65,6 +69,7 @@ pub(crate) async fn back_to_backup(aws: &Aws, event: Value) -> Result<Value, Bbw
           "rolling {} back in {} to {}: {reason}", plan.service, plan.target_env, event.backup.alias);
     let mut restored = Vec::new();
     let mut unhealthy = Vec::new();
+    let http = http_client();
     for b in &event.backup.functions {
         let lambda = aws.lambda(Some(&b.region));
         let current = alias_version(&lambda, &b.function, &plan.target_alias)
@@ -90,6 +95,7 @@ pub(crate) async fn back_to_backup(aws: &Aws, event: Value) -> Result<Value, Bbw
             &format!("Rollback from {incident} by {}", plan.execution_arn),
         )
         .await?;
+        let latest = latest_back_on(aws, &http, &b.region, &b.function, &b.version).await;
         let h = health(&lambda, &b.function, &plan.target_alias).await?;
         if h.status != 200 {
             warn!(event = "rollback_unhealthy", function = %b.function, region = %b.region, status = h.status,
@@ -104,7 +110,7 @@ pub(crate) async fn back_to_backup(aws: &Aws, event: Value) -> Result<Value, Bbw
         restored.push(json!({"region": b.region, "function": b.function, "from_version": current,
                              "to_version": b.version,
                              "incident_alias": if kept { Value::String(incident.clone()) } else { Value::Null },
-                             "health": h.status}));
+                             "health": h.status, "latest": latest}));
     }
     if !unhealthy.is_empty() {
         return Err(BbwsError::new(
@@ -122,6 +128,42 @@ pub(crate) async fn back_to_backup(aws: &Aws, event: Value) -> Result<Value, Bbw
     to_value(
         &json!({"reason": reason, "incident_alias": incident, "backup_alias": event.backup.alias, "functions": restored}),
     )
+}
+
+/// How long an upload of `$LATEST` may take to become Successful.
+const LATEST_WAIT: Duration = Duration::from_secs(20);
+
+/// Puts the package of `version` (the one the alias is back on) into the unqualified function
+/// (`$LATEST`), so an invoke without a qualifier answers as the rolled-back version does. What it
+/// did, or why it could not: a `$LATEST` left on another package does not undo the rollback of
+/// the alias that serves traffic, so it is reported (in the step's output and log), not raised.
+pub(crate) async fn latest_back_on(
+    aws: &Aws,
+    http: &HttpClient,
+    region: &str,
+    function: &str,
+    version: &str,
+) -> Value {
+    let lambda = aws.lambda(Some(region));
+    match restore_latest(&lambda, http, function, version, LATEST_WAIT).await {
+        Ok(done) => {
+            log_latest(region, &done);
+            serde_json::to_value(&done).unwrap_or(Value::Null)
+        }
+        Err(e) => {
+            warn!(event = "latest_not_restored", function = %function, region = %region, version = %version,
+                  error = %e.message, "{function} $LATEST in {region} could not get version {version}'s package: {}",
+                  e.message);
+            json!({"function": function, "version": version, "error": e.message})
+        }
+    }
+}
+
+fn log_latest(region: &str, done: &LatestRestored) {
+    info!(event = "latest_restored", function = %done.function, region = %region, version = %done.version,
+          action = ?done.action, code_sha256 = %done.code_sha256, previous_code_sha256 = %done.previous_code_sha256,
+          "{} $LATEST in {region}: {:?} (version {}, CodeSha256 {})", done.function, done.action,
+          done.version, done.code_sha256);
 }
 
 /// A caught Lambda error arrives as its JSON error document; people read its errorMessage.

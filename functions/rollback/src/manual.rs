@@ -189,7 +189,11 @@ impl App {
         }
         let mut functions = Vec::new();
         let mut unhealthy = Vec::new();
+        let http = bbws_aws::functions::http_client();
         for m in &target.moves {
+            let latest =
+                crate::latest_back_on(&self.aws, &http, &m.region, &m.function, &m.to_version)
+                    .await;
             let h = health(&self.aws.lambda(Some(&m.region)), &m.function, &plan.alias).await?;
             info!(event = "rollback_health", function = %m.function, region = %m.region, version = %m.to_version,
                   status = h.status, "{}:{} version {} in {} answers {}", m.function, plan.alias, m.to_version,
@@ -203,7 +207,7 @@ impl App {
             functions.push(json!({"region": m.region, "function": m.function, "from_version": m.from_version,
                                   "to_version": m.to_version,
                                   "incident_alias": if m.from_version == m.to_version { Value::Null } else { Value::String(incident.clone()) },
-                                  "health": h.status}));
+                                  "health": h.status, "latest": latest}));
         }
         if !unhealthy.is_empty() {
             return Err(BbwsError::new(

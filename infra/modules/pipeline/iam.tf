@@ -84,9 +84,11 @@ data "aws_iam_policy_document" "deploy" {
   statement {
     # GetFunctionConfiguration: waits for the update to be Successful. PublishVersion: when
     # UpdateFunctionCode's Publish returns no version. CreateAlias: the first promotion into a function
-    # that has no latest-<env> alias yet.
+    # that has no latest-<env> alias yet. GetFunction: after a revert, $LATEST gets the package of the
+    # version the alias is back on.
     sid = "DeployTargetFunctions"
     actions = [
+      "lambda:GetFunction",
       "lambda:GetFunctionConfiguration",
       "lambda:UpdateFunctionCode",
       "lambda:PublishVersion",
@@ -135,6 +137,11 @@ data "aws_iam_policy_document" "rollback" {
       "lambda:CreateAlias",
       "lambda:ListAliases",
       "lambda:InvokeFunction",
+      # $LATEST gets the package of the version the alias is back on (no version is published): read
+      # it (GetFunction), upload it, wait for the update (GetFunctionConfiguration).
+      "lambda:GetFunction",
+      "lambda:UpdateFunctionCode",
+      "lambda:GetFunctionConfiguration",
     ]
     resources = local.all_region_service_arns
   }
@@ -158,6 +165,13 @@ data "aws_iam_policy_document" "record" {
     sid       = "DeploymentsAndLocks"
     actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"]
     resources = [aws_dynamodb_table.deployments.arn, aws_dynamodb_table.locks.arn]
+  }
+  statement {
+    # A lock whose holder no longer runs (stopped by hand) is taken over: the holder's status, only
+    # of the executions of this account's pipeline state machines.
+    sid       = "LockHolderStatus"
+    actions   = ["states:DescribeExecution"]
+    resources = [for n in local.state_machine_names : "arn:${local.partition}:states:${var.region}:${local.account_id}:execution:${n}:*"]
   }
   statement {
     # Where each service of a release ended: the version its alias points to.
