@@ -552,10 +552,24 @@ def _stop_execution(self: Any) -> Any:
     now = datetime.now(timezone.utc)
     error, cause = self._get_param("error"), self._get_param("cause")
     if execution.exec_status == ExecutionStatus.RUNNING:
-        execution.stop(stop_date=now, error=error, cause=cause)  # the interpreter stops at its next step
-        execution.exec_status = ExecutionStatus.ABORTED
-        execution.stop_date = now
-        execution.error, execution.cause = error, cause
+        def aborted() -> None:
+            execution.exec_status = ExecutionStatus.ABORTED
+            execution.stop_date = now
+            execution.error, execution.cause = error, cause
+
+        # The interpreter stops at its next step and then reports how its program ended; a task-token
+        # wait woken by the stop can end as an error first. The execution stays ABORTED either way.
+        comm = getattr(execution.exec_worker, "_execution_communication", None)
+        if comm is not None:
+            reflect = comm.terminated
+
+            def terminated() -> None:
+                reflect()
+                aborted()
+
+            comm.terminated = terminated
+        execution.stop(stop_date=now, error=error, cause=cause)
+        aborted()
     return ActionResult({"stopDate": execution.stop_date or now})
 
 
