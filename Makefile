@@ -112,9 +112,22 @@ tf-check: prereqs ## terraform fmt -check and validate of every root
 asl-check: prereqs venv npm ## every state machine rendered as Terraform does, then asl-validator
 	@$(PY) local/asl_check.py
 
+# In three steps: the estate's tests that read the applied pipeline and the seeded services (a second plan,
+# each service's health) while nothing has changed them; then the other estate tests beside the pipeline's
+# tests (each estate test names its own resources; the pipeline tests run one at a time among themselves);
+# last the tests that provoke IAM refusals on purpose (marked iam_denials), alone, since a refusal
+# provoked by one suite would be unexpected in the other.
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 test-local: prereqs up ## integration tests on the local estate (boto3, real HTTP)
-	$(PY) -m pytest -q local/tests
-	$(PY) -m pytest -q tests
+	$(PYTEST) -m pipeline_state local/tests
+	@$(PYTEST) -m "not pipeline_state and not iam_denials" local/tests > $(STATE)/local-tests.log 2>&1 & \
+	estate=$$!; echo "local/tests runs beside tests/ (its report follows)"; \
+	$(PYTEST) -m "not iam_denials" tests; pipeline=$$?; \
+	wait $$estate; local=$$?; echo "== local/tests"; cat $(STATE)/local-tests.log; \
+	[ $$pipeline -eq 0 ] && [ $$local -eq 0 ]
+	@for suite in local/tests tests; do \
+	  $(PYTEST) -m "iam_denials and not pipeline_state" $$suite; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc; \
+	done
 
 # checkov over infra/ only: local/tests/terraform is a test stack applied to the emulator, never deployed.
 checkov: prereqs $(CHECKOV_VENV)/.installed ## checkov over infra/ (each skip is inline, beside its resource, with its reason)

@@ -7,7 +7,8 @@ import pytest
 import pipeline_helpers as ph
 
 # A test fails when the estate refused a call (IAM) that the test did not expect.
-from bbws_local.pytest_iam import _no_unexpected_iam_denials, expect_denials  # noqa: E402,F401
+from bbws_local.pytest_iam import (  # noqa: E402,F401
+    _no_unexpected_iam_denials, expect_denials, pytest_collection_modifyitems, pytest_configure)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -510,14 +510,14 @@ def failure_of(d: dict[str, Any]) -> tuple[str | None, str | None]:
 def notifications_of(execution_arn: str, to: str = "platform-team@bbws.io") -> list[tuple[str, str]]:
     """(subject, body) of the events-topic emails about one execution, oldest first."""
     url = f"{SETTINGS.endpoint}/_local/mailbox.json?to={to}"
-    with urllib.request.urlopen(url, timeout=5) as r:
+    with urllib.request.urlopen(url, timeout=30) as r:  # the whole mailbox of the address: slow under load
         mails = json.loads(r.read())
     mails = sorted(mails, key=lambda m: m["file"])
     return [(m["subject"], m["body"].replace("\r\n", "\n")) for m in mails
             if execution_arn in m["body"].replace("\r\n", "\n")]
 
 
-def wait_notification(execution_arn: str, subject: str, timeout: float = 10) -> str:
+def wait_notification(execution_arn: str, subject: str, timeout: float = 30) -> str:
     """The body of the email with `subject` about the execution, once it has arrived."""
     def arrived():
         return next((body for s, body in notifications_of(execution_arn) if s == subject), None)

@@ -3,7 +3,9 @@ for IAM reasons that the test did not expect (see iam.py).
 
 A test that provokes refusals on purpose takes the `expect_denials` fixture and calls
 `expect_denials(n)` (or `expect_denials(at_least=n)`) once they happened; any other refusal logged
-while a test ran fails it, naming the caller, the action and the resource.
+while a test ran fails it, naming the caller, the action and the resource. Such tests are marked
+`iam_denials`, so `make test-local` can run them on their own after the suites that run side by side
+(a refusal provoked in one suite would otherwise count as unexpected in the other).
 """
 from __future__ import annotations
 
@@ -26,6 +28,16 @@ def _iam(since: int = 0) -> dict[str, Any]:
 def _line(d: dict[str, Any]) -> str:
     ev = d.get("evaluated", {})
     return f"{d['userIdentity']['arn']} {ev.get('action')} on {ev.get('resource')} ({ev.get('reason')})"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "iam_denials: the test provokes IAM refusals on purpose")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "expect_denials" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.iam_denials)
 
 
 @pytest.fixture(autouse=True)

@@ -24,7 +24,24 @@ sys.path.insert(0, str(ROOT / "local"))
 from bbws_local.settings import ACCOUNTS, Settings  # noqa: E402
 
 # A test fails when the estate refused a call (IAM) that the test did not expect.
+from bbws_local import pytest_iam  # noqa: E402
 from bbws_local.pytest_iam import _no_unexpected_iam_denials, expect_denials  # noqa: E402,F401
+
+# Modules that read what the pipeline tests (tests/) change: the applied Terraform (a second plan) and the
+# BBWS services as seeded. `make test-local` runs them before the suites that run side by side.
+PIPELINE_STATE_MODULES = ("test_infra.py", "test_services.py")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    pytest_iam.pytest_configure(config)
+    config.addinivalue_line("markers", "pipeline_state: reads the applied pipeline and the seeded services")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    pytest_iam.pytest_collection_modifyitems(items)
+    for item in items:
+        if item.path.name in PIPELINE_STATE_MODULES:
+            item.add_marker(pytest.mark.pipeline_state)
 
 SETTINGS = Settings.from_env()
 STATE = SETTINGS.state_dir
