@@ -68,14 +68,12 @@ class Gateway:
         denied = self._cross_account(environ, path)
         if denied is not None:
             return denied(start)
-        if _LAMBDA_PATH.match(path):
-            hit = self.faults.take(environ.get("REQUEST_METHOD", ""), path,
-                                   environ.get("HTTP_AUTHORIZATION", ""), _account_of)
-            if hit is not None:
-                LOG.info("armed fault: %s %s in %s %s -> %s", hit.operation, hit.function, hit.account,
-                         hit.region, hit.code)
-                status, body, headers = faults.response(hit)
-                return _respond(start, status, body, "application/json", headers)
+        hit = self.faults.take(environ, path, _account_of)
+        if hit is not None:
+            LOG.info("armed fault: %s %s %s in %s %s -> %s", hit.service, hit.operation, hit.target,
+                     hit.account, hit.region, hit.code)
+            status, body, ctype, headers = faults.response(hit)
+            return _respond(start, status, body, ctype, headers)
         if cbor.is_cbor_request(environ):
             return cbor.handle(self.app, environ, start)
         return self.app(environ, start)
@@ -123,7 +121,7 @@ class Gateway:
                 return _respond(start, "200 OK", json.dumps(faults.set_function_state(doc)).encode())
             fault = faults.parse_fault(doc)
             self.faults.arm(fault)
-            LOG.info("fault armed: %s %s in %s %s x%d", fault.operation, fault.function, fault.account,
+            LOG.info("fault armed: %s %s in %s %s x%d", fault.operation, fault.target, fault.account,
                      fault.region, fault.times)
             return _respond(start, "200 OK", json.dumps({"armed": faults.asdict(fault)}).encode())
         except faults.FaultError as e:

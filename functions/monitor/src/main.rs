@@ -14,7 +14,7 @@ use std::time::Duration;
 use bbws_aws::functions::{health, http_request};
 use bbws_aws::runtime::{parse, serve, to_value};
 use bbws_aws::{metrics, store, Aws, BbwsError, Settings};
-use bbws_domain::{assess, PromotionPlan, ReleasePlan, Verdict};
+use bbws_domain::{assess, Metric, PromotionPlan, ReleasePlan, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tracing::info;
@@ -165,18 +165,23 @@ impl App {
             let lambda = self.aws.lambda(Some(&d.region));
             let h = health(&lambda, &d.function, &plan.target_alias).await?;
             let resource = format!("{}:{}", d.function, plan.target_alias);
-            let dims = [
-                ("FunctionName", d.function.as_str()),
-                ("Resource", resource.as_str()),
-                ("ExecutedVersion", d.version.as_str()),
-            ];
+            let errors_on = Metric::Errors.alias_dimensions(&d.function, &resource, &d.version);
+            let throttles_on =
+                Metric::Throttles.alias_dimensions(&d.function, &resource, &d.version);
             let cw = if Some(d.region.as_str()) == plan.target_regions.first().map(String::as_str) {
                 self.aws.cloudwatch()
             } else {
                 self.aws.cloudwatch_in(&d.region)
             };
-            let errors = metrics::sum(&cw, "Errors", &dims, lookback).await?;
-            let throttles = metrics::sum(&cw, "Throttles", &dims, lookback).await?;
+            let errors =
+                metrics::sum(&cw, Metric::Errors.cloudwatch_name(), &errors_on, lookback).await?;
+            let throttles = metrics::sum(
+                &cw,
+                Metric::Throttles.cloudwatch_name(),
+                &throttles_on,
+                lookback,
+            )
+            .await?;
             let v = assess(h.status, errors, throttles, triggers);
             figures.push(
                 json!({"function": d.function, "region": d.region, "version": d.version,
