@@ -14,7 +14,7 @@ use std::time::Duration;
 use bbws_aws::functions::{health, http_request};
 use bbws_aws::runtime::{parse, serve, to_value};
 use bbws_aws::{metrics, store, Aws, BbwsError, Settings};
-use bbws_domain::{assess, Metric, PromotionPlan, ReleasePlan, Verdict};
+use bbws_domain::{assess, throttle_lookback_seconds, Metric, PromotionPlan, ReleasePlan, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tracing::info;
@@ -69,6 +69,9 @@ struct Watch {
     polls_left: u64,
     #[serde(default)]
     polls_done: u64,
+    /// When the watch started (Unix seconds): the alias's throttles are read from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    started_at: Option<i64>,
 }
 
 struct App {
@@ -159,6 +162,13 @@ impl App {
     ) -> Result<Value, BbwsError> {
         let triggers = &plan.rules.rollback_triggers;
         let lookback = Duration::from_secs(triggers.lookback_seconds);
+        let watched = watch
+            .started_at
+            .and_then(|t| u64::try_from(chrono::Utc::now().timestamp() - t).ok());
+        let throttle_lookback = Duration::from_secs(throttle_lookback_seconds(
+            triggers.lookback_seconds,
+            watched,
+        ));
         let mut figures = Vec::new();
         let mut verdict = Verdict::Healthy;
         for d in &deploy.functions {
@@ -179,7 +189,7 @@ impl App {
                 &cw,
                 Metric::Throttles.cloudwatch_name(),
                 &throttles_on,
-                lookback,
+                throttle_lookback,
             )
             .await?;
             let v = assess(h.status, errors, throttles, triggers);
@@ -223,7 +233,8 @@ impl App {
               figures = %figures_text, "poll {polls_done} of {}: {name}", plan.service);
         to_value(
             &json!({"verdict": name, "reason": reason, "figures": figures,
-                         "wait_seconds": watch.wait_seconds, "polls_left": polls_left, "polls_done": polls_done}),
+                         "wait_seconds": watch.wait_seconds, "polls_left": polls_left, "polls_done": polls_done,
+                         "started_at": watch.started_at}),
         )
     }
 }
@@ -300,6 +311,7 @@ fn start(plan: &PromotionPlan, seconds: Option<u64>) -> Result<Value, BbwsError>
         wait_seconds: poll,
         polls_left: polls,
         polls_done: 0,
+        started_at: Some(chrono::Utc::now().timestamp()),
     })
 }
 
