@@ -91,7 +91,7 @@ where
 
 fn by_answer(code: Option<&str>, status: u16) -> AwsFailure {
     let transient_code = code.is_some_and(|c| TRANSIENT_CODES.contains(&c));
-    if transient_code || status == 429 || status >= 500 || status < 400 {
+    if transient_code || status == 429 || !(400..500).contains(&status) {
         AwsFailure::Transient
     } else {
         AwsFailure::Permanent
