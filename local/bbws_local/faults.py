@@ -1,57 +1,56 @@
 """Failures AWS produces that the estate cannot bring about on its own, armed on purpose.
 
-Two things happen on AWS that moto never does by itself:
-- a control-plane call fails for one resource at one moment (UpdateAlias answering
-  ResourceConflictException while another update of the function is in progress, a throttled PublishVersion,
-  an SNS Publish that is throttled or refused once);
+Things happen on AWS that moto never does by itself:
+- a call fails for one resource at one moment: UpdateAlias answering ResourceConflictException while
+  another update of the function is in progress, a throttled PublishVersion or PutItem, an SNS Publish
+  that is throttled or refused once, a DynamoDB write refused (AccessDeniedException) or a 5xx;
 - a function goes `Inactive` (AWS reclaims an idle function's resources; the next invoke reactivates it).
 
 `POST /_local/faults` arms a fault for the next N matching calls:
     {"service": "lambda", "account": "093646564004", "region": "eu-west-1", "operation": "UpdateAlias",
      "target": "prod-bbws-plugins-service", "times": 1,
      "status": 409, "code": "ResourceConflictException", "message": "..."}
-`service` is `lambda` (the default; `function` may name the target) or `sns`; `target` is the resource the
-call acts on: a function name for Lambda, a topic ARN (or name) for SNS. `status`, `code` and `message`
-are the error answered, in the service's own protocol (Lambda's REST JSON, SNS's query XML).
+    {"service": "dynamodb", "account": "815856636111", "region": "af-south-1", "operation": "PutItem",
+     "target": "bbws-promotion-locks-sit", "times": 1, "status": 400, "code": "AccessDeniedException"}
+`service` is the IAM service prefix (`lambda`, the default, `dynamodb`, `sns`, `ssm`, `sts`, `states`,
+`cloudwatch`, `events`, `kms`) and `operation` one of that service's API operations (checked against
+the SDK's model). `target` names the resource the call acts on: a function name for Lambda (`function`
+may be used instead), a table for DynamoDB, a topic ARN or name for SNS, a parameter name for SSM, a role
+ARN for STS, a state machine or execution ARN for Step Functions, a metric name for CloudWatch, a rule
+name for EventBridge; `*` matches any. The answer is the service's own error, in its protocol: Lambda's
+REST error (x-amzn-ErrorType), the JSON protocols' `__type`, the query protocol's XML, CloudWatch's CBOR.
 `GET /_local/faults` lists what is armed (with the count of calls each has failed), `DELETE` disarms all.
 `POST /_local/function-state` sets a function's State: {"account", "region", "function", "state"}.
 
-Only the operations below are matched: the estate's callers reach every other failure honestly (a missing
-item, a conditional write, a cross-account refusal).
+The request is described by the same code that IAM uses (iam.describe), so a fault can hit any call a
+role or an administrator makes; a fault is taken after IAM has allowed the call, as on AWS.
 """
 from __future__ import annotations
 
 import html
-import io
 import json
 import re
 import threading
 from dataclasses import asdict, dataclass
-from typing import Any
-from urllib.parse import parse_qs, unquote
+from typing import Any, Callable
 
-# (method, path under /2015-03-31, operation) for the Lambda calls a fault may hit.
-_OPERATIONS: tuple[tuple[str, re.Pattern[str], str], ...] = (
-    ("PUT", re.compile(r"^/\d{4}-\d{2}-\d{2}/functions/([^/]+)/aliases/([^/]+)$"), "UpdateAlias"),
-    ("POST", re.compile(r"^/\d{4}-\d{2}-\d{2}/functions/([^/]+)/aliases$"), "CreateAlias"),
-    ("POST", re.compile(r"^/\d{4}-\d{2}-\d{2}/functions/([^/]+)/versions$"), "PublishVersion"),
-    ("PUT", re.compile(r"^/\d{4}-\d{2}-\d{2}/functions/([^/]+)/code$"), "UpdateFunctionCode"),
-    ("GET", re.compile(r"^/\d{4}-\d{2}-\d{2}/functions/([^/]+)$"), "GetFunction"),
-)
-_LAMBDA_PATH = re.compile(r"^/\d{4}-\d{2}-\d{2}/functions/")
-OPERATIONS = tuple(op for _, _, op in _OPERATIONS)
-# The query-protocol operations (form body `Action=...`) a fault may hit, by service.
-_QUERY_OPERATIONS = {"sns": ("Publish",)}
-SERVICES = {"lambda": OPERATIONS, **_QUERY_OPERATIONS}
-# What an SNS call acts on, by operation: the form field naming it.
-_QUERY_TARGET = {"Publish": ("TopicArn", "TargetArn")}
+from . import iam
+
+# The IAM service prefix -> botocore's service name (whose model lists the operations).
+_BOTOCORE = {"lambda": "lambda", "dynamodb": "dynamodb", "sns": "sns", "ssm": "ssm", "sts": "sts",
+             "states": "stepfunctions", "cloudwatch": "cloudwatch", "events": "events", "kms": "kms"}
+SERVICES = tuple(_BOTOCORE)
+# Where a call names the resource it acts on, by service (the first present of the fields).
+_TARGET_FIELDS = {"lambda": ("fn",), "dynamodb": ("TableName",), "sns": ("TopicArn", "TargetArn"),
+                  "ssm": ("Name",), "sts": ("RoleArn",), "states": ("stateMachineArn", "executionArn"),
+                  "cloudwatch": ("MetricName",), "events": ("Name",), "kms": ("KeyId",)}
 _DEFAULT_ERROR = {"lambda": (409, "ResourceConflictException"), "sns": (500, "InternalError")}
 STATES = ("Active", "Inactive", "Pending", "Failed")
-_SCOPE = re.compile(r"Credential=([A-Z0-9]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/")
+_SCOPE = re.compile(r"Credential=([A-Z0-9]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 
 
 class FaultError(ValueError):
-    """A fault or state request that names a field wrongly."""
+    pass
 
 
 @dataclass
@@ -77,6 +76,15 @@ class Fault:
             doc["function"] = self.target
         return doc
 
+    def matches(self, target: str | None) -> bool:
+        if self.target == "*":
+            return True
+        if not target:
+            return False
+        if self.service == "lambda":
+            target = _function_name(target)
+        return target == self.target or target.rsplit(":", 1)[-1] == self.target
+
 
 def _text(doc: dict[str, Any], field: str, default: str | None = None) -> str:
     value = doc.get(field, default)
@@ -85,21 +93,26 @@ def _text(doc: dict[str, Any], field: str, default: str | None = None) -> str:
     return value
 
 
+def operations_of(service: str) -> tuple[str, ...]:
+    import botocore.session
+
+    return tuple(botocore.session.get_session().get_service_model(_BOTOCORE[service]).operation_names)
+
+
 def parse_fault(doc: Any) -> Fault:
     if not isinstance(doc, dict):
         raise FaultError("body: a JSON object is required")
-    service = doc.get("service", "lambda")
+    service = _text(doc, "service", "lambda")
     if service not in SERVICES:
         raise FaultError(f"service: one of {', '.join(SERVICES)}")
     operation = _text(doc, "operation")
-    if operation not in SERVICES[service]:
-        raise FaultError(f"operation: one of {', '.join(SERVICES[service])}")
-    target_field = "target" if "target" in doc or service != "lambda" else "function"
-    target = _text(doc, target_field)
+    if operation not in operations_of(service):
+        raise FaultError(f"operation: {operation} is not an operation of {service}")
+    target = _text(doc, "function") if service == "lambda" and "target" not in doc else _text(doc, "target")
     times = doc.get("times", 1)
     if not isinstance(times, int) or isinstance(times, bool) or not 1 <= times <= 100:
         raise FaultError("times: an integer from 1 to 100")
-    default_status, default_code = _DEFAULT_ERROR[service]
+    default_status, default_code = _DEFAULT_ERROR.get(service, (500, "InternalFailure"))
     status = doc.get("status", default_status)
     if not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599:
         raise FaultError("status: an HTTP error status from 400 to 599")
@@ -130,63 +143,30 @@ class Faults:
         with self._lock:
             return [f.listing() for f in self._armed]
 
-    def take(self, method: str, path: str, authorization: str, account_of) -> Fault | None:
-        """The armed fault this Lambda call hits (counted), if any."""
-        operation = function = None
-        for m, pattern, op in _OPERATIONS:
-            found = pattern.match(path) if m == method else None
-            if found:
-                operation, function = op, _function_name(unquote(found.group(1)))
-                break
-        if operation is None:
-            return None
-        return self._hit("lambda", operation, lambda target: target == function, authorization, account_of)
-
-    def take_request(self, environ: dict[str, Any], account_of) -> Fault | None:
-        """The armed fault a request hits (counted), if any: a Lambda REST call, or a query-protocol
-        call (SNS) whose form body names the operation and its target. The body stays readable."""
-        path = environ.get("PATH_INFO", "")
-        authorization = environ.get("HTTP_AUTHORIZATION", "")
-        if _LAMBDA_PATH.match(path):
-            return self.take(environ.get("REQUEST_METHOD", ""), path, authorization, account_of)
-        with self._lock:
-            if not any(f.service in _QUERY_OPERATIONS for f in self._armed):
-                return None
-        scope = _SCOPE.search(authorization)
-        if not scope or scope.group(3) not in _QUERY_OPERATIONS:
-            return None
-        if "x-www-form-urlencoded" not in environ.get("CONTENT_TYPE", ""):
-            return None
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        if not length or length > 1_000_000:
-            return None
-        body = environ["wsgi.input"].read(length)
-        environ["wsgi.input"] = io.BytesIO(body)
-        form = parse_qs(body.decode("utf-8", "replace"))
-        operation = (form.get("Action") or [""])[0]
-        named = [form[f][0] for f in _QUERY_TARGET.get(operation, ()) if form.get(f)]
-
-        def names(target: str) -> bool:
-            return any(n == target or n.rsplit(":", 1)[-1] == target for n in named)
-
-        return self._hit(scope.group(3), operation, names, authorization, account_of)
-
-    def _hit(self, service: str, operation: str, names, authorization: str, account_of) -> Fault | None:
-        scope = _SCOPE.search(authorization)
-        if not scope:
-            return None
-        account, region = account_of(scope.group(1)), scope.group(2)
+    def take(self, environ: dict[str, Any], path: str, body: bytes,
+             account_of: Callable[[str], str]) -> tuple[Fault, iam.Call] | None:
+        """The armed fault this call hits (counted), with the call as described; None if none."""
         with self._lock:
             if not self._armed:
                 return None
+        scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if not scope:
+            return None
+        account, region = account_of(scope.group(1)), scope.group(2)
+        call = iam.describe(environ, path, body, scope.group(3), region, account)
+        if call is None:
+            return None
+        fields = _TARGET_FIELDS.get(call.service, ())
+        target = next((str(call.params[f]) for f in fields if call.params.get(f)), None)
+        with self._lock:
             for f in self._armed:
-                if ((f.service, f.operation, f.account, f.region) == (service, operation, account, region)
-                        and names(f.target)):
+                if ((f.service, f.operation, f.account, f.region) == (call.service, call.operation, account, region)
+                        and f.matches(target)):
                     f.failed += 1
                     f.times -= 1
                     if f.times == 0:
                         self._armed.remove(f)
-                    return f
+                    return f, call
         return None
 
 
@@ -196,22 +176,29 @@ def _function_name(named: str) -> str:
     return parts[6] if named.startswith("arn:") and len(parts) > 6 else parts[0]
 
 
-def response(fault: Fault) -> tuple[str, bytes, list[tuple[str, str]]]:
-    """Status line, body and extra headers of the error, in the service's protocol (`content_type`)."""
-    reason = {400: "Bad Request", 403: "Forbidden", 409: "Conflict", 429: "Too Many Requests",
-              500: "Internal Server Error"}.get(fault.status, "Error")
-    if fault.service in _QUERY_OPERATIONS:
-        kind = "Receiver" if fault.status >= 500 else "Sender"
-        body = (f"<ErrorResponse><Error><Type>{kind}</Type><Code>{html.escape(fault.code)}</Code>"
-                f"<Message>{html.escape(fault.message)}</Message></Error><RequestId>local-fault</RequestId>"
-                f"</ErrorResponse>").encode()
-        return f"{fault.status} {reason}", body, []
-    body = json.dumps({"Type": "User", "message": fault.message}).encode()
-    return f"{fault.status} {reason}", body, [("x-amzn-ErrorType", fault.code)]
+_REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 429: "Too Many Requests",
+            500: "Internal Server Error", 503: "Service Unavailable"}
 
 
-def content_type(fault: Fault) -> str:
-    return "text/xml" if fault.service in _QUERY_OPERATIONS else "application/json"
+def response(fault: Fault, call: iam.Call) -> tuple[str, bytes, str, list[tuple[str, str]]]:
+    """Status line, body, content type and headers of the service's own error answer."""
+    status = f"{fault.status} {_REASONS.get(fault.status, 'Error')}"
+    if call.protocol == "rest-json":
+        body = json.dumps({"Type": "User", "message": fault.message}).encode()
+        return status, body, "application/json", [("x-amzn-ErrorType", fault.code)]
+    if call.protocol == "json":
+        body = json.dumps({"__type": fault.code, "message": fault.message}).encode()
+        return status, body, "application/x-amz-json-1.0", [("x-amzn-ErrorType", fault.code)]
+    if call.protocol == "cbor":
+        import cbor2
+
+        body = cbor2.dumps({"__type": fault.code, "message": fault.message})
+        return status, body, "application/cbor", [("smithy-protocol", "rpc-v2-cbor")]
+    kind = "Receiver" if fault.status >= 500 else "Sender"
+    body = (f"<ErrorResponse><Error><Type>{kind}</Type><Code>{html.escape(fault.code)}</Code>"
+            f"<Message>{html.escape(fault.message)}</Message></Error><RequestId>local-fault</RequestId>"
+            f"</ErrorResponse>").encode()
+    return status, body, "text/xml", []
 
 
 def set_function_state(doc: Any) -> dict[str, Any]:

@@ -85,12 +85,13 @@ class Gateway:
         answered = self._cloud_control(environ)
         if answered is not None:
             return answered(start)
-        hit = self.faults.take_request(environ, _account_of)
-        if hit is not None:
-            LOG.info("armed fault: %s %s in %s %s -> %s", hit.operation, hit.target, hit.account,
-                     hit.region, hit.code)
-            status, body, headers = faults.response(hit)
-            return _respond(start, status, body, faults.content_type(hit), headers)
+        taken = self.faults.take(environ, path, _body(environ), _account_of)
+        if taken is not None:
+            fault, call = taken
+            LOG.info("armed fault: %s %s %s in %s %s -> %s", fault.service, fault.operation, fault.target,
+                     fault.account, fault.region, fault.code)
+            status, body, ctype, headers = faults.response(fault, call)
+            return _respond(start, status, body, ctype, headers)
         if cbor.is_cbor_request(environ):
             return cbor.handle(self.app, environ, start)
         return self.app(environ, start)
@@ -148,7 +149,7 @@ class Gateway:
                 return _respond(start, "200 OK", json.dumps(faults.set_function_state(doc)).encode())
             fault = faults.parse_fault(doc)
             self.faults.arm(fault)
-            LOG.info("fault armed: %s %s in %s %s x%d", fault.operation, fault.function, fault.account,
+            LOG.info("fault armed: %s %s in %s %s x%d", fault.operation, fault.target, fault.account,
                      fault.region, fault.times)
             return _respond(start, "200 OK", json.dumps({"armed": faults.asdict(fault)}).encode())
         except faults.FaultError as e:

@@ -10,8 +10,10 @@ What AWS does and this reproduces:
   mid-invocation is killed and replaced; the invocation fails like AWS's (`Sandbox.Timedout`,
   `Runtime.ExitError`, `Runtime.InitError`) with FunctionError set;
 - reserved concurrency is honoured: an invocation beyond it is throttled (HTTP 429, TooManyRequestsException);
-- every invocation emits AWS/Lambda metrics (Invocations, Errors, Throttles, Duration) with the
-  FunctionName, Resource and ExecutedVersion dimensions.
+- every invocation emits AWS/Lambda metrics (Invocations, Errors, Duration) with the FunctionName,
+  Resource and (through an alias or version) ExecutedVersion dimensions; a throttled one emits Throttles
+  with FunctionName and Resource only: AWS documents ExecutedVersion for invocations that ran a version
+  through an alias, and a throttled request never ran one.
 """
 from __future__ import annotations
 
@@ -500,7 +502,7 @@ class Executor:
         try:
             self._enter(fkey, reserved)
         except Throttled:
-            self._metrics(spec, resource, {"Throttles": (1.0, "Count")})
+            self._metrics(spec, resource, {"Throttles": (1.0, "Count")}, executed=False)
             LOG.info("throttled %s:%s (reserved concurrency %s)", spec.account, spec.name, reserved)
             raise
         try:
@@ -519,11 +521,13 @@ class Executor:
         })
         return outcome
 
-    def _metrics(self, spec: FunctionSpec, resource: str, values: dict[str, tuple[float, str]]) -> None:
+    def _metrics(self, spec: FunctionSpec, resource: str, values: dict[str, tuple[float, str]],
+                 executed: bool = True) -> None:
         dimension_sets = [[{"Name": "FunctionName", "Value": spec.name}],
                           [{"Name": "FunctionName", "Value": spec.name},
                            {"Name": "Resource", "Value": resource}]]
-        if resource != spec.name:  # qualified by alias or version: AWS adds ExecutedVersion
+        # Qualified by alias or version, a request that ran a version: AWS adds ExecutedVersion.
+        if executed and resource != spec.name:
             dimension_sets.append([{"Name": "FunctionName", "Value": spec.name},
                                    {"Name": "Resource", "Value": resource},
                                    {"Name": "ExecutedVersion", "Value": spec.version}])

@@ -71,12 +71,47 @@ def test_a_fault_matches_by_account_and_region(prod, sit, probe_zip, make_functi
     assert (left["times"], left["failed"]) == (1, 1)
 
 
+def test_a_dynamodb_fault_fails_that_table_only_with_dynamodb_s_own_error_shape(sit, prod, disarm):
+    db = sit.client("dynamodb", config=botocore.config.Config(retries={"total_max_attempts": 1}))
+    tables = [unique("tbl"), unique("tbl")]
+    for session in (sit, prod):
+        for table in tables:
+            session.client("dynamodb").create_table(
+                TableName=table, BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+    target, other = tables
+    denied = (f"User: arn:aws:sts::{ACCOUNTS['sit']}:assumed-role/r/s is not authorized to perform: "
+              f"dynamodb:PutItem on resource: arn:aws:dynamodb:af-south-1:{ACCOUNTS['sit']}:table/{target}")
+    r = arm(service="dynamodb", account=ACCOUNTS["sit"], region="af-south-1", operation="PutItem",
+            target=target, times=1, status=400, code="AccessDeniedException", message=denied)
+    assert r.status_code == 200, r.text
+    item = {"id": {"S": "a"}}
+    prod.client("dynamodb").put_item(TableName=target, Item=item)  # the same name in another account
+    db.put_item(TableName=other, Item=item)
+    db.get_item(TableName=target, Key=item)  # another operation on the table
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        db.put_item(TableName=target, Item=item)
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert e.value.response["Error"]["Message"] == denied
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "Item" not in db.get_item(TableName=target, Key=item), "nothing was written"
+    assert requests.get(f"{ENDPOINT}/_local/faults", timeout=5).json() == [], "used up after one call"
+    db.put_item(TableName=target, Item=item)
+    assert db.get_item(TableName=target, Key=item)["Item"] == item
+
+
 @pytest.mark.parametrize("doc, field", [
     ({"region": "af-south-1", "operation": "UpdateAlias", "function": "f"}, "account"),
-    ({"account": "1", "region": "af-south-1", "operation": "DeleteFunction", "function": "f"}, "operation"),
+    ({"account": "1", "region": "af-south-1", "operation": "DeleteEverything", "function": "f"}, "operation"),
     ({"account": "1", "region": "af-south-1", "operation": "UpdateAlias", "function": "f", "times": 0}, "times"),
     ({"account": "1", "region": "af-south-1", "operation": "UpdateAlias", "function": "f", "status": 200},
      "status"),
+    ({"service": "s3", "account": "1", "region": "af-south-1", "operation": "PutObject", "target": "b"},
+     "service"),
+    ({"service": "dynamodb", "account": "1", "region": "af-south-1", "operation": "UpdateAlias",
+      "target": "t"}, "operation"),
+    ({"service": "dynamodb", "account": "1", "region": "af-south-1", "operation": "PutItem"}, "target"),
     ([], "body"),
 ])
 def test_a_malformed_fault_names_its_field_and_arms_nothing(doc, field, disarm):

@@ -56,6 +56,25 @@ def test_throttles_are_counted(dev, probe_zip, make_function):
     assert metric_sum(dev, "Invocations", {"FunctionName": fn["FunctionName"]}) is None
 
 
+def test_a_throttled_alias_invocation_counts_on_the_alias_and_never_on_a_version(dev, probe_zip, make_function):
+    """AWS documents ExecutedVersion for invocations that ran a version through an alias; a throttled
+    request never ran one, so its Throttles carry FunctionName and Resource only."""
+    lam = dev.client("lambda", config=NO_RETRIES)
+    name = make_function(dev, probe_zip, Publish=True)["FunctionName"]
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    for _ in range(3):
+        with pytest.raises(lam.exceptions.TooManyRequestsException):
+            lam.invoke(FunctionName=name, Qualifier="live", Payload=b"{}")
+    by_alias = {"FunctionName": name, "Resource": f"{name}:live"}
+    assert metric_sum(dev, "Throttles", by_alias) == 3
+    assert metric_sum(dev, "Throttles", {"FunctionName": name}) == 3
+    assert metric_sum(dev, "Throttles", {**by_alias, "ExecutedVersion": "1"}) is None
+    lam.delete_function_concurrency(FunctionName=name)
+    lam.invoke(FunctionName=name, Qualifier="live", Payload=b"{}")
+    assert metric_sum(dev, "Invocations", {**by_alias, "ExecutedVersion": "1"}) == 1
+
+
 def test_metrics_stay_in_the_function_account(dev, sit, probe_zip, make_function):
     fn = make_function(dev, probe_zip)
     dev.client("lambda").invoke(FunctionName=fn["FunctionName"], Payload=b"{}")

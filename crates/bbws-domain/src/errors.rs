@@ -33,11 +33,22 @@ pub enum ErrorName {
     /// A release stopped at a failed phase (or failed its cross-service verification); the cause
     /// says which services ended on which versions.
     ReleaseFailed,
+    /// An AWS call failed in a way a retry may fix (throttling, a 5xx, a timeout, a connection
+    /// error) and kept failing through the state's retries.
+    AwsUnavailable,
+    /// AWS refused a call for good (access denied, a missing resource, a validation error, a
+    /// conflict): retrying cannot help. The cause names the call and AWS's own words (the denied
+    /// action and the resource).
+    AwsRefused,
+    /// The execution did its work (a promotion, release or manual rollback succeeded) but its
+    /// deployment record could not be written; the cause says what was done and why the record
+    /// failed.
+    RecordNotWritten,
 }
 
 impl ErrorName {
     /// Every error name, in the order a promotion can reach them.
-    pub const ALL: [ErrorName; 11] = [
+    pub const ALL: [ErrorName; 14] = [
         ErrorName::InvalidInput,
         ErrorName::PromotionInProgress,
         ErrorName::PreflightFailed,
@@ -49,10 +60,13 @@ impl ErrorName {
         ErrorName::RollbackRefused,
         ErrorName::RollbackFailed,
         ErrorName::ReleaseFailed,
+        ErrorName::AwsUnavailable,
+        ErrorName::AwsRefused,
+        ErrorName::RecordNotWritten,
     ];
 
     /// The stable wire name, e.g. `"Bbws.InvalidInput"`.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             ErrorName::InvalidInput => "Bbws.InvalidInput",
             ErrorName::PromotionInProgress => "Bbws.PromotionInProgress",
@@ -65,6 +79,46 @@ impl ErrorName {
             ErrorName::RollbackRefused => "Bbws.RollbackRefused",
             ErrorName::RollbackFailed => "Bbws.RollbackFailed",
             ErrorName::ReleaseFailed => "Bbws.ReleaseFailed",
+            ErrorName::AwsUnavailable => "Bbws.AwsUnavailable",
+            ErrorName::AwsRefused => "Bbws.AwsRefused",
+            ErrorName::RecordNotWritten => "Bbws.RecordNotWritten",
+        }
+    }
+
+    /// Whether this name says that an AWS call failed (rather than what became of the execution).
+    pub fn is_aws_failure(self) -> bool {
+        matches!(self, ErrorName::AwsUnavailable | ErrorName::AwsRefused)
+    }
+
+    /// The caught error's name when it is one of the execution-level names that says what became
+    /// of the execution; `None` for anything else, the AWS failures included.
+    pub fn caught_outcome(caught: &str) -> Option<ErrorName> {
+        ErrorName::from_name(caught).filter(|name| !name.is_aws_failure())
+    }
+
+    /// Whether this name tells of a decision or a fact about the request (an approver's, the
+    /// clock's, the rollback target's) that an AWS failure in the same step did not make.
+    fn tells_of_a_decision(self) -> bool {
+        matches!(
+            self,
+            ErrorName::ApprovalRejected
+                | ErrorName::ApprovalTimedOut
+                | ErrorName::OutsideMaintenanceWindow
+                | ErrorName::RollbackRefused
+        )
+    }
+
+    /// The name an execution ends with when the step named `stage` (its own error name) caught
+    /// `caught`: one of our outcome names stays; an AWS failure ends under the step's name when
+    /// that name stays true (the preflight, the deploy, the rollback failed), and under its own
+    /// name where the step's name would tell of a decision nobody made (a rejection, a closed
+    /// window, a refused rollback target); anything else under the step's name.
+    pub fn ending(caught: &str, stage: ErrorName) -> ErrorName {
+        match ErrorName::from_name(caught) {
+            Some(aws) if aws.is_aws_failure() && stage.tells_of_a_decision() => aws,
+            Some(aws) if aws.is_aws_failure() => stage,
+            Some(ours) => ours,
+            None => stage,
         }
     }
 
@@ -139,8 +193,62 @@ mod tests {
                 "Bbws.RollbackRefused",
                 "Bbws.RollbackFailed",
                 "Bbws.ReleaseFailed",
+                "Bbws.AwsUnavailable",
+                "Bbws.AwsRefused",
+                "Bbws.RecordNotWritten",
             ]
         );
+    }
+
+    #[test]
+    fn aws_failures_are_not_the_outcome_of_a_later_stage() {
+        assert_eq!(
+            ErrorName::caught_outcome("Bbws.DeployFailed"),
+            Some(ErrorName::DeployFailed)
+        );
+        assert_eq!(ErrorName::caught_outcome("Bbws.AwsRefused"), None);
+        assert_eq!(ErrorName::caught_outcome("Bbws.AwsUnavailable"), None);
+        assert_eq!(ErrorName::caught_outcome("States.TaskFailed"), None);
+        assert_eq!(
+            ErrorName::from_name("Bbws.AwsRefused"),
+            Some(ErrorName::AwsRefused)
+        );
+        assert_eq!(
+            ErrorName::ending("Bbws.AwsRefused", ErrorName::PreflightFailed),
+            ErrorName::PreflightFailed
+        );
+        assert_eq!(
+            ErrorName::ending("Bbws.AwsUnavailable", ErrorName::DeployFailed),
+            ErrorName::DeployFailed
+        );
+        for decision in [
+            ErrorName::ApprovalRejected,
+            ErrorName::OutsideMaintenanceWindow,
+            ErrorName::RollbackRefused,
+        ] {
+            assert_eq!(
+                ErrorName::ending("Bbws.AwsRefused", decision),
+                ErrorName::AwsRefused,
+                "nobody decided {decision}"
+            );
+        }
+        assert_eq!(
+            ErrorName::ending("Bbws.ApprovalRejected", ErrorName::ApprovalRejected),
+            ErrorName::ApprovalRejected
+        );
+        assert_eq!(
+            ErrorName::ending("Bbws.OutsideMaintenanceWindow", ErrorName::PreflightFailed),
+            ErrorName::OutsideMaintenanceWindow
+        );
+        assert_eq!(
+            ErrorName::ending("States.TaskFailed", ErrorName::ApprovalRejected),
+            ErrorName::ApprovalRejected
+        );
+        let aws: Vec<ErrorName> = ErrorName::ALL
+            .into_iter()
+            .filter(|n| n.is_aws_failure())
+            .collect();
+        assert_eq!(aws, [ErrorName::AwsUnavailable, ErrorName::AwsRefused]);
     }
 
     #[test]

@@ -55,7 +55,9 @@ pub use lock::{lock_verdict, HolderStatus, LockVerdict};
 pub use metrics::{
     evaluate_stability, Limit, Metric, MetricCheck, StabilityReport, StabilityThresholds,
 };
-pub use monitor::{assess, MonitorPolicy, RollbackTriggers, Trigger, Verdict};
+pub use monitor::{
+    assess, throttle_lookback_seconds, MonitorPolicy, RollbackTriggers, Trigger, Verdict,
+};
 pub use naming::VersionRef;
 pub use plan::{lock_id, AppliedRules, FunctionPair, Limits, PromotionPlan};
 pub use readiness::{check_readiness, Readiness};

@@ -78,6 +78,24 @@ impl Metric {
             Metric::Throttles => "Throttles",
         }
     }
+
+    /// The dimensions that read this metric for what an alias (`function:alias`) served, once it
+    /// points at `version`. Errors are read on the version the alias executed
+    /// (`FunctionName`, `Resource`, `ExecutedVersion`): the new version's own errors. Throttles
+    /// are read on the alias (`FunctionName`, `Resource`): AWS documents `ExecutedVersion` for
+    /// invocations that ran a version through an alias, and a throttled request never ran one.
+    pub fn alias_dimensions<'a>(
+        self,
+        function: &'a str,
+        resource: &'a str,
+        version: &'a str,
+    ) -> Vec<(&'static str, &'a str)> {
+        let mut dims = vec![("FunctionName", function), ("Resource", resource)];
+        if self == Metric::Errors {
+            dims.push(("ExecutedVersion", version));
+        }
+        dims
+    }
 }
 
 /// The outcome of comparing one measured sum with its limit.
@@ -364,5 +382,18 @@ mod tests {
     fn metrics_know_their_cloudwatch_names() {
         assert_eq!(Metric::Errors.cloudwatch_name(), "Errors");
         assert_eq!(Metric::Throttles.cloudwatch_name(), "Throttles");
+        assert_eq!(
+            Metric::Throttles.alias_dimensions("f", "f:latest-prod", "7"),
+            [("FunctionName", "f"), ("Resource", "f:latest-prod")],
+            "a throttled request never ran a version: throttles are read on the alias"
+        );
+        assert_eq!(
+            Metric::Errors.alias_dimensions("f", "f:latest-prod", "7"),
+            [
+                ("FunctionName", "f"),
+                ("Resource", "f:latest-prod"),
+                ("ExecutedVersion", "7")
+            ]
+        );
     }
 }

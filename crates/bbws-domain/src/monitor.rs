@@ -154,6 +154,16 @@ pub enum Verdict {
     },
 }
 
+/// How far back a poll reads the throttles of the alias: the look-back, but not before the watch
+/// started (`watched_seconds` ago). Throttles are read on the alias, since a throttled request
+/// never ran a version; before the watch, the alias's throttles were the previous version's.
+pub fn throttle_lookback_seconds(lookback_seconds: u64, watched_seconds: Option<u64>) -> u64 {
+    match watched_seconds {
+        Some(watched) => lookback_seconds.min(watched.max(1)),
+        None => lookback_seconds,
+    }
+}
+
 /// Assesses one poll of a fresh deployment; missing sums (no datapoints) count as 0.
 pub fn assess(
     health_status: u16,
@@ -223,6 +233,14 @@ mod tests {
                 reason: "errors in the last 2 min: 6 (limit: at most 5)".into()
             }
         );
+    }
+
+    #[test]
+    fn throttles_are_read_since_the_watch_started_at_most_the_look_back() {
+        assert_eq!(throttle_lookback_seconds(120, Some(30)), 30);
+        assert_eq!(throttle_lookback_seconds(120, Some(600)), 120);
+        assert_eq!(throttle_lookback_seconds(120, Some(0)), 1);
+        assert_eq!(throttle_lookback_seconds(120, None), 120);
     }
 
     #[test]

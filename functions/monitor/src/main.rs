@@ -14,7 +14,7 @@ use std::time::Duration;
 use bbws_aws::functions::{health, http_request};
 use bbws_aws::runtime::{parse, serve, to_value};
 use bbws_aws::{metrics, store, Aws, BbwsError, Settings};
-use bbws_domain::{assess, PromotionPlan, ReleasePlan, Verdict};
+use bbws_domain::{assess, throttle_lookback_seconds, Metric, PromotionPlan, ReleasePlan, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tracing::info;
@@ -69,6 +69,9 @@ struct Watch {
     polls_left: u64,
     #[serde(default)]
     polls_done: u64,
+    /// When the watch started (Unix seconds): the alias's throttles are read from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    started_at: Option<i64>,
 }
 
 struct App {
@@ -159,24 +162,36 @@ impl App {
     ) -> Result<Value, BbwsError> {
         let triggers = &plan.rules.rollback_triggers;
         let lookback = Duration::from_secs(triggers.lookback_seconds);
+        let watched = watch
+            .started_at
+            .and_then(|t| u64::try_from(chrono::Utc::now().timestamp() - t).ok());
+        let throttle_lookback = Duration::from_secs(throttle_lookback_seconds(
+            triggers.lookback_seconds,
+            watched,
+        ));
         let mut figures = Vec::new();
         let mut verdict = Verdict::Healthy;
         for d in &deploy.functions {
             let lambda = self.aws.lambda(Some(&d.region));
             let h = health(&lambda, &d.function, &plan.target_alias).await?;
             let resource = format!("{}:{}", d.function, plan.target_alias);
-            let dims = [
-                ("FunctionName", d.function.as_str()),
-                ("Resource", resource.as_str()),
-                ("ExecutedVersion", d.version.as_str()),
-            ];
+            let errors_on = Metric::Errors.alias_dimensions(&d.function, &resource, &d.version);
+            let throttles_on =
+                Metric::Throttles.alias_dimensions(&d.function, &resource, &d.version);
             let cw = if Some(d.region.as_str()) == plan.target_regions.first().map(String::as_str) {
                 self.aws.cloudwatch()
             } else {
                 self.aws.cloudwatch_in(&d.region)
             };
-            let errors = metrics::sum(&cw, "Errors", &dims, lookback).await?;
-            let throttles = metrics::sum(&cw, "Throttles", &dims, lookback).await?;
+            let errors =
+                metrics::sum(&cw, Metric::Errors.cloudwatch_name(), &errors_on, lookback).await?;
+            let throttles = metrics::sum(
+                &cw,
+                Metric::Throttles.cloudwatch_name(),
+                &throttles_on,
+                throttle_lookback,
+            )
+            .await?;
             let v = assess(h.status, errors, throttles, triggers);
             figures.push(
                 json!({"function": d.function, "region": d.region, "version": d.version,
@@ -218,7 +233,8 @@ impl App {
               figures = %figures_text, "poll {polls_done} of {}: {name}", plan.service);
         to_value(
             &json!({"verdict": name, "reason": reason, "figures": figures,
-                         "wait_seconds": watch.wait_seconds, "polls_left": polls_left, "polls_done": polls_done}),
+                         "wait_seconds": watch.wait_seconds, "polls_left": polls_left, "polls_done": polls_done,
+                         "started_at": watch.started_at}),
         )
     }
 }
@@ -295,6 +311,7 @@ fn start(plan: &PromotionPlan, seconds: Option<u64>) -> Result<Value, BbwsError>
         wait_seconds: poll,
         polls_left: polls,
         polls_done: 0,
+        started_at: Some(chrono::Utc::now().timestamp()),
     })
 }
 

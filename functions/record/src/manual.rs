@@ -19,12 +19,15 @@ pub fn classify(outcome: &str, state: &Value, plan: &RollbackPlan) -> Result<Out
         "failed" => {
             let caught = state["error"]["Error"].as_str().unwrap_or("");
             let stage = state["failed_stage"].as_str().unwrap_or("");
-            let name = ErrorName::from_name(caught).unwrap_or(match stage {
-                "approval-timeout" => ErrorName::ApprovalTimedOut,
-                "approval" => ErrorName::ApprovalRejected,
-                "resolve" => ErrorName::RollbackRefused,
-                _ => ErrorName::RollbackFailed,
-            });
+            let name = ErrorName::ending(
+                caught,
+                match stage {
+                    "approval-timeout" => ErrorName::ApprovalTimedOut,
+                    "approval" => ErrorName::ApprovalRejected,
+                    "resolve" => ErrorName::RollbackRefused,
+                    _ => ErrorName::RollbackFailed,
+                },
+            );
             let raw = cause_text(state["error"]["Cause"].as_str().unwrap_or(""));
             let what = format!("{} in {}", plan.service, plan.environment.label());
             let cause = match name {
@@ -41,7 +44,7 @@ pub fn classify(outcome: &str, state: &Value, plan: &RollbackPlan) -> Result<Out
                     format!("{what}: the rollback was rejected: {raw}; nothing was changed")
                 }
                 _ if raw.is_empty() => format!("{what}: {caught} during {stage}"),
-                _ if ErrorName::from_name(caught).is_none() => {
+                _ if ErrorName::caught_outcome(caught).is_none() => {
                     format!("{what}: {caught} during {stage}: {raw}")
                 }
                 _ => raw,
@@ -191,6 +194,25 @@ mod tests {
                 "x: version 2 was never live"
             )
         );
+    }
+
+    #[test]
+    fn an_aws_refusal_while_resolving_is_not_a_refused_target() {
+        let state = json!({"error": {"Error": "Bbws.AwsRefused",
+            "Cause": "{\"errorType\":\"Bbws.AwsRefused\",\"errorMessage\":\"ListAliases f: AccessDeniedException: no\"}"},
+            "failed_stage": "resolve"});
+        let o = classify("failed", &state, &plan()).expect("classified");
+        assert_eq!(o.error, Some(ErrorName::AwsRefused));
+        assert_eq!(
+            o.cause,
+            "tenant-instance-management in PROD: Bbws.AwsRefused during resolve: ListAliases f: \
+             AccessDeniedException: no"
+        );
+        let state = json!({"error": {"Error": "Bbws.AwsUnavailable",
+            "Cause": "{\"errorType\":\"Bbws.AwsUnavailable\",\"errorMessage\":\"UpdateAlias f: 503\"}"},
+            "failed_stage": "rollback"});
+        let o = classify("failed", &state, &plan()).expect("classified");
+        assert_eq!(o.error, Some(ErrorName::RollbackFailed));
     }
 
     #[test]

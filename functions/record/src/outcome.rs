@@ -41,13 +41,16 @@ pub fn classify(outcome: &str, state: &Value) -> Result<Outcome, BbwsError> {
         "failed" => {
             let caught = state["error"]["Error"].as_str().unwrap_or("");
             let stage = state["failed_stage"].as_str().unwrap_or("");
-            let name = ErrorName::from_name(caught).unwrap_or(match stage {
-                "approval-timeout" => ErrorName::ApprovalTimedOut,
-                "approval" => ErrorName::ApprovalRejected,
-                "window" => ErrorName::OutsideMaintenanceWindow,
-                "preflight" => ErrorName::PreflightFailed,
-                _ => ErrorName::DeployFailed,
-            });
+            let name = ErrorName::ending(
+                caught,
+                match stage {
+                    "approval-timeout" => ErrorName::ApprovalTimedOut,
+                    "approval" => ErrorName::ApprovalRejected,
+                    "window" => ErrorName::OutsideMaintenanceWindow,
+                    "preflight" => ErrorName::PreflightFailed,
+                    _ => ErrorName::DeployFailed,
+                },
+            );
             let raw = cause_text(state["error"]["Cause"].as_str().unwrap_or(""));
             let mut cause = match (name, raw.is_empty()) {
                 (ErrorName::ApprovalTimedOut, _) => {
@@ -65,7 +68,7 @@ pub fn classify(outcome: &str, state: &Value) -> Result<Outcome, BbwsError> {
                     format!("the promotion was rejected: {raw}")
                 }
                 (_, true) => format!("{caught} during {stage}"),
-                (_, false) if ErrorName::from_name(caught).is_none() => {
+                (_, false) if ErrorName::caught_outcome(caught).is_none() => {
                     format!("{caught} during {stage}: {raw}")
                 }
                 _ => raw,
@@ -353,6 +356,34 @@ mod tests {
         assert_eq!(
             o.cause,
             "Sandbox.Timedout during deploy: Task timed out after 60.00 seconds"
+        );
+    }
+
+    #[test]
+    fn an_aws_refusal_in_a_later_stage_ends_under_the_stage_and_names_the_call() {
+        let state = json!({"failed_stage": "preflight", "error": {"Error": "Bbws.AwsRefused",
+            "Cause": "{\"errorType\":\"Bbws.AwsRefused\",\"errorMessage\":\"GetFunction bbws-x-dev: \
+AccessDeniedException: not authorized to perform: lambda:GetFunction on resource: arn:x\"}"}});
+        let o = classify("failed", &state).expect("outcome");
+        assert_eq!(o.error, Some(ErrorName::PreflightFailed));
+        assert_eq!(
+            o.cause,
+            "Bbws.AwsRefused during preflight: GetFunction bbws-x-dev: AccessDeniedException: not \
+             authorized to perform: lambda:GetFunction on resource: arn:x; nothing was deployed"
+        );
+    }
+
+    #[test]
+    fn an_aws_refusal_while_asking_the_approvers_is_not_a_rejection() {
+        let state = json!({"failed_stage": "approval", "error": {"Error": "Bbws.AwsRefused",
+            "Cause": "{\"errorType\":\"Bbws.AwsRefused\",\"errorMessage\":\"Publish approval email to a@b.io: \
+AuthorizationError: not authorized to perform: SNS:Publish\"}"}});
+        let o = classify("failed", &state).expect("outcome");
+        assert_eq!(o.error, Some(ErrorName::AwsRefused));
+        assert_eq!(
+            o.cause,
+            "Bbws.AwsRefused during approval: Publish approval email to a@b.io: AuthorizationError: \
+             not authorized to perform: SNS:Publish; nothing was deployed"
         );
     }
 

@@ -218,14 +218,23 @@ pub fn classify(outcome: &str, state: &Value, release: &ReleasePlan) -> Result<O
                         release.approval_timeout_seconds
                     ),
                 ),
-                "approval" => (
-                    ErrorName::ApprovalRejected,
-                    format!("the release was rejected: {raw}; nothing was deployed"),
-                ),
-                "preflight" => (
-                    ErrorName::from_name(caught).unwrap_or(ErrorName::PreflightFailed),
-                    format!("{raw}; nothing was deployed"),
-                ),
+                "approval" => match ErrorName::ending(caught, ErrorName::ApprovalRejected) {
+                    ErrorName::ApprovalRejected => (
+                        ErrorName::ApprovalRejected,
+                        format!("the release was rejected: {raw}; nothing was deployed"),
+                    ),
+                    aws => (
+                        aws,
+                        format!("{caught} during approval: {raw}; nothing was deployed"),
+                    ),
+                },
+                "preflight" => match ErrorName::caught_outcome(caught) {
+                    Some(name) => (name, format!("{raw}; nothing was deployed")),
+                    None => (
+                        ErrorName::PreflightFailed,
+                        format!("{caught} during preflight: {raw}; nothing was deployed"),
+                    ),
+                },
                 "bookkeeping" => (
                     ErrorName::ReleaseFailed,
                     format!(
@@ -482,6 +491,24 @@ mod tests {
         let o = classify("failed", &state, &release).expect("classified");
         assert_eq!(o.error, Some(ErrorName::ReleaseFailed));
         assert!(o.cause.starts_with("the release stopped: its phase bookkeeping failed (Bbws.AwsUnavailable: SNS timed out)"), "{}", o.cause);
+    }
+
+    #[test]
+    fn a_preflight_stopped_by_aws_is_preflight_failed_naming_the_aws_error() {
+        let release = plan(false);
+        let refused = json!({"failed_stage": "preflight", "error": {"Error": "Bbws.AwsRefused",
+            "Cause": "{\"errorType\":\"Bbws.AwsRefused\",\"errorMessage\":\"Query t: AccessDeniedException: no\"}"}});
+        let o = classify("failed", &refused, &release).expect("classified");
+        assert_eq!(o.error, Some(ErrorName::PreflightFailed));
+        assert_eq!(
+            o.cause,
+            "Bbws.AwsRefused during preflight: Query t: AccessDeniedException: no; nothing was deployed"
+        );
+        let ours = json!({"failed_stage": "preflight", "error": {"Error": "Bbws.OutsideMaintenanceWindow",
+            "Cause": "{\"errorType\":\"Bbws.OutsideMaintenanceWindow\",\"errorMessage\":\"closed\"}"}});
+        let o = classify("failed", &ours, &release).expect("classified");
+        assert_eq!(o.error, Some(ErrorName::OutsideMaintenanceWindow));
+        assert_eq!(o.cause, "closed; nothing was deployed");
     }
 
     #[test]
