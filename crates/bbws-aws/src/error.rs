@@ -46,6 +46,9 @@ const TRANSIENT_CODES: &[&str] = &[
     "RequestTimeoutException",
     "InternalError",
     "IDPCommunicationError",
+    // KMS throttling the encryption of an SNS message or an SSM SecureString: HTTP 400, passing.
+    "KMSThrottling",
+    "KMSThrottlingException",
 ];
 
 /// How an AWS call failed.
@@ -312,6 +315,7 @@ mod tests {
             (429, "SomethingNew"),
             (400, "ProvisionedThroughputExceededException"),
             (400, "RequestLimitExceeded"),
+            (400, "KMSThrottling"),
             (500, "InternalServerError"),
             (500, "ServiceException"),
             (502, "EC2ThrottledException"),
