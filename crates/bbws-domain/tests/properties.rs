@@ -738,3 +738,27 @@ proptest! {
         }
     }
 }
+
+// ------------------------------------------------------------------------------------------------
+// Other documents read from outside: the approver directory (SSM), windows, requirements
+// ------------------------------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(cases(512))]
+
+    #[test]
+    fn other_documents_read_any_json_without_a_panic(value in json_value()) {
+        use bbws_domain::{ApprovalPolicy, Directory, Requirement, Window};
+        if let Ok(d) = serde_json::from_value::<Directory>(value.clone()) {
+            let again = serde_json::to_value(&d).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(serde_json::from_value::<Directory>(again).ok(), Some(d));
+        }
+        if let Ok(w) = serde_json::from_value::<Window>(value.clone()) {
+            prop_assert!(w.start() < w.end());
+            let again = serde_json::to_value(w).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(serde_json::from_value::<Window>(again).ok(), Some(w));
+        }
+        let _ = serde_json::from_value::<Requirement>(value.clone());
+        let _ = serde_json::from_value::<ApprovalPolicy>(value);
+    }
+}
