@@ -12,7 +12,7 @@ use base64::Engine;
 use bbws_domain::errors::{
     shorten, FieldError, MAX_FIELD_CHARS, MAX_LISTED_ERRORS, MAX_RULE_CHARS,
 };
-use bbws_domain::links::{sign, verify, LinkClaims, LinkDecision, LinkError};
+use bbws_domain::links::{sign, verify, LinkClaims, LinkDecision, LinkError, MAX_REQUEST_ID_BYTES};
 use bbws_domain::naming::{backup_alias, parse_backup_alias};
 use bbws_domain::release::RELEASE_FIELDS;
 use bbws_domain::request::{looks_like_email, REQUEST_FIELDS};
@@ -549,7 +549,7 @@ proptest! {
 
 fn claims() -> impl Strategy<Value = LinkClaims> {
     (
-        any::<String>(),
+        "\\PC{1,120}",
         any::<String>(),
         prop::sample::select(vec![
             Role::DevLead,
@@ -636,6 +636,7 @@ proptest! {
         match verify(&token, KEY, i64::MIN) {
             Ok(read) => {
                 // Only a value of the claim's own type and range can be read back.
+                prop_assert!(!read.request_id.is_empty() && read.request_id.len() <= MAX_REQUEST_ID_BYTES);
                 prop_assert_eq!(serde_json::to_value(&read).ok(), Some(body));
             }
             Err(e) => prop_assert_eq!(e, LinkError::Malformed),
