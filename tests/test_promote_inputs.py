@@ -63,7 +63,7 @@ def test_bad_input_is_refused_and_nothing_changes(env, payload, words):
     assert (d["status"], d["error"]) == ("FAILED", "Bbws.InvalidInput"), ph.failure_of(d)
     for w in words:
         assert w in d["cause"], d["cause"]
-    assert ph.states_entered(env, arn)[:2] == ["Validate input", "Input rejected"]
+    assert ph.states_entered(env, arn)[:3] == ["Validate input", "Keep the refusal", "Input rejected"]
     assert ph.records_of(env, arn) == []
     for s in services:
         assert ph.lock_of(env, s) == locks[s], f"{s}: the refused request touched the lock"

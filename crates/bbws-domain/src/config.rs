@@ -44,9 +44,10 @@ pub struct Config {
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// Not JSON, or not the configuration's shape (missing, unknown or mistyped fields).
+    /// Not JSON, or not the configuration's shape (missing, unknown or mistyped fields): the
+    /// path of the field (`catalog[0].functions[1]`, `.` for the document) and what is wrong.
     #[error("configuration does not parse: {0}")]
-    Parse(#[from] serde_json::Error),
+    Parse(FieldError),
     /// Well-formed, but some values break the rules.
     #[error("configuration is invalid: {}", join_field_errors(.0))]
     Invalid(Vec<FieldError>),
@@ -74,13 +75,16 @@ impl Config {
 
     /// Parses and validates a configuration document.
     pub fn from_json(text: &str) -> Result<Config, ConfigError> {
-        let config: Config = serde_json::from_str(text)?;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let config: Config = serde_path_to_error::deserialize(&mut de).map_err(parse_error)?;
+        de.end()
+            .map_err(|e| ConfigError::Parse(FieldError::new(".", e.to_string())))?;
         config.validated()
     }
 
     /// Parses and validates an already-decoded configuration document.
     pub fn from_value(value: Value) -> Result<Config, ConfigError> {
-        let config: Config = serde_json::from_value(value)?;
+        let config: Config = serde_path_to_error::deserialize(value).map_err(parse_error)?;
         config.validated()
     }
 
@@ -127,6 +131,11 @@ impl Config {
             Err(ConfigError::Invalid(errors))
         }
     }
+}
+
+/// A shape error, named by the path of the field it is in.
+fn parse_error(e: serde_path_to_error::Error<serde_json::Error>) -> ConfigError {
+    ConfigError::Parse(FieldError::new(e.path().to_string(), e.inner().to_string()))
 }
 
 #[cfg(test)]
@@ -215,6 +224,34 @@ mod tests {
             Config::from_json("{not json"),
             Err(ConfigError::Parse(_))
         ));
+    }
+
+    #[test]
+    fn a_shape_error_names_the_path_of_its_field() {
+        let mut json = runbook_json();
+        json["catalog"][1]["functions"][0] = json!(7);
+        let err = Config::from_value(json).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("configuration does not parse: catalog[1].functions[0]: invalid type"),
+            "{err}"
+        );
+        let text = runbook_json()
+            .to_string()
+            .replace("\"poll_seconds\":", "\"poll_seconds\":\"x\",\"y\":");
+        let err = Config::from_json(&text).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("monitor.poll_seconds: invalid type"),
+            "{err}"
+        );
+        let huge = format!("{{\"catalog\": \"{}\"}}", "x".repeat(100_000));
+        assert!(Config::from_json(&huge).unwrap_err().to_string().len() < 500);
+        let trailing = format!("{} x", runbook_json());
+        assert!(Config::from_json(&trailing)
+            .unwrap_err()
+            .to_string()
+            .starts_with("configuration does not parse: .: trailing characters"));
     }
 
     #[test]

@@ -153,23 +153,57 @@ pub struct FieldError {
     pub rule: String,
 }
 
+/// The longest field name an error carries, in characters (an unknown field's name is the
+/// caller's text and may be of any length).
+pub const MAX_FIELD_CHARS: usize = 64;
+/// The longest rule an error carries, in characters (a rule may quote the caller's value).
+pub const MAX_RULE_CHARS: usize = 300;
+/// The most problems [`join_field_errors`] lists; the rest are counted.
+pub const MAX_LISTED_ERRORS: usize = 10;
+
 impl FieldError {
-    /// A problem with `field`, described by `rule`.
+    /// A problem with `field`, described by `rule`. A field longer than [`MAX_FIELD_CHARS`] or a
+    /// rule longer than [`MAX_RULE_CHARS`] is shortened in the middle (`…`), so the start (the
+    /// field, the quoted value) and the end (what the rule asks for) stay readable.
     pub fn new(field: impl Into<String>, rule: impl Into<String>) -> FieldError {
         FieldError {
-            field: field.into(),
-            rule: rule.into(),
+            field: shorten(field.into(), MAX_FIELD_CHARS),
+            rule: shorten(rule.into(), MAX_RULE_CHARS),
         }
     }
 }
 
-/// Joins several field errors into one line, separated by `"; "`.
+/// `text` unchanged when it has at most `max` characters; else its first and last characters
+/// around a `…`, `max` characters in all.
+pub fn shorten(text: String, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text;
+    }
+    let keep = max.saturating_sub(1);
+    let head = keep - keep / 2;
+    let tail = keep / 2;
+    let mut out: String = text.chars().take(head).collect();
+    out.push('…');
+    out.extend(text.chars().skip(count - tail));
+    out
+}
+
+/// Joins several field errors into one line, separated by `"; "`: at most
+/// [`MAX_LISTED_ERRORS`] of them, then how many more there are.
 pub fn join_field_errors(errors: &[FieldError]) -> String {
-    errors
+    let mut line = errors
         .iter()
+        .take(MAX_LISTED_ERRORS)
         .map(ToString::to_string)
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("; ");
+    if errors.len() > MAX_LISTED_ERRORS {
+        let more = errors.len() - MAX_LISTED_ERRORS;
+        let noun = if more == 1 { "problem" } else { "problems" };
+        line.push_str(&format!("; and {more} more {noun}"));
+    }
+    line
 }
 
 #[cfg(test)]
@@ -262,6 +296,46 @@ mod tests {
             serde_json::to_value(ErrorName::RolledBack).ok(),
             Some(serde_json::json!("Bbws.RolledBack"))
         );
+    }
+
+    #[test]
+    fn long_fields_and_rules_are_shortened_in_the_middle() {
+        let key = "k".repeat(10_000);
+        let rule = format!("'{}' must look like CHG-<digits>", "x".repeat(100_000));
+        let e = FieldError::new(key, rule);
+        assert_eq!(e.field.chars().count(), MAX_FIELD_CHARS);
+        assert!(e.field.starts_with("kkk") && e.field.contains('…'));
+        assert_eq!(e.rule.chars().count(), MAX_RULE_CHARS);
+        assert!(e.rule.starts_with("'xxx"), "{}", e.rule);
+        assert!(
+            e.rule.ends_with("' must look like CHG-<digits>"),
+            "{}",
+            e.rule
+        );
+        let short = FieldError::new("reason", "must not be blank");
+        assert_eq!(short.rule, "must not be blank");
+        assert_eq!(shorten("é".repeat(5), 3), "é…é");
+    }
+
+    #[test]
+    fn at_most_ten_problems_are_listed_and_the_rest_counted() {
+        let errors: Vec<FieldError> = (0..5_000)
+            .map(|i| FieldError::new(format!("f{i}"), "unknown field"))
+            .collect();
+        let line = join_field_errors(&errors);
+        assert!(
+            line.starts_with("f0: unknown field; f1: unknown field"),
+            "{line}"
+        );
+        assert!(
+            line.ends_with("; f9: unknown field; and 4990 more problems"),
+            "{line}"
+        );
+        assert!(!line.contains("f10:"));
+        let eleven: Vec<FieldError> = (0..11)
+            .map(|i| FieldError::new(format!("f{i}"), "x"))
+            .collect();
+        assert!(join_field_errors(&eleven).ends_with("; and 1 more problem"));
     }
 
     #[test]

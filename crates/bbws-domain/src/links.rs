@@ -17,6 +17,9 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Keys shorter than this are refused: the signature is only as strong as the key.
 pub const MIN_KEY_BYTES: usize = 32;
+/// The longest request id a link may name, in bytes (the approvals table's key; ids the pipeline
+/// makes are about 100 bytes). An empty one names nothing.
+pub const MAX_REQUEST_ID_BYTES: usize = 512;
 
 /// What the link asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +111,9 @@ pub fn verify(token: &str, key: &[u8], now: i64) -> Result<LinkClaims, LinkError
     m.update(&body);
     m.verify_slice(&sig).map_err(|_| LinkError::BadSignature)?;
     let claims: LinkClaims = serde_json::from_slice(&body).map_err(|_| LinkError::Malformed)?;
+    if claims.request_id.is_empty() || claims.request_id.len() > MAX_REQUEST_ID_BYTES {
+        return Err(LinkError::Malformed);
+    }
     if now > claims.expires_at {
         return Err(LinkError::Expired);
     }
@@ -173,6 +179,24 @@ mod tests {
             verify(&format!("{body}.AAAA"), KEY, 0),
             Err(LinkError::BadSignature)
         );
+    }
+
+    #[test]
+    fn a_signed_link_naming_no_request_or_an_oversized_one_is_malformed() {
+        for id in [String::new(), "r".repeat(MAX_REQUEST_ID_BYTES + 1)] {
+            let c = LinkClaims {
+                request_id: id,
+                ..claims()
+            };
+            let t = sign(&c, KEY).expect("sign");
+            assert_eq!(verify(&t, KEY, 0), Err(LinkError::Malformed));
+        }
+        let longest = LinkClaims {
+            request_id: "r".repeat(MAX_REQUEST_ID_BYTES),
+            ..claims()
+        };
+        let t = sign(&longest, KEY).expect("sign");
+        assert_eq!(verify(&t, KEY, 0), Ok(longest));
     }
 
     #[test]
