@@ -162,13 +162,16 @@ pub struct ApprovalWrite<'a> {
     pub given_before: i64,
     /// The task token as read; the write fails if a retried request replaced it since.
     pub task_token: &'a str,
+    /// Now (epoch seconds): the write fails once the request's `deadline_epoch` has passed.
+    pub now_epoch: i64,
     /// `Some(fields)` when this approval meets the quorum: the request leaves `pending` for
     /// `approved` with these fields set, in the same transaction.
     pub decides: Option<&'a Item>,
 }
 
 /// Writes an approval and its request's new state as one transaction, conditional on the request
-/// still being `pending` (not rejected, expired or approved by someone else), with the same task
+/// still being `pending` (not rejected, expired or approved by someone else) and before its
+/// deadline, with the same task
 /// token and approval count as read, and on the role not having been given: `true` when it was
 /// written, `false` when any of that no longer held (nothing was written; read the request again).
 pub async fn record_approval(
@@ -182,6 +185,7 @@ pub async fn record_approval(
         ("#s".to_owned(), "status".to_owned()),
         ("#t".to_owned(), "task_token".to_owned()),
         ("#g".to_owned(), APPROVALS_GIVEN.to_owned()),
+        ("#d".to_owned(), "deadline_epoch".to_owned()),
     ]);
     let mut values = HashMap::from([
         (":pending".to_owned(), AttributeValue::S("pending".into())),
@@ -196,6 +200,10 @@ pub async fn record_approval(
         (
             ":next".to_owned(),
             AttributeValue::N((write.given_before + 1).to_string()),
+        ),
+        (
+            ":now".to_owned(),
+            AttributeValue::N(write.now_epoch.to_string()),
         ),
     ]);
     let given = if write.given_before == 0 {
@@ -216,7 +224,9 @@ pub async fn record_approval(
     let update = Update::builder()
         .table_name(table)
         .set_key(Some(key(write.request_id, "request")))
-        .condition_expression(format!("#s = :pending AND #t = :token AND {given}"))
+        .condition_expression(format!(
+            "#s = :pending AND #t = :token AND #d >= :now AND {given}"
+        ))
         .update_expression(format!("SET {}", sets.join(", ")))
         .set_expression_attribute_names(Some(names))
         .set_expression_attribute_values(Some(values))

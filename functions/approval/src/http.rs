@@ -472,6 +472,7 @@ async fn approve(app: &App, ctx: &Context, caller: &Caller) -> Result<Answer, Bb
                 .and_then(Value::as_i64)
                 .unwrap_or(0),
             task_token: &task_token,
+            now_epoch: now.timestamp(),
             decides: met.then_some(&fields),
         };
         if !approvals::record_approval(&ddb, &settings.approvals_table, &write).await? {
