@@ -26,7 +26,7 @@ export PYTHONPATH := $(CURDIR)/local
 export PATH := $(VENV)/bin:$(PATH)
 
 .PHONY: help prereqs venv npm lambdas estate up down status env mail demo demo-release showcase test lint fmt-check \
-        clippy unit test-local tf-check asl-check checkov deny actionlint
+        clippy unit test-local tf-check asl-check checkov deny actionlint chromium
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -112,13 +112,26 @@ tf-check: prereqs ## terraform fmt -check and validate of every root
 asl-check: prereqs venv npm ## every state machine rendered as Terraform does, then asl-validator
 	@$(PY) local/asl_check.py
 
+# Debian's chromium, for the approval page's screenshot tests; installed where missing when apt-get can
+# run (as root, or with password-less sudo). Where it cannot, those tests skip and say why.
+chromium: ## headless Chromium for the approval page's screenshot tests (Debian's package), where missing
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then apt=apt-get; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then apt="sudo apt-get"; \
+	else echo "chromium: missing, and apt-get needs root rights: the approval page's screenshot tests will skip"; exit 0; fi; \
+	echo "installing chromium (Debian's package) for the approval page's screenshot tests"; \
+	DEBIAN_FRONTEND=noninteractive $$apt install -y -q chromium >/dev/null 2>&1 || \
+	{ DEBIAN_FRONTEND=noninteractive $$apt update -q >/dev/null 2>&1 && \
+	  DEBIAN_FRONTEND=noninteractive $$apt install -y -q chromium >/dev/null 2>&1; } || \
+	echo "chromium: apt-get could not install it: the approval page's screenshot tests will skip"
+
 # In three steps: the estate's tests that read the applied pipeline and the seeded services (a second plan,
 # each service's health) while nothing has changed them; then the other estate tests beside the pipeline's
 # tests (each estate test names its own resources; the pipeline tests run one at a time among themselves);
 # last the tests that provoke IAM refusals on purpose (marked iam_denials), alone, since a refusal
 # provoked by one suite would be unexpected in the other.
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
-test-local: prereqs up ## integration tests on the local estate (boto3, real HTTP)
+test-local: prereqs up chromium ## integration tests on the local estate (boto3, real HTTP)
 	$(PYTEST) -m pipeline_state local/tests
 	@$(PYTEST) -m "not pipeline_state and not iam_denials" local/tests > $(STATE)/local-tests.log 2>&1 & \
 	estate=$$!; echo "local/tests runs beside tests/ (its report follows)"; \

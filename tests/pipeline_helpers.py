@@ -230,7 +230,8 @@ def wait_for(predicate, timeout: float = 30, what: str = "condition"):
 # -- approvals by email link ------------------------------------------------------------------------
 
 def mailbox(address: str) -> list[dict[str, Any]]:
-    with urllib.request.urlopen(f"{SETTINGS.endpoint}/_local/mailbox.json?to={address}", timeout=5) as r:
+    # Generous: the mailbox of an approver asked in many rounds is read whole, by several tests at once.
+    with urllib.request.urlopen(f"{SETTINGS.endpoint}/_local/mailbox.json?to={address}", timeout=30) as r:
         return json.loads(r.read())
 
 

@@ -2,6 +2,7 @@
 with an HTTP client as a browser does; every attack refused with no change."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
@@ -193,6 +194,54 @@ def test_attacks_are_refused_and_change_nothing(prod_open):
         end_by_rejection("prod", arn, "ops-lead@bbws.io")
 
 
+def test_a_link_its_holder_may_not_use_is_refused_when_opened_as_when_confirmed(prod_open):
+    """Issue 18: a Reject link signed for someone who may not reject showed the reject form; both
+    decisions are now refused on opening with the page and status confirming would give, and
+    opening writes nothing."""
+    arn = ph.start("prod", SIT_TO_PROD)
+    try:
+        tech = ph.approval_links("tech-lead@bbws.io", arn)
+        base = tech["approve"].split("decide?")[0]
+        key = ph.signing_key("prod")
+        holders = {"not an approver of this request": {"a": "dev-lead@bbws.io"},
+                   "a role this request does not ask": {"a": "dev-lead@bbws.io", "o": "dev_lead"}}
+        for decision in ("approve", "reject"):
+            claims = ph.claims_of(tech[decision])
+            for name, change in holders.items():
+                link = ph.sign_link(key, base, {**claims, **change})
+                before = ph.approval_items("prod", arn)
+                opened = ph.open_link(link)
+                assert ph.approval_items("prod", arn) == before, f"{decision}, {name}: opening wrote something"
+                assert opened.status_code == 403 and 'name="reason"' not in opened.text, (decision, name)
+                confirmed = ph.confirm(link, reason="no" if decision == "reject" else None)
+                assert (opened.status_code, opened.text) == (confirmed.status_code, confirmed.text), (decision, name)
+                assert "Nothing was changed" in confirmed.text
+        pending("prod", arn)
+        assert given("prod", arn) == []
+    finally:
+        end_by_rejection("prod", arn, "ops-lead@bbws.io")
+
+
+def test_a_link_signed_in_sit_does_not_verify_in_prod(prod_open):
+    """Each account signs with its own key (its own SSM SecureString): the claims of a real PROD
+    request, signed with SIT's key, fail PROD's signature check, opened or confirmed."""
+    keys = {env: ph.signing_key(env) for env in ("dev", "sit", "prod")}
+    assert len(set(keys.values())) == 3, "one signing key per account"
+    arn = ph.start("prod", SIT_TO_PROD)
+    try:
+        tech = ph.approval_links("tech-lead@bbws.io", arn)
+        base = tech["approve"].split("decide?")[0]
+        claims = ph.claims_of(tech["approve"])
+        assert ph.sign_link(keys["prod"], base, claims) == tech["approve"], "the test signs as PROD does"
+        from_sit = ph.sign_link(keys["sit"], base, claims)
+        for r in (ph.open_link(from_sit), ph.confirm(from_sit)):
+            assert r.status_code == 403 and "its signature does not match" in r.text, r.text
+        pending("prod", arn)
+        assert given("prod", arn) == []
+    finally:
+        end_by_rejection("prod", arn, "ops-lead@bbws.io")
+
+
 def test_one_person_cannot_fill_both_roles(prod_open):
     arn = ph.start("prod", SIT_TO_PROD)
     try:
@@ -228,7 +277,8 @@ def test_reject_needs_a_reason_and_ends_the_wait_at_once(sit_fast):
     assert "dev-lead@bbws.io (Dev Lead) rejected: Release notes are missing" in d["cause"]
     assert ph.alias_version("sit", FN["sit"], "latest-sit") == before
     late = ph.confirm(links["approve"])
-    assert late.status_code == 409 and "already rejected" in late.text
+    assert late.status_code == 409 and "was rejected by dev-lead@bbws.io (Dev Lead)" in late.text
+    assert "your approval was not counted" in late.text
     assert ph.task_callbacks("sit", arn) == ["TaskFailed"]
     assert ph.lock_of("sit", TENANT) is None
 
@@ -244,3 +294,93 @@ def test_approval_after_the_deadline_is_refused(preflight_config):
     assert r.status_code in (403, 410) and "expired" in r.text
     assert given("sit", arn) == []
     assert ph.lock_of("sit", TENANT) is None
+
+
+RACE_LANES = ("tenant-instance-management", "ecs-event-handler", "site-management")
+RACE_ROUNDS = 17  # per lane: 51 rounds in all
+
+
+def _race_round(service: str, n: int) -> str:
+    """One round: the Tech Lead approves; then the Operations Lead's Approve (the last approval the
+    quorum needs) and the duty lead's Reject are sent at the same moment. Whichever wins, the pages,
+    the execution, its one callback and the approval store must tell the same story."""
+    arn = ph.start("prod", {**SIT_TO_PROD, "service": service})
+    tech = ph.approval_links("tech-lead@bbws.io", arn)["approve"]
+    ops = ph.approval_links("ops-lead@bbws.io", arn)["approve"]
+    reject = ph.approval_links("duty-lead@bbws.io", arn)["reject"]
+    first = ph.confirm(tech)
+    assert first.status_code == 200 and "1 of 2 approvals" in first.text, (n, first.text)
+    answers: dict[str, "object"] = {}
+    barrier = threading.Barrier(2)
+
+    def click(name: str, link: str, reason: str | None) -> None:
+        barrier.wait()
+        answers[name] = ph.confirm(link, reason=reason)
+
+    threads = [threading.Thread(target=click, args=("approve", ops, None)),
+               threading.Thread(target=click, args=("reject", reject, f"race round {n}"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    approve, rejected = answers["approve"], answers["reject"]
+    d = ph.wait_execution("prod", arn)
+    callbacks = ph.task_callbacks("prod", arn)
+    req = {k: ph.plain(v) for k, v in ph.pending_approval("prod", arn).items()}
+    items = ph.approval_items("prod", arn)
+    approvals = [i for i in items if i["item"].startswith("approval#")]
+    audits = [i for i in items if i["item"].startswith("audit#")]
+    where = f"round {n} ({service}): approve {approve.status_code}, reject {rejected.status_code}"
+    assert len(callbacks) == 1, f"{where}: callbacks {callbacks}"
+    # No approval item and no "approved" audit for an approval that did not count.
+    assert len([a for a in audits if a["outcome"] == "approved"]) == len(approvals), where
+    decided = dt.datetime.fromisoformat(req["decided_at"])
+    assert all(dt.datetime.fromisoformat(a["at"]) <= decided for a in approvals), where
+    if req["status"] == "approved":
+        assert approve.status_code == 200 and "the promotion continues" in approve.text, f"{where}: {approve.text}"
+        assert rejected.status_code == 409 and "your rejection was not counted" in rejected.text, where
+        assert "already approved by" in rejected.text, where
+        assert callbacks == ["TaskSucceeded"], where
+        assert d["status"] == "SUCCEEDED", (where, d.get("error"), d.get("cause"))
+        assert sorted(a["role"] for a in approvals) == ["operations_lead", "tech_lead"], where
+        assert [a["outcome"] for a in audits if a["person"] == "duty-lead@bbws.io"] == ["not_counted"], where
+        return "approved"
+    assert req["status"] == "rejected", f"{where}: status {req['status']}"
+    assert rejected.status_code == 200 and "Rejected" in rejected.text, f"{where}: {rejected.text}"
+    assert approve.status_code == 409, f"{where}: {approve.text}"
+    assert "was rejected by duty-lead@bbws.io" in approve.text, f"{where}: {approve.text}"
+    assert "your approval was not counted" in approve.text, where
+    assert callbacks == ["TaskFailed"], where
+    assert d["status"] == "FAILED" and d["error"] == "Bbws.ApprovalRejected", (where, d.get("error"))
+    assert [(a["person"], a["role"]) for a in approvals] == [("tech-lead@bbws.io", "tech_lead")], where
+    ops_audit = [a["outcome"] for a in audits if a["person"] == "ops-lead@bbws.io"]
+    assert ops_audit == ["not_counted"], f"{where}: {ops_audit}"
+    return "rejected"
+
+
+def test_a_rejection_racing_the_last_approval_is_answered_as_it_ended(preflight_config):
+    """Issue 18: 51 rounds, three services at once (one promotion per service may run). Every round
+    checks its own invariants, so one lost update fails the test at its round."""
+    preflight_config("prod", **ph.inside_every_window(), **FAST)
+    for service in RACE_LANES:
+        ph.record_service_gates("sit", service)
+    outcomes: dict[str, list[str]] = {s: [] for s in RACE_LANES}
+    errors: list[BaseException] = []
+
+    def lane(service: str) -> None:
+        try:
+            for n in range(RACE_ROUNDS):
+                outcomes[service].append(_race_round(service, n))
+        except BaseException as e:  # noqa: BLE001 - reported by the test's thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=lane, args=(s,)) for s in RACE_LANES]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    done = [o for s in RACE_LANES for o in outcomes[s]]
+    assert len(done) == RACE_ROUNDS * len(RACE_LANES)
+    print(f"race rounds: {len(done)}; approved {done.count('approved')}, rejected {done.count('rejected')}")

@@ -33,7 +33,10 @@ The patches, by what AWS does that moto 5.2.5 does not:
                          (moto lets any key assume any ARN, which would make the accounts meaningless).
 13. dynamodb-atomic-writes PutItem, UpdateItem and DeleteItem check their condition and write as one step,
                          as DynamoDB does (moto's threaded server could let two conditional writes both
-                         pass their check: two approvers clicking at the same second).
+                         pass their check: two approvers clicking at the same second); so does
+                         TransactWriteItems, all its items together (moto checks and writes them one by
+                         one, and restores the table when one fails, so a write beside it could be lost
+                         or a condition beside it read a half-done transaction).
 14. sfn-stop-execution   StopExecution ends a running execution at once: ABORTED, with its stop date, error
                          and cause (moto's interpreter stays RUNNING until the wait it is in ends, e.g. a
                          task-token wait of 24 h, and drops the error and cause).
@@ -120,6 +123,8 @@ PATCHES: list[Patch] = [
           "218984588dd689a5de81678ce11e6a40d05c91e7b6c21b44c4ed4122fe74aa9f"),
     Patch("dynamodb-atomic-delete", "moto.dynamodb.models", "DynamoDBBackend.delete_item",
           "083a4bb1af18f6fd2feef40195a4c9c803da66cb2cacd14f87916c6e76930ea5"),
+    Patch("dynamodb-atomic-transaction", "moto.dynamodb.models", "DynamoDBBackend.transact_write_items",
+          "81db2cb7d94e39c90b3a2077e1f4bb41a449c558ef9b1b1e2910fdaa39978ad4"),
     Patch("sts-trust", "moto.sts.responses", "TokenResponse.assume_role",
           "8e014e59789ffa44daed1f84ac4002fa91a9cd2e6e1434812b4989cdf937f25a"),
     Patch("sfn-stop-execution", "moto.stepfunctions.responses", "StepFunctionResponse.stop_execution",
@@ -934,7 +939,7 @@ def apply(settings: settings_mod.Settings) -> Estate:
              _make_get_metric_statistics(cwm.CloudWatchBackend.get_metric_statistics))
     from moto.dynamodb import models as ddbm
 
-    for op in ("put_item", "update_item", "delete_item"):
+    for op in ("put_item", "update_item", "delete_item", "transact_write_items"):
         _replace("moto.dynamodb.models", f"DynamoDBBackend.{op}", _atomic(getattr(ddbm.DynamoDBBackend, op)))
     _replace("moto.sts.responses", "TokenResponse.assume_role", _make_assume_role(stsr.TokenResponse.assume_role))
     _replace("moto.stepfunctions.responses", "StepFunctionResponse.stop_execution", _stop_execution)

@@ -61,8 +61,10 @@ def _terraform(root: Path, args: list[str], env: dict[str, str]) -> None:
     print(f"   terraform {args[0]:<7} {root.relative_to(ROOT)} ({time.monotonic() - t0:.1f} s)", flush=True)
 
 
-def _signing_key(settings: Settings) -> str:
-    path = settings.state_dir / "tf" / "approval-signing-key"
+def _signing_key(settings: Settings, account: str) -> str:
+    """The approval signing key of one account: each has its own, as each AWS account keeps its own
+    SSM SecureString, so a link signed in SIT does not verify in PROD."""
+    path = settings.state_dir / "tf" / f"approval-signing-key-{account}"
     if not path.exists():
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
@@ -76,7 +78,10 @@ def deploy(settings: Settings, force: bool = False) -> None:
     tf_dir = settings.state_dir / "tf"
     tf_dir.mkdir(parents=True, exist_ok=True)
     marker = tf_dir / "applied.json"
-    instance, digest = _estate_instance(settings), _digest()
+    keys = {name: _signing_key(settings, name) for name in ORDER}
+    # The keys are inputs too: an estate applied with other keys (or with one for all) is applied again.
+    keyed = hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()
+    instance, digest = _estate_instance(settings), f"{_digest()}:{keyed}"
     if not force and marker.exists():
         seen = json.loads(marker.read_text())
         if seen == {"instance": instance, "digest": digest}:
@@ -95,7 +100,6 @@ def deploy(settings: Settings, force: bool = False) -> None:
     env = dict(os.environ, TF_IN_AUTOMATION="1", TF_INPUT="0", CHECKPOINT_DISABLE="1",
                AWS_CONFIG_FILE=str(settings.state_dir / "aws" / "config"),
                AWS_SHARED_CREDENTIALS_FILE=str(settings.state_dir / "aws" / "credentials"))
-    key = _signing_key(settings)
     for name in ORDER:
         root = INFRA / "envs" / name
         (root / "backend_override.tf").write_text(
@@ -106,7 +110,7 @@ def deploy(settings: Settings, force: bool = False) -> None:
             "local_endpoint": settings.endpoint,
             "aws_profile": f"bbws-{name}",
             "lambda_zip_dir": str(ZIPS),
-            "approval_signing_key": key,
+            "approval_signing_key": keys[name],
             "approvers": APPROVERS,
         }))
         tfvars.chmod(0o600)

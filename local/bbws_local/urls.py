@@ -157,6 +157,9 @@ class _UrlHandler(BaseHTTPRequestHandler):
 class _UrlServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # The listen backlog: Python's default of 5 resets connections beyond it when many arrive at once,
+    # which a real function URL never does (it answers, or throttles with 429).
+    request_queue_size = 1024
 
     def __init__(self, addr: tuple[str, int], account: str, region: str, function_name: str,
                  auth_type: str, invoke: InvokeFn):

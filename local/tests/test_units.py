@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 
 import pytest
 from bbws_local.mailbox import Mailbox, sns_email_body
@@ -125,3 +126,51 @@ def test_terraform_plugin_dir_only_where_it_exists(monkeypatch, tmp_path):
     monkeypatch.delenv("BBWS_TF_PLUGIN_DIR")
     default = [f"-plugin-dir={TF_PLUGIN_DIR_DEFAULT}"] if os.path.isdir(TF_PLUGIN_DIR_DEFAULT) else []
     assert terraform_plugin_args() == default
+
+
+def test_a_function_url_listener_answers_a_hundred_simultaneous_connections():
+    """Issue 18: with Python's default listen backlog (5), about 24 simultaneous connections got
+    connection resets with no HTTP answer. Every one of 100 connections opened at the same moment
+    is answered, and promptly (a dropped SYN is retried by the client only after a second or more), by
+    the listener alone (a stub stands in for the function)."""
+    import http.client
+    import threading
+
+    from bbws_local.urls import FunctionUrls
+
+    def invoke(account: str, region: str, function: str, payload: bytes) -> tuple[bytes, None]:
+        time.sleep(0.2)  # the function takes a while: connections pile up behind the accept loop
+        return json.dumps({"statusCode": 200, "body": "ok"}).encode(), None
+
+    urls = FunctionUrls("127.0.0.1", 46000 + os.getpid() % 1000, invoke)
+    url = urls.open(SIT, "af-south-1", "listener-probe", "NONE")
+    port = int(url.rstrip("/").rsplit(":", 1)[1])
+    n = 100
+    barrier = threading.Barrier(n)
+    results: list[object] = [None] * n
+
+    def hit(i: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            barrier.wait()
+            conn.request("GET", f"/health?i={i}")
+            r = conn.getresponse()
+            results[i] = (r.status, r.read())
+        except Exception as e:  # noqa: BLE001 - every failure is counted below
+            results[i] = e
+        finally:
+            conn.close()
+
+    t0 = time.monotonic()
+    try:
+        threads = [threading.Thread(target=hit, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        urls.close(SIT, "af-south-1", "listener-probe")
+    elapsed = time.monotonic() - t0
+    failed = [r for r in results if r != (200, b"ok")]
+    assert not failed, f"{len(failed)} of {n} connections not answered: {failed[:3]}"
+    assert elapsed < 10, f"{n} connections took {elapsed:.1f} s: the listener's backlog overflowed"

@@ -2,11 +2,13 @@
 //! approval settings kept in SSM, and the task-token callbacks.
 //!
 //! Items of one request: `request` (what is approved, the task token, the status), one
-//! `approval#<role>` per role given (a conditional write, so a role is given once), and one
+//! `approval#<role>` per role given (written in one transaction with the request, while it is
+//! `pending`, so a role is given once and never after the request was decided), and one
 //! `audit#<time>#<n>` per decision or refusal (who, when, from which address and user agent).
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureError;
@@ -141,6 +143,122 @@ pub async fn transition_item(
         }
         Err(e) => Err(BbwsError::aws(
             format!("UpdateItem {table} {request_id} {from}->{to}"),
+            e,
+        )),
+    }
+}
+
+/// The request item's count of approvals recorded: every counted approval raises it by one in the
+/// same transaction that writes its `approval#<role>` item, so a decision made on a stale reading of
+/// the approvals cannot be written.
+pub const APPROVALS_GIVEN: &str = "approvals_given";
+
+/// An approval to record in one transaction with the request it counts for.
+pub struct ApprovalWrite<'a> {
+    pub request_id: &'a str,
+    /// The `approval#<role>` item, written only if absent.
+    pub approval: &'a Item,
+    /// [`APPROVALS_GIVEN`] as read (absent: 0); the write fails if another approval came since.
+    pub given_before: i64,
+    /// The task token as read; the write fails if a retried request replaced it since.
+    pub task_token: &'a str,
+    /// Now (epoch seconds): the write fails once the request's `deadline_epoch` has passed.
+    pub now_epoch: i64,
+    /// `Some(fields)` when this approval meets the quorum: the request leaves `pending` for
+    /// `approved` with these fields set, in the same transaction.
+    pub decides: Option<&'a Item>,
+}
+
+/// Writes an approval and its request's new state as one transaction, conditional on the request
+/// still being `pending` (not rejected, expired or approved by someone else) and before its
+/// deadline, with the same task
+/// token and approval count as read, and on the role not having been given: `true` when it was
+/// written, `false` when any of that no longer held (nothing was written; read the request again).
+pub async fn record_approval(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    write: &ApprovalWrite<'_>,
+) -> Result<bool, BbwsError> {
+    use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+
+    let mut names = HashMap::from([
+        ("#s".to_owned(), "status".to_owned()),
+        ("#t".to_owned(), "task_token".to_owned()),
+        ("#g".to_owned(), APPROVALS_GIVEN.to_owned()),
+        ("#d".to_owned(), "deadline_epoch".to_owned()),
+    ]);
+    let mut values = HashMap::from([
+        (":pending".to_owned(), AttributeValue::S("pending".into())),
+        (
+            ":token".to_owned(),
+            AttributeValue::S(write.task_token.to_owned()),
+        ),
+        (
+            ":given".to_owned(),
+            AttributeValue::N(write.given_before.to_string()),
+        ),
+        (
+            ":next".to_owned(),
+            AttributeValue::N((write.given_before + 1).to_string()),
+        ),
+        (
+            ":now".to_owned(),
+            AttributeValue::N(write.now_epoch.to_string()),
+        ),
+    ]);
+    let given = if write.given_before == 0 {
+        "(attribute_not_exists(#g) OR #g = :given)"
+    } else {
+        "#g = :given"
+    };
+    let mut sets = vec!["#g = :next".to_owned()];
+    if let Some(fields) = write.decides {
+        values.insert(":approved".into(), AttributeValue::S("approved".into()));
+        sets.push("#s = :approved".into());
+        for (i, (name, value)) in fields.iter().enumerate() {
+            names.insert(format!("#f{i}"), name.clone());
+            values.insert(format!(":f{i}"), crate::store::to_attribute(value));
+            sets.push(format!("#f{i} = :f{i}"));
+        }
+    }
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(key(write.request_id, "request")))
+        .condition_expression(format!(
+            "#s = :pending AND #t = :token AND #d >= :now AND {given}"
+        ))
+        .update_expression(format!("SET {}", sets.join(", ")))
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
+        .build()
+        .map_err(|e| BbwsError::invalid_event(format!("approval update: {e}")))?;
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(crate::store::to_item(write.approval)))
+        .condition_expression("attribute_not_exists(#k)")
+        .expression_attribute_names("#k", "request_id")
+        .build()
+        .map_err(|e| BbwsError::invalid_event(format!("approval item: {e}")))?;
+    let out = ddb
+        .transact_write_items()
+        .transact_items(TransactWriteItem::builder().update(update).build())
+        .transact_items(TransactWriteItem::builder().put(put).build())
+        .send()
+        .await;
+    match out {
+        Ok(_) => Ok(true),
+        // Cancelled: a condition failed, or (on AWS) a concurrent write conflicted; either way
+        // nothing was written.
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(TransactWriteItemsError::TransactionCanceledException(_))
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(BbwsError::aws(
+            format!("TransactWriteItems {table} {} approval", write.request_id),
             e,
         )),
     }

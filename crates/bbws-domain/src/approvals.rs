@@ -31,6 +31,16 @@ impl Role {
             Role::Cto => "cto",
         }
     }
+
+    /// The role in words, as an approver reads it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::DevLead => "Dev Lead",
+            Role::TechLead => "Tech Lead",
+            Role::OperationsLead => "Operations Lead",
+            Role::Cto => "CTO",
+        }
+    }
 }
 
 impl fmt::Display for Role {
@@ -354,6 +364,138 @@ fn refusal(
     })
 }
 
+/// The most characters a rejection's reason may have (RB-003's reason limit).
+pub const REASON_MAX_CHARS: usize = 500;
+
+/// Whether a rejection's reason (already trimmed) is acceptable: 1 to [`REASON_MAX_CHARS`] characters.
+pub fn reason_ok(reason: &str) -> bool {
+    let n = reason.chars().count();
+    (1..=REASON_MAX_CHARS).contains(&n)
+}
+
+/// Why `email` may not reject in `role`: the role must be one the requirement names and the person
+/// must hold it. (Anyone asked may stop a promotion, the requester included; an approver who
+/// already approved may still reject while the request is pending.)
+pub fn reject_refusal(
+    requirement: &Requirement,
+    directory: &Directory,
+    email: &str,
+    role: Role,
+) -> Option<Refusal> {
+    if !requirement.roles().contains(&role) {
+        return Some(Refusal::RoleNotRequired {
+            role,
+            required: requirement.to_string(),
+        });
+    }
+    if !directory.holds(email, role) {
+        return Some(Refusal::NotInRole {
+            email: email.to_owned(),
+            role,
+        });
+    }
+    None
+}
+
+/// What a link asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    /// Approve.
+    Approve,
+    /// Reject.
+    Reject,
+}
+
+/// The one rule for both decisions: why the holder of a link may not use it now (`None`: they may).
+/// Opening the link and confirming it answer the same, so a link its holder cannot use is refused
+/// before anyone types a reason.
+pub fn link_refusal(
+    asked: Asked,
+    requirement: &Requirement,
+    requester: &str,
+    directory: &Directory,
+    so_far: &[Approval],
+    attempt: &ApprovalAttempt,
+) -> Option<Refusal> {
+    match asked {
+        Asked::Approve => refusal(requirement, requester, directory, so_far, attempt),
+        Asked::Reject => reject_refusal(requirement, directory, &attempt.email, attempt.role),
+    }
+}
+
+/// Where a request stands, as read from the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// Still waiting for decisions.
+    Pending,
+    /// The quorum was met.
+    Approved {
+        /// Who approved, in which role.
+        approvers: Vec<(String, Role)>,
+        /// When the quorum was met (RFC 3339), if known.
+        at: Option<String>,
+    },
+    /// Someone rejected.
+    Rejected {
+        /// Who.
+        by: String,
+        /// In which role.
+        role: Option<Role>,
+        /// When (RFC 3339), if known.
+        at: Option<String>,
+    },
+    /// The wait ended without a decision (timed out, or the execution ended).
+    Closed,
+}
+
+/// The answer to a decision that lost: the request left `pending` before it could be written, so
+/// it was not counted. `noun` is what is approved (`promotion`, `rollback`, `release`).
+pub fn not_counted(noun: &str, standing: &Standing, asked: Asked) -> String {
+    let yours = match asked {
+        Asked::Approve => "your approval was not counted",
+        Asked::Reject => "your rejection was not counted",
+    };
+    let when = |at: &Option<String>| {
+        at.as_deref()
+            .and_then(|t| t.parse::<DateTime<Utc>>().ok())
+            .map(|t| {
+                format!(
+                    " at {} UTC on {}",
+                    t.format("%H:%M:%S"),
+                    t.format("%a %-d %b")
+                )
+            })
+            .unwrap_or_default()
+    };
+    match standing {
+        Standing::Rejected { by, role, at } => {
+            let role = role.map(|r| format!(" ({})", r.label())).unwrap_or_default();
+            format!(
+                "This {noun} was rejected by {by}{role}{} — {yours}; the {noun} stops.",
+                when(at)
+            )
+        }
+        Standing::Approved { approvers, at } => {
+            let who: Vec<String> = approvers
+                .iter()
+                .map(|(p, r)| format!("{p} ({})", r.label()))
+                .collect();
+            let who = if who.is_empty() {
+                String::from("its approvers")
+            } else {
+                who.join(" and ")
+            };
+            format!(
+                "This {noun} was already approved by {who}{} — {yours}; the {noun} continues.",
+                when(at)
+            )
+        }
+        Standing::Closed | Standing::Pending => format!(
+            "This {noun} is no longer waiting for approval (it timed out or ended) — {yours}; nothing was changed."
+        ),
+    }
+}
+
 /// Whether two email addresses name the same person (trimmed, case-insensitive).
 pub fn same_person(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b.trim())
@@ -659,5 +801,78 @@ mod tests {
             .map(|e| e.field)
             .collect();
         assert_eq!(fields, ["approvals.emergency", "approvals.prod_rollback"]);
+    }
+
+    #[test]
+    fn a_reason_has_one_to_five_hundred_characters() {
+        assert!(!reason_ok(""));
+        assert!(reason_ok("x"));
+        assert!(reason_ok(&"é".repeat(REASON_MAX_CHARS)));
+        assert!(!reason_ok(&"é".repeat(REASON_MAX_CHARS + 1)));
+    }
+
+    #[test]
+    fn a_link_is_refused_the_same_way_whichever_decision_it_carries() {
+        let dir = directory();
+        // Someone who does not hold the role: refused for both decisions.
+        for asked in [Asked::Approve, Asked::Reject] {
+            let r = link_refusal(
+                asked,
+                &prod(),
+                REQUESTER,
+                &dir,
+                &[],
+                &attempt("devlead@bbws.io", Role::TechLead),
+            );
+            assert!(matches!(r, Some(Refusal::NotInRole { .. })), "{asked:?}");
+            let r = link_refusal(
+                asked,
+                &prod(),
+                REQUESTER,
+                &dir,
+                &[],
+                &attempt("devlead@bbws.io", Role::DevLead),
+            );
+            assert!(
+                matches!(r, Some(Refusal::RoleNotRequired { .. })),
+                "{asked:?}"
+            );
+        }
+        // An approver who already approved may still stop the promotion, not approve twice.
+        let so_far = [approval("tech-lead@bbws.io", Role::TechLead)];
+        let a = attempt("tech-lead@bbws.io", Role::TechLead);
+        assert!(link_refusal(Asked::Approve, &prod(), REQUESTER, &dir, &so_far, &a).is_some());
+        assert_eq!(
+            link_refusal(Asked::Reject, &prod(), REQUESTER, &dir, &so_far, &a),
+            None
+        );
+    }
+
+    #[test]
+    fn a_decision_that_lost_says_who_won_and_that_it_was_not_counted() {
+        let rejected = Standing::Rejected {
+            by: "duty-lead@bbws.io".into(),
+            role: Some(Role::OperationsLead),
+            at: Some("2026-12-03T04:35:54.676962+00:00".into()),
+        };
+        assert_eq!(
+            not_counted("promotion", &rejected, Asked::Approve),
+            "This promotion was rejected by duty-lead@bbws.io (Operations Lead) at 04:35:54 UTC on Thu 3 Dec \
+             — your approval was not counted; the promotion stops."
+        );
+        let approved = Standing::Approved {
+            approvers: vec![
+                ("tech-lead@bbws.io".into(), Role::TechLead),
+                ("ops-lead@bbws.io".into(), Role::OperationsLead),
+            ],
+            at: None,
+        };
+        let text = not_counted("rollback", &approved, Asked::Reject);
+        assert!(text.starts_with(
+            "This rollback was already approved by tech-lead@bbws.io (Tech Lead) and ops-lead@bbws.io (Operations Lead)"
+        ));
+        assert!(text.contains("your rejection was not counted"));
+        assert!(not_counted("release", &Standing::Closed, Asked::Approve)
+            .contains("no longer waiting for approval"));
     }
 }

@@ -40,8 +40,9 @@ pub mod rollback;
 pub mod windows;
 
 pub use approvals::{
-    decide, Approval, ApprovalAttempt, ApprovalPolicy, Decision, Directory, QuorumStatus, Refusal,
-    Requirement, Role,
+    decide, link_refusal, not_counted, reason_ok, reject_refusal, Approval, ApprovalAttempt,
+    ApprovalPolicy, Asked, Decision, Directory, QuorumStatus, Refusal, Requirement, Role, Standing,
+    REASON_MAX_CHARS,
 };
 pub use catalog::{Catalog, CatalogError, ServiceSpec, SmokeTest};
 pub use config::{Config, ConfigError};

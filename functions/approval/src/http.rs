@@ -8,7 +8,10 @@ use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
 use bbws_aws::approvals::{self, Callback, Item};
 use bbws_aws::BbwsError;
 use bbws_domain::links::{verify, LinkClaims, LinkDecision};
-use bbws_domain::{decide, Approval, ApprovalAttempt, Decision, Directory, Requirement, Role};
+use bbws_domain::{
+    decide, link_refusal, not_counted, reason_ok, Approval, ApprovalAttempt, Asked, Decision,
+    Directory, Refusal, Requirement, Role, Standing,
+};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use tracing::{info, warn};
@@ -197,32 +200,112 @@ fn status_of(request: &Item) -> &str {
         .unwrap_or("unknown")
 }
 
-fn closed(ctx: &Context) -> Option<Answer> {
-    let status = status_of(&ctx.request);
-    let deadline = ctx
-        .request
-        .get("deadline_epoch")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    if status != "pending" {
-        let text = match status {
-            "approved" => format!(
-                "This {} was already approved; nothing was changed.",
-                noun(&ctx.request)
-            ),
-            "rejected" => format!(
-                "This {} was already rejected; nothing was changed.",
-                noun(&ctx.request)
-            ),
-            _ => "This approval request is closed (its wait has ended); nothing was changed."
-                .to_owned(),
-        };
-        return Some(Answer::refused(409, "Already decided", &text));
+/// Where the request stands, as read.
+fn standing(request: &Item) -> Standing {
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    let role = |v: &Value| serde_json::from_value::<Role>(v.clone()).ok();
+    match status_of(request) {
+        "pending" => Standing::Pending,
+        "approved" => Standing::Approved {
+            approvers: request
+                .get("approvers")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|a| Some((text(&a["person"])?, role(&a["role"])?)))
+                .collect(),
+            at: request.get("decided_at").and_then(text),
+        },
+        "rejected" => {
+            let by = request.get("rejected_by").cloned().unwrap_or(Value::Null);
+            Standing::Rejected {
+                by: text(&by["person"]).unwrap_or_else(|| "an approver".to_owned()),
+                role: role(&by["role"]),
+                at: text(&by["at"]).or_else(|| request.get("decided_at").and_then(text)),
+            }
+        }
+        _ => Standing::Closed,
     }
-    if Utc::now().timestamp() > deadline {
-        return Some(Answer::refused(410, "This request has expired", &format!("The deadline for this approval has passed; the {} did not go ahead. Nothing was changed.", noun(&ctx.request))));
+}
+
+fn asked(claims: &LinkClaims) -> Asked {
+    match claims.decision {
+        LinkDecision::Approve => Asked::Approve,
+        LinkDecision::Reject => Asked::Reject,
     }
-    None
+}
+
+/// The answer when `request` is no longer pending (or its deadline has passed): what happened, and
+/// that the holder's decision was not counted.
+fn closed(request: &Item, asked: Asked) -> Option<Answer> {
+    let standing = standing(request);
+    let text = not_counted(noun(request), &standing, asked);
+    match standing {
+        Standing::Rejected { .. } => Some(Answer::refused(
+            409,
+            &format!("This {} was rejected", noun(request)),
+            &text,
+        )),
+        Standing::Approved { .. } => Some(Answer::refused(409, "Already approved", &text)),
+        Standing::Closed => Some(Answer::refused(410, "This request has closed", &text)),
+        Standing::Pending => {
+            let deadline = request
+                .get("deadline_epoch")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            (Utc::now().timestamp() > deadline).then(|| Answer::refused(410, "This request has expired", &format!("The deadline for this approval has passed; the {} did not go ahead. Nothing was changed.", noun(request))))
+        }
+    }
+}
+
+/// The refusal of a link its holder may not use: the same page whether it is opened or confirmed.
+fn link_refused(asked: Asked, why: &Refusal) -> Answer {
+    let title = match asked {
+        Asked::Approve => "Approval not counted",
+        Asked::Reject => "Rejection not counted",
+    };
+    Answer::refused(
+        403,
+        title,
+        &format!("Not counted: {why}. Nothing was changed."),
+    )
+}
+
+/// Whether the holder of the link may use it, by the one rule for both decisions.
+/// (Also answers the roles approved so far, which the page shows.)
+async fn refusal_of(app: &App, ctx: &Context) -> Result<(Option<Refusal>, Vec<Role>), BbwsError> {
+    let so_far = approvals_so_far(app, &ctx.claims.request_id).await?;
+    let attempt = ApprovalAttempt {
+        email: ctx.claims.approver.clone(),
+        role: ctx.claims.role,
+    };
+    let refusal = link_refusal(
+        asked(&ctx.claims),
+        &ctx.requirement,
+        &ctx.requester,
+        &ctx.directory,
+        &so_far,
+        &attempt,
+    );
+    Ok((refusal, so_far.iter().map(|a| a.role).collect()))
+}
+
+/// The confirm page for the link's holder.
+fn confirm_page(ctx: &Context, token: &str, given: &[Role], error: Option<&str>) -> String {
+    let viewer = pages::Viewer {
+        approver: &ctx.claims.approver,
+        role: ctx.claims.role,
+        requirement: &ctx.requirement,
+        given,
+        now: Utc::now(),
+    };
+    pages::confirm(
+        &Value::Object(ctx.request.clone()),
+        token,
+        &viewer,
+        asked(&ctx.claims) == Asked::Approve,
+        error,
+    )
 }
 
 async fn show(app: &App, token: &str) -> Result<Answer, BbwsError> {
@@ -230,44 +313,18 @@ async fn show(app: &App, token: &str) -> Result<Answer, BbwsError> {
         Ok(c) => c,
         Err(refusal) => return Ok(refusal),
     };
-    if let Some(refusal) = closed(&ctx) {
+    let asked = asked(&ctx.claims);
+    if let Some(refusal) = closed(&ctx.request, asked) {
         return Ok(refusal);
     }
-    let approve = ctx.claims.decision == LinkDecision::Approve;
-    if approve {
-        // Say at once when an approval would not count; the page still changes nothing.
-        let so_far = approvals_so_far(app, &ctx.claims.request_id).await?;
-        let attempt = ApprovalAttempt {
-            email: ctx.claims.approver.clone(),
-            role: ctx.claims.role,
-        };
-        if let Decision::Refused(why) = decide(
-            &ctx.requirement,
-            &ctx.requester,
-            &ctx.directory,
-            &so_far,
-            &attempt,
-        ) {
-            return Ok(Answer::refused(
-                403,
-                "Approval not counted",
-                &format!("Not counted: {why}. Nothing was changed."),
-            ));
-        }
+    // A link its holder may not use is refused now, as confirming it would be; nothing is written.
+    let (refusal, given) = refusal_of(app, &ctx).await?;
+    if let Some(why) = refusal {
+        return Ok(link_refused(asked, &why));
     }
     info!(event = "approval_viewed", request_id = %ctx.claims.request_id, decision = ctx.claims.decision.as_str(),
           role = ctx.claims.role.as_str(), "approval page {} shown", ctx.claims.request_id);
-    Ok(Answer::page(
-        200,
-        pages::confirm(
-            &Value::Object(ctx.request.clone()),
-            token,
-            &ctx.claims.approver,
-            ctx.claims.role.as_str(),
-            approve,
-            None,
-        ),
-    ))
+    Ok(Answer::page(200, confirm_page(&ctx, token, &given, None)))
 }
 
 async fn answer(
@@ -283,8 +340,8 @@ async fn answer(
             return Ok(refusal);
         }
     };
-    if let Some(refusal) = closed(&ctx) {
-        audit(app, Some(&ctx), "refused", &refusal.html_title(), caller).await?;
+    if let Some(refusal) = closed(&ctx.request, asked(&ctx.claims)) {
+        audit(app, Some(&ctx), "not_counted", &refusal.text(), caller).await?;
         return Ok(refusal);
     }
     match ctx.claims.decision {
@@ -294,6 +351,16 @@ async fn answer(
 }
 
 impl Answer {
+    /// The page's first paragraph, for the audit trail.
+    fn text(&self) -> String {
+        self.html
+            .split("<p>")
+            .nth(1)
+            .and_then(|rest| rest.split("</p>").next())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// The page's title, for the audit trail.
     fn html_title(&self) -> String {
         self.html
@@ -325,7 +392,7 @@ async fn approvals_so_far(app: &App, request_id: &str) -> Result<Vec<Approval>, 
 }
 
 fn with_article(role: Role) -> String {
-    let label = role_label(role);
+    let label = role.label();
     let article = if label.starts_with(['A', 'E', 'I', 'O', 'U']) {
         "an"
     } else {
@@ -334,147 +401,151 @@ fn with_article(role: Role) -> String {
     format!("{article} {label}")
 }
 
-fn role_label(role: Role) -> &'static str {
-    match role {
-        Role::DevLead => "Dev Lead",
-        Role::TechLead => "Tech Lead",
-        Role::OperationsLead => "Operations Lead",
-        Role::Cto => "CTO",
-    }
-}
+/// How many times an approval is tried again after another approval was written first.
+const APPROVAL_ATTEMPTS: usize = 5;
 
 async fn approve(app: &App, ctx: &Context, caller: &Caller) -> Result<Answer, BbwsError> {
     let settings = app.settings.as_ref().map_err(Clone::clone)?;
+    let ddb = app.aws.dynamodb();
     let request_id = &ctx.claims.request_id;
-    let so_far = approvals_so_far(app, request_id).await?;
     let attempt = ApprovalAttempt {
         email: ctx.claims.approver.clone(),
         role: ctx.claims.role,
     };
-    if let Decision::Refused(why) = decide(
-        &ctx.requirement,
-        &ctx.requester,
-        &ctx.directory,
-        &so_far,
-        &attempt,
-    ) {
-        let text = format!("Not counted: {why}. Nothing was changed.");
-        audit(app, Some(ctx), "refused", &text, caller).await?;
-        return Ok(Answer::refused(403, "Approval not counted", &text));
-    }
-    let now = Utc::now();
-    let mut item = Map::new();
-    item.insert("request_id".into(), json!(request_id));
-    item.insert(
-        "item".into(),
-        json!(format!("approval#{}", ctx.claims.role.as_str())),
-    );
-    item.insert("person".into(), json!(ctx.claims.approver));
-    item.insert("role".into(), json!(ctx.claims.role));
-    item.insert("at".into(), json!(now.to_rfc3339()));
-    item.insert("source_ip".into(), json!(caller.source_ip));
-    item.insert("user_agent".into(), json!(caller.user_agent));
-    if !approvals::put_if_absent(&app.aws.dynamodb(), &settings.approvals_table, &item).await? {
-        let text = format!(
-            "Not counted: the {} approval was already given. Nothing was changed.",
-            role_label(ctx.claims.role)
-        );
-        audit(app, Some(ctx), "refused", &text, caller).await?;
-        return Ok(Answer::refused(409, "Already approved", &text));
-    }
-    audit(app, Some(ctx), "approved", "approval recorded", caller).await?;
-    let all = approvals_so_far(app, request_id).await?;
-    let status = ctx.requirement.status(&all);
-    info!(event = "approval", request_id = %request_id, role = ctx.claims.role.as_str(), given = all.len(),
-          met = status.met, "approval {request_id}: {} approvals, quorum met: {}", all.len(), status.met);
-    if !status.met {
-        let (total, joiner) = match &ctx.requirement {
-            Requirement::AllOf(roles) => (roles.len(), " and "),
-            Requirement::AnyOf(_) => (all.len() + 1, " or "),
+    let mut request = ctx.request.clone();
+    for round in 1..=APPROVAL_ATTEMPTS {
+        // Each round decides on the request and approvals as read; the write holds only if
+        // neither changed since, so an answer is never given on a stale reading.
+        if let Some(refusal) = closed(&request, Asked::Approve) {
+            info!(event = "approval_not_counted", request_id = %request_id, role = ctx.claims.role.as_str(),
+                  status = status_of(&request), round, "approval {request_id} not counted: the request left pending");
+            audit(app, Some(ctx), "not_counted", &refusal.text(), caller).await?;
+            return Ok(refusal);
+        }
+        let so_far = approvals_so_far(app, request_id).await?;
+        let (met, still_needed) = match decide(
+            &ctx.requirement,
+            &ctx.requester,
+            &ctx.directory,
+            &so_far,
+            &attempt,
+        ) {
+            Decision::Refused(why) => {
+                let refusal = link_refused(Asked::Approve, &why);
+                audit(app, Some(ctx), "refused", &refusal.text(), caller).await?;
+                return Ok(refusal);
+            }
+            Decision::Accepted { met, still_needed } => (met, still_needed),
         };
-        let waiting: Vec<String> = status
-            .still_needed
-            .iter()
-            .map(|r| with_article(*r))
-            .collect();
-        let text = format!(
-            "Approved — {} of {total} approvals; waiting for {}.",
-            all.len(),
-            waiting.join(joiner)
+        let now = Utc::now();
+        let mut item = Map::new();
+        item.insert("request_id".into(), json!(request_id));
+        item.insert(
+            "item".into(),
+            json!(format!("approval#{}", ctx.claims.role.as_str())),
         );
-        return Ok(Answer::page(200, pages::message("Approved", &text)));
-    }
-    let approvers: Vec<Value> = all
-        .iter()
-        .map(|a| json!({"person": a.email, "role": a.role, "at": a.at.to_rfc3339()}))
-        .collect();
-    let mut fields = Map::new();
-    fields.insert("decided_at".into(), json!(now.to_rfc3339()));
-    fields.insert("approvers".into(), Value::Array(approvers.clone()));
-    // The token is read in the same write that decides: a retried request may have replaced it.
-    let decided = approvals::transition_item(
-        &app.aws.dynamodb(),
-        &settings.approvals_table,
-        request_id,
-        "pending",
-        "approved",
-        &fields,
-    )
-    .await?;
-    let Some(decided) = decided else {
-        return Ok(Answer::page(
-            200,
-            pages::message(
-                "Approved",
-                &format!(
-                    "Approved — the quorum is met; the {} continues.",
-                    noun(&ctx.request)
-                ),
-            ),
-        ));
-    };
-    let token = decided
-        .get("task_token")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    match approvals::succeed(
-        &app.aws.sfn(),
-        token,
-        &json!({"request_id": request_id, "approvers": approvers}),
-    )
-    .await?
-    {
-        Callback::Delivered => {
-            info!(event = "quorum_met", request_id = %request_id, approvers = approvers.len(), "approval {request_id} complete");
-            Ok(Answer::page(
-                200,
-                pages::message(
-                    "Approved",
-                    &format!(
-                        "Approved — {} of {} approvals; the {} continues.",
-                        all.len(),
-                        all.len(),
-                        noun(&ctx.request)
+        item.insert("person".into(), json!(ctx.claims.approver));
+        item.insert("role".into(), json!(ctx.claims.role));
+        item.insert("at".into(), json!(now.to_rfc3339()));
+        item.insert("source_ip".into(), json!(caller.source_ip));
+        item.insert("user_agent".into(), json!(caller.user_agent));
+        let mut approvers: Vec<Value> = so_far
+            .iter()
+            .map(|a| json!({"person": a.email, "role": a.role, "at": a.at.to_rfc3339()}))
+            .collect();
+        approvers.push(
+            json!({"person": ctx.claims.approver, "role": ctx.claims.role, "at": now.to_rfc3339()}),
+        );
+        let mut fields = Map::new();
+        fields.insert("decided_at".into(), json!(now.to_rfc3339()));
+        fields.insert("approvers".into(), Value::Array(approvers.clone()));
+        let task_token = request
+            .get("task_token")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let write = approvals::ApprovalWrite {
+            request_id,
+            approval: &item,
+            given_before: request
+                .get(approvals::APPROVALS_GIVEN)
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
+            task_token: &task_token,
+            now_epoch: now.timestamp(),
+            decides: met.then_some(&fields),
+        };
+        if !approvals::record_approval(&ddb, &settings.approvals_table, &write).await? {
+            info!(event = "approval_write_lost", request_id = %request_id, role = ctx.claims.role.as_str(), round,
+                  "approval {request_id}: the request changed since it was read (round {round}); reading it again");
+            request = approvals::get(&ddb, &settings.approvals_table, request_id, "request")
+                .await?
+                .ok_or_else(|| {
+                    BbwsError::invalid_event(format!("request {request_id} vanished"))
+                })?;
+            continue;
+        }
+        audit(app, Some(ctx), "approved", "approval recorded", caller).await?;
+        let given = so_far.len() + 1;
+        info!(event = "approval", request_id = %request_id, role = ctx.claims.role.as_str(), given,
+              met, round, "approval {request_id}: {given} approvals, quorum met: {met}");
+        if !met {
+            let (total, joiner) = match &ctx.requirement {
+                Requirement::AllOf(roles) => (roles.len(), " and "),
+                Requirement::AnyOf(_) => (given + 1, " or "),
+            };
+            let waiting: Vec<String> = still_needed.iter().map(|r| with_article(*r)).collect();
+            let text = format!(
+                "Approved — {given} of {total} approvals; waiting for {}.",
+                waiting.join(joiner)
+            );
+            return Ok(Answer::page(200, pages::message("Approved", &text)));
+        }
+        return match approvals::succeed(
+            &app.aws.sfn(),
+            &task_token,
+            &json!({"request_id": request_id, "approvers": approvers}),
+        )
+        .await?
+        {
+            Callback::Delivered => {
+                info!(event = "quorum_met", request_id = %request_id, approvers = given, "approval {request_id} complete");
+                Ok(Answer::page(
+                    200,
+                    pages::message(
+                        "Approved",
+                        &format!(
+                            "Approved — {given} of {given} approvals; the {} continues.",
+                            noun(&ctx.request)
+                        ),
                     ),
-                ),
-            ))
-        }
-        Callback::Gone(why) => {
-            warn!(event = "wait_gone", request_id = %request_id, detail = %why);
-            let mut f = Map::new();
-            f.insert("closed_because".into(), json!(why));
-            approvals::transition(
-                &app.aws.dynamodb(),
-                &settings.approvals_table,
-                request_id,
-                "approved",
-                "expired",
-                &f,
-            )
-            .await?;
-            Ok(Answer::refused(410, "This request has expired", &format!("The {} is no longer waiting for approval (it timed out or ended); nothing was changed.", noun(&ctx.request))))
-        }
+                ))
+            }
+            Callback::Gone(why) => {
+                warn!(event = "wait_gone", request_id = %request_id, detail = %why);
+                let mut f = Map::new();
+                f.insert("closed_because".into(), json!(why));
+                approvals::transition(
+                    &ddb,
+                    &settings.approvals_table,
+                    request_id,
+                    "approved",
+                    "expired",
+                    &f,
+                )
+                .await?;
+                Ok(Answer::refused(410, "This request has expired", &format!("The {} is no longer waiting for approval (it timed out or ended); nothing was changed.", noun(&ctx.request))))
+            }
+        };
     }
+    warn!(event = "approval_contended", request_id = %request_id, rounds = APPROVAL_ATTEMPTS,
+          "approval {request_id}: the request kept changing; nothing was decided");
+    Err(BbwsError::typed(
+        bbws_aws::error::AWS_UNAVAILABLE,
+        format!(
+        "approval {request_id}: the request changed {APPROVAL_ATTEMPTS} times while it was decided"
+    ),
+    ))
 }
 
 async fn reject(
@@ -487,26 +558,23 @@ async fn reject(
     let settings = app.settings.as_ref().map_err(Clone::clone)?;
     let request_id = &ctx.claims.request_id;
     let role = ctx.claims.role;
-    if !ctx.requirement.roles().contains(&role) || !ctx.directory.holds(&ctx.claims.approver, role)
-    {
-        let text = format!(
-            "Not counted: {} does not hold a role this {} needs. Nothing was changed.",
-            ctx.claims.approver,
-            noun(&ctx.request)
-        );
-        audit(app, Some(ctx), "refused", &text, caller).await?;
-        return Ok(Answer::refused(403, "Rejection not counted", &text));
+    let (refusal, given) = refusal_of(app, ctx).await?;
+    if let Some(why) = refusal {
+        let refusal = link_refused(Asked::Reject, &why);
+        audit(app, Some(ctx), "refused", &refusal.text(), caller).await?;
+        return Ok(refusal);
     }
-    if reason.is_empty() || reason.chars().count() > 500 {
+    if !reason_ok(reason) {
         return Ok(Answer::page(
             400,
-            pages::confirm(
-                &Value::Object(ctx.request.clone()),
+            confirm_page(
+                ctx,
                 token,
-                &ctx.claims.approver,
-                role.as_str(),
-                false,
-                Some("Say why you reject (1 to 500 characters)."),
+                &given,
+                Some(&format!(
+                    "Say why you reject (1 to {} characters).",
+                    bbws_domain::REASON_MAX_CHARS
+                )),
             ),
         ));
     }
@@ -514,7 +582,7 @@ async fn reject(
     let cause = format!(
         "{} ({}) rejected: {reason}",
         ctx.claims.approver,
-        role_label(role)
+        role.label()
     );
     let mut fields = Map::new();
     fields.insert("decided_at".into(), json!(now.to_rfc3339()));
@@ -531,12 +599,29 @@ async fn reject(
     )
     .await?;
     let Some(decided) = decided else {
-        let text = format!(
-            "This {} was already decided; nothing was changed.",
-            noun(&ctx.request)
-        );
-        audit(app, Some(ctx), "refused", &text, caller).await?;
-        return Ok(Answer::refused(409, "Already decided", &text));
+        // Lost to the quorum (or the wait's end): read what won and say so.
+        let now_request = approvals::get(
+            &app.aws.dynamodb(),
+            &settings.approvals_table,
+            request_id,
+            "request",
+        )
+        .await?
+        .unwrap_or_default();
+        let refusal = closed(&now_request, Asked::Reject).unwrap_or_else(|| {
+            Answer::refused(
+                409,
+                "Already decided",
+                &format!(
+                    "This {} was already decided — your rejection was not counted; nothing was changed.",
+                    noun(&ctx.request)
+                ),
+            )
+        });
+        info!(event = "rejection_not_counted", request_id = %request_id, role = role.as_str(),
+              status = status_of(&now_request), "rejection of {request_id} not counted: the request left pending");
+        audit(app, Some(ctx), "not_counted", &refusal.text(), caller).await?;
+        return Ok(refusal);
     };
     audit(app, Some(ctx), "rejected", reason, caller).await?;
     let token = decided

@@ -1,6 +1,8 @@
 //! The pages approvers see on a phone: what is asked, a confirm form, and plain answers.
 //! Everything shown is escaped; the pages load nothing from elsewhere.
 
+use bbws_domain::{Requirement, Role, REASON_MAX_CHARS};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 /// HTML-escapes text for element content and attribute values.
@@ -19,22 +21,45 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// One style for every page (the question, and every answer: approved, rejected, already decided,
+/// expired, refused): phone first, nothing loaded from elsewhere. Labels never break inside a word;
+/// long values (CodeSha256, addresses) may break anywhere.
+const STYLE: &str = "\
+*{box-sizing:border-box}\
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:46em;margin:0 auto;padding:1em;\
+line-height:1.45;color:#1b1f24;background:#fff;font-size:17px}\
+h1{font-size:1.35em;margin:.2em 0 .4em}h2{font-size:1.05em;margin:1.6em 0 .4em;color:#444}\
+p{margin:.5em 0}.ask{font-size:1.1em}\
+.flags{list-style:none;padding:0;margin:.6em 0;display:flex;flex-wrap:wrap;gap:.4em}\
+.flags li{padding:.2em .6em;border-radius:.4em;background:#eef2f6;font-weight:600;font-size:.95em}\
+.flags li.warn{background:#fde8e8;color:#8a1c1c;border:1px solid #f3b4b4}\
+.facts{margin:.6em 0;padding:.6em .8em;background:#f6f8fa;border-radius:.5em}\
+form{margin:1em 0}\
+button{display:block;width:100%;font-size:1.15em;font-weight:600;padding:.85em 1em;border:0;border-radius:.5em;\
+color:#fff;cursor:pointer}\
+button.approve{background:#1a7f37}button.reject{background:#b42318}\
+label{font-weight:600}textarea{width:100%;min-height:4.5em;font:inherit;padding:.4em;margin:.3em 0 .6em}\
+.error{color:#b42318;font-weight:600}\
+dl{margin:0}.row{padding:.45em 0;border-bottom:1px solid #e3e6ea}\
+dt{font-weight:600;color:#444;word-break:keep-all;overflow-wrap:normal;hyphens:none}\
+dd{margin:0;overflow-wrap:anywhere}\
+@media (min-width:40em){.row{display:grid;grid-template-columns:11em 1fr;gap:1em}}\
+.note{color:#555;font-size:.9em}\
+.outcome{font-size:1.1em;padding:.8em;border-radius:.5em;background:#f6f8fa}";
+
 fn layout(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"robots\" content=\"noindex\"><title>{t}</title><style>\
-         body{{font-family:system-ui,sans-serif;max-width:40em;margin:auto;padding:1em;line-height:1.4}}\
-         table{{border-collapse:collapse;width:100%}}td,th{{text-align:left;padding:.3em;border-bottom:1px solid #ddd;\
-         vertical-align:top;word-break:break-word}}button{{font-size:1.1em;padding:.6em 1.2em;margin-top:1em}}\
-         textarea{{width:100%;min-height:5em}}.note{{color:#555}}</style></head><body><h1>{t}</h1>{body}</body></html>",
+         <meta name=\"robots\" content=\"noindex\"><title>{t}</title><style>{STYLE}</style></head>\
+         <body><h1>{t}</h1>{body}</body></html>",
         t = escape(title)
     )
 }
 
 /// A page that only says something (refusals, outcomes).
 pub fn message(title: &str, text: &str) -> String {
-    layout(title, &format!("<p>{}</p>", escape(text)))
+    layout(title, &format!("<p class=\"outcome\">{}</p>", escape(text)))
 }
 
 fn text(v: &Value) -> String {
@@ -45,7 +70,21 @@ fn text(v: &Value) -> String {
     }
 }
 
-/// The details of a request, as a table.
+/// The approvals a request needs, with role names in words ("Tech Lead and Operations Lead").
+fn required_words(request: &Value) -> String {
+    match serde_json::from_value::<Requirement>(request["required"].clone()) {
+        Ok(r) => {
+            let labels: Vec<&str> = r.roles().iter().map(|role| role.label()).collect();
+            match r {
+                Requirement::AllOf(_) => labels.join(" and "),
+                Requirement::AnyOf(_) => format!("one of {}", labels.join(" or ")),
+            }
+        }
+        Err(_) => text(&request["required_text"]),
+    }
+}
+
+/// The evidence of a request, as label and value rows.
 pub fn details(request: &Value) -> String {
     let rows = match request["kind"].as_str() {
         Some("rollback") => rollback_rows(request),
@@ -54,9 +93,15 @@ pub fn details(request: &Value) -> String {
     };
     let body: String = rows
         .iter()
-        .map(|(k, v)| format!("<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(v)))
+        .map(|(k, v)| {
+            format!(
+                "<div class=\"row\"><dt>{}</dt><dd>{}</dd></div>",
+                escape(k),
+                escape(v)
+            )
+        })
         .collect();
-    format!("<table>{body}</table>")
+    format!("<dl>{body}</dl>")
 }
 
 fn release_rows(request: &Value) -> Vec<(&'static str, String)> {
@@ -68,7 +113,7 @@ fn release_rows(request: &Value) -> Vec<(&'static str, String)> {
         ("Change request", text(&request["change_request"])),
     ];
     if let Some(incident) = request["incident"].as_str() {
-        rows.push(("Emergency, incident", incident.to_owned()));
+        rows.push(("Incident (emergency)", incident.to_owned()));
     }
     for p in request["phases"].as_array().into_iter().flatten() {
         rows.push((
@@ -96,7 +141,7 @@ fn release_rows(request: &Value) -> Vec<(&'static str, String)> {
             ));
         }
     }
-    rows.push(("Approvals needed", text(&request["required_text"])));
+    rows.push(("Approvals needed", required_words(request)));
     rows.push(("Decide before", text(&request["deadline"])));
     rows
 }
@@ -125,7 +170,7 @@ fn rollback_rows(request: &Value) -> Vec<(&'static str, String)> {
     for f in request["forced"].as_array().into_iter().flatten() {
         rows.push(("Never live before (forced)", text(f)));
     }
-    rows.push(("Approvals needed", text(&request["required_text"])));
+    rows.push(("Approvals needed", required_words(request)));
     rows.push(("Decide before", text(&request["deadline"])));
     rows
 }
@@ -147,7 +192,7 @@ fn promotion_rows(request: &Value) -> Vec<(&'static str, String)> {
         ("Change request", text(&request["change_request"])),
     ];
     if let Some(incident) = request["incident"].as_str() {
-        rows.push(("Emergency, incident", incident.to_owned()));
+        rows.push(("Incident (emergency)", incident.to_owned()));
     }
     for f in request["source"].as_array().into_iter().flatten() {
         rows.push((
@@ -164,42 +209,183 @@ fn promotion_rows(request: &Value) -> Vec<(&'static str, String)> {
     for c in request["checks"].as_array().into_iter().flatten() {
         rows.push(("Preflight", text(&c["detail"])));
     }
-    rows.push(("Approvals needed", text(&request["required_text"])));
+    rows.push(("Approvals needed", required_words(request)));
     rows.push(("Decide before", text(&request["deadline"])));
     rows
 }
 
-/// The confirm page a link opens: nothing is decided until the form is sent.
+/// Who opens the page and where the quorum stands, for the page's first screen.
+pub struct Viewer<'a> {
+    /// The approver's address.
+    pub approver: &'a str,
+    /// The role the link is for.
+    pub role: Role,
+    /// What the request needs.
+    pub requirement: &'a Requirement,
+    /// The roles approved so far.
+    pub given: &'a [Role],
+    /// Now, for the deadline in words.
+    pub now: DateTime<Utc>,
+}
+
+/// What is asked, in one line: the service (or release, rollback) and where it goes.
+fn asked_line(request: &Value) -> String {
+    let env = |k: &str| text(&request[k]).to_uppercase();
+    match request["kind"].as_str() {
+        Some("rollback") => format!(
+            "Roll back {} in {} to {}",
+            text(&request["service"]),
+            env("target_env"),
+            text(&request["target"])
+        ),
+        Some("release") => {
+            let services: Vec<String> = request["phases"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| text(&p["service"]))
+                .collect();
+            format!(
+                "Release {} from {} to {}",
+                services.join(", "),
+                env("source_env"),
+                env("target_env")
+            )
+        }
+        _ => format!(
+            "{}: {} {} → {}",
+            text(&request["service"]),
+            env("source_env"),
+            text(&request["version"]),
+            env("target_env")
+        ),
+    }
+}
+
+/// What is unusual about the request, most serious first: each one a flag at the top of the page.
+pub fn flags(request: &Value) -> Vec<(bool, String)> {
+    let mut flags = Vec::new();
+    let target = text(&request["target_env"]).to_uppercase();
+    let prod = target == "PROD";
+    flags.push((prod, format!("Into {target}")));
+    let incident = request["incident"].as_str().filter(|i| !i.is_empty());
+    let outside = request["emergency"].as_bool().unwrap_or(false);
+    match (incident, request["kind"].as_str()) {
+        (_, Some("rollback")) => {
+            flags.push((true, "Rollback".to_owned()));
+            if let Some(i) = incident {
+                flags.push((true, format!("Incident {i}")));
+            }
+        }
+        (Some(i), _) => flags.push((true, format!("Emergency — incident {i}"))),
+        (None, _) => {}
+    }
+    if outside {
+        flags.push((true, "Outside the maintenance window".to_owned()));
+    }
+    if request["forced"].as_array().is_some_and(|f| !f.is_empty()) {
+        flags.push((true, "Forced: a version that never served".to_owned()));
+    }
+    flags
+}
+
+/// The deadline in words and UTC: "in 23 h 59 min — 04:35 UTC on Thu 3 Dec".
+pub fn deadline_words(deadline: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let at = format!(
+        "{} UTC on {}",
+        deadline.format("%H:%M"),
+        deadline.format("%a %-d %b")
+    );
+    let left = (deadline - now).num_minutes();
+    if left < 0 {
+        return format!("passed — {at}");
+    }
+    let (h, m) = (left / 60, left % 60);
+    let span = if h > 0 {
+        format!("{h} h {m} min")
+    } else {
+        format!("{m} min")
+    };
+    format!("in {span} — {at}")
+}
+
+/// The quorum in words with its progress: "Tech Lead and CTO — you are the Tech Lead; 1 of 2 given".
+pub fn quorum_words(requirement: &Requirement, role: Role, given: &[Role]) -> String {
+    let labels: Vec<&str> = requirement.roles().iter().map(|r| r.label()).collect();
+    let you = format!("you are the {}", role.label());
+    match requirement {
+        Requirement::AllOf(roles) => {
+            let done = roles.iter().filter(|r| given.contains(r)).count();
+            format!(
+                "{} — {you}; {done} of {} given",
+                labels.join(" and "),
+                roles.len()
+            )
+        }
+        Requirement::AnyOf(_) => format!("one of {} — {you}", labels.join(" or ")),
+    }
+}
+
+/// The confirm page a link opens: what is asked and what is unusual, with the decision button, on
+/// the first screen of a phone; the evidence below. Nothing is decided until the form is sent.
 pub fn confirm(
     request: &Value,
     token: &str,
-    approver: &str,
-    role: &str,
+    viewer: &Viewer<'_>,
     approve: bool,
     error: Option<&str>,
 ) -> String {
     let noun = request["kind"].as_str().unwrap_or("promotion");
-    let (title, button, extra) = if approve {
-        (format!("Approve this {noun}?"), "Approve", String::new())
+    let (title, button, class, extra) = if approve {
+        (
+            format!("Approve this {noun}?"),
+            "Approve",
+            "approve",
+            String::new(),
+        )
     } else {
         (
             format!("Reject this {noun}?"),
             "Reject",
-            "<p><label for=\"reason\">Why (required):</label><br>\
-             <textarea id=\"reason\" name=\"reason\" maxlength=\"500\" required></textarea></p>"
-                .to_owned(),
+            "reject",
+            format!(
+                "<label for=\"reason\">Why (required, up to {REASON_MAX_CHARS} characters)</label>\
+                 <textarea id=\"reason\" name=\"reason\" maxlength=\"{REASON_MAX_CHARS}\" required></textarea>"
+            ),
         )
     };
     let error = error
-        .map(|e| format!("<p><strong>{}</strong></p>", escape(e)))
+        .map(|e| format!("<p class=\"error\">{}</p>", escape(e)))
         .unwrap_or_default();
+    let flags: String = flags(request)
+        .iter()
+        .map(|(warn, f)| {
+            format!(
+                "<li{}>{}</li>",
+                if *warn { " class=\"warn\"" } else { "" },
+                escape(f)
+            )
+        })
+        .collect();
+    let deadline = request["deadline"]
+        .as_str()
+        .and_then(|d| d.parse::<DateTime<Utc>>().ok())
+        .map(|d| deadline_words(d, viewer.now))
+        .unwrap_or_else(|| "-".to_owned());
     let body = format!(
-        "<p>You are <strong>{who}</strong>, answering as <strong>{role}</strong>.</p>{details}{error}\
+        "<p class=\"ask\"><strong>{asked}</strong></p><ul class=\"flags\">{flags}</ul>\
+         <div class=\"facts\"><p>Approvals: {quorum}.</p><p>Decide {deadline}.</p>\
+         <p>Asked by {requester}: {reason}</p></div>{error}\
          <form method=\"post\" action=\"decide\"><input type=\"hidden\" name=\"t\" value=\"{token}\">\
-         {extra}<button type=\"submit\" name=\"confirm\" value=\"yes\">{button}</button></form>\
-         <p class=\"note\">Opening this page changed nothing. Your answer counts when you press {button}.</p>",
-        who = escape(approver),
-        role = escape(role),
+         {extra}<button class=\"{class}\" type=\"submit\" name=\"confirm\" value=\"yes\">{button}</button></form>\
+         <p class=\"note\">You are {who}. Opening this page changed nothing; your answer counts when you press {button}.</p>\
+         <h2>Evidence</h2>{details}",
+        asked = escape(&asked_line(request)),
+        quorum = escape(&quorum_words(viewer.requirement, viewer.role, viewer.given)),
+        deadline = escape(&deadline),
+        requester = escape(&text(&request["requested_by"])),
+        reason = escape(&text(&request["reason"])),
+        who = escape(viewer.approver),
         details = details(request),
         token = escape(token),
     );
@@ -209,7 +395,76 @@ pub fn confirm(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
     use serde_json::json;
+
+    fn all_of() -> Requirement {
+        Requirement::AllOf(vec![Role::TechLead, Role::OperationsLead])
+    }
+
+    fn any_of() -> Requirement {
+        Requirement::AnyOf(vec![Role::TechLead, Role::OperationsLead])
+    }
+
+    fn viewer(requirement: &Requirement) -> Viewer<'_> {
+        Viewer {
+            approver: "tech-lead@bbws.io",
+            role: Role::TechLead,
+            requirement,
+            given: &[],
+            now: Utc.with_ymd_and_hms(2026, 11, 25, 18, 0, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_deadline_reads_in_words_and_utc() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 2, 4, 36, 0).unwrap();
+        let deadline = Utc.with_ymd_and_hms(2026, 12, 3, 4, 35, 54).unwrap();
+        assert_eq!(
+            deadline_words(deadline, now),
+            "in 23 h 59 min — 04:35 UTC on Thu 3 Dec"
+        );
+        assert_eq!(
+            deadline_words(now + chrono::Duration::minutes(7), now),
+            "in 7 min — 04:43 UTC on Wed 2 Dec"
+        );
+        assert!(deadline_words(now, deadline).starts_with("passed — "));
+    }
+
+    #[test]
+    fn the_quorum_reads_in_role_names_with_its_progress() {
+        let req = Requirement::AllOf(vec![Role::TechLead, Role::Cto]);
+        assert_eq!(
+            quorum_words(&req, Role::TechLead, &[Role::TechLead]),
+            "Tech Lead and CTO — you are the Tech Lead; 1 of 2 given"
+        );
+        assert_eq!(
+            quorum_words(&any_of(), Role::OperationsLead, &[]),
+            "one of Tech Lead or Operations Lead — you are the Operations Lead"
+        );
+    }
+
+    #[test]
+    fn what_is_unusual_is_flagged_and_the_button_comes_before_the_evidence() {
+        let request = json!({"service": "tenant-instance-management", "source_env": "sit", "target_env": "prod",
+            "version": "latest-sit", "incident": "INC-77", "emergency": true,
+            "checks": [{"detail": "errors in the last 24 h: 0"}]});
+        let f: Vec<String> = flags(&request).into_iter().map(|(_, f)| f).collect();
+        assert_eq!(
+            f,
+            [
+                "Into PROD",
+                "Emergency — incident INC-77",
+                "Outside the maintenance window"
+            ]
+        );
+        let page = confirm(&request, "t", &viewer(&all_of()), true, None);
+        let button = page.find("<button").unwrap();
+        assert!(button < page.find("Evidence").unwrap());
+        assert!(page.find("Emergency — incident INC-77").unwrap() < button);
+        let quiet = json!({"service": "x", "source_env": "dev", "target_env": "sit"});
+        assert_eq!(flags(&quiet), [(false, "Into SIT".to_owned())]);
+    }
 
     #[test]
     fn a_rollback_page_shows_every_alias_move() {
@@ -218,27 +473,26 @@ mod tests {
             "reason": "API errors", "incident": "INC-91", "required_text": "tech_lead or operations_lead",
             "moves": [{"function": "prod-bbws-sites-service", "from_version": "9", "to_version": "7",
                        "region": "eu-west-1"}]});
-        let page = confirm(&request, "tok", "tl@bbws.io", "tech_lead", true, None);
+        let page = confirm(&request, "tok", &viewer(&any_of()), true, None);
         assert!(page.contains("Approve this rollback?"), "{page}");
+        assert!(page.contains("<li class=\"warn\">Rollback</li>"), "{page}");
         assert!(
             page.contains("prod-bbws-sites-service: version 9 -&gt; 7 in eu-west-1"),
             "{page}"
         );
-        assert!(page.contains("<th>In</th><td>PROD</td>"), "{page}");
+        assert!(page.contains("<dt>In</dt><dd>PROD</dd>"), "{page}");
     }
 
     #[test]
     fn everything_shown_is_escaped() {
         let request = json!({"service": "<script>x</script>", "reason": "a & b \"c\"", "source_env": "sit",
                              "target_env": "prod", "version": "latest-sit"});
-        let page = confirm(
-            &request,
-            "tok\"en",
-            "o'brien@bbws.io",
-            "tech_lead",
-            false,
-            Some("<b>"),
-        );
+        let requirement = all_of();
+        let v = Viewer {
+            approver: "o'brien@bbws.io",
+            ..viewer(&requirement)
+        };
+        let page = confirm(&request, "tok\"en", &v, false, Some("<b>"));
         assert!(!page.contains("<script>x"));
         assert!(page.contains("&lt;script&gt;x&lt;/script&gt;"));
         assert!(page.contains("a &amp; b &quot;c&quot;"));
@@ -252,11 +506,11 @@ mod tests {
     fn the_approve_page_shows_what_is_approved_and_only_a_post_decides() {
         let request = json!({"service": "tenant-instance-management", "source_env": "sit", "target_env": "prod",
             "version": "latest-sit", "requested_by": "jane@bbws.io", "reason": "Release 1.4.2",
-            "change_request": "CHG-1234", "deadline": "2026-11-25T20:05:00Z", "required_text": "tech_lead and operations_lead",
+            "change_request": "CHG-1234", "deadline": "2026-11-25T20:05:00Z", "required": {"all_of": ["tech_lead", "operations_lead"]},
             "source": [{"name": "bbws-tenant-instance-management-sit", "version": "7", "code_sha256": "abc=",
                         "target": "bbws-tenant-instance-management-prod"}],
             "checks": [{"detail": "errors in the last 24 h: 0 (limit: fewer than 5)"}]});
-        let page = confirm(&request, "t", "tech-lead@bbws.io", "tech_lead", true, None);
+        let page = confirm(&request, "t", &viewer(&all_of()), true, None);
         for shown in [
             "tenant-instance-management",
             "SIT latest-sit",
@@ -266,7 +520,8 @@ mod tests {
             "CHG-1234",
             "version 7 (CodeSha256 abc=)",
             "errors in the last 24 h: 0",
-            "tech_lead and operations_lead",
+            "Tech Lead and Operations Lead — you are the Tech Lead; 0 of 2 given",
+            "Decide in 2 h 5 min — 20:05 UTC on Wed 25 Nov",
         ] {
             assert!(page.contains(shown), "{shown} missing");
         }
