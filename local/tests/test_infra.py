@@ -186,8 +186,9 @@ def deployed():
         plans[env], times[env] = tf(root, "plan", "-detailed-exitcode", "-input=false",
                                     f"-var-file={tf_dir / (env + '.tfvars.json')}", check=False)
         outputs[env] = {k: v["value"] for k, v in json.loads(tf(root, "output", "-json")[0].stdout).items()}
-    key = (tf_dir / "approval-signing-key").read_text().strip()
-    return {"outputs": outputs, "plans": plans, "keys": {env: key for env in ENVS}, "times": times,
+    # Each account signs its approval links with its own key (bbws_local.pipeline).
+    keys = {env: (tf_dir / f"approval-signing-key-{env}").read_text().strip() for env in ENVS}
+    return {"outputs": outputs, "plans": plans, "keys": keys, "times": times,
             "statemachine_dir": ROOT / "statemachine"}
 
 
