@@ -302,13 +302,13 @@ pub async fn succeed(
 pub async fn fail(
     sfn: &aws_sdk_sfn::Client,
     token: &str,
-    error: &str,
+    error: bbws_domain::ErrorName,
     cause: &str,
 ) -> Result<Callback, BbwsError> {
     match sfn
         .send_task_failure()
         .task_token(token)
-        .error(error)
+        .error(error.as_str())
         .cause(cause)
         .send()
         .await

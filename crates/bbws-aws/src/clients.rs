@@ -1,7 +1,51 @@
 //! AWS clients, built once per process.
 
+use std::collections::HashMap;
+
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use bbws_domain::env::{PRIMARY_REGION, PROD_FAILOVER_REGION};
+
+/// A Lambda client.
+pub type LambdaClient = aws_sdk_lambda::Client;
+/// A CloudWatch client.
+pub type CloudWatchClient = aws_sdk_cloudwatch::Client;
+/// A DynamoDB client.
+pub type DynamoDbClient = aws_sdk_dynamodb::Client;
+/// An SNS client.
+pub type SnsClient = aws_sdk_sns::Client;
+/// A Step Functions client.
+pub type SfnClient = aws_sdk_sfn::Client;
+/// An SSM client.
+pub type SsmClient = aws_sdk_ssm::Client;
+
+/// The clients of one account, built once per process and shared by every event.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// Lambda, in each region.
+    pub lambda: LambdaClients,
+    /// DynamoDB.
+    pub dynamodb: DynamoDbClient,
+    /// SNS.
+    pub sns: SnsClient,
+    /// Step Functions.
+    pub sfn: SfnClient,
+    /// SSM.
+    pub ssm: SsmClient,
+}
+
+impl Clients {
+    /// Every client of `aws`'s account.
+    pub fn new(aws: &Aws) -> Clients {
+        Clients {
+            lambda: LambdaClients::new(aws),
+            dynamodb: aws.dynamodb(),
+            sns: aws.sns(),
+            sfn: aws.sfn(),
+            ssm: aws.ssm(),
+        }
+    }
+}
 
 /// The configuration of this function's own account, and clients made from it.
 #[derive(Debug, Clone)]
@@ -35,6 +79,18 @@ impl Aws {
                 )
                 .build(),
         }
+    }
+
+    /// The source account, reached through the reader role `settings` name; the settings' error
+    /// when they cannot be used or name no such role (an environment nothing is promoted from).
+    pub async fn source_account(
+        &self,
+        settings: &Result<crate::Settings, crate::BbwsError>,
+        session_name: &str,
+    ) -> Result<Aws, crate::BbwsError> {
+        let settings = settings.as_ref().map_err(Clone::clone)?;
+        let role = settings.source_reader()?;
+        Ok(self.assume(role, session_name).await)
     }
 
     /// A Lambda client, in `region` when given (PROD's failover), else this account's region.
@@ -82,5 +138,34 @@ impl Aws {
     /// An EventBridge client.
     pub fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
         aws_sdk_eventbridge::Client::new(&self.config)
+    }
+}
+
+/// Lambda clients of one account, one per region an environment can have, built once.
+#[derive(Debug, Clone)]
+pub struct LambdaClients {
+    aws: Aws,
+    clients: HashMap<String, LambdaClient>,
+}
+
+impl LambdaClients {
+    /// Clients of `aws`'s account in the primary and the failover region.
+    pub fn new(aws: &Aws) -> LambdaClients {
+        let clients = [PRIMARY_REGION, PROD_FAILOVER_REGION]
+            .into_iter()
+            .map(|r| (r.to_owned(), aws.lambda(Some(r))))
+            .collect();
+        LambdaClients {
+            aws: aws.clone(),
+            clients,
+        }
+    }
+
+    /// The client of `region` (made now for a region no environment has).
+    pub fn get(&self, region: &str) -> LambdaClient {
+        self.clients
+            .get(region)
+            .cloned()
+            .unwrap_or_else(|| self.aws.lambda(Some(region)))
     }
 }

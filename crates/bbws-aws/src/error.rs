@@ -1,5 +1,6 @@
-//! The one error type that leaves a Lambda: a stable `errorType` (`Bbws.*`) and words a person can
-//! act on. Step Functions' Retry and Catch match the type; callers' scripts read the message.
+//! The one error type that leaves a Lambda: a stable `errorType`, one of the domain's
+//! [`ErrorName`]s (the whole `Bbws.*` vocabulary), and words a person can act on. Step Functions'
+//! Retry and Catch match the type; callers' scripts read the message.
 //!
 //! An AWS call fails in one of two ways, told apart once, here ([`classify`]): transiently
 //! (`Bbws.AwsUnavailable`: throttling, a 5xx, a timeout, a connection that failed; the state
@@ -15,15 +16,6 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use bbws_domain::ErrorName;
 use lambda_runtime::Diagnostic;
 use std::error::Error;
-
-/// An AWS call failed in a way a retry may fix (throttling, a 5xx, a network error).
-pub const AWS_UNAVAILABLE: &str = ErrorName::AwsUnavailable.as_str();
-/// AWS refused a call for good (access denied, not found, validation, conflict): no retry helps.
-pub const AWS_REFUSED: &str = ErrorName::AwsRefused.as_str();
-/// The state machine sent a payload this function cannot read: a defect, not an operator error.
-pub const INVALID_EVENT: &str = "Bbws.InvalidEvent";
-/// The deployed configuration (environment variables, BBWS_CONFIG) is wrong.
-pub const CONFIG_INVALID: &str = "Bbws.ConfigInvalid";
 
 /// Error codes AWS services answer for throttling or a passing fault, whatever the HTTP status
 /// (the AWS SDKs' own lists of throttling and transient codes).
@@ -63,10 +55,10 @@ pub enum AwsFailure {
 
 impl AwsFailure {
     /// The `Bbws.*` name an error of this kind carries.
-    pub fn error_type(self) -> &'static str {
+    pub fn error_type(self) -> ErrorName {
         match self {
-            AwsFailure::Transient => AWS_UNAVAILABLE,
-            AwsFailure::Permanent => AWS_REFUSED,
+            AwsFailure::Transient => ErrorName::AwsUnavailable,
+            AwsFailure::Permanent => ErrorName::AwsRefused,
         }
     }
 }
@@ -154,22 +146,17 @@ where
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{error_type}: {message}")]
 pub struct BbwsError {
-    /// `Bbws.*`.
-    pub error_type: String,
+    /// Its `Bbws.*` name.
+    pub error_type: ErrorName,
     /// What happened, with the figures.
     pub message: String,
 }
 
 impl BbwsError {
-    /// An error of one of the execution-level names.
+    /// An error named `name`.
     pub fn new(name: ErrorName, message: impl Into<String>) -> BbwsError {
-        BbwsError::typed(name.as_str(), message)
-    }
-
-    /// An error of any `Bbws.*` type.
-    pub fn typed(error_type: &str, message: impl Into<String>) -> BbwsError {
         BbwsError {
-            error_type: error_type.to_owned(),
+            error_type: name,
             message: message.into(),
         }
     }
@@ -181,7 +168,7 @@ impl BbwsError {
     where
         E: Error + ProvideErrorMetadata + 'static,
     {
-        BbwsError::typed(
+        BbwsError::new(
             classify(&err).error_type(),
             format!("{context}: {}", detail(&err)),
         )
@@ -189,8 +176,8 @@ impl BbwsError {
 
     /// A plain HTTP or I/O failure (package downloads).
     pub fn transport(context: impl std::fmt::Display, err: impl std::error::Error) -> BbwsError {
-        BbwsError::typed(
-            AWS_UNAVAILABLE,
+        BbwsError::new(
+            ErrorName::AwsUnavailable,
             format!(
                 "{context}: {}",
                 first_line(&DisplayErrorContext(&err).to_string())
@@ -200,12 +187,12 @@ impl BbwsError {
 
     /// A payload from the state machine that does not have the expected shape.
     pub fn invalid_event(message: impl Into<String>) -> BbwsError {
-        BbwsError::typed(INVALID_EVENT, message)
+        BbwsError::new(ErrorName::InvalidEvent, message)
     }
 
     /// Deployed configuration that cannot be used.
     pub fn config(message: impl Into<String>) -> BbwsError {
-        BbwsError::typed(CONFIG_INVALID, message)
+        BbwsError::new(ErrorName::ConfigInvalid, message)
     }
 }
 
@@ -219,7 +206,7 @@ fn first_line(text: &str) -> String {
 impl From<BbwsError> for Diagnostic {
     fn from(e: BbwsError) -> Diagnostic {
         Diagnostic {
-            error_type: e.error_type,
+            error_type: e.error_type.as_str().to_owned(),
             error_message: e.message,
         }
     }
@@ -232,7 +219,7 @@ mod tests {
     #[test]
     fn diagnostic_carries_the_stable_type_and_the_message() {
         let d: Diagnostic = BbwsError::new(ErrorName::DeployFailed, "sha differs").into();
-        assert_eq!(d.error_type, "Bbws.DeployFailed");
+        assert_eq!(d.error_type, ErrorName::DeployFailed.as_str());
         assert_eq!(d.error_message, "sha differs");
     }
 
@@ -240,7 +227,7 @@ mod tests {
     fn transport_failures_are_retryable_and_say_which_call_failed() {
         let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
         let e = BbwsError::transport("GetFunction bbws-x-sit", io);
-        assert_eq!(e.error_type, AWS_UNAVAILABLE);
+        assert_eq!(e.error_type, ErrorName::AwsUnavailable);
         assert!(
             e.message.starts_with("GetFunction bbws-x-sit: "),
             "{}",
@@ -276,7 +263,7 @@ mod tests {
             "PutItem bbws-promotion-locks-sit tenant-instance-management#sit",
             answered(400, "AccessDeniedException", DENIED),
         );
-        assert_eq!(e.error_type, "Bbws.AwsRefused");
+        assert_eq!(e.error_type, ErrorName::AwsRefused);
         assert_eq!(
             e.message,
             format!(
@@ -302,7 +289,10 @@ mod tests {
                 AwsFailure::Permanent,
                 "{status} {code} is not retried"
             );
-            assert_eq!(BbwsError::aws("call", err).error_type, AWS_REFUSED);
+            assert_eq!(
+                BbwsError::aws("call", err).error_type,
+                ErrorName::AwsRefused
+            );
         }
     }
 
@@ -325,14 +315,14 @@ mod tests {
             let err = answered(status, code, "slow down");
             assert_eq!(classify(&err), AwsFailure::Transient, "{status} {code}");
             let e = BbwsError::aws("GetFunction f", err);
-            assert_eq!(e.error_type, AWS_UNAVAILABLE);
+            assert_eq!(e.error_type, ErrorName::AwsUnavailable);
             assert_eq!(e.message, format!("GetFunction f: {code}: slow down"));
         }
         let timeout: SdkError<PutItemError, HttpResponse> =
             SdkError::timeout_error("operation timed out");
         assert_eq!(classify(&timeout), AwsFailure::Transient);
         let e = BbwsError::aws("Query t", timeout);
-        assert_eq!(e.error_type, AWS_UNAVAILABLE);
+        assert_eq!(e.error_type, ErrorName::AwsUnavailable);
         assert!(e.message.starts_with("Query t: "), "{}", e.message);
         for connector in [
             ConnectorError::io("connection reset by peer".into()),
@@ -372,7 +362,7 @@ mod tests {
             .build();
         let sts = SdkError::service_error(AssumeRoleError::generic(meta), response(403));
         let e = BbwsError::aws("GetFunction sit-bbws-x", credentials_failure(sts));
-        assert_eq!(e.error_type, AWS_REFUSED);
+        assert_eq!(e.error_type, ErrorName::AwsRefused);
         assert_eq!(
             e.message,
             format!(
@@ -387,7 +377,7 @@ mod tests {
             .build();
         let sts = SdkError::service_error(AssumeRoleError::generic(meta), response(400));
         let e = BbwsError::aws("GetFunction sit-bbws-x", credentials_failure(sts));
-        assert_eq!(e.error_type, AWS_UNAVAILABLE);
+        assert_eq!(e.error_type, ErrorName::AwsUnavailable);
 
         let misconfigured: SdkError<PutItemError, HttpResponse> =
             SdkError::dispatch_failure(ConnectorError::other(

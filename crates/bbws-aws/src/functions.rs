@@ -14,21 +14,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::BbwsError;
+use bbws_domain::ErrorName;
 
-/// What GetFunction says of one function version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FunctionVersion {
-    /// Function name.
-    pub name: String,
-    /// The published version the qualifier resolves to (`$LATEST` if unqualified).
-    pub version: String,
-    /// `Active`, `Pending`, `Inactive` or `Failed`.
-    pub state: String,
-    /// `Successful`, `InProgress` or `Failed`.
-    pub last_update_status: String,
-    /// Base64 SHA-256 of the package.
-    pub code_sha256: String,
-}
+pub use bbws_domain::FunctionVersion;
 
 /// Reads `name:qualifier`; `None` when the function or qualifier does not exist.
 pub async fn describe(
@@ -55,8 +43,8 @@ pub async fn describe(
         }
     };
     let cfg = out.configuration().ok_or_else(|| {
-        BbwsError::typed(
-            crate::error::AWS_UNAVAILABLE,
+        BbwsError::new(
+            ErrorName::AwsUnavailable,
             format!("GetFunction {name}: no configuration"),
         )
     })?;
@@ -215,8 +203,8 @@ pub async fn download(http: &HttpClient, location: &str, what: &str) -> Result<V
         .await
         .map_err(|e| BbwsError::transport(format!("downloading the package of {what}"), e))?;
     if !resp.status().is_success() {
-        return Err(BbwsError::typed(
-            crate::error::AWS_UNAVAILABLE,
+        return Err(BbwsError::new(
+            ErrorName::AwsUnavailable,
             format!("downloading the package of {what}: HTTP {}", resp.status()),
         ));
     }
@@ -291,8 +279,8 @@ pub async fn wait_updated(
         match status {
             None | Some(LastUpdateStatus::Successful) => return Ok(current),
             Some(LastUpdateStatus::Failed) => {
-                return Err(BbwsError::typed(
-                    "Bbws.DeployFailed",
+                return Err(BbwsError::new(
+                    ErrorName::DeployFailed,
                     format!(
                         "{name}:{version}: Lambda reports the update Failed ({})",
                         cfg.last_update_status_reason().unwrap_or("no reason given")
@@ -300,8 +288,8 @@ pub async fn wait_updated(
                 ))
             }
             Some(_) if tokio::time::Instant::now() >= deadline => {
-                return Err(BbwsError::typed(
-                    "Bbws.DeployFailed",
+                return Err(BbwsError::new(
+                    ErrorName::DeployFailed,
                     format!(
                         "{name}:{version}: update still in progress after {} s",
                         wait.as_secs()
@@ -361,8 +349,8 @@ pub async fn restore_latest(
     wait: Duration,
 ) -> Result<LatestRestored, BbwsError> {
     let missing = |what: &str| {
-        BbwsError::typed(
-            crate::error::AWS_UNAVAILABLE,
+        BbwsError::new(
+            ErrorName::AwsUnavailable,
             format!("GetFunction {name}:{what}: not found"),
         )
     };
@@ -384,16 +372,16 @@ pub async fn restore_latest(
         return Ok(done);
     }
     let location = location.ok_or_else(|| {
-        BbwsError::typed(
-            crate::error::AWS_UNAVAILABLE,
+        BbwsError::new(
+            ErrorName::AwsUnavailable,
             format!("GetFunction {name}:{version}: no Code.Location"),
         )
     })?;
     let package = download(http, &location, &format!("{name}:{version}")).await?;
     let sha = code_sha256(&package);
     if sha != target.code_sha256 {
-        return Err(BbwsError::typed(
-            crate::error::AWS_UNAVAILABLE,
+        return Err(BbwsError::new(
+            ErrorName::AwsUnavailable,
             format!(
                 "the package of {name}:{version} read back with CodeSha256 {sha}, not its {}",
                 target.code_sha256
@@ -410,8 +398,8 @@ pub async fn restore_latest(
         .map_err(|e| BbwsError::aws(format!("UpdateFunctionCode {name} ($LATEST)"), e))?;
     let now = wait_updated(client, name, "$LATEST", wait).await?;
     if now.code_sha256 != target.code_sha256 {
-        return Err(BbwsError::typed(
-            crate::error::AWS_UNAVAILABLE,
+        return Err(BbwsError::new(
+            ErrorName::AwsUnavailable,
             format!(
                 "{name} $LATEST has CodeSha256 {} after the upload, not {}'s {}",
                 now.code_sha256, version, target.code_sha256

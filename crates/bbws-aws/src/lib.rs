@@ -13,6 +13,9 @@ pub mod runtime;
 pub mod settings;
 pub mod store;
 
-pub use clients::Aws;
+pub use clients::{
+    Aws, Clients, CloudWatchClient, DynamoDbClient, LambdaClient, LambdaClients, SfnClient,
+    SnsClient, SsmClient,
+};
 pub use error::BbwsError;
 pub use settings::Settings;

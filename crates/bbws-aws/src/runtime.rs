@@ -62,7 +62,7 @@ mod tests {
     #[test]
     fn a_payload_of_the_wrong_shape_is_an_invalid_event_that_names_it() {
         let e = parse::<Op>("the monitor event", json!({"opx": 1})).unwrap_err();
-        assert_eq!(e.error_type, crate::error::INVALID_EVENT);
+        assert_eq!(e.error_type, bbws_domain::ErrorName::InvalidEvent);
         assert!(e.message.contains("the monitor event cannot be read"));
         assert!(e.message.contains("missing field `op`"));
     }

@@ -107,7 +107,7 @@ mod tests {
         assert!(e.message.starts_with("BBWS_ENV: "), "{}", e.message);
         let e = Settings::from_lookup(lookup(&[("BBWS_ENV", "sit"), ("BBWS_CONFIG", "{")]))
             .unwrap_err();
-        assert_eq!(e.error_type, crate::error::CONFIG_INVALID);
+        assert_eq!(e.error_type, bbws_domain::ErrorName::ConfigInvalid);
         assert!(e.message.starts_with("BBWS_CONFIG: "), "{}", e.message);
     }
 }

@@ -423,6 +423,82 @@ pub fn link_refusal(
     }
 }
 
+/// What the holder of a link does with it: approve, or reject with a reason (already trimmed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act<'a> {
+    /// Approve.
+    Approve,
+    /// Reject, saying why.
+    Reject {
+        /// The reason, trimmed.
+        reason: &'a str,
+    },
+}
+
+impl Act<'_> {
+    /// What the link asks.
+    pub fn asked(self) -> Asked {
+        match self {
+            Act::Approve => Asked::Approve,
+            Act::Reject { .. } => Asked::Reject,
+        }
+    }
+}
+
+/// The ruling on one act.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ruling {
+    /// The approval counts.
+    Approved {
+        /// Whether the requirement is now satisfied.
+        met: bool,
+        /// What is still missing after this approval.
+        still_needed: Vec<Role>,
+    },
+    /// The rejection counts: the request stops.
+    Rejected,
+    /// The holder of the link may not use it ([`link_refusal`]).
+    Refused(Refusal),
+    /// A rejection without a usable reason: the words to show, the link still usable.
+    ReasonInvalid(String),
+}
+
+/// The one decision function for approving and rejecting: who may act is [`link_refusal`]'s rule
+/// (for an approval, [`decide`]'s quorum too); a rejection needs a reason of 1 to
+/// [`REASON_MAX_CHARS`] characters.
+pub fn rule(
+    act: Act<'_>,
+    requirement: &Requirement,
+    requester: &str,
+    directory: &Directory,
+    so_far: &[Approval],
+    attempt: &ApprovalAttempt,
+) -> Ruling {
+    match act {
+        Act::Approve => match decide(requirement, requester, directory, so_far, attempt) {
+            Decision::Accepted { met, still_needed } => Ruling::Approved { met, still_needed },
+            Decision::Refused(why) => Ruling::Refused(why),
+        },
+        Act::Reject { reason } => {
+            let refused = link_refusal(
+                Asked::Reject,
+                requirement,
+                requester,
+                directory,
+                so_far,
+                attempt,
+            );
+            match refused {
+                Some(why) => Ruling::Refused(why),
+                None if !reason_ok(reason) => Ruling::ReasonInvalid(format!(
+                    "Say why you reject (1 to {REASON_MAX_CHARS} characters)."
+                )),
+                None => Ruling::Rejected,
+            }
+        }
+    }
+}
+
 /// Where a request stands, as read from the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Standing {
@@ -846,6 +922,42 @@ mod tests {
             link_refusal(Asked::Reject, &prod(), REQUESTER, &dir, &so_far, &a),
             None
         );
+    }
+
+    #[test]
+    fn approving_and_rejecting_are_ruled_by_one_function() {
+        let dir = directory();
+        let so_far = Vec::new();
+        let lead = attempt("ops-lead@bbws.io", Role::OperationsLead);
+        let ruling = |act| rule(act, &prod(), REQUESTER, &dir, &so_far, &lead);
+        assert!(matches!(
+            ruling(Act::Approve),
+            Ruling::Approved { met: false, .. }
+        ));
+        assert_eq!(ruling(Act::Reject { reason: "not now" }), Ruling::Rejected);
+        assert_eq!(
+            ruling(Act::Reject { reason: "" }),
+            Ruling::ReasonInvalid("Say why you reject (1 to 500 characters).".into())
+        );
+        let long = "x".repeat(REASON_MAX_CHARS + 1);
+        assert!(matches!(
+            ruling(Act::Reject { reason: &long }),
+            Ruling::ReasonInvalid(_)
+        ));
+        let stranger = attempt("nobody@bbws.io", Role::OperationsLead);
+        // Who may not act is refused before the reason is looked at.
+        assert!(matches!(
+            rule(
+                Act::Reject { reason: "" },
+                &prod(),
+                REQUESTER,
+                &dir,
+                &so_far,
+                &stranger
+            ),
+            Ruling::Refused(Refusal::NotInRole { .. })
+        ));
+        assert_eq!(Act::Reject { reason: "r" }.asked(), Asked::Reject);
     }
 
     #[test]

@@ -134,6 +134,13 @@ impl PromotionPath {
         }
     }
 
+    /// The path that promotes into `target`; `None` for DEV, which nothing is promoted into.
+    pub fn into_env(target: Env) -> Option<PromotionPath> {
+        PromotionPath::ALL
+            .into_iter()
+            .find(|p| p.target() == target)
+    }
+
     /// The environment the workload is taken from.
     pub fn source(self) -> Env {
         match self {
@@ -170,6 +177,68 @@ impl fmt::Display for PromotionPath {
     }
 }
 
+/// What one of an environment's state machines is asked to do, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvRequest {
+    /// A promotion (`bbws-promote-<target>`).
+    Promotion(PromotionPath),
+    /// A release into an environment (`bbws-release-<env>`).
+    Release(Env),
+    /// A manual rollback in an environment (`bbws-rollback-<env>`).
+    Rollback(Env),
+}
+
+impl EnvRequest {
+    /// The environment the request changes.
+    pub fn env(self) -> Env {
+        match self {
+            EnvRequest::Promotion(path) => path.target(),
+            EnvRequest::Release(env) | EnvRequest::Rollback(env) => env,
+        }
+    }
+}
+
+/// Every environment runs its own state machines, which change only that environment (`here`):
+/// a request for another one is refused with the field it came from and the state machine that
+/// serves it.
+pub fn own_environment(here: Env, asked: EnvRequest) -> Result<(), FieldError> {
+    let there = asked.env();
+    if there == here {
+        return Ok(());
+    }
+    let (field, rule) = match asked {
+        EnvRequest::Promotion(path) => (
+            "target_env",
+            format!(
+                "this state machine promotes into {}; {} -> {} runs on bbws-promote-{}",
+                here.label(),
+                path.source().label(),
+                there.label(),
+                there.as_str()
+            ),
+        ),
+        EnvRequest::Release(_) => (
+            "target_env",
+            format!(
+                "this state machine releases into {}; a release into {} runs on bbws-release-{}",
+                here.label(),
+                there.label(),
+                there.as_str()
+            ),
+        ),
+        EnvRequest::Rollback(_) => (
+            "environment",
+            format!(
+                "this state machine rolls back in {}; a rollback in {} runs on bbws-rollback-{}",
+                here.label(),
+                there.label(),
+                there.as_str()
+            ),
+        ),
+    };
+    Err(FieldError::new(field, rule))
+}
+
 /// A value per promotion path, e.g. the thresholds that apply to each.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -198,6 +267,63 @@ impl<T> PathRules<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_state_machine_changes_its_own_environment_only() {
+        assert_eq!(
+            own_environment(Env::Sit, EnvRequest::Promotion(PromotionPath::DevToSit)),
+            Ok(())
+        );
+        assert_eq!(
+            own_environment(Env::Prod, EnvRequest::Release(Env::Prod)),
+            Ok(())
+        );
+        assert_eq!(
+            own_environment(Env::Dev, EnvRequest::Rollback(Env::Dev)),
+            Ok(())
+        );
+        let refused = |here, asked| own_environment(here, asked).map_err(|e| e.to_string());
+        assert_eq!(
+            refused(Env::Sit, EnvRequest::Promotion(PromotionPath::SitToProd)),
+            Err(
+                "target_env: this state machine promotes into SIT; SIT -> PROD runs on \
+                 bbws-promote-prod"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            refused(Env::Prod, EnvRequest::Release(Env::Sit)),
+            Err(
+                "target_env: this state machine releases into PROD; a release into SIT runs on \
+                 bbws-release-sit"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            refused(Env::Sit, EnvRequest::Rollback(Env::Prod)),
+            Err(
+                "environment: this state machine rolls back in SIT; a rollback in PROD runs on \
+                 bbws-rollback-prod"
+                    .to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn each_environment_but_dev_has_one_path_into_it() {
+        assert_eq!(PromotionPath::into_env(Env::Dev), None);
+        assert_eq!(
+            PromotionPath::into_env(Env::Sit),
+            Some(PromotionPath::DevToSit)
+        );
+        assert_eq!(
+            PromotionPath::into_env(Env::Prod),
+            Some(PromotionPath::SitToProd)
+        );
+        for path in PromotionPath::ALL {
+            assert_eq!(PromotionPath::into_env(path.target()), Some(path));
+        }
+    }
 
     #[test]
     fn parses_the_three_lower_case_names() {

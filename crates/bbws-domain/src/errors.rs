@@ -1,54 +1,94 @@
-//! Stable error names and the field-level validation error shared by every module.
+//! The whole `Bbws.*` error vocabulary, and the field-level validation error shared by every
+//! module.
+//!
+//! Every error a BBWS Lambda raises, and every error name a promotion, a release or a manual
+//! rollback ends with, is one [`ErrorName`]: the state machines' `Retry` and `Catch` clauses match
+//! these strings, operators search for them, and the README's tables list them (a test of this
+//! crate reads `statemachine/*.asl.json` and `README.md` and checks both against the enum). This
+//! module is the only place that spells a `Bbws.` name.
 
 use serde::{Serialize, Serializer};
-use std::fmt;
 
-/// The error names a promotion or a manual rollback can end with.
-///
-/// These strings are what Step Functions `Catch`/`Retry` clauses match on and what
-/// operators search for, so they must never change once released.
+/// Whether retrying the step that raised an error may help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permanence {
+    /// A retry may succeed (an AWS call failed in passing); the state machines retry it.
+    Transient,
+    /// The same step with the same input fails again; no state machine retries it.
+    Permanent,
+}
+
+/// Every `Bbws.*` error name: what a promotion, a release or a manual rollback can end with, and
+/// what one step can fail with.
+///
+/// These strings are what Step Functions `Catch`/`Retry` clauses match on and what operators
+/// search for, so they must never change once released. Only [`ErrorName::AwsUnavailable`] is
+/// [transient](ErrorName::permanence); every other name is permanent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum ErrorName {
     /// The request failed validation.
+    #[error("Bbws.InvalidInput")]
     InvalidInput,
     /// Another promotion of the same service to the same environment is running.
+    #[error("Bbws.PromotionInProgress")]
     PromotionInProgress,
     /// Stability, quality-gate or other pre-flight checks failed.
+    #[error("Bbws.PreflightFailed")]
     PreflightFailed,
     /// A PROD promotion was attempted outside a maintenance window without an emergency.
+    #[error("Bbws.OutsideMaintenanceWindow")]
     OutsideMaintenanceWindow,
     /// An approver rejected the promotion.
+    #[error("Bbws.ApprovalRejected")]
     ApprovalRejected,
     /// The approvals were not complete before the approval timeout.
+    #[error("Bbws.ApprovalTimedOut")]
     ApprovalTimedOut,
     /// Updating code or aliases in the target environment failed.
+    #[error("Bbws.DeployFailed")]
     DeployFailed,
     /// The post-deployment monitor triggered a rollback.
+    #[error("Bbws.RolledBack")]
     RolledBack,
     /// A manual rollback's target cannot be used: it does not resolve in every function, it was
     /// never live (without `force`), or the service already runs it.
+    #[error("Bbws.RollbackRefused")]
     RollbackRefused,
     /// A manual rollback could not move the aliases, or the target is unhealthy after the move.
+    #[error("Bbws.RollbackFailed")]
     RollbackFailed,
     /// A release stopped at a failed phase (or failed its cross-service verification); the cause
     /// says which services ended on which versions.
+    #[error("Bbws.ReleaseFailed")]
     ReleaseFailed,
     /// An AWS call failed in a way a retry may fix (throttling, a 5xx, a timeout, a connection
-    /// error) and kept failing through the state's retries.
+    /// error) and kept failing through the state's retries. The only transient name.
+    #[error("Bbws.AwsUnavailable")]
     AwsUnavailable,
     /// AWS refused a call for good (access denied, a missing resource, a validation error, a
     /// conflict): retrying cannot help. The cause names the call and AWS's own words (the denied
     /// action and the resource).
+    #[error("Bbws.AwsRefused")]
     AwsRefused,
     /// The execution did its work (a promotion, release or manual rollback succeeded) but its
     /// deployment record could not be written; the cause says what was done and why the record
     /// failed.
+    #[error("Bbws.RecordNotWritten")]
     RecordNotWritten,
+    /// A step received a payload it cannot read: a defect of the state machine or of the function,
+    /// not an operator's error. A step's error only: the execution ends under the step's name.
+    #[error("Bbws.InvalidEvent")]
+    InvalidEvent,
+    /// The deployed configuration of a function (its environment, `BBWS_CONFIG`) cannot be used.
+    /// A step's error only: the execution ends under the step's name.
+    #[error("Bbws.ConfigInvalid")]
+    ConfigInvalid,
 }
 
 impl ErrorName {
-    /// Every error name, in the order a promotion can reach them.
-    pub const ALL: [ErrorName; 14] = [
+    /// Every error name: those a promotion can end with, in the order it can reach them, then the
+    /// defects a step can fail with.
+    pub const ALL: [ErrorName; 16] = [
         ErrorName::InvalidInput,
         ErrorName::PromotionInProgress,
         ErrorName::PreflightFailed,
@@ -63,9 +103,11 @@ impl ErrorName {
         ErrorName::AwsUnavailable,
         ErrorName::AwsRefused,
         ErrorName::RecordNotWritten,
+        ErrorName::InvalidEvent,
+        ErrorName::ConfigInvalid,
     ];
 
-    /// The stable wire name, e.g. `"Bbws.InvalidInput"`.
+    /// The stable wire name, e.g. `"Bbws.InvalidInput"` (the same as its `Display`).
     pub const fn as_str(self) -> &'static str {
         match self {
             ErrorName::InvalidInput => "Bbws.InvalidInput",
@@ -82,6 +124,17 @@ impl ErrorName {
             ErrorName::AwsUnavailable => "Bbws.AwsUnavailable",
             ErrorName::AwsRefused => "Bbws.AwsRefused",
             ErrorName::RecordNotWritten => "Bbws.RecordNotWritten",
+            ErrorName::InvalidEvent => "Bbws.InvalidEvent",
+            ErrorName::ConfigInvalid => "Bbws.ConfigInvalid",
+        }
+    }
+
+    /// Whether a retry may help: transient for [`ErrorName::AwsUnavailable`] only (the state
+    /// machines retry it with backoff), permanent for every other name.
+    pub const fn permanence(self) -> Permanence {
+        match self {
+            ErrorName::AwsUnavailable => Permanence::Transient,
+            _ => Permanence::Permanent,
         }
     }
 
@@ -90,10 +143,16 @@ impl ErrorName {
         matches!(self, ErrorName::AwsUnavailable | ErrorName::AwsRefused)
     }
 
+    /// Whether an execution can end with this name; not a step's defect (an unreadable event, an
+    /// unusable configuration), which ends under the name of the step it happened in.
+    pub fn ends_executions(self) -> bool {
+        !matches!(self, ErrorName::InvalidEvent | ErrorName::ConfigInvalid)
+    }
+
     /// The caught error's name when it is one of the execution-level names that says what became
-    /// of the execution; `None` for anything else, the AWS failures included.
+    /// of the execution; `None` for anything else, the AWS failures and the defects included.
     pub fn caught_outcome(caught: &str) -> Option<ErrorName> {
-        ErrorName::from_name(caught).filter(|name| !name.is_aws_failure())
+        ErrorName::from_name(caught).filter(|name| name.ends_executions() && !name.is_aws_failure())
     }
 
     /// Whether this name tells of a decision or a fact about the request (an approver's, the
@@ -112,9 +171,10 @@ impl ErrorName {
     /// `caught`: one of our outcome names stays; an AWS failure ends under the step's name when
     /// that name stays true (the preflight, the deploy, the rollback failed), and under its own
     /// name where the step's name would tell of a decision nobody made (a rejection, a closed
-    /// window, a refused rollback target); anything else under the step's name.
+    /// window, a refused rollback target); anything else (a defect, a foreign error) under the
+    /// step's name.
     pub fn ending(caught: &str, stage: ErrorName) -> ErrorName {
-        match ErrorName::from_name(caught) {
+        match ErrorName::from_name(caught).filter(|name| name.ends_executions()) {
             Some(aws) if aws.is_aws_failure() && stage.tells_of_a_decision() => aws,
             Some(aws) if aws.is_aws_failure() => stage,
             Some(ours) => ours,
@@ -125,12 +185,6 @@ impl ErrorName {
     /// Looks an error name up by its wire name; `None` for anything else.
     pub fn from_name(name: &str) -> Option<ErrorName> {
         ErrorName::ALL.into_iter().find(|e| e.as_str() == name)
-    }
-}
-
-impl fmt::Display for ErrorName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -230,8 +284,31 @@ mod tests {
                 "Bbws.AwsUnavailable",
                 "Bbws.AwsRefused",
                 "Bbws.RecordNotWritten",
+                "Bbws.InvalidEvent",
+                "Bbws.ConfigInvalid",
             ]
         );
+        let transient: Vec<ErrorName> = ErrorName::ALL
+            .into_iter()
+            .filter(|n| n.permanence() == Permanence::Transient)
+            .collect();
+        assert_eq!(transient, [ErrorName::AwsUnavailable]);
+    }
+
+    #[test]
+    fn a_steps_defect_ends_the_execution_under_the_steps_name() {
+        for defect in [ErrorName::InvalidEvent, ErrorName::ConfigInvalid] {
+            assert!(!defect.ends_executions());
+            assert_eq!(ErrorName::caught_outcome(defect.as_str()), None);
+            assert_eq!(
+                ErrorName::ending(defect.as_str(), ErrorName::DeployFailed),
+                ErrorName::DeployFailed
+            );
+            assert_eq!(
+                ErrorName::ending(defect.as_str(), ErrorName::ApprovalRejected),
+                ErrorName::ApprovalRejected
+            );
+        }
     }
 
     #[test]

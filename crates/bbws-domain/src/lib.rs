@@ -13,9 +13,12 @@
 //! - [`monitor`]: post-deployment monitoring and rollback triggers (§6.3.1);
 //! - [`lock`]: when a lock held by an execution that no longer runs may be taken over;
 //! - [`naming`]: alias, table, state-machine and execution names, and the `version` value;
+//! - [`fields`]: the generic reader of a request object, shared by the requests below;
 //! - [`request`]: validation of a promotion request;
 //! - [`release`]: a coordinated release of several services, its phases and approval (§5);
 //! - [`rollback`]: a manual rollback's request, plan and target version (§6);
+//! - [`stage`]: the step an execution failed at and the error name it then ends with;
+//! - [`steps`]: the data one step of a promotion hands to the next;
 //! - [`errors`]: stable error names and field errors;
 //! - [`config`]: all tunable data in one document, with RB-003's values as the default.
 
@@ -26,6 +29,7 @@ pub mod catalog;
 pub mod config;
 pub mod env;
 pub mod errors;
+pub mod fields;
 pub mod gates;
 pub mod links;
 pub mod lock;
@@ -37,17 +41,19 @@ pub mod readiness;
 pub mod release;
 pub mod request;
 pub mod rollback;
+pub mod stage;
+pub mod steps;
 pub mod windows;
 
 pub use approvals::{
-    decide, link_refusal, not_counted, reason_ok, reject_refusal, Approval, ApprovalAttempt,
-    ApprovalPolicy, Asked, Decision, Directory, QuorumStatus, Refusal, Requirement, Role, Standing,
-    REASON_MAX_CHARS,
+    decide, link_refusal, not_counted, reason_ok, reject_refusal, rule, Act, Approval,
+    ApprovalAttempt, ApprovalPolicy, Asked, Decision, Directory, QuorumStatus, Refusal,
+    Requirement, Role, Ruling, Standing, REASON_MAX_CHARS,
 };
 pub use catalog::{Catalog, CatalogError, ServiceSpec, SmokeTest};
 pub use config::{Config, ConfigError};
-pub use env::{Env, InvalidPath, PathRules, PromotionPath};
-pub use errors::{ErrorName, FieldError};
+pub use env::{own_environment, Env, EnvRequest, InvalidPath, PathRules, PromotionPath};
+pub use errors::{ErrorName, FieldError, Permanence};
 pub use gates::{
     evaluate_gates, Gate, GateOutcome, GatePolicy, GateReport, GateResult, GateStatus,
 };
@@ -63,11 +69,16 @@ pub use naming::VersionRef;
 pub use plan::{lock_id, AppliedRules, FunctionPair, Limits, PromotionPlan};
 pub use readiness::{check_readiness, Readiness};
 pub use release::{
-    covers, phase_execution_name, ApprovedPackage, Phase, ReleasePlan, ReleaseRef, ReleaseRequest,
+    covers, phase_execution_name, ApprovedPackage, Phase, ReleasePlan, ReleaseRequest,
 };
-pub use request::{validate_request, Emergency, InvalidRequest, PromotionRequest};
+pub use request::{validate_request, Emergency, InvalidRequest, PromotionRequest, ReleaseRef};
 pub use rollback::{
     resolve_target, FunctionState, Move, Resolution, RollbackPlan, RollbackRequest, RollbackTarget,
+};
+pub use stage::Stage;
+pub use steps::{
+    BackedUp, Backup, Check, Deployed, Deployment, FunctionVersion, Preflight, SourceFunction,
+    Verification, Watch,
 };
 pub use windows::{
     check_window, next_window_start, window_at, Day, TimeOfDay, Window, WindowCheck, WindowError,

@@ -4,8 +4,38 @@
 //! whatever its expiry says; once the execution has ended in any other way (stopped by hand,
 //! failed, timed out, succeeded without releasing it, or gone), the lock is stale and the next
 //! lock attempt takes it over, by a conditional write on the stale holder.
+//!
+//! A lock also expires by itself, after the longest time its execution can take plus a margin
+//! ([`promotion_hold_seconds`], [`rollback_hold_seconds`], [`release_hold_seconds`]).
 
 use serde::{Deserialize, Serialize};
+
+use crate::plan::PromotionPlan;
+use crate::release::ReleasePlan;
+use crate::rollback::RollbackPlan;
+
+/// The margin past the longest wait an execution can make, before its lock expires by itself.
+pub const LOCK_MARGIN_SECONDS: u64 = 2 * 3600;
+
+/// How long a promotion holds its lock: its approval wait, its monitoring, and the margin.
+pub fn promotion_hold_seconds(plan: &PromotionPlan) -> u64 {
+    plan.limits.approval_timeout_seconds + plan.limits.monitor_seconds + LOCK_MARGIN_SECONDS
+}
+
+/// How long a manual rollback holds the service's lock: its approval wait and the margin.
+pub fn rollback_hold_seconds(plan: &RollbackPlan) -> u64 {
+    plan.approval_timeout_seconds + LOCK_MARGIN_SECONDS
+}
+
+/// How long a release holds its lock: its approval wait, every phase's health wait, and a margin
+/// for the release and for each phase (a child promotion of its own).
+pub fn release_hold_seconds(release: &ReleasePlan) -> u64 {
+    let waits: u64 = release.phases.iter().map(|p| p.health_wait_seconds).sum();
+    let phases = u64::try_from(release.phases.len()).unwrap_or(u64::MAX / LOCK_MARGIN_SECONDS);
+    release.approval_timeout_seconds
+        + waits
+        + LOCK_MARGIN_SECONDS.saturating_mul(phases.saturating_add(1))
+}
 
 /// The one execution status under which a lock is still held.
 pub const RUNNING: &str = "RUNNING";
@@ -49,6 +79,44 @@ pub fn lock_verdict(status: &HolderStatus) -> LockVerdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Catalog, Config, PromotionRequest, ReleaseRequest};
+    use chrono::{TimeZone, Utc};
+    use serde_json::json;
+
+    #[test]
+    fn a_lock_lasts_the_longest_wait_of_its_execution_and_two_hours() {
+        let at = Utc
+            .with_ymd_and_hms(2026, 11, 24, 20, 5, 0)
+            .single()
+            .expect("valid time");
+        let config = Config::runbook();
+        let request = PromotionRequest::validate(
+            &json!({"service": "site-management", "source_env": "sit", "target_env": "prod",
+                    "requested_by": "jane@bbws.io", "reason": "r", "change_request": "CHG-1"}),
+            &Catalog::runbook(),
+        )
+        .expect("valid request");
+        let plan = PromotionPlan::new(&request, &config, "arn:x", at).expect("plan");
+        assert_eq!(promotion_hold_seconds(&plan), 86_400 + 300 + 7_200);
+        let release = ReleaseRequest::validate(
+            &json!({"target_env": "sit", "services": ["tenant-instance-management", "site-management"],
+                    "requested_by": "jane@bbws.io", "reason": "r"}),
+            &Catalog::runbook(),
+        )
+        .expect("valid release");
+        let release = ReleasePlan::new(
+            release,
+            &config,
+            "arn:aws:states:af-south-1:815856636111:execution:bbws-release-sit:r1",
+            at,
+        )
+        .expect("release plan");
+        let waits: u64 = release.phases.iter().map(|p| p.health_wait_seconds).sum();
+        assert_eq!(
+            release_hold_seconds(&release),
+            release.approval_timeout_seconds + waits + 3 * 7_200
+        );
+    }
 
     #[test]
     fn a_running_holder_keeps_its_lock() {

@@ -66,8 +66,8 @@ pub struct AppliedRules {
 /// Everything a promotion execution carries from step to step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromotionPlan {
-    /// The validated request, in its input shape.
-    pub request: serde_json::Value,
+    /// The validated request (in its input shape on the wire).
+    pub request: PromotionRequest,
     /// The service promoted.
     pub service: String,
     /// Source environment (`dev` or `sit`).
@@ -120,10 +120,8 @@ impl PromotionPlan {
         })?;
         let mut target_regions = vec![target.primary_region().to_owned()];
         target_regions.extend(target.failover_region().map(str::to_owned));
-        let request_json = serde_json::to_value(request)
-            .map_err(|e| FieldError::new("request", format!("cannot be serialised: {e}")))?;
         Ok(PromotionPlan {
-            request: request_json,
+            request: request.clone(),
             service: request.service.clone(),
             source_env: source,
             target_env: target,

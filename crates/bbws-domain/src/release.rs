@@ -19,9 +19,10 @@ use sha2::{Digest, Sha256};
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::Config;
-use crate::env::Env;
+use crate::env::{Env, PromotionPath};
 use crate::errors::FieldError;
-use crate::request::{validate_request, InvalidRequest, Validator};
+use crate::fields::{InvalidRequest, Validator};
+use crate::request::{validate_request, ReleaseRef};
 
 /// The top-level fields a release request may have.
 pub const RELEASE_FIELDS: [&str; 7] = [
@@ -57,13 +58,9 @@ pub struct ReleaseRequest {
     pub emergency: Option<Value>,
 }
 
-/// The source environment a release into `target` pulls from.
+/// The source environment a release into `target` pulls from: the promotion path into it.
 pub fn source_of(target: Env) -> Option<Env> {
-    match target {
-        Env::Sit => Some(Env::Dev),
-        Env::Prod => Some(Env::Sit),
-        Env::Dev => None,
-    }
+    PromotionPath::into_env(target).map(PromotionPath::source)
 }
 
 impl ReleaseRequest {
@@ -200,44 +197,6 @@ fn services(v: &mut Validator<'_>, catalog: &Catalog) -> Option<Vec<String>> {
             v.fail(field, rule);
             None
         }
-    }
-}
-
-/// What a phase's promotion carries to find its release's approval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReleaseRef {
-    /// The release execution.
-    pub execution_arn: String,
-    /// The phase, from 1.
-    pub phase: u32,
-}
-
-impl ReleaseRef {
-    /// Checks the reference's shape: a `bbws-release-<env>` execution ARN and a phase from 1.
-    pub fn validate(&self, target: Env) -> Result<(), String> {
-        let machine = format!("bbws-release-{}", target.as_str());
-        let parts: Vec<&str> = self.execution_arn.split(':').collect();
-        let ok = parts.len() == 8
-            && parts[0] == "arn"
-            && parts[2] == "states"
-            && parts[5] == "execution"
-            && parts[6] == machine
-            && !parts[7].is_empty();
-        if !ok {
-            return Err(format!(
-                "execution_arn must be an execution of {machine} (arn:aws:states:<region>:<account>:execution:{machine}:<name>)"
-            ));
-        }
-        if self.phase == 0 {
-            return Err("phase must be 1 or more".into());
-        }
-        Ok(())
-    }
-
-    /// The release execution's name.
-    pub fn release_name(&self) -> &str {
-        self.execution_arn.rsplit(':').next().unwrap_or_default()
     }
 }
 

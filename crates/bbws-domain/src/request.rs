@@ -14,11 +14,16 @@
 
 use crate::catalog::Catalog;
 use crate::env::{Env, PromotionPath};
-use crate::errors::{join_field_errors, FieldError};
+use crate::errors::FieldError;
+use crate::fields::is_ticket;
 use crate::naming::{latest_alias, VersionRef};
-use crate::release::ReleaseRef;
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::fields::Validator;
+pub use crate::fields::{
+    looks_like_email, InvalidRequest, MAX_EMAIL_LEN, MAX_REASON_CHARS, MAX_TICKET_DIGITS,
+};
+use serde_json::Value;
 
 /// The top-level fields a request may have.
 pub const REQUEST_FIELDS: [&str; 10] = [
@@ -34,23 +39,20 @@ pub const REQUEST_FIELDS: [&str; 10] = [
     "release",
 ];
 
-/// The longest accepted `requested_by`.
-pub const MAX_EMAIL_LEN: usize = 254;
-/// The longest accepted `reason`, in characters.
-pub const MAX_REASON_CHARS: usize = 500;
-/// The most digits a `CHG-` or `INC-` ticket number may have.
-pub const MAX_TICKET_DIGITS: usize = 12;
-
 /// An emergency declaration: the incident that justifies it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Emergency {
     /// `INC-<digits>`.
     pub incident: String,
 }
 
 /// A validated promotion request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(into = "RequestRepr")]
+///
+/// It writes the input's shape (`source_env` and `target_env`, not the path) and reads it back:
+/// a plan carries its request from step to step this way. Reading does not validate again (the
+/// catalog is not at hand): only [`validate_request`] makes a request from a person's input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "RequestRepr", try_from = "RequestRepr")]
 pub struct PromotionRequest {
     /// A service in the catalog.
     pub service: String,
@@ -95,7 +97,7 @@ impl PromotionRequest {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct RequestRepr {
     service: String,
     source_env: Env,
@@ -103,13 +105,32 @@ struct RequestRepr {
     version: VersionRef,
     requested_by: String,
     reason: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     change_request: Option<String>,
+    #[serde(default)]
     skip_quality_gates: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     emergency: Option<Emergency>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     release: Option<ReleaseRef>,
+}
+
+impl TryFrom<RequestRepr> for PromotionRequest {
+    type Error = crate::env::InvalidPath;
+
+    fn try_from(r: RequestRepr) -> Result<PromotionRequest, Self::Error> {
+        Ok(PromotionRequest {
+            service: r.service,
+            path: PromotionPath::new(r.source_env, r.target_env)?,
+            version: r.version,
+            requested_by: r.requested_by,
+            reason: r.reason,
+            change_request: r.change_request,
+            skip_quality_gates: r.skip_quality_gates,
+            emergency: r.emergency,
+            release: r.release,
+        })
+    }
 }
 
 impl From<PromotionRequest> for RequestRepr {
@@ -129,12 +150,42 @@ impl From<PromotionRequest> for RequestRepr {
     }
 }
 
-/// Every problem found in a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
-#[error("{}", join_field_errors(.errors))]
-pub struct InvalidRequest {
-    /// The problems, in field order, unknown fields last.
-    pub errors: Vec<FieldError>,
+/// What a phase's promotion carries to find its release's approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRef {
+    /// The release execution.
+    pub execution_arn: String,
+    /// The phase, from 1.
+    pub phase: u32,
+}
+
+impl ReleaseRef {
+    /// Checks the reference's shape: a `bbws-release-<env>` execution ARN and a phase from 1.
+    pub fn validate(&self, target: Env) -> Result<(), String> {
+        let machine = format!("bbws-release-{}", target.as_str());
+        let parts: Vec<&str> = self.execution_arn.split(':').collect();
+        let ok = parts.len() == 8
+            && parts[0] == "arn"
+            && parts[2] == "states"
+            && parts[5] == "execution"
+            && parts[6] == machine
+            && !parts[7].is_empty();
+        if !ok {
+            return Err(format!(
+                "execution_arn must be an execution of {machine} (arn:aws:states:<region>:<account>:execution:{machine}:<name>)"
+            ));
+        }
+        if self.phase == 0 {
+            return Err("phase must be 1 or more".into());
+        }
+        Ok(())
+    }
+
+    /// The release execution's name.
+    pub fn release_name(&self) -> &str {
+        self.execution_arn.rsplit(':').next().unwrap_or_default()
+    }
 }
 
 /// Validates a promotion request; see the module documentation for the rules.
@@ -210,63 +261,7 @@ impl Parts {
     }
 }
 
-/// Walks one request object, collecting problems (shared with the other requests' validation).
-pub(crate) struct Validator<'a> {
-    pub(crate) obj: &'a Map<String, Value>,
-    pub(crate) errors: Vec<FieldError>,
-}
-
 impl<'a> Validator<'a> {
-    pub(crate) fn fail(&mut self, field: &str, rule: impl Into<String>) {
-        self.errors.push(FieldError::new(field, rule));
-    }
-
-    /// The field's value, treating `null` as absent.
-    pub(crate) fn get(&self, field: &str) -> Option<&'a Value> {
-        self.obj.get(field).filter(|value| !value.is_null())
-    }
-
-    /// A string field; `Ok(None)` when absent, `Err(())` (already reported) when not a string.
-    pub(crate) fn optional_str(&mut self, field: &str) -> Result<Option<&'a str>, ()> {
-        match self.get(field) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => {
-                self.fail(field, "must be a string");
-                Err(())
-            }
-        }
-    }
-
-    pub(crate) fn required_str(&mut self, field: &str) -> Option<&'a str> {
-        match self.optional_str(field) {
-            Ok(Some(s)) => Some(s),
-            Ok(None) => {
-                self.fail(field, "is required");
-                None
-            }
-            Err(()) => None,
-        }
-    }
-
-    pub(crate) fn service(&mut self, catalog: &Catalog) -> Option<String> {
-        let name = self.required_str("service")?;
-        match catalog.require(name) {
-            Ok(spec) => Some(spec.name.clone()),
-            Err(e) => {
-                self.fail("service", e.to_string());
-                None
-            }
-        }
-    }
-
-    pub(crate) fn env(&mut self, field: &str) -> Option<Env> {
-        let text = self.required_str(field)?;
-        Env::parse(field, text)
-            .map_err(|e| self.errors.push(e))
-            .ok()
-    }
-
     fn path(&mut self) -> Option<PromotionPath> {
         let source = self.env("source_env");
         let target = self.env("target_env");
@@ -289,42 +284,6 @@ impl<'a> Validator<'a> {
         parsed.map_err(|rule| self.fail("version", rule)).ok()
     }
 
-    pub(crate) fn requested_by(&mut self) -> Option<String> {
-        let email = self.required_str("requested_by")?;
-        if email.len() > MAX_EMAIL_LEN {
-            self.fail(
-                "requested_by",
-                format!("must be at most {MAX_EMAIL_LEN} characters"),
-            );
-            return None;
-        }
-        if !looks_like_email(email) {
-            self.fail(
-                "requested_by",
-                format!("'{email}' does not look like an email address"),
-            );
-            return None;
-        }
-        Some(email.to_owned())
-    }
-
-    pub(crate) fn reason(&mut self) -> Option<String> {
-        let reason = self.required_str("reason")?.trim();
-        if reason.is_empty() {
-            self.fail("reason", "must not be blank");
-            return None;
-        }
-        let chars = reason.chars().count();
-        if chars > MAX_REASON_CHARS {
-            self.fail(
-                "reason",
-                format!("must be at most {MAX_REASON_CHARS} characters (got {chars})"),
-            );
-            return None;
-        }
-        Some(reason.to_owned())
-    }
-
     /// `Some(None)` when validly absent; `None` when there was a problem.
     fn change_request(&mut self, target: Option<Env>) -> Option<Option<String>> {
         let field = "change_request";
@@ -338,17 +297,6 @@ impl<'a> Validator<'a> {
             Some(t) if is_ticket(t, "CHG-") => Some(Some(t.to_owned())),
             Some(t) => {
                 self.fail(field, format!("'{t}' must look like CHG-<digits>"));
-                None
-            }
-        }
-    }
-
-    pub(crate) fn flag(&mut self, field: &str) -> Option<bool> {
-        match self.get(field) {
-            None => Some(false),
-            Some(Value::Bool(b)) => Some(*b),
-            Some(_) => {
-                self.fail(field, "must be true or false");
                 None
             }
         }
@@ -436,73 +384,6 @@ impl<'a> Validator<'a> {
     fn unknown_fields(&mut self) {
         self.unknown_fields_of(&REQUEST_FIELDS);
     }
-
-    /// Reports every field not in `allowed`.
-    pub(crate) fn unknown_fields_of(&mut self, allowed: &[&str]) {
-        let obj = self.obj;
-        for key in obj.keys().filter(|k| !allowed.contains(&k.as_str())) {
-            self.fail(
-                key,
-                format!("unknown field (allowed: {})", allowed.join(", ")),
-            );
-        }
-    }
-
-    /// An optional ticket like `INC-123`: `Some(None)` when validly absent, `None` on a problem.
-    pub(crate) fn ticket(&mut self, field: &str, prefix: &str) -> Option<Option<String>> {
-        match self.optional_str(field).ok()? {
-            None => Some(None),
-            Some(t) if is_ticket(t, prefix) => Some(Some(t.to_owned())),
-            Some(t) => {
-                self.fail(field, format!("'{t}' must look like {prefix}<digits>"));
-                None
-            }
-        }
-    }
-}
-
-/// `<prefix><digits>` with 1 to [`MAX_TICKET_DIGITS`] digits.
-fn is_ticket(text: &str, prefix: &str) -> bool {
-    text.strip_prefix(prefix).is_some_and(|digits| {
-        (1..=MAX_TICKET_DIGITS).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-    })
-}
-
-/// A plain `local@domain.tld` check: no spaces, one `@`, a dotted domain of letters, digits
-/// and inner hyphens, and a top-level label of at least two letters.
-pub fn looks_like_email(text: &str) -> bool {
-    let Some((local, domain)) = text.split_once('@') else {
-        return false;
-    };
-    is_local_part(local) && is_domain(domain)
-}
-
-fn is_local_part(local: &str) -> bool {
-    const SPECIALS: &[u8] = b".!#$%&'*+/=?^_`{|}~-";
-    !local.is_empty()
-        && local.len() <= 64
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.contains("..")
-        && local
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || SPECIALS.contains(&b))
-}
-
-fn is_domain(domain: &str) -> bool {
-    let labels: Vec<&str> = domain.split('.').collect();
-    let label_ok = |l: &&str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    };
-    let tld_ok = labels
-        .last()
-        .is_some_and(|t| t.len() >= 2 && t.bytes().all(|b| b.is_ascii_alphabetic()));
-    labels.len() >= 2 && labels.iter().all(label_ok) && tld_ok
 }
 
 #[cfg(test)]
@@ -522,6 +403,28 @@ mod tests {
             "requested_by": "dev@bbws.io",
             "reason": "Fix tenant listing pagination"
         })
+    }
+
+    #[test]
+    fn a_validated_request_reads_back_from_the_shape_it_writes() {
+        let written = json!({"service": "site-management", "source_env": "sit",
+            "target_env": "prod", "version": "12", "requested_by": "dev@bbws.io",
+            "reason": "Release 1.4", "change_request": "CHG-1234", "skip_quality_gates": false,
+            "emergency": {"incident": "INC-42"}});
+        let request = validate_request(&written, &catalog()).expect("valid");
+        assert_eq!(serde_json::to_value(&request).ok(), Some(written.clone()));
+        let read: PromotionRequest = serde_json::from_value(written).expect("reads");
+        assert_eq!(read, request);
+        let minimal = json!({"service": "tenant-instance-management", "source_env": "dev",
+            "target_env": "sit", "version": "latest-dev", "requested_by": "dev@bbws.io",
+            "reason": "r", "skip_quality_gates": false});
+        let read: PromotionRequest = serde_json::from_value(minimal.clone()).expect("reads");
+        assert_eq!(read.path, PromotionPath::DevToSit);
+        assert_eq!(read.change_request, None);
+        assert_eq!(serde_json::to_value(&read).ok(), Some(minimal));
+        let backwards = json!({"service": "x", "source_env": "prod", "target_env": "dev",
+            "version": "1", "requested_by": "a@b.io", "reason": "r"});
+        assert!(serde_json::from_value::<PromotionRequest>(backwards).is_err());
     }
 
     fn sit_to_prod() -> Value {

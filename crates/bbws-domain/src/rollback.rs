@@ -25,9 +25,9 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::env::Env;
 use crate::errors::FieldError;
+use crate::fields::{InvalidRequest, Validator};
 use crate::naming::{latest_alias, parse_backup_alias, VersionRef};
 use crate::plan::lock_id;
-use crate::request::{InvalidRequest, Validator};
 
 /// The top-level fields a rollback request may have.
 pub const ROLLBACK_FIELDS: [&str; 7] = [

@@ -262,7 +262,7 @@ pub fn next_window_start(now: DateTime<Utc>, windows: &[Window]) -> Option<DateT
 }
 
 /// Whether a promotion may deploy now, as far as maintenance windows go.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum WindowCheck {
     /// The path does not need a window (DEV -> SIT).

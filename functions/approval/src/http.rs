@@ -9,15 +9,15 @@ use bbws_aws::approvals::{self, Callback, Item};
 use bbws_aws::BbwsError;
 use bbws_domain::links::{verify, LinkClaims, LinkDecision};
 use bbws_domain::{
-    decide, link_refusal, not_counted, reason_ok, Approval, ApprovalAttempt, Asked, Decision,
-    Directory, Refusal, Requirement, Role, Standing,
+    link_refusal, not_counted, rule, Act, Approval, ApprovalAttempt, Asked, Directory, ErrorName,
+    Refusal, Requirement, Role, Ruling, Standing,
 };
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 
+use crate::handler::App;
 use crate::pages;
-use crate::App;
 
 /// The page to answer with.
 struct Answer {
@@ -155,7 +155,7 @@ async fn context(app: &App, token: &str) -> Result<Result<Context, Answer>, Bbws
         }
     };
     let Some(request) = approvals::get(
-        &app.aws.dynamodb(),
+        &app.clients.dynamodb.clone(),
         &settings.approvals_table,
         &claims.request_id,
         "request",
@@ -382,7 +382,7 @@ fn approval_of(item: &Item) -> Option<Approval> {
 async fn approvals_so_far(app: &App, request_id: &str) -> Result<Vec<Approval>, BbwsError> {
     let settings = app.settings.as_ref().map_err(Clone::clone)?;
     let items = approvals::items_with_prefix(
-        &app.aws.dynamodb(),
+        &app.clients.dynamodb.clone(),
         &settings.approvals_table,
         request_id,
         "approval#",
@@ -406,7 +406,7 @@ const APPROVAL_ATTEMPTS: usize = 5;
 
 async fn approve(app: &App, ctx: &Context, caller: &Caller) -> Result<Answer, BbwsError> {
     let settings = app.settings.as_ref().map_err(Clone::clone)?;
-    let ddb = app.aws.dynamodb();
+    let ddb = app.clients.dynamodb.clone();
     let request_id = &ctx.claims.request_id;
     let attempt = ApprovalAttempt {
         email: ctx.claims.approver.clone(),
@@ -423,19 +423,25 @@ async fn approve(app: &App, ctx: &Context, caller: &Caller) -> Result<Answer, Bb
             return Ok(refusal);
         }
         let so_far = approvals_so_far(app, request_id).await?;
-        let (met, still_needed) = match decide(
+        let (met, still_needed) = match rule(
+            Act::Approve,
             &ctx.requirement,
             &ctx.requester,
             &ctx.directory,
             &so_far,
             &attempt,
         ) {
-            Decision::Refused(why) => {
+            Ruling::Approved { met, still_needed } => (met, still_needed),
+            Ruling::Refused(why) => {
                 let refusal = link_refused(Asked::Approve, &why);
                 audit(app, Some(ctx), "refused", &refusal.text(), caller).await?;
                 return Ok(refusal);
             }
-            Decision::Accepted { met, still_needed } => (met, still_needed),
+            Ruling::Rejected | Ruling::ReasonInvalid(_) => {
+                return Err(BbwsError::invalid_event(
+                    "an approval was ruled as a rejection",
+                ));
+            }
         };
         let now = Utc::now();
         let mut item = Map::new();
@@ -502,7 +508,7 @@ async fn approve(app: &App, ctx: &Context, caller: &Caller) -> Result<Answer, Bb
             return Ok(Answer::page(200, pages::message("Approved", &text)));
         }
         return match approvals::succeed(
-            &app.aws.sfn(),
+            &app.clients.sfn.clone(),
             &task_token,
             &json!({"request_id": request_id, "approvers": approvers}),
         )
@@ -540,8 +546,8 @@ async fn approve(app: &App, ctx: &Context, caller: &Caller) -> Result<Answer, Bb
     }
     warn!(event = "approval_contended", request_id = %request_id, rounds = APPROVAL_ATTEMPTS,
           "approval {request_id}: the request kept changing; nothing was decided");
-    Err(BbwsError::typed(
-        bbws_aws::error::AWS_UNAVAILABLE,
+    Err(BbwsError::new(
+        ErrorName::AwsUnavailable,
         format!(
         "approval {request_id}: the request changed {APPROVAL_ATTEMPTS} times while it was decided"
     ),
@@ -558,25 +564,37 @@ async fn reject(
     let settings = app.settings.as_ref().map_err(Clone::clone)?;
     let request_id = &ctx.claims.request_id;
     let role = ctx.claims.role;
-    let (refusal, given) = refusal_of(app, ctx).await?;
-    if let Some(why) = refusal {
-        let refusal = link_refused(Asked::Reject, &why);
-        audit(app, Some(ctx), "refused", &refusal.text(), caller).await?;
-        return Ok(refusal);
-    }
-    if !reason_ok(reason) {
-        return Ok(Answer::page(
-            400,
-            confirm_page(
-                ctx,
-                token,
-                &given,
-                Some(&format!(
-                    "Say why you reject (1 to {} characters).",
-                    bbws_domain::REASON_MAX_CHARS
-                )),
-            ),
-        ));
+    let so_far = approvals_so_far(app, request_id).await?;
+    let attempt = ApprovalAttempt {
+        email: ctx.claims.approver.clone(),
+        role,
+    };
+    match rule(
+        Act::Reject { reason },
+        &ctx.requirement,
+        &ctx.requester,
+        &ctx.directory,
+        &so_far,
+        &attempt,
+    ) {
+        Ruling::Rejected => {}
+        Ruling::Refused(why) => {
+            let refusal = link_refused(Asked::Reject, &why);
+            audit(app, Some(ctx), "refused", &refusal.text(), caller).await?;
+            return Ok(refusal);
+        }
+        Ruling::ReasonInvalid(words) => {
+            let given: Vec<Role> = so_far.iter().map(|a| a.role).collect();
+            return Ok(Answer::page(
+                400,
+                confirm_page(ctx, token, &given, Some(&words)),
+            ));
+        }
+        Ruling::Approved { .. } => {
+            return Err(BbwsError::invalid_event(
+                "a rejection was ruled as an approval",
+            ));
+        }
     }
     let now = Utc::now();
     let cause = format!(
@@ -590,7 +608,7 @@ async fn reject(
     // What the wait is failed with, kept so a retried request gives the same rejection.
     fields.insert("cause".into(), json!(cause));
     let decided = approvals::transition_item(
-        &app.aws.dynamodb(),
+        &app.clients.dynamodb.clone(),
         &settings.approvals_table,
         request_id,
         "pending",
@@ -601,7 +619,7 @@ async fn reject(
     let Some(decided) = decided else {
         // Lost to the quorum (or the wait's end): read what won and say so.
         let now_request = approvals::get(
-            &app.aws.dynamodb(),
+            &app.clients.dynamodb.clone(),
             &settings.approvals_table,
             request_id,
             "request",
@@ -628,7 +646,14 @@ async fn reject(
         .get("task_token")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    match approvals::fail(&app.aws.sfn(), token, "Bbws.ApprovalRejected", &cause).await? {
+    match approvals::fail(
+        &app.clients.sfn.clone(),
+        token,
+        ErrorName::ApprovalRejected,
+        &cause,
+    )
+    .await?
+    {
         Callback::Delivered => {
             info!(event = "rejected", request_id = %request_id, role = role.as_str(), "approval {request_id} rejected");
             Ok(Answer::page(
@@ -698,7 +723,12 @@ async fn audit(
     item.insert("expires_at".into(), json!(now.timestamp() + 400 * 86_400));
     info!(event = "approval_audit", request_id = %request_id, person = %person, role, decision, outcome,
           source_ip = %caller.source_ip, "{outcome}: {detail}");
-    approvals::put_if_absent(&app.aws.dynamodb(), &settings.approvals_table, &item).await?;
+    approvals::put_if_absent(
+        &app.clients.dynamodb.clone(),
+        &settings.approvals_table,
+        &item,
+    )
+    .await?;
     Ok(())
 }
 

@@ -5,13 +5,14 @@ use bbws_aws::approvals::{get, put_if_absent};
 use bbws_aws::store::to_item;
 use bbws_aws::{BbwsError, Settings};
 use bbws_domain::{
-    covers, ApprovedPackage, ErrorName, PromotionPlan, ReleasePlan, ReleaseRef, Requirement,
+    covers, ApprovedPackage, ErrorName, Preflight, PromotionPlan, ReleasePlan, ReleaseRef,
+    Requirement,
 };
 use chrono::Utc;
 use serde_json::{json, Value};
 use tracing::info;
 
-use crate::{App, Ask};
+use crate::handler::{App, Ask};
 
 /// The range key of the item that points from a release execution to its approval request.
 const POINTER: &str = "release";
@@ -119,8 +120,8 @@ impl App {
         let pointer = json!({"request_id": release.execution_arn, "item": POINTER,
                              "request": answer["request_id"], "created_at": Utc::now().to_rfc3339()});
         if let Value::Object(map) = pointer {
-            self.aws
-                .dynamodb()
+            self.clients
+                .dynamodb
                 .put_item()
                 .table_name(&settings.approvals_table)
                 .set_item(Some(to_item(&map)))
@@ -137,7 +138,7 @@ impl App {
         &self,
         settings: &Settings,
         plan: &PromotionPlan,
-        preflight: &Value,
+        preflight: &Preflight,
         execution_arn: &str,
         execution_name: &str,
     ) -> Result<Value, BbwsError> {
@@ -149,9 +150,12 @@ impl App {
                 format!("the release's approval does not cover this promotion: {why}; nothing was deployed"),
             )
         };
-        let release: ReleaseRef = serde_json::from_value(plan.request["release"].clone())
-            .map_err(|e| refuse(format!("the request names no release ({e})")))?;
-        let ddb = self.aws.dynamodb();
+        let release: ReleaseRef = plan
+            .request
+            .release
+            .clone()
+            .ok_or_else(|| refuse("the request names no release".to_owned()))?;
+        let ddb = self.clients.dynamodb.clone();
         let table = &settings.approvals_table;
         let pointer = get(&ddb, table, &release.execution_arn, POINTER)
             .await?
@@ -193,14 +197,13 @@ impl App {
         };
         let approved: Vec<ApprovedPackage> = serde_json::from_value(phase["packages"].clone())
             .map_err(|e| BbwsError::invalid_event(format!("stored release phase: {e}")))?;
-        let resolved: Vec<ApprovedPackage> = preflight["source"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|f| ApprovedPackage {
-                name: f["name"].as_str().unwrap_or_default().to_owned(),
-                version: f["version"].as_str().unwrap_or_default().to_owned(),
-                code_sha256: f["code_sha256"].as_str().unwrap_or_default().to_owned(),
+        let resolved: Vec<ApprovedPackage> = preflight
+            .source
+            .iter()
+            .map(|s| ApprovedPackage {
+                name: s.function.name.clone(),
+                version: s.function.version.clone(),
+                code_sha256: s.function.code_sha256.clone(),
             })
             .collect();
         if let Some(why) = covers(

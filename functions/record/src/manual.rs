@@ -2,7 +2,7 @@
 
 use bbws_aws::BbwsError;
 use bbws_domain::metrics::human_duration;
-use bbws_domain::{ErrorName, RollbackPlan};
+use bbws_domain::{ErrorName, RollbackPlan, Stage};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
@@ -19,15 +19,7 @@ pub fn classify(outcome: &str, state: &Value, plan: &RollbackPlan) -> Result<Out
         "failed" => {
             let caught = state["error"]["Error"].as_str().unwrap_or("");
             let stage = state["failed_stage"].as_str().unwrap_or("");
-            let name = ErrorName::ending(
-                caught,
-                match stage {
-                    "approval-timeout" => ErrorName::ApprovalTimedOut,
-                    "approval" => ErrorName::ApprovalRejected,
-                    "resolve" => ErrorName::RollbackRefused,
-                    _ => ErrorName::RollbackFailed,
-                },
-            );
+            let name = ErrorName::ending(caught, Stage::rollback_error(Stage::parse(stage)));
             let raw = cause_text(state["error"]["Cause"].as_str().unwrap_or(""));
             let what = format!("{} in {}", plan.service, plan.environment.label());
             let cause = match name {
@@ -162,6 +154,13 @@ pub fn message(plan: &RollbackPlan, record: &Map<String, Value>, outcome: &Outco
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A caught Lambda error as the state machine keeps it: the error's name, and its error
+    /// document as the cause.
+    fn caught(name: ErrorName, message: &str) -> Value {
+        let document = json!({"errorType": name.as_str(), "errorMessage": message});
+        json!({"Error": name.as_str(), "Cause": document.to_string()})
+    }
     use bbws_domain::{Config, RollbackRequest};
 
     fn plan() -> RollbackPlan {
@@ -183,8 +182,7 @@ mod tests {
 
     #[test]
     fn a_refused_target_keeps_its_words_and_name() {
-        let state = json!({"error": {"Error": "Bbws.RollbackRefused",
-            "Cause": "{\"errorType\":\"Bbws.RollbackRefused\",\"errorMessage\":\"x: version 2 was never live\"}"},
+        let state = json!({"error": caught(ErrorName::RollbackRefused, "x: version 2 was never live"),
             "failed_stage": "resolve"});
         let o = classify("failed", &state, &plan()).expect("classified");
         assert_eq!(
@@ -198,18 +196,19 @@ mod tests {
 
     #[test]
     fn an_aws_refusal_while_resolving_is_not_a_refused_target() {
-        let state = json!({"error": {"Error": "Bbws.AwsRefused",
-            "Cause": "{\"errorType\":\"Bbws.AwsRefused\",\"errorMessage\":\"ListAliases f: AccessDeniedException: no\"}"},
+        let state = json!({"error": caught(ErrorName::AwsRefused, "ListAliases f: AccessDeniedException: no"),
             "failed_stage": "resolve"});
         let o = classify("failed", &state, &plan()).expect("classified");
         assert_eq!(o.error, Some(ErrorName::AwsRefused));
         assert_eq!(
             o.cause,
-            "tenant-instance-management in PROD: Bbws.AwsRefused during resolve: ListAliases f: \
-             AccessDeniedException: no"
+            format!(
+                "tenant-instance-management in PROD: {} during resolve: ListAliases f: \
+                 AccessDeniedException: no",
+                ErrorName::AwsRefused
+            )
         );
-        let state = json!({"error": {"Error": "Bbws.AwsUnavailable",
-            "Cause": "{\"errorType\":\"Bbws.AwsUnavailable\",\"errorMessage\":\"UpdateAlias f: 503\"}"},
+        let state = json!({"error": caught(ErrorName::AwsUnavailable, "UpdateAlias f: 503"),
             "failed_stage": "rollback"});
         let o = classify("failed", &state, &plan()).expect("classified");
         assert_eq!(o.error, Some(ErrorName::RollbackFailed));

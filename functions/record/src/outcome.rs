@@ -2,8 +2,9 @@
 
 use bbws_aws::BbwsError;
 use bbws_domain::metrics::human_duration;
-use bbws_domain::{ErrorName, PromotionPlan};
+use bbws_domain::{Backup, Deployment, ErrorName, Preflight, PromotionPlan, Stage};
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
 
 /// The outcome of an execution.
@@ -41,16 +42,8 @@ pub fn classify(outcome: &str, state: &Value) -> Result<Outcome, BbwsError> {
         "failed" => {
             let caught = state["error"]["Error"].as_str().unwrap_or("");
             let stage = state["failed_stage"].as_str().unwrap_or("");
-            let name = ErrorName::ending(
-                caught,
-                match stage {
-                    "approval-timeout" => ErrorName::ApprovalTimedOut,
-                    "approval" => ErrorName::ApprovalRejected,
-                    "window" => ErrorName::OutsideMaintenanceWindow,
-                    "preflight" => ErrorName::PreflightFailed,
-                    _ => ErrorName::DeployFailed,
-                },
-            );
+            let failed_at = Stage::parse(stage);
+            let name = ErrorName::ending(caught, Stage::promotion_error(failed_at));
             let raw = cause_text(state["error"]["Cause"].as_str().unwrap_or(""));
             let mut cause = match (name, raw.is_empty()) {
                 (ErrorName::ApprovalTimedOut, _) => {
@@ -73,11 +66,7 @@ pub fn classify(outcome: &str, state: &Value) -> Result<Outcome, BbwsError> {
                 }
                 _ => raw,
             };
-            let before_deploy = matches!(
-                stage,
-                "preflight" | "approval" | "approval-timeout" | "window" | "backup"
-            );
-            if before_deploy && !cause.contains("nothing was deployed") {
+            if Stage::before_deploy(failed_at) && !cause.contains("nothing was deployed") {
                 cause.push_str("; nothing was deployed");
             }
             Ok(Outcome {
@@ -216,6 +205,11 @@ pub fn cause_text(cause: &str) -> String {
         .unwrap_or_else(|| cause.to_owned())
 }
 
+/// The answer of the step at `key` of the execution's state; `None` when that step did not run.
+fn step<T: DeserializeOwned>(state: &Value, key: &str) -> Option<T> {
+    serde_json::from_value(state[key].clone()).ok()
+}
+
 /// The deployment record: RB-003 §6.3.2 step 7's fields and what an auditor needs besides.
 pub fn record(
     plan: &PromotionPlan,
@@ -224,15 +218,27 @@ pub fn record(
     deployment_id: &str,
     now: DateTime<Utc>,
 ) -> Value {
-    let deployed = state["deploy"]["functions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let backed = state["backup"]["functions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let versions = |list: &[Value], key: &str| versions_by_function(list, key);
+    let backup: Option<Backup> = step(state, "backup");
+    let deployment: Option<Deployment> = step(state, "deploy");
+    let preflight: Option<Preflight> = step(state, "preflight");
+    let from_version: Map<String, Value> = backup
+        .iter()
+        .flat_map(|b| &b.functions)
+        .map(|f| (format!("{}/{}", f.region, f.function), json!(f.version)))
+        .collect();
+    let to_version: Map<String, Value> = deployment
+        .iter()
+        .flat_map(|d| &d.functions)
+        .map(|f| (format!("{}/{}", f.region, f.function), json!(f.version)))
+        .collect();
+    let code_sha256: Vec<Value> = preflight
+        .iter()
+        .flat_map(|p| &p.source)
+        .map(|s| {
+            json!({"function": s.function.name, "version": s.function.version,
+                   "code_sha256": s.function.code_sha256})
+        })
+        .collect();
     let request = &plan.request;
     json!({
         "deployment_id": deployment_id,
@@ -242,17 +248,17 @@ pub fn record(
         "service": plan.service,
         "source_environment": plan.source_env.as_str(),
         "functions": plan.functions.iter().map(|f| f.target.clone()).collect::<Vec<_>>(),
-        "from_version": versions(&backed, "version"),
-        "to_version": versions(&deployed, "version"),
+        "from_version": from_version,
+        "to_version": to_version,
         "source_version": plan.version,
-        "code_sha256": state["preflight"]["source"].as_array().map(|s| s.iter().map(|f| json!({"function": f["name"], "version": f["version"], "code_sha256": f["code_sha256"]})).collect::<Vec<_>>()).unwrap_or_default(),
-        "actor": request["requested_by"],
-        "reason": request["reason"],
-        "change_request": request["change_request"],
-        "incident": request["emergency"]["incident"],
+        "code_sha256": code_sha256,
+        "actor": request.requested_by,
+        "reason": request.reason,
+        "change_request": request.change_request,
+        "incident": request.emergency.as_ref().map(|e| &e.incident),
         "approvers": state["approval"]["approvers"],
-        "preflight": state["preflight"]["checks"],
-        "backup_alias": state["backup"]["alias"],
+        "preflight": preflight.map(|p| p.checks),
+        "backup_alias": backup.map(|b| b.alias),
         "execution_arn": plan.execution_arn,
         "outcome": outcome.status,
         "error": outcome.error.map(|e| e.as_str()),
@@ -309,9 +315,12 @@ pub fn message(plan: &PromotionPlan, record: &Map<String, Value>, outcome: &Outc
          Incident: {}\nExecution: {}\n",
         text_of(record.get("from_version")),
         text_of(record.get("to_version")),
-        text_of(request.get("requested_by")),
-        text_of(request.get("change_request")),
-        text_of(request.get("emergency").and_then(|e| e.get("incident"))),
+        request.requested_by,
+        request.change_request.as_deref().unwrap_or("-"),
+        request
+            .emergency
+            .as_ref()
+            .map_or("-", |e| e.incident.as_str()),
         plan.execution_arn
     ));
     text
@@ -321,10 +330,16 @@ pub fn message(plan: &PromotionPlan, record: &Map<String, Value>, outcome: &Outc
 mod tests {
     use super::*;
 
+    /// A caught Lambda error as the state machine keeps it: the error's name, and its error
+    /// document as the cause.
+    fn caught(name: ErrorName, message: &str) -> Value {
+        let document = json!({"errorType": name.as_str(), "errorMessage": message});
+        json!({"Error": name.as_str(), "Cause": document.to_string()})
+    }
+
     #[test]
     fn our_error_names_pass_through_with_their_message() {
-        let state = json!({"failed_stage": "preflight", "error": {"Error": "Bbws.PreflightFailed",
-            "Cause": "{\"errorType\":\"Bbws.PreflightFailed\",\"errorMessage\":\"1 of 9 checks failed: errors 12\"}"}});
+        let state = json!({"failed_stage": "preflight", "error": caught(ErrorName::PreflightFailed, "1 of 9 checks failed: errors 12")});
         let o = classify("failed", &state).expect("outcome");
         assert_eq!(o.error, Some(ErrorName::PreflightFailed));
         assert_eq!(
@@ -361,29 +376,33 @@ mod tests {
 
     #[test]
     fn an_aws_refusal_in_a_later_stage_ends_under_the_stage_and_names_the_call() {
-        let state = json!({"failed_stage": "preflight", "error": {"Error": "Bbws.AwsRefused",
-            "Cause": "{\"errorType\":\"Bbws.AwsRefused\",\"errorMessage\":\"GetFunction bbws-x-dev: \
-AccessDeniedException: not authorized to perform: lambda:GetFunction on resource: arn:x\"}"}});
+        let state = json!({"failed_stage": "preflight", "error": caught(ErrorName::AwsRefused, "GetFunction bbws-x-dev: \
+AccessDeniedException: not authorized to perform: lambda:GetFunction on resource: arn:x")});
         let o = classify("failed", &state).expect("outcome");
         assert_eq!(o.error, Some(ErrorName::PreflightFailed));
         assert_eq!(
             o.cause,
-            "Bbws.AwsRefused during preflight: GetFunction bbws-x-dev: AccessDeniedException: not \
-             authorized to perform: lambda:GetFunction on resource: arn:x; nothing was deployed"
+            format!(
+                "{} during preflight: GetFunction bbws-x-dev: AccessDeniedException: not \
+                 authorized to perform: lambda:GetFunction on resource: arn:x; nothing was deployed",
+                ErrorName::AwsRefused
+            )
         );
     }
 
     #[test]
     fn an_aws_refusal_while_asking_the_approvers_is_not_a_rejection() {
-        let state = json!({"failed_stage": "approval", "error": {"Error": "Bbws.AwsRefused",
-            "Cause": "{\"errorType\":\"Bbws.AwsRefused\",\"errorMessage\":\"Publish approval email to a@b.io: \
-AuthorizationError: not authorized to perform: SNS:Publish\"}"}});
+        let state = json!({"failed_stage": "approval", "error": caught(ErrorName::AwsRefused, "Publish approval email to a@b.io: \
+AuthorizationError: not authorized to perform: SNS:Publish")});
         let o = classify("failed", &state).expect("outcome");
         assert_eq!(o.error, Some(ErrorName::AwsRefused));
         assert_eq!(
             o.cause,
-            "Bbws.AwsRefused during approval: Publish approval email to a@b.io: AuthorizationError: \
-             not authorized to perform: SNS:Publish; nothing was deployed"
+            format!(
+                "{} during approval: Publish approval email to a@b.io: AuthorizationError: \
+                 not authorized to perform: SNS:Publish; nothing was deployed",
+                ErrorName::AwsRefused
+            )
         );
     }
 
@@ -411,7 +430,7 @@ AuthorizationError: not authorized to perform: SNS:Publish\"}"}});
 
     #[test]
     fn a_rejection_says_so_with_the_approvers_words() {
-        let state = json!({"failed_stage": "approval", "error": {"Error": "Bbws.ApprovalRejected",
+        let state = json!({"failed_stage": "approval", "error": {"Error": ErrorName::ApprovalRejected.as_str(),
             "Cause": "ops-lead@bbws.io: not during the freeze"}});
         let o = classify("failed", &state).expect("outcome");
         assert_eq!(o.error, Some(ErrorName::ApprovalRejected));

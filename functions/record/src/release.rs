@@ -3,7 +3,7 @@
 
 use bbws_aws::BbwsError;
 use bbws_domain::metrics::human_duration;
-use bbws_domain::{ErrorName, ReleasePlan};
+use bbws_domain::{ErrorName, ReleasePlan, Stage};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -209,8 +209,8 @@ pub fn classify(outcome: &str, state: &Value, release: &ReleasePlan) -> Result<O
             let stage = state["failed_stage"].as_str().unwrap_or("");
             let caught = state["error"]["Error"].as_str().unwrap_or("");
             let raw = cause_text(state["error"]["Cause"].as_str().unwrap_or(""));
-            let (error, cause) = match stage {
-                "approval-timeout" => (
+            let (error, cause) = match Stage::parse(stage) {
+                Some(Stage::ApprovalTimeout) => (
                     ErrorName::ApprovalTimedOut,
                     format!(
                         "no approval decision within {} ({} s); nothing was deployed",
@@ -218,24 +218,26 @@ pub fn classify(outcome: &str, state: &Value, release: &ReleasePlan) -> Result<O
                         release.approval_timeout_seconds
                     ),
                 ),
-                "approval" => match ErrorName::ending(caught, ErrorName::ApprovalRejected) {
-                    ErrorName::ApprovalRejected => (
-                        ErrorName::ApprovalRejected,
-                        format!("the release was rejected: {raw}; nothing was deployed"),
-                    ),
-                    aws => (
-                        aws,
-                        format!("{caught} during approval: {raw}; nothing was deployed"),
-                    ),
-                },
-                "preflight" => match ErrorName::caught_outcome(caught) {
+                Some(Stage::Approval) => {
+                    match ErrorName::ending(caught, ErrorName::ApprovalRejected) {
+                        ErrorName::ApprovalRejected => (
+                            ErrorName::ApprovalRejected,
+                            format!("the release was rejected: {raw}; nothing was deployed"),
+                        ),
+                        aws => (
+                            aws,
+                            format!("{caught} during approval: {raw}; nothing was deployed"),
+                        ),
+                    }
+                }
+                Some(Stage::Preflight) => match ErrorName::caught_outcome(caught) {
                     Some(name) => (name, format!("{raw}; nothing was deployed")),
                     None => (
                         ErrorName::PreflightFailed,
                         format!("{caught} during preflight: {raw}; nothing was deployed"),
                     ),
                 },
-                "bookkeeping" => (
+                Some(Stage::Bookkeeping) => (
                     ErrorName::ReleaseFailed,
                     format!(
                         "the release stopped: its phase bookkeeping failed ({caught}: {raw}); {}",
@@ -380,6 +382,13 @@ pub fn ended_sentence(ended_on: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A caught Lambda error as the state machine keeps it: the error's name, and its error
+    /// document as the cause.
+    fn caught(name: ErrorName, message: &str) -> Value {
+        let document = json!({"errorType": name.as_str(), "errorMessage": message});
+        json!({"Error": name.as_str(), "Cause": document.to_string()})
+    }
     use bbws_domain::{Config, ReleaseRequest};
 
     fn plan(rollback: bool) -> ReleasePlan {
@@ -451,7 +460,7 @@ mod tests {
         let state = json!({"progress": first(&release), "child": child("tenant-instance-management", "7"),
                            "health": {"verdict": "healthy"}});
         let (progress, _, _) = advance(&release, "succeeded", &state).expect("advanced");
-        let described = json!({"ExecutionArn": "arn:child:ecs", "Error": "Bbws.RolledBack",
+        let described = json!({"ExecutionArn": "arn:child:ecs", "Error": ErrorName::RolledBack.as_str(),
                                "Cause": "verification failed right after the deploy"});
         let state = json!({"progress": progress, "child": child("tenant-instance-management", "7"),
                            "health": {"verdict": "healthy", "reason": null},
@@ -461,7 +470,7 @@ mod tests {
             subject,
             "Release phase 2 of 3 failed: ecs-event-handler in SIT"
         );
-        assert_eq!(progress["failed"]["error"], "Bbws.RolledBack");
+        assert_eq!(progress["failed"]["error"], ErrorName::RolledBack.as_str());
         assert_eq!(progress["not_started"], json!(["site-management"]));
         assert_eq!(progress["roll_back_completed"], true);
         assert_eq!(
@@ -476,36 +485,43 @@ mod tests {
         assert_eq!(o.error, Some(ErrorName::ReleaseFailed));
         assert_eq!(
             o.cause,
-            "phase 2 (ecs-event-handler) failed with Bbws.RolledBack: verification failed right after \
-             the deploy; the completed phases were rolled back: tenant-instance-management; not \
-             started: site-management"
+            format!(
+                "phase 2 (ecs-event-handler) failed with {}: verification failed right after \
+                 the deploy; the completed phases were rolled back: tenant-instance-management; \
+                 not started: site-management",
+                ErrorName::RolledBack
+            )
         );
     }
 
     #[test]
     fn a_bookkeeping_failure_still_says_where_the_release_stopped() {
         let release = plan(false);
-        let state = json!({"failed_stage": "bookkeeping", "error": {"Error": "Bbws.AwsUnavailable",
-            "Cause": "{\"errorType\":\"Bbws.AwsUnavailable\",\"errorMessage\":\"SNS timed out\"}"},
+        let state = json!({"failed_stage": "bookkeeping", "error": caught(ErrorName::AwsUnavailable, "SNS timed out"),
             "progress": {"failed": {"cause": "phase 1 (tenant-instance-management) failed"}, "completed": []}});
         let o = classify("failed", &state, &release).expect("classified");
         assert_eq!(o.error, Some(ErrorName::ReleaseFailed));
-        assert!(o.cause.starts_with("the release stopped: its phase bookkeeping failed (Bbws.AwsUnavailable: SNS timed out)"), "{}", o.cause);
+        let stopped = format!(
+            "the release stopped: its phase bookkeeping failed ({}: SNS timed out)",
+            ErrorName::AwsUnavailable
+        );
+        assert!(o.cause.starts_with(&stopped), "{}", o.cause);
     }
 
     #[test]
     fn a_preflight_stopped_by_aws_is_preflight_failed_naming_the_aws_error() {
         let release = plan(false);
-        let refused = json!({"failed_stage": "preflight", "error": {"Error": "Bbws.AwsRefused",
-            "Cause": "{\"errorType\":\"Bbws.AwsRefused\",\"errorMessage\":\"Query t: AccessDeniedException: no\"}"}});
+        let refused = json!({"failed_stage": "preflight", "error": caught(ErrorName::AwsRefused, "Query t: AccessDeniedException: no")});
         let o = classify("failed", &refused, &release).expect("classified");
         assert_eq!(o.error, Some(ErrorName::PreflightFailed));
         assert_eq!(
             o.cause,
-            "Bbws.AwsRefused during preflight: Query t: AccessDeniedException: no; nothing was deployed"
+            format!(
+                "{} during preflight: Query t: AccessDeniedException: no; nothing was deployed",
+                ErrorName::AwsRefused
+            )
         );
-        let ours = json!({"failed_stage": "preflight", "error": {"Error": "Bbws.OutsideMaintenanceWindow",
-            "Cause": "{\"errorType\":\"Bbws.OutsideMaintenanceWindow\",\"errorMessage\":\"closed\"}"}});
+        let ours = json!({"failed_stage": "preflight", "error": caught(ErrorName::OutsideMaintenanceWindow, "closed")});
         let o = classify("failed", &ours, &release).expect("classified");
         assert_eq!(o.error, Some(ErrorName::OutsideMaintenanceWindow));
         assert_eq!(o.cause, "closed; nothing was deployed");
@@ -514,7 +530,7 @@ mod tests {
     #[test]
     fn a_refused_approval_ends_the_release_before_anything_deployed() {
         let release = plan(false);
-        let state = json!({"failed_stage": "approval", "error": {"Error": "Bbws.ApprovalRejected",
+        let state = json!({"failed_stage": "approval", "error": {"Error": ErrorName::ApprovalRejected.as_str(),
             "Cause": "dev-lead@bbws.io (Dev Lead) rejected: not this week"}});
         let o = classify("failed", &state, &release).expect("classified");
         assert_eq!(o.error, Some(ErrorName::ApprovalRejected));

@@ -2,19 +2,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bbws_aws::functions::{alias_version, health, list_aliases, list_versions, put_alias};
 use bbws_aws::runtime::{parse, to_value};
-use bbws_aws::store::records_of_service;
-use bbws_aws::{Aws, BbwsError, Settings};
+use bbws_aws::{BbwsError, Settings};
 use bbws_domain::naming::{incident_alias, parse_backup_alias};
 use bbws_domain::{
-    resolve_target, ErrorName, FunctionState, Move, ReleasePlan, Resolution, RollbackPlan,
-    RollbackRequest,
+    own_environment, resolve_target, EnvRequest, ErrorName, FunctionState, Move, ReleasePlan,
+    Resolution, RollbackPlan, RollbackRequest,
 };
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tracing::{info, warn};
+
+use crate::ports::{Functions, Records};
 
 #[derive(Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -39,12 +39,18 @@ enum Op {
     },
 }
 
-pub struct App {
-    pub aws: Aws,
+/// The rollback: this account's functions and records, and the deployed settings.
+pub struct App<F, R> {
+    /// This account's functions.
+    pub functions: F,
+    /// This account's deployment records.
+    pub records: R,
+    /// The deployed settings, or why they cannot be used (every manual step is then refused).
     pub settings: Result<Settings, BbwsError>,
 }
 
-impl App {
+impl<F: Functions, R: Records> App<F, R> {
+    /// One step of a manual rollback.
     pub async fn handle(&self, event: Value) -> Result<Value, BbwsError> {
         let settings = self.settings.as_ref().map_err(Clone::clone)?;
         match parse::<Op>("the rollback event", event)? {
@@ -54,7 +60,7 @@ impl App {
                 started_at,
             } => plan(settings, &input, &execution_arn, &started_at),
             Op::Resolve { rollback } => self.resolve(settings, &rollback).await,
-            Op::Manual { rollback, target } => self.manual(&rollback, &target).await,
+            Op::Manual { rollback, target } => self.manual(&rollback, &target, Utc::now()).await,
             Op::Phases { release, phases } => self.phases(&release, &phases).await,
         }
     }
@@ -70,7 +76,7 @@ impl App {
             );
             let event = json!({"promotion": p["promotion"], "backup": p["backup"], "deploy": p["deploy"],
                                "monitor": {"reason": reason}});
-            match crate::back_to_backup(&self.aws, event).await {
+            match crate::promotion::back_to_backup(&self.functions, event, Utc::now()).await {
                 Ok(out) => {
                     info!(event = "phase_rolled_back", service = %service, backup = %out["backup_alias"],
                           "release phase {service} rolled back to {}", out["backup_alias"]);
@@ -100,24 +106,26 @@ impl App {
     /// What serves now, the backups, the published versions and the records, then the domain's
     /// choice of target.
     async fn resolve(&self, settings: &Settings, plan: &RollbackPlan) -> Result<Value, BbwsError> {
-        let records = records_of_service(
-            &self.aws.dynamodb(),
-            &settings.deployments_table,
-            &plan.service,
-        )
-        .await?;
+        let records = self
+            .records
+            .of_service(&settings.deployments_table, &plan.service)
+            .await?;
         let recorded = served_versions(&records);
         let mut states = Vec::new();
         for region in &plan.regions {
-            let lambda = self.aws.lambda(Some(region));
             for function in &plan.functions {
-                let current = alias_version(&lambda, function, &plan.alias).await?;
-                let backups = list_aliases(&lambda, function)
+                let current = self
+                    .functions
+                    .alias_version(region, function, &plan.alias)
+                    .await?;
+                let backups = self
+                    .functions
+                    .aliases(region, function)
                     .await?
                     .into_iter()
                     .filter(|(name, _)| parse_backup_alias(name).is_some())
                     .collect();
-                let versions = list_versions(&lambda, function).await?;
+                let versions = self.functions.versions(region, function).await?;
                 states.push(FunctionState {
                     region: region.clone(),
                     function: function.clone(),
@@ -165,8 +173,13 @@ impl App {
     }
 
     /// RB-003 §6.3.2 steps 4-6 for every function in every region.
-    async fn manual(&self, plan: &RollbackPlan, target: &Resolution) -> Result<Value, BbwsError> {
-        let incident = incident_alias(Utc::now());
+    async fn manual(
+        &self,
+        plan: &RollbackPlan,
+        target: &Resolution,
+        now: DateTime<Utc>,
+    ) -> Result<Value, BbwsError> {
+        let incident = incident_alias(now);
         let mut moved: Vec<&Move> = Vec::new();
         for m in &target.moves {
             if let Err(e) = self.move_one(plan, m, &incident).await {
@@ -189,12 +202,18 @@ impl App {
         }
         let mut functions = Vec::new();
         let mut unhealthy = Vec::new();
-        let http = bbws_aws::functions::http_client();
         for m in &target.moves {
-            let latest =
-                crate::latest_back_on(&self.aws, &http, &m.region, &m.function, &m.to_version)
-                    .await;
-            let h = health(&self.aws.lambda(Some(&m.region)), &m.function, &plan.alias).await?;
+            let latest = crate::promotion::latest_back_on(
+                &self.functions,
+                &m.region,
+                &m.function,
+                &m.to_version,
+            )
+            .await;
+            let h = self
+                .functions
+                .health(&m.region, &m.function, &plan.alias)
+                .await?;
             info!(event = "rollback_health", function = %m.function, region = %m.region, version = %m.to_version,
                   status = h.status, "{}:{} version {} in {} answers {}", m.function, plan.alias, m.to_version,
                   m.region, h.detail);
@@ -241,23 +260,24 @@ impl App {
         if m.from_version == m.to_version {
             return Ok(());
         }
-        let lambda = self.aws.lambda(Some(&m.region));
-        put_alias(
-            &lambda,
-            &m.function,
-            incident,
-            &m.from_version,
-            &format!("Incident backup before rollback by {}", plan.execution_arn),
-        )
-        .await?;
-        put_alias(
-            &lambda,
-            &m.function,
-            &plan.alias,
-            &m.to_version,
-            &format!("Rollback from {incident} by {}", plan.execution_arn),
-        )
-        .await?;
+        self.functions
+            .put_alias(
+                &m.region,
+                &m.function,
+                incident,
+                &m.from_version,
+                &format!("Incident backup before rollback by {}", plan.execution_arn),
+            )
+            .await?;
+        self.functions
+            .put_alias(
+                &m.region,
+                &m.function,
+                &plan.alias,
+                &m.to_version,
+                &format!("Rollback from {incident} by {}", plan.execution_arn),
+            )
+            .await?;
         info!(event = "alias_moved", function = %m.function, region = %m.region, from = %m.from_version,
               to = %m.to_version, "{}:{} {} -> {} in {}", m.function, plan.alias, m.from_version, m.to_version,
               m.region);
@@ -267,16 +287,17 @@ impl App {
     async fn put_back(&self, plan: &RollbackPlan, moved: &[&Move]) -> String {
         let mut failed = Vec::new();
         for m in moved.iter().filter(|m| m.from_version != m.to_version) {
-            let lambda = self.aws.lambda(Some(&m.region));
             let description = format!("Rollback undone by {}", plan.execution_arn);
-            if let Err(e) = put_alias(
-                &lambda,
-                &m.function,
-                &plan.alias,
-                &m.from_version,
-                &description,
-            )
-            .await
+            if let Err(e) = self
+                .functions
+                .put_alias(
+                    &m.region,
+                    &m.function,
+                    &plan.alias,
+                    &m.from_version,
+                    &description,
+                )
+                .await
             {
                 warn!(event = "put_back_failed", function = %m.function, region = %m.region, error = %e.message,
                       "{}:{} could not go back to {}", m.function, plan.alias, m.from_version);
@@ -312,17 +333,8 @@ fn plan(
         );
         BbwsError::new(ErrorName::InvalidInput, e.to_string())
     })?;
-    if request.environment != settings.env {
-        return Err(BbwsError::new(
-            ErrorName::InvalidInput,
-            format!(
-                "environment: this state machine rolls back in {}; a rollback in {} runs on bbws-rollback-{}",
-                settings.env.label(),
-                request.environment.label(),
-                request.environment.as_str()
-            ),
-        ));
-    }
+    own_environment(settings.env, EnvRequest::Rollback(request.environment))
+        .map_err(|e| BbwsError::new(ErrorName::InvalidInput, e.to_string()))?;
     let started: DateTime<Utc> = DateTime::parse_from_rfc3339(started_at)
         .map_err(|e| BbwsError::invalid_event(format!("started_at '{started_at}': {e}")))?
         .with_timezone(&Utc);

@@ -1,0 +1,821 @@
+//! Approval: the promotion's task-token wait (RB-003 §2.2, §4.2), answered by signed email links.
+//!
+//! Task face (`op: request`, invoked with `.waitForTaskToken`): keeps the task token server-side in
+//! `bbws-approvals-<env>` with what is being approved, who must approve and the deadline, and sends
+//! every eligible approver one email with an Approve and a Reject link (HMAC-signed, see
+//! `bbws_domain::links`; the token is never in a link, an email, a log line or an output).
+//!
+//! HTTP face (the function URL): `GET /decide?t=…` shows the request and a confirm form and changes
+//! nothing; `POST /decide` records the decision. The quorum rules are the domain's; each role is given
+//! once (conditional write); the request leaves `pending` once (conditional update), so exactly one
+//! SendTaskSuccess or SendTaskFailure is sent. Every decision and refusal is audited.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use bbws_aws::approvals::{
+    email_approver, fail, get, items_with_prefix, parameter, put_if_absent, succeed, transition,
+    Callback,
+};
+use bbws_aws::runtime::{parse, to_value};
+use bbws_aws::store::notify;
+use bbws_aws::{BbwsError, Clients, Settings};
+use bbws_domain::links::{sign, LinkClaims, LinkDecision};
+use bbws_domain::naming::approval_request_id;
+use bbws_domain::{
+    Directory, ErrorName, Preflight, PromotionPlan, ReleasePlan, Requirement, Resolution, Role,
+    RollbackPlan,
+};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+use tracing::info;
+
+use crate::http;
+
+#[derive(Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum Event {
+    Request {
+        task_token: String,
+        promotion: PromotionPlan,
+        preflight: Preflight,
+        /// When the wait began (`$$.State.EnteredTime`): the deadline counts from there, as the
+        /// Task's timeout does, so no link outlives the wait.
+        entered_at: Option<String>,
+    },
+    RequestRollback {
+        task_token: String,
+        rollback: RollbackPlan,
+        target: Resolution,
+        entered_at: Option<String>,
+    },
+    RequestRelease {
+        task_token: String,
+        release: ReleasePlan,
+        preflight: Value,
+        entered_at: Option<String>,
+    },
+    AcceptRelease {
+        promotion: PromotionPlan,
+        preflight: Preflight,
+        execution_arn: String,
+        execution_name: String,
+    },
+}
+
+/// When the wait began; now if the state machine did not say.
+fn started(entered_at: Option<String>) -> chrono::DateTime<Utc> {
+    entered_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(Utc::now)
+}
+
+/// Links stop working this long before the wait's own timeout, so an answer never arrives at a
+/// wait that has just ended.
+const DEADLINE_MARGIN_SECONDS: i64 = 2;
+
+/// What the function reads from SSM: the signing key, the approver directory, its own URL.
+#[derive(Clone)]
+pub struct Secrets {
+    pub key: Vec<u8>,
+    pub directory: Directory,
+    pub base_url: String,
+}
+
+/// SSM values are read at most every five minutes (a rotated key is picked up within that).
+const SECRETS_TTL: Duration = Duration::from_secs(300);
+
+/// The approval function: this account's clients, the deployed settings and the secrets read
+/// from SSM (cached).
+pub struct App {
+    /// This account's clients.
+    pub clients: Clients,
+    /// The deployed settings, or why they cannot be used (every event is then refused).
+    pub settings: Result<Settings, BbwsError>,
+    secrets: Mutex<Option<(Instant, Secrets)>>,
+}
+
+impl App {
+    /// The approval function of this account.
+    pub fn new(clients: Clients, settings: Result<Settings, BbwsError>) -> App {
+        App {
+            clients,
+            settings,
+            secrets: Mutex::new(None),
+        }
+    }
+
+    /// One event: an HTTP request of the function URL, else a step of a state machine.
+    pub async fn handle(&self, event: Value) -> Result<Value, BbwsError> {
+        if event.get("requestContext").is_some() {
+            return Ok(http::handle(self, event).await);
+        }
+        let settings = self.settings.as_ref().map_err(Clone::clone)?;
+        match parse::<Event>("the approval event", event)? {
+            Event::Request {
+                task_token,
+                promotion,
+                preflight,
+                entered_at,
+            } => {
+                self.request(
+                    settings,
+                    &task_token,
+                    &promotion,
+                    &preflight,
+                    started(entered_at),
+                )
+                .await
+            }
+            Event::RequestRelease {
+                task_token,
+                release,
+                preflight,
+                entered_at,
+            } => {
+                self.request_release(
+                    settings,
+                    &task_token,
+                    &release,
+                    &preflight,
+                    started(entered_at),
+                )
+                .await
+            }
+            Event::AcceptRelease {
+                promotion,
+                preflight,
+                execution_arn,
+                execution_name,
+            } => {
+                self.accept_release(
+                    settings,
+                    &promotion,
+                    &preflight,
+                    &execution_arn,
+                    &execution_name,
+                )
+                .await
+            }
+            Event::RequestRollback {
+                task_token,
+                rollback,
+                target,
+                entered_at,
+            } => {
+                self.request_rollback(
+                    settings,
+                    &task_token,
+                    &rollback,
+                    &target,
+                    started(entered_at),
+                )
+                .await
+            }
+        }
+    }
+
+    /// The signing key, directory and base URL, cached for [`SECRETS_TTL`].
+    pub async fn secrets(&self) -> Result<Secrets, BbwsError> {
+        let mut guard = self.secrets.lock().await;
+        if let Some((at, s)) = guard.as_ref() {
+            if at.elapsed() < SECRETS_TTL {
+                return Ok(s.clone());
+            }
+        }
+        let ssm = self.clients.ssm.clone();
+        let name = |var: &str| {
+            std::env::var(var).map_err(|_| BbwsError::config(format!("{var} is not set")))
+        };
+        let key = parameter(&ssm, &name("BBWS_APPROVAL_KEY_PARAM")?).await?;
+        let directory_text = parameter(&ssm, &name("BBWS_APPROVERS_PARAM")?).await?;
+        let directory: Directory = serde_json::from_str(&directory_text)
+            .map_err(|e| BbwsError::config(format!("the approver directory: {e}")))?;
+        let mut base_url = parameter(&ssm, &name("BBWS_APPROVAL_URL_PARAM")?).await?;
+        if !base_url.ends_with('/') {
+            base_url.push('/');
+        }
+        let s = Secrets {
+            key: key.into_bytes(),
+            directory,
+            base_url,
+        };
+        *guard = Some((Instant::now(), s.clone()));
+        Ok(s)
+    }
+
+    async fn request(
+        &self,
+        settings: &Settings,
+        token: &str,
+        plan: &PromotionPlan,
+        preflight: &Preflight,
+        started: chrono::DateTime<Utc>,
+    ) -> Result<Value, BbwsError> {
+        let requirement = preflight.approval.clone();
+        let requester = plan.request.requested_by.clone();
+        let fields = json!({
+            "kind": "promotion",
+            "service": plan.service,
+            "source_env": plan.source_env.as_str(),
+            "target_env": plan.target_env.as_str(),
+            "version": plan.version,
+            "reason": plan.request.reason,
+            "change_request": plan.request.change_request,
+            "incident": plan.request.emergency.as_ref().map(|e| &e.incident),
+            "emergency": preflight.emergency,
+            "source": preflight.source,
+            "checks": preflight.checks,
+        });
+        let packages: Vec<String> = preflight
+            .source
+            .iter()
+            .map(|s| {
+                let f = &s.function;
+                format!(
+                    "  {} version {} (CodeSha256 {})",
+                    f.name, f.version, f.code_sha256
+                )
+            })
+            .collect();
+        let intro = format!(
+            "{requester} asks to promote {} from {} ({}) to {}.\n\nReason: {}\nChange request: {}\nPackages:\n{}",
+            plan.service,
+            plan.source_env.label(),
+            plan.version,
+            plan.target_env.label(),
+            plan.request.reason,
+            plan.request.change_request.as_deref().unwrap_or("-"),
+            packages.join("\n"),
+        );
+        let what = format!(
+            "{} {} -> {}",
+            plan.service,
+            plan.source_env.label(),
+            plan.target_env.label()
+        );
+        self.ask(
+            settings,
+            token,
+            Ask {
+                execution_arn: &plan.execution_arn,
+                requirement,
+                requester,
+                timeout_seconds: plan.limits.approval_timeout_seconds,
+                started,
+                fields,
+                intro,
+                email_subject: format!("Approval wanted: {what}"),
+                notify_subject: format!(
+                    "Approval wanted: {} to {}",
+                    plan.service,
+                    plan.target_env.label()
+                ),
+                what,
+            },
+        )
+        .await
+    }
+
+    /// A manual rollback's approval (RB-003 §7.3 "Rollback approved by").
+    async fn request_rollback(
+        &self,
+        settings: &Settings,
+        token: &str,
+        plan: &RollbackPlan,
+        target: &Resolution,
+        started: chrono::DateTime<Utc>,
+    ) -> Result<Value, BbwsError> {
+        let Some(requirement) = plan.approval.clone() else {
+            return Err(BbwsError::invalid_event(format!(
+                "a rollback in {} needs no approval; the state machine should not ask",
+                plan.environment.label()
+            )));
+        };
+        let moves: Vec<String> = target
+            .moves
+            .iter()
+            .map(|m| {
+                format!(
+                    "  {} version {} -> {} in {}",
+                    m.function, m.from_version, m.to_version, m.region
+                )
+            })
+            .collect();
+        let r = &plan.request;
+        let intro = format!(
+            "{} asks to roll {} back in {} to {}.\n\nReason: {}\nIncident: {}\n{}Versions ({}):\n{}",
+            r.requested_by,
+            plan.service,
+            plan.environment.label(),
+            target.target,
+            r.reason,
+            r.incident.as_deref().unwrap_or("-"),
+            if target.forced.is_empty() {
+                String::new()
+            } else {
+                format!("FORCED: never live before: {}\n", target.forced.join(", "))
+            },
+            plan.alias,
+            moves.join("\n"),
+        );
+        let what = format!(
+            "rollback of {} in {}",
+            plan.service,
+            plan.environment.label()
+        );
+        let fields = json!({
+            "kind": "rollback",
+            "service": plan.service,
+            "target_env": plan.environment.as_str(),
+            "target": target.target,
+            "moves": target.moves,
+            "forced": target.forced,
+            "reason": r.reason,
+            "incident": r.incident,
+        });
+        self.ask(
+            settings,
+            token,
+            Ask {
+                execution_arn: &plan.execution_arn,
+                requirement,
+                requester: r.requested_by.clone(),
+                timeout_seconds: plan.approval_timeout_seconds,
+                started,
+                fields,
+                intro,
+                email_subject: format!("Approval wanted: {what}"),
+                notify_subject: format!("Approval wanted: {what}"),
+                what,
+            },
+        )
+        .await
+    }
+
+    /// Stores the request with its task token and sends every eligible approver their links.
+    ///
+    /// Safe to run again for the same step (Step Functions retries the task under a new task
+    /// token): the request id is derived from the execution and the step, so a repeated ask finds
+    /// its earlier request, stores the new token (links already mailed then decide with it), mails
+    /// only the approvers not mailed yet and notifies the events topic only if that did not go out.
+    /// A request decided while its token was being replaced gets its decision sent to the new
+    /// token.
+    pub(crate) async fn ask(
+        &self,
+        settings: &Settings,
+        token: &str,
+        ask: Ask<'_>,
+    ) -> Result<Value, BbwsError> {
+        let secrets = self.secrets().await?;
+        let now = Utc::now();
+        let requirement = &ask.requirement;
+        let to_mail = recipients(requirement, &secrets.directory, &ask.requester);
+        if to_mail.is_empty() {
+            return Err(BbwsError::config(format!(
+                "nobody in the approver directory can approve ({requirement}) besides the requester"
+            )));
+        }
+        let timeout = i64::try_from(ask.timeout_seconds).unwrap_or(i64::MAX / 4);
+        let deadline = ask.started + chrono::Duration::seconds(timeout - DEADLINE_MARGIN_SECONDS);
+        let kind = ask
+            .fields
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("promotion")
+            .to_owned();
+        let request_id = approval_request_id(ask.execution_arn, &kind);
+        let mut item = json!({
+            "request_id": request_id,
+            "item": "request",
+            "status": "pending",
+            "task_token": token,
+            "execution_arn": ask.execution_arn,
+            "requested_by": ask.requester,
+            "required": requirement,
+            "required_text": requirement.to_string(),
+            "created_at": now.to_rfc3339(),
+            "deadline": deadline.to_rfc3339(),
+            "deadline_epoch": deadline.timestamp(),
+            "expires_at": deadline.timestamp() + 90 * 86_400,
+        });
+        let (Value::Object(map), Value::Object(fields)) = (&mut item, ask.fields) else {
+            return Err(BbwsError::invalid_event(
+                "the approval request is not an object",
+            ));
+        };
+        map.extend(fields);
+        let map = map.clone();
+        let ddb = self.clients.dynamodb.clone();
+        let table = &settings.approvals_table;
+        let fresh = put_if_absent(&ddb, table, &map).await?;
+        let (deadline, notified_before, mailed) = if fresh {
+            (deadline, false, BTreeSet::new())
+        } else {
+            match self
+                .resume_request(settings, token, &request_id, ask.execution_arn)
+                .await?
+            {
+                Resumed::Waiting { deadline, notified } => {
+                    let mailed = items_with_prefix(&ddb, table, &request_id, MAIL_PREFIX)
+                        .await?
+                        .iter()
+                        .filter_map(|i| i.get("item").and_then(Value::as_str).map(str::to_owned))
+                        .collect();
+                    (deadline, notified, mailed)
+                }
+                Resumed::Answered(out) => return Ok(out),
+            }
+        };
+
+        let sns = self.clients.sns.clone();
+        let pending = still_to_mail(&to_mail, &mailed);
+        let mut sent = 0;
+        for (role, person) in &pending {
+            let link = |decision| -> Result<String, BbwsError> {
+                let claims = LinkClaims {
+                    request_id: request_id.clone(),
+                    approver: person.clone(),
+                    role: *role,
+                    decision,
+                    expires_at: deadline.timestamp(),
+                };
+                let t = sign(&claims, &secrets.key)
+                    .map_err(|e| BbwsError::config(format!("approval signing key: {e}")))?;
+                Ok(format!("{}decide?t={t}", secrets.base_url))
+            };
+            let message = format!(
+                "{}\n\nYou are asked as {}. Approvals needed: {requirement}.\n\n\
+                 Approve: {}\n\nReject: {}\n\n\
+                 Opening a link only shows the request; nothing is decided until you confirm on that page. \
+                 The links are yours alone, work once, and expire at {}.\nExecution: {}\n",
+                ask.intro,
+                role.as_str(),
+                link(LinkDecision::Approve)?,
+                link(LinkDecision::Reject)?,
+                deadline.to_rfc3339(),
+                ask.execution_arn,
+            );
+            email_approver(
+                &sns,
+                &settings.approval_topic_arn,
+                person,
+                &ask.email_subject,
+                &message,
+            )
+            .await?;
+            // Kept once it went out, so a retry of this step does not mail this approver again.
+            let mark = json!({"request_id": request_id, "item": mail_item(*role, person),
+                              "person": person, "role": role, "at": Utc::now().to_rfc3339(),
+                              "expires_at": deadline.timestamp() + 90 * 86_400});
+            if let Value::Object(mark) = mark {
+                put_if_absent(&ddb, table, &mark).await?;
+            }
+            sent += 1;
+        }
+        let already = to_mail.len() - pending.len();
+        info!(event = "approval_requested", request_id = %request_id, what = %ask.what,
+              required = %requirement, emails = sent, already_mailed = already, repeated = !fresh,
+              deadline = %deadline.to_rfc3339(),
+              "approval {request_id}: {sent} email(s) for {requirement} ({already} sent before), until {deadline}");
+        if notified_before {
+            info!(event = "approval_notice_skipped", request_id = %request_id,
+                  "approval {request_id}: the events topic was notified before");
+        } else {
+            notify(
+                &sns,
+                &settings.events_topic_arn,
+                "approval_wanted",
+                &ask.notify_subject,
+                &format!(
+                    "{}: {} approval(s) requested from {requirement}, deadline {}.\nExecution: {}\n",
+                    ask.what,
+                    to_mail.len(),
+                    deadline.to_rfc3339(),
+                    ask.execution_arn
+                ),
+            )
+            .await?;
+            let mut f = serde_json::Map::new();
+            f.insert("notified_at".into(), json!(Utc::now().to_rfc3339()));
+            // False when the request was decided meanwhile: nothing is waiting for this mark then.
+            transition(&ddb, table, &request_id, "pending", "pending", &f).await?;
+        }
+        to_value(
+            &json!({"request_id": request_id, "deadline": deadline.to_rfc3339(),
+                         "emails": sent, "already_mailed": already, "repeated": !fresh}),
+        )
+    }
+
+    /// A repeated ask of the same step found its earlier request: keeps it waiting under the new
+    /// task token, or gives the new token the decision already made.
+    async fn resume_request(
+        &self,
+        settings: &Settings,
+        token: &str,
+        request_id: &str,
+        execution_arn: &str,
+    ) -> Result<Resumed, BbwsError> {
+        let ddb = self.clients.dynamodb.clone();
+        let table = &settings.approvals_table;
+        for _ in 0..2 {
+            let existing = get(&ddb, table, request_id, "request")
+                .await?
+                .ok_or_else(|| {
+                    BbwsError::new(
+                        ErrorName::AwsUnavailable,
+                        format!("approval request {request_id} was not readable after it existed"),
+                    )
+                })?;
+            let text = |k: &str| {
+                existing
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            if text("execution_arn") != execution_arn {
+                return Err(BbwsError::invalid_event(format!(
+                    "approval request {request_id} belongs to {}, not {execution_arn}",
+                    text("execution_arn")
+                )));
+            }
+            match resume(&existing) {
+                Resume::Continue => {
+                    let replaced = text("task_token") != token;
+                    if replaced {
+                        let mut f = serde_json::Map::new();
+                        f.insert("task_token".into(), json!(token));
+                        f.insert("token_replaced_at".into(), json!(Utc::now().to_rfc3339()));
+                        // Only while pending: a decision made meanwhile is given to the new token.
+                        if !transition(&ddb, table, request_id, "pending", "pending", &f).await? {
+                            continue;
+                        }
+                    }
+                    let deadline = chrono::DateTime::parse_from_rfc3339(&text("deadline"))
+                        .map(|t| t.with_timezone(&Utc))
+                        .map_err(|e| {
+                            BbwsError::invalid_event(format!(
+                                "approval request {request_id}: stored deadline: {e}"
+                            ))
+                        })?;
+                    let notified = existing.contains_key("notified_at");
+                    info!(event = "approval_resumed", request_id = %request_id, token_replaced = replaced,
+                          notified_before = notified,
+                          "approval {request_id} asked again: still pending, token replaced: {replaced}");
+                    return Ok(Resumed::Waiting { deadline, notified });
+                }
+                Resume::Approved { reopen } => {
+                    if reopen {
+                        let mut f = serde_json::Map::new();
+                        f.insert("redelivered_at".into(), json!(Utc::now().to_rfc3339()));
+                        transition(&ddb, table, request_id, "expired", "approved", &f).await?;
+                    }
+                    let approvers = existing.get("approvers").cloned().unwrap_or(Value::Null);
+                    let delivered = succeed(
+                        &self.clients.sfn.clone(),
+                        token,
+                        &json!({"request_id": request_id, "approvers": approvers}),
+                    )
+                    .await?;
+                    info!(event = "approval_redelivered", request_id = %request_id, decision = "approved",
+                          delivered = matches!(delivered, Callback::Delivered),
+                          "approval {request_id} asked again after it was approved: approval given to the current wait");
+                    return Ok(Resumed::Answered(
+                        json!({"request_id": request_id, "redelivered": "approved"}),
+                    ));
+                }
+                Resume::Rejected { cause } => {
+                    let delivered = fail(
+                        &self.clients.sfn.clone(),
+                        token,
+                        ErrorName::ApprovalRejected,
+                        &cause,
+                    )
+                    .await?;
+                    info!(event = "approval_redelivered", request_id = %request_id, decision = "rejected",
+                          delivered = matches!(delivered, Callback::Delivered),
+                          "approval {request_id} asked again after it was rejected: rejection given to the current wait");
+                    return Ok(Resumed::Answered(
+                        json!({"request_id": request_id, "redelivered": "rejected"}),
+                    ));
+                }
+                Resume::Closed { status } => {
+                    return Err(BbwsError::new(
+                        ErrorName::ApprovalTimedOut,
+                        format!("approval request {request_id} is closed ({status}); its wait has ended"),
+                    ));
+                }
+            }
+        }
+        Err(BbwsError::new(
+            ErrorName::AwsUnavailable,
+            format!("approval request {request_id} kept changing while it was asked again"),
+        ))
+    }
+}
+
+/// The range keys of the items that say an approver's email went out start with this.
+const MAIL_PREFIX: &str = "mail#";
+
+/// The range key of the item that says `person` was mailed as `role`.
+fn mail_item(role: Role, person: &str) -> String {
+    format!("{MAIL_PREFIX}{}#{person}", role.as_str())
+}
+
+/// Who is mailed: every member of each required role but the requester, as (role, person).
+fn recipients(
+    requirement: &Requirement,
+    directory: &Directory,
+    requester: &str,
+) -> Vec<(Role, String)> {
+    let mut out = Vec::new();
+    for role in requirement.roles() {
+        for person in directory.members.get(role).into_iter().flatten() {
+            if !bbws_domain::approvals::same_person(person, requester) {
+                out.push((*role, person.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The recipients whose email has not gone out (no `mail#` item).
+fn still_to_mail(recipients: &[(Role, String)], mailed: &BTreeSet<String>) -> Vec<(Role, String)> {
+    recipients
+        .iter()
+        .filter(|(role, person)| !mailed.contains(&mail_item(*role, person)))
+        .cloned()
+        .collect()
+}
+
+/// What a repeated ask does with the request it finds.
+#[derive(Debug, PartialEq, Eq)]
+enum Resume {
+    /// Still pending: store the new token, mail whoever was not mailed, notify if not done.
+    Continue,
+    /// Approved (or approved and then closed because the older token was gone, `reopen`): the
+    /// approval goes to the current wait.
+    Approved { reopen: bool },
+    /// Rejected: the rejection goes to the current wait.
+    Rejected { cause: String },
+    /// Closed otherwise: nothing to give.
+    Closed { status: String },
+}
+
+/// How a repeated ask ended.
+enum Resumed {
+    /// Still waiting, until `deadline`; `notified`: the events topic already has it.
+    Waiting {
+        deadline: chrono::DateTime<Utc>,
+        notified: bool,
+    },
+    /// The decision was given to the current wait; the step's answer.
+    Answered(Value),
+}
+
+fn resume(request: &serde_json::Map<String, Value>) -> Resume {
+    let status = request
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown");
+    let approved = request.get("approvers").is_some_and(Value::is_array);
+    match status {
+        "pending" => Resume::Continue,
+        "approved" => Resume::Approved { reopen: false },
+        "expired" if approved => Resume::Approved { reopen: true },
+        "rejected" => Resume::Rejected {
+            cause: request
+                .get("cause")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(|| "the approval was rejected".to_owned()),
+        },
+        other => Resume::Closed {
+            status: other.to_owned(),
+        },
+    }
+}
+
+/// One approval round: what is asked, of whom, until when.
+pub(crate) struct Ask<'a> {
+    pub(crate) execution_arn: &'a str,
+    pub(crate) requirement: Requirement,
+    pub(crate) requester: String,
+    pub(crate) timeout_seconds: u64,
+    pub(crate) started: chrono::DateTime<Utc>,
+    /// What the approval page shows (kind, service, versions...).
+    pub(crate) fields: Value,
+    /// The email's first paragraphs.
+    pub(crate) intro: String,
+    pub(crate) email_subject: String,
+    pub(crate) notify_subject: String,
+    /// A few words for logs and the events topic.
+    pub(crate) what: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn directory() -> Directory {
+        serde_json::from_value(json!({
+            "tech_lead": ["tech-lead@bbws.io", "jane@bbws.io"],
+            "operations_lead": ["ops-lead@bbws.io"],
+            "dev_lead": ["dev-lead@bbws.io"]
+        }))
+        .expect("directory")
+    }
+
+    fn prod() -> Requirement {
+        Requirement::AllOf(vec![Role::TechLead, Role::OperationsLead])
+    }
+
+    #[test]
+    fn every_role_member_but_the_requester_is_mailed() {
+        let r = recipients(&prod(), &directory(), "Jane@bbws.io");
+        assert_eq!(
+            r,
+            vec![
+                (Role::TechLead, "tech-lead@bbws.io".to_owned()),
+                (Role::OperationsLead, "ops-lead@bbws.io".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_repeated_ask_mails_only_whoever_was_not_mailed() {
+        let all = recipients(&prod(), &directory(), "someone@bbws.io");
+        assert_eq!(all.len(), 3);
+        let none = BTreeSet::new();
+        assert_eq!(still_to_mail(&all, &none), all, "first time: everyone");
+        let mailed: BTreeSet<String> = [
+            mail_item(Role::TechLead, "tech-lead@bbws.io"),
+            mail_item(Role::TechLead, "jane@bbws.io"),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            still_to_mail(&all, &mailed),
+            vec![(Role::OperationsLead, "ops-lead@bbws.io".to_owned())]
+        );
+        let everyone: BTreeSet<String> = all.iter().map(|(r, p)| mail_item(*r, p)).collect();
+        assert!(
+            still_to_mail(&all, &everyone).is_empty(),
+            "all mailed: none again"
+        );
+        // A person mailed in one role is still mailed in another role they are asked in.
+        let other_role: BTreeSet<String> = [mail_item(Role::DevLead, "ops-lead@bbws.io")]
+            .into_iter()
+            .collect();
+        assert_eq!(still_to_mail(&all, &other_role).len(), 3);
+    }
+
+    fn request(v: Value) -> serde_json::Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("object"),
+        }
+    }
+
+    #[test]
+    fn a_repeated_ask_continues_a_pending_request() {
+        assert_eq!(
+            resume(&request(json!({"status": "pending"}))),
+            Resume::Continue
+        );
+    }
+
+    #[test]
+    fn a_repeated_ask_gives_a_decision_already_made_to_the_current_wait() {
+        assert_eq!(
+            resume(&request(json!({"status": "approved", "approvers": []}))),
+            Resume::Approved { reopen: false }
+        );
+        assert_eq!(
+            resume(&request(
+                json!({"status": "expired", "approvers": [{"person": "a"}]})
+            )),
+            Resume::Approved { reopen: true },
+            "approved, then closed because the older token was gone"
+        );
+        assert_eq!(
+            resume(&request(
+                json!({"status": "rejected", "cause": "dev-lead@bbws.io (Dev Lead) rejected: no"})
+            )),
+            Resume::Rejected {
+                cause: "dev-lead@bbws.io (Dev Lead) rejected: no".into()
+            }
+        );
+        assert_eq!(
+            resume(&request(json!({"status": "expired"}))),
+            Resume::Closed {
+                status: "expired".into()
+            }
+        );
+    }
+}
