@@ -26,7 +26,7 @@ export PYTHONPATH := $(CURDIR)/local
 export PATH := $(VENV)/bin:$(PATH)
 
 .PHONY: help prereqs venv npm lambdas estate up down status env mail demo demo-release showcase test lint fmt-check \
-        clippy unit test-local tf-check asl-check checkov deny actionlint chromium
+        clippy unit test-local tf-check asl-check checkov deny actionlint chromium faults
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -141,6 +141,11 @@ test-local: prereqs up chromium ## integration tests on the local estate (boto3,
 	@for suite in local/tests tests; do \
 	  $(PYTEST) -m "iam_denials and not pipeline_state" $$suite; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc; \
 	done
+
+# Every AWS call of every step of a promotion (SIT and PROD), a release and a manual rollback fails once
+# (transient, permanent, crash after its side effect); the table of cells, and each unsafe end it found.
+faults: prereqs up ## the full fault matrix on the local estate (tests/fault_matrix.py); make test runs its short form
+	cd tests && $(PY) fault_matrix.py
 
 # checkov over infra/ only: local/tests/terraform is a test stack applied to the emulator, never deployed.
 checkov: prereqs $(CHECKOV_VENV)/.installed ## checkov over infra/ (each skip is inline, beside its resource, with its reason)

@@ -229,16 +229,19 @@ def wait_for(predicate, timeout: float = 30, what: str = "condition"):
 
 # -- approvals by email link ------------------------------------------------------------------------
 
-def mailbox(address: str) -> list[dict[str, Any]]:
-    # Generous: the mailbox of an approver asked in many rounds is read whole, by several tests at once.
-    with urllib.request.urlopen(f"{SETTINGS.endpoint}/_local/mailbox.json?to={address}", timeout=30) as r:
+def mailbox(address: str, contains: str | None = None) -> list[dict[str, Any]]:
+    """The messages to `address` (those mentioning `contains` when given), oldest first."""
+    from urllib.parse import urlencode
+
+    query = urlencode({"to": address, **({"contains": contains} if contains else {})})
+    with urllib.request.urlopen(f"{SETTINGS.endpoint}/_local/mailbox.json?{query}", timeout=30) as r:
         return json.loads(r.read())
 
 
 def approval_links(address: str, execution_arn: str, timeout: float = 30) -> dict[str, str]:
     """The Approve and Reject links of the approval email `address` received for an execution."""
     def find():
-        for m in mailbox(address):
+        for m in mailbox(address, execution_arn):
             if execution_arn in m["body"] and m["subject"].startswith("Approval wanted"):
                 links = {}
                 for line in m["body"].splitlines():
@@ -510,10 +513,7 @@ def failure_of(d: dict[str, Any]) -> tuple[str | None, str | None]:
 
 def notifications_of(execution_arn: str, to: str = "platform-team@bbws.io") -> list[tuple[str, str]]:
     """(subject, body) of the events-topic emails about one execution, oldest first."""
-    url = f"{SETTINGS.endpoint}/_local/mailbox.json?to={to}"
-    with urllib.request.urlopen(url, timeout=30) as r:  # the whole mailbox of the address: slow under load
-        mails = json.loads(r.read())
-    mails = sorted(mails, key=lambda m: m["file"])
+    mails = sorted(mailbox(to, execution_arn), key=lambda m: m["file"])
     return [(m["subject"], m["body"].replace("\r\n", "\n")) for m in mails
             if execution_arn in m["body"].replace("\r\n", "\n")]
 
@@ -550,7 +550,7 @@ def arm_publish_fault(env: str, topic: str, times: int = 1, code: str = "KMSThro
 
 def approval_mails(address: str, execution_arn: str) -> list[dict[str, Any]]:
     """The approval emails `address` received for an execution."""
-    return [m for m in mailbox(address)
+    return [m for m in mailbox(address, execution_arn)
             if execution_arn in m["body"] and m["subject"].startswith("Approval wanted")]
 
 

@@ -25,6 +25,7 @@ class Mailbox:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._parsed: dict[str, dict[str, Any]] = {}
 
     def deliver(self, to: str, subject: str, body: str, *, topic_arn: str, message_id: str) -> Path:
         msg = EmailMessage()
@@ -42,15 +43,22 @@ class Mailbox:
             path.write_bytes(msg.as_bytes(policy=email.policy.SMTP))
         return path
 
-    def messages(self, to: str | None = None) -> list[dict[str, Any]]:
-        """Every message (oldest first), or those to one address, as dicts with the links found in them."""
+    def messages(self, to: str | None = None, contains: str | None = None) -> list[dict[str, Any]]:
+        """Every message (oldest first), or those to one address, as dicts with the links found in them;
+        only those whose subject or body contains `contains` when given. A message file never changes
+        once delivered: each is parsed once."""
         folders = [self.root / _SAFE.sub("_", to.lower())] if to else sorted(self.root.iterdir())
         out: list[dict[str, Any]] = []
         for folder in folders:
             if not folder.is_dir():
                 continue
             for path in sorted(folder.glob("*.eml")):
-                out.append(read_message(path))
+                key = str(path)
+                msg = self._parsed.get(key)
+                if msg is None:
+                    msg = self._parsed[key] = read_message(path)
+                if contains is None or contains in msg["body"] or contains in (msg["subject"] or ""):
+                    out.append(msg)
         out.sort(key=lambda m: m["file"].rsplit("/", 1)[-1])
         return out
 

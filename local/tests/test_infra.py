@@ -89,23 +89,8 @@ def copy_infra(dest: Path) -> Path:
 
 
 def statemachine_dir(tmp: Path) -> Path:
-    """The repository's statemachine/ when promote.asl.json, rollback.asl.json and release.asl.json are
-    there, else stand-ins using every variable."""
-    if all((ROOT / "statemachine" / f"{m}.asl.json").exists() for m in ("promote", "rollback", "release")):
-        return ROOT / "statemachine"
-    d = tmp / "statemachine"
-    d.mkdir(parents=True, exist_ok=True)
-    states: dict[str, Any] = {}
-    order = ["preflight", "backup_alias", "deploy", "monitor", "rollback", "record", "approval"]
-    for i, name in enumerate(order):
-        states[name] = {"Type": "Task", "Resource": "${%s_arn}" % name,
-                        **({"Next": order[i + 1]} if i + 1 < len(order) else {"End": True})}
-    for machine in ("promote", "rollback", "release"):
-        (d / f"{machine}.asl.json").write_text(json.dumps(
-            {"Comment": "stand-in for ${env} (promotions: ${promote_state_machine_arn})",
-             "StartAt": order[0], "States": states},
-            indent=2))
-    return d
+    """The repository's statemachine/ (the definitions and the Retry policy they share)."""
+    return ROOT / "statemachine"
 
 
 def policy_of(session: Any, role: str) -> dict[str, Any]:

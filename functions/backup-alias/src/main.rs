@@ -1,4 +1,4 @@
-//! Backup alias (RB-003 §6.3.2): `backup-YYYYMMDD-HHMMSS` (UTC) on the version behind
+//! Backup alias (RB-003 §6.3.2): `backup-YYYYMMDD-HHMMSS` (UTC, the execution's start) on the version behind
 //! `latest-<target>` of every function of the service, in every target region, described with the
 //! execution ARN, so a rollback has a named version to return to.
 
@@ -7,7 +7,6 @@ use bbws_aws::runtime::{parse, serve, to_value};
 use bbws_aws::{Aws, BbwsError};
 use bbws_domain::naming::backup_alias;
 use bbws_domain::{ErrorName, PromotionPlan};
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::info;
@@ -27,7 +26,9 @@ struct Backed {
 
 async fn handle(aws: &Aws, event: Value) -> Result<Value, BbwsError> {
     let plan = parse::<Event>("the backup event", event)?.promotion;
-    let alias = backup_alias(Utc::now());
+    // Named after the execution's start, not the moment of this attempt: a retried step (the answer of
+    // the first attempt lost) finds and keeps its own alias instead of making a second one.
+    let alias = backup_alias(plan.started_at);
     let description = format!("Backup before {}", plan.execution_arn);
     let mut backed = Vec::new();
     for region in &plan.target_regions {

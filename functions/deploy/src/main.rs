@@ -4,7 +4,8 @@
 //!
 //! All functions or none: every package is published before any alias moves; if an alias move
 //! fails, the aliases already moved go back to their backup versions and the step fails with
-//! `Bbws.DeployFailed`.
+//! `Bbws.DeployFailed`, or with `Bbws.AwsUnavailable` when AWS failed transiently and everything is
+//! back as it was (the state machine then runs the step again, which finds its published versions).
 
 use std::time::Duration;
 
@@ -88,14 +89,22 @@ impl App {
                 .publish_one(source, plan, src, &event.backup, &mut published)
                 .await
             {
-                let latest = self.latest_back(&event.backup).await;
-                return Err(nothing_moved(plan, &src.target, &e, &published, &latest));
+                let (latest, latest_ok) = self.latest_back(&event.backup).await;
+                let name = retry_or_fail(&e, latest_ok);
+                return Err(nothing_moved(
+                    name,
+                    plan,
+                    &src.target,
+                    &e,
+                    &published,
+                    &latest,
+                ));
             }
         }
-        if let Err(e) = self.move_aliases(plan, &published).await {
-            let latest = self.latest_back(&event.backup).await;
+        if let Err((e, reverted)) = self.move_aliases(plan, &published).await {
+            let (latest, latest_ok) = self.latest_back(&event.backup).await;
             return Err(BbwsError::new(
-                ErrorName::DeployFailed,
+                retry_or_fail(&e, reverted && latest_ok),
                 format!("{}; {latest}", e.message),
             ));
         }
@@ -208,11 +217,13 @@ impl App {
         Ok(package)
     }
 
+    /// Moves every alias; on a failure, the aliases already moved go back: the error, and whether
+    /// every one of them is back.
     async fn move_aliases(
         &self,
         plan: &PromotionPlan,
         published: &[Deployed],
-    ) -> Result<(), BbwsError> {
+    ) -> Result<(), (BbwsError, bool)> {
         let description = format!("Promoted by {}", plan.execution_arn);
         for (i, d) in published.iter().enumerate() {
             let lambda = self.aws.lambda(Some(&d.region));
@@ -225,9 +236,9 @@ impl App {
             )
             .await
             {
-                let reverted = self.revert(plan, &published[..i]).await;
-                return Err(BbwsError::new(
-                    ErrorName::DeployFailed,
+                let (reverted, all_back) = self.revert(plan, &published[..i]).await;
+                let error = BbwsError::typed(
+                    &e.error_type,
                     format!(
                         "{}: moving {}:{} to version {} in {} failed ({}); {}",
                         plan.service,
@@ -238,7 +249,8 @@ impl App {
                         e.message,
                         reverted
                     ),
-                ));
+                );
+                return Err((error, all_back));
             }
             info!(event = "alias_moved", region = %d.region, function = %d.function, version = %d.version,
                   "{}:{} -> {} in {}", d.function, plan.target_alias, d.version, d.region);
@@ -249,7 +261,7 @@ impl App {
     /// After a failed deploy, the unqualified code (`$LATEST`) of every function in every region
     /// goes back to the package of its backup version: publishing changed it even where no alias
     /// moved. A sentence for the step's cause.
-    async fn latest_back(&self, backup: &Backup) -> String {
+    async fn latest_back(&self, backup: &Backup) -> (String, bool) {
         let mut restored = 0;
         let mut failed = Vec::new();
         for b in backup.functions.iter().filter(|b| !b.version.is_empty()) {
@@ -271,10 +283,10 @@ impl App {
                 }
             }
         }
-        latest_sentence(restored, &failed)
+        (latest_sentence(restored, &failed), failed.is_empty())
     }
 
-    async fn revert(&self, plan: &PromotionPlan, moved: &[Deployed]) -> String {
+    async fn revert(&self, plan: &PromotionPlan, moved: &[Deployed]) -> (String, bool) {
         let mut back = Vec::new();
         let mut failed = Vec::new();
         for d in moved {
@@ -312,7 +324,8 @@ impl App {
                 }
             }
         }
-        if failed.is_empty() {
+        let all_back = failed.is_empty();
+        let sentence = if all_back {
             format!(
                 "the {} alias(es) already moved are back on their previous versions{}; every \
                  function serves what it served before",
@@ -330,7 +343,18 @@ impl App {
                 failed.join(", "),
                 plan.target_alias
             )
-        }
+        };
+        (sentence, all_back)
+    }
+}
+
+/// The name a failed deploy ends with: `Bbws.AwsUnavailable` (the step is run again) when AWS failed
+/// transiently and everything is back as it was, else `Bbws.DeployFailed`.
+fn retry_or_fail(cause: &BbwsError, all_back: bool) -> ErrorName {
+    if all_back && cause.error_type == ErrorName::AwsUnavailable.as_str() {
+        ErrorName::AwsUnavailable
+    } else {
+        ErrorName::DeployFailed
     }
 }
 
@@ -352,6 +376,7 @@ fn latest_sentence(restored: usize, failed: &[String]) -> String {
 
 /// A failure before any alias moved: every function still serves its previous version.
 fn nothing_moved(
+    name: ErrorName,
     plan: &PromotionPlan,
     function: &str,
     e: &BbwsError,
@@ -371,9 +396,10 @@ fn nothing_moved(
         )
     };
     warn!(event = "deploy_failed", service = %plan.service, function = %function, published = published.len(),
-          error = %e.message, "deploying {function} failed before any alias moved");
+          error = %e.message, retried = name == ErrorName::AwsUnavailable,
+          "deploying {function} failed before any alias moved");
     BbwsError::new(
-        ErrorName::DeployFailed,
+        name,
         format!(
             "{}: deploying {function} to {} failed: {}. No alias was moved: all {} function(s) \
              still serve their previous versions behind {}{unused}{}",
@@ -432,6 +458,7 @@ mod tests {
             code_sha256: "x".into(),
         }];
         let e = nothing_moved(
+            ErrorName::DeployFailed,
             &plan(),
             "prod-bbws-plugins-service",
             &BbwsError::new(ErrorName::DeployFailed, "the package is gone"),
@@ -446,6 +473,25 @@ mod tests {
              latest-prod; the versions already published get no traffic: prod-bbws-sites-service 3 \
              in eu-west-1"
         );
+    }
+
+    #[test]
+    fn a_transient_failure_with_everything_back_is_retried_anything_else_fails_the_deploy() {
+        let throttled = BbwsError::new(
+            ErrorName::AwsUnavailable,
+            "UpdateAlias f: ThrottlingException",
+        );
+        let refused = BbwsError::new(
+            ErrorName::AwsRefused,
+            "UpdateAlias f: AccessDeniedException",
+        );
+        assert_eq!(retry_or_fail(&throttled, true), ErrorName::AwsUnavailable);
+        assert_eq!(
+            retry_or_fail(&throttled, false),
+            ErrorName::DeployFailed,
+            "an alias not back"
+        );
+        assert_eq!(retry_or_fail(&refused, true), ErrorName::DeployFailed);
     }
 
     #[test]

@@ -19,7 +19,6 @@ use bbws_aws::runtime::{parse, serve, to_value};
 use bbws_aws::{Aws, BbwsError};
 use bbws_domain::naming::incident_alias;
 use bbws_domain::{ErrorName, PromotionPlan};
-use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tracing::{info, warn};
@@ -63,7 +62,8 @@ pub(crate) async fn back_to_backup(aws: &Aws, event: Value) -> Result<Value, Bbw
         .or_else(|| event.verify["reason"].as_str())
         .map(readable)
         .unwrap_or_else(|| "rollback requested".to_owned());
-    let incident = incident_alias(Utc::now());
+    // Named after the execution's start: a retried rollback keeps the one incident alias it made.
+    let incident = incident_alias(plan.started_at);
     info!(event = "rollback_start", service = %plan.service, target = %plan.target_env,
           functions = event.backup.functions.len(), incident = %incident, reason = %reason,
           "rolling {} back in {} to {}: {reason}", plan.service, plan.target_env, event.backup.alias);

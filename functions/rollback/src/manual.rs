@@ -166,13 +166,20 @@ impl App {
 
     /// RB-003 §6.3.2 steps 4-6 for every function in every region.
     async fn manual(&self, plan: &RollbackPlan, target: &Resolution) -> Result<Value, BbwsError> {
-        let incident = incident_alias(Utc::now());
+        // Named after the execution's start: a retried step keeps the one incident alias it made.
+        let incident = incident_alias(plan.started_at);
         let mut moved: Vec<&Move> = Vec::new();
         for m in &target.moves {
             if let Err(e) = self.move_one(plan, m, &incident).await {
-                let back = self.put_back(plan, &moved).await;
+                let (back, all_back) = self.put_back(plan, &moved).await;
+                // AWS failed transiently and nothing changed: the state machine runs the step again.
+                let name = if all_back && e.error_type == ErrorName::AwsUnavailable.as_str() {
+                    ErrorName::AwsUnavailable
+                } else {
+                    ErrorName::RollbackFailed
+                };
                 return Err(BbwsError::new(
-                    ErrorName::RollbackFailed,
+                    name,
                     format!(
                         "{} in {}: moving {}:{} to {} in {} failed ({}); {back}",
                         plan.service,
@@ -264,7 +271,8 @@ impl App {
         Ok(())
     }
 
-    async fn put_back(&self, plan: &RollbackPlan, moved: &[&Move]) -> String {
+    /// The aliases already moved go back; the sentence for the cause, and whether all are back.
+    async fn put_back(&self, plan: &RollbackPlan, moved: &[&Move]) -> (String, bool) {
         let mut failed = Vec::new();
         for m in moved.iter().filter(|m| m.from_version != m.to_version) {
             let lambda = self.aws.lambda(Some(&m.region));
@@ -284,16 +292,18 @@ impl App {
             }
         }
         if failed.is_empty() {
-            format!(
+            let sentence = format!(
                 "the {} alias(es) already moved are back where they were; nothing changed",
                 moved.len()
-            )
+            );
+            (sentence, true)
         } else {
-            format!(
+            let sentence = format!(
                 "could not put back: {}; check {} of every function by hand",
                 failed.join(", "),
                 plan.alias
-            )
+            );
+            (sentence, false)
         }
     }
 }
