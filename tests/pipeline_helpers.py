@@ -17,7 +17,7 @@ from typing import Any, Iterator
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "local"))
 
-from bbws_local.settings import ACCOUNTS, Settings  # noqa: E402
+from bbws_local.settings import ACCOUNTS, Settings, runbook_config  # noqa: E402
 
 SETTINGS = Settings.from_env()
 os.environ["AWS_CONFIG_FILE"] = str(SETTINGS.state_dir / "aws" / "config")
@@ -27,7 +27,7 @@ for _var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_S
 
 import boto3  # noqa: E402
 
-RUNBOOK_CONFIG = json.loads((ROOT / "events" / "config" / "runbook.json").read_text())
+RUNBOOK_CONFIG = runbook_config()
 from services import ci  # noqa: E402
 
 GATES = ci.GATES
@@ -330,6 +330,8 @@ def inside_every_window() -> dict[str, Any]:
 from services import catalog as fixtures  # noqa: E402
 from services import seed, traffic  # noqa: E402
 from services.estate import Estate  # noqa: E402
+
+SERVICE_NAMES = fixtures.SERVICE_NAMES  # the runbook's catalog, in its release order
 
 ESTATE = Estate(SETTINGS)
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

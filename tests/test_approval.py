@@ -296,7 +296,7 @@ def test_approval_after_the_deadline_is_refused(preflight_config):
     assert ph.lock_of("sit", TENANT) is None
 
 
-RACE_LANES = ("tenant-instance-management", "ecs-event-handler", "site-management")
+RACE_LANES = ph.SERVICE_NAMES  # one lane per catalog service
 RACE_ROUNDS = 17  # per lane: 51 rounds in all
 
 
