@@ -27,6 +27,9 @@ from bbws_local.settings import ACCOUNTS, Settings  # noqa: E402
 from bbws_local import pytest_iam  # noqa: E402
 from bbws_local.pytest_iam import _no_unexpected_iam_denials, expect_denials  # noqa: E402,F401
 
+# The pure tests have their own conftest and run before the estate starts (`make unit-py`).
+collect_ignore = ["unit"]
+
 # Modules that read what the pipeline tests (tests/) change: the applied Terraform (a second plan) and the
 # BBWS services as seeded. `make test-local` runs them before the suites that run side by side.
 PIPELINE_STATE_MODULES = ("test_infra.py", "test_services.py")
