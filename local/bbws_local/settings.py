@@ -50,6 +50,8 @@ def code_version() -> str:
 
     h = hashlib.sha256()
     for path in sorted(Path(__file__).parent.glob("*.py")):
+        if path.name == "pipeline_client.py":
+            continue  # the demos' and tests' helpers: the estate never runs them
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]

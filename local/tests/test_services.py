@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 from conftest import ROOT, unique, wait_for
 
-from services import build, catalog, seed, traffic
+from services import catalog, seed, traffic
 from services.estate import Estate
 
 ALL_FUNCTIONS = [
