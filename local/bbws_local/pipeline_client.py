@@ -396,8 +396,7 @@ def task_callbacks(env: str, execution_arn: str) -> list[str]:
 
 def inside_every_window() -> dict[str, Any]:
     """A deployed configuration whose maintenance windows cover every day (for PROD tests)."""
-    days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-    return {"maintenance_windows": [{"day": d, "start": "00:00", "end": "24:00"} for d in days]}
+    return {"maintenance_windows": windows_all_week()}
 
 
 # -- the BBWS services (fixtures of the estate), as their teams and on-call engineers touch them -----
@@ -569,10 +568,7 @@ def failure_of(d: dict[str, Any]) -> tuple[str | None, str | None]:
 
 def notifications_of(execution_arn: str, to: str = "platform-team@bbws.io") -> list[tuple[str, str]]:
     """(subject, body) of the events-topic emails about one execution, oldest first."""
-    url = f"{SETTINGS.endpoint}/_local/mailbox.json?to={to}"
-    with urllib.request.urlopen(url, timeout=30) as r:  # the whole mailbox of the address: slow under load
-        mails = json.loads(r.read())
-    mails = sorted(mails, key=lambda m: m["file"])
+    mails = sorted(mailbox(to), key=lambda m: m["file"])
     return [(m["subject"], m["body"].replace("\r\n", "\n")) for m in mails
             if execution_arn in m["body"].replace("\r\n", "\n")]
 
