@@ -47,7 +47,7 @@ def approve_through_the_link(person: str, role: str, link: str) -> None:
     """What the approver does on their phone: open the link (a GET changes nothing), then confirm."""
     page = pc.open_link(link)
     say(f"      {person} ({role}) opens the email link: {re.search(r'<title>(.*?)</title>', page.text).group(1)}")
-    said = re.search(r"<p>(.*?)</p>", pc.confirm(link).text)
+    said = re.search(r'<p class="outcome">(.*?)</p>', pc.confirm(link).text)
     say(f"      and confirms: {said.group(1) if said else '(no answer)'}")
 
 
