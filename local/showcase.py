@@ -28,9 +28,17 @@ def step(text: str) -> None:
     print(f"\n== {text}")
 
 
-def role(session: boto3.Session, name: str, principal: dict) -> str:
-    return pc.ensure_role(session, name, {"Version": "2012-10-17", "Statement": [
+def role(session: boto3.Session, name: str, principal: dict, action: str | None = None,
+         function_arn: str | None = None) -> str:
+    """A role `principal` may assume, allowed `action` on the function (and its versions and aliases):
+    the estate enforces IAM as AWS does."""
+    arn = pc.ensure_role(session, name, {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}]})
+    if action:
+        session.client("iam").put_role_policy(RoleName=name, PolicyName="showcase", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": action, "Resource": [function_arn, f"{function_arn}:*"]}]}))
+    return arn
 
 
 def main() -> int:
@@ -53,7 +61,8 @@ def main() -> int:
         sit.client("lambda").get_function(FunctionName=created["FunctionArn"])
     except sit.client("lambda").exceptions.ClientError as e:
         print(f"   direct read refused: {e.response['Error']['Code']}")
-    reader = role(dev, "showcase-reader-for-sit", {"AWS": f"arn:aws:iam::{ACCOUNTS['sit']}:root"})
+    reader = role(dev, "showcase-reader-for-sit", {"AWS": f"arn:aws:iam::{ACCOUNTS['sit']}:root"},
+                  "lambda:GetFunction", created["FunctionArn"])
     c = sit.client("sts").assume_role(RoleArn=reader, RoleSessionName="showcase")["Credentials"]
     in_dev = boto3.Session(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
                            aws_session_token=c["SessionToken"], region_name="af-south-1")
@@ -71,7 +80,8 @@ def main() -> int:
     step("SIT: a state machine invokes the copy, then waits for a task token")
     sfn = sit.client("stepfunctions")
     sm = sfn.create_state_machine(
-        name=f"showcase-{STAMP}", roleArn=role(sit, "showcase-sfn", {"Service": "states.amazonaws.com"}),
+        name=f"showcase-{STAMP}", roleArn=role(sit, "showcase-sfn", {"Service": "states.amazonaws.com"},
+                                               "lambda:InvokeFunction", target["FunctionArn"]),
         definition=json.dumps({"StartAt": "Health check", "States": {
             "Health check": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
                              "Parameters": {"FunctionName": target["FunctionArn"], "Payload": {"action": "health"}},
