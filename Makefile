@@ -6,6 +6,7 @@ SHELL := /bin/bash
 
 VENV      := $(CURDIR)/.venv
 PY        := $(VENV)/bin/python
+PYTEST    := $(PY) -m pytest -q -p no:cacheprovider
 # checkov has a virtualenv of its own: it pins boto3 1.35, the estate 1.44.
 CHECKOV_VENV := $(CURDIR)/.venv-checkov
 STATE     := $(CURDIR)/local/.state
@@ -26,7 +27,7 @@ export PYTHONPATH := $(CURDIR)/local
 export PATH := $(VENV)/bin:$(PATH)
 
 .PHONY: help prereqs venv npm lambdas estate up down status env mail demo demo-release showcase test lint fmt-check \
-        clippy unit test-local tf-check asl-check checkov deny actionlint chromium faults
+        clippy unit unit-py test-local tf-check asl-check checkov deny actionlint chromium faults
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -102,6 +103,10 @@ clippy: prereqs
 unit: prereqs ## Rust unit tests (no AWS)
 	cargo test --workspace --release --target $(LAMBDA_TARGET)
 
+# local/tests/unit has a conftest of its own that needs no estate (local/tests' conftest leaves it out).
+unit-py: prereqs venv ## Python unit tests of local/ (no estate)
+	$(PYTEST) local/tests/unit
+
 tf-check: prereqs ## terraform fmt -check and validate of every root
 	terraform fmt -check -recursive infra
 	@for root in infra/envs/*; do \
@@ -130,7 +135,6 @@ chromium: ## headless Chromium for the approval page's screenshot tests (Debian'
 # tests (each estate test names its own resources; the pipeline tests run one at a time among themselves);
 # last the tests that provoke IAM refusals on purpose (marked iam_denials), alone, since a refusal
 # provoked by one suite would be unexpected in the other.
-PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 test-local: prereqs up chromium ## integration tests on the local estate (boto3, real HTTP)
 	$(PYTEST) -m pipeline_state local/tests
 	@$(PYTEST) -m "not pipeline_state and not iam_denials" local/tests > $(STATE)/local-tests.log 2>&1 & \
@@ -172,4 +176,4 @@ $(ACTIONLINT_STAMP): local/requirements-actionlint.txt | venv
 
 lint: prereqs fmt-check clippy tf-check asl-check checkov deny actionlint ## the static checks (no estate)
 
-test: prereqs lint unit test-local ## everything CI runs
+test: prereqs lint unit unit-py test-local ## everything CI runs
