@@ -98,10 +98,13 @@ fmt-check: prereqs
 clippy: prereqs
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# The unit tests build with the Lambdas' own profile and target: every dependency compiled for the zips is
-# reused (a dev-profile build would compile the AWS SDK a second time, about ten minutes on two cores).
+# The unit tests build with the Lambdas' own profile and target, so every dependency compiled for the zips
+# is reused (a dev-profile build would compile the AWS SDK a second time, about ten minutes on two cores).
+# The domain crate's tests run on their own: its dev-dependency (proptest) turns on features of getrandom
+# and regex-syntax that, unified across the workspace, would rebuild the SDK (ring -> rustls -> hyper).
 unit: prereqs ## Rust unit tests (no AWS)
-	cargo test --workspace --release --target $(LAMBDA_TARGET)
+	cargo test --workspace --exclude bbws-domain --release --target $(LAMBDA_TARGET)
+	cargo test -p bbws-domain --release --target $(LAMBDA_TARGET)
 
 # local/tests/unit has a conftest of its own that needs no estate (local/tests' conftest leaves it out).
 unit-py: prereqs venv ## Python unit tests of local/ (no estate)

@@ -201,6 +201,8 @@ def test_a_link_its_holder_may_not_use_is_refused_when_opened_as_when_confirmed(
     arn = ph.start("prod", SIT_TO_PROD)
     try:
         tech = ph.approval_links("tech-lead@bbws.io", arn)
+        # The request is complete once the approvers are notified (the mails go out first).
+        ph.wait_for(lambda: "notified_at" in (ph.pending_approval("prod", arn) or {}), 30, "the request, notified")
         base = tech["approve"].split("decide?")[0]
         key = ph.signing_key("prod")
         holders = {"not an approver of this request": {"a": "dev-lead@bbws.io"},

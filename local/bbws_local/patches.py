@@ -630,9 +630,10 @@ _TOKEN_LOCK = threading.Lock()
 
 
 def _task_timed_out() -> Exception:
-    from moto.stepfunctions.parser.api import TaskTimedOut
+    from moto.core.exceptions import AWSError
 
-    return TaskTimedOut("Task Timed Out: 'Provided task does not exist anymore'")
+    # AWS's code and words (moto's own TaskTimedOut serialises with an empty code).
+    return AWSError("Task Timed Out: 'Provided task does not exist anymore'", "TaskTimedOut", 400)
 
 
 def _make_notify_once(original: Callable) -> Callable:
