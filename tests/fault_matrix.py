@@ -166,9 +166,8 @@ def arm(cell: Cell, crash_function: str | None) -> int:
         doc.update(times=SDK_ATTEMPTS, status=status, code=code, message="Rate exceeded")
     elif cell.kind == "permanent":
         status, code = REFUSED[c.service]
-        account = c.account
         doc.update(times=100, status=status, code=code, message=(
-            f"User: arn:aws:sts::{account}:assumed-role/{c.role}/{c.role} is not authorized to perform: "
+            f"User: arn:aws:sts::{c.account}:assumed-role/{c.role}/{c.role} is not authorized to perform: "
             f"{c.service}:{c.operation} on resource: {c.target or '*'} because no identity-based policy "
             f"allows the {c.service}:{c.operation} action"))
     else:
@@ -276,7 +275,7 @@ class Scenario:
     def prepare(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def request(self) -> dict[str, Any]:
+    def request(self, ctx: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
     def cleanup(self, ctx: dict[str, Any]) -> None:
@@ -284,7 +283,7 @@ class Scenario:
 
     # one execution ---------------------------------------------------------------------------------
     def run(self, ctx: dict[str, Any], timeout: float = 240) -> tuple[str, dict[str, Any]]:
-        arn = ph.start(self.env, self.request(), kind=self.machine)
+        arn = ph.start(self.env, self.request(ctx), kind=self.machine)
         ctx["arn"] = arn
         sfn = ph.client(self.env, "stepfunctions")
         deadline = time.monotonic() + timeout
@@ -292,7 +291,8 @@ class Scenario:
         while time.monotonic() < deadline:
             d = sfn.describe_execution(executionArn=arn)
             if d["status"] != "RUNNING":
-                ph.STARTED.remove((self.env, arn)) if (self.env, arn) in ph.STARTED else None
+                if (self.env, arn) in ph.STARTED:
+                    ph.STARTED.remove((self.env, arn))
                 return arn, d
             if not approved and ph.pending_approval(self.env, arn):
                 approved = self._approve(arn)
@@ -403,12 +403,14 @@ class SitPromotion(Scenario):
         ph.record_service_gates("dev", self.service)
 
     def prepare(self) -> dict[str, Any]:
-        ph.reset_service("sit", self.service)
-        ctx = _baseline_of("sit", self.service)
-        ctx["new_shas"] = {ph.code_sha("dev", fn, "latest-dev") for fn in ph.functions_of(self.service, "dev")}
+        """The target back on its baseline build; the source's live packages are what may arrive."""
+        source = {"sit": "dev", "prod": "sit"}[self.env]
+        ph.reset_service(self.env, self.service)
+        ctx = _baseline_of(self.env, self.service)
+        ctx["new_shas"] = {ph.code_sha(source, fn, f"latest-{source}") for fn in ph.functions_of(self.service, source)}
         return ctx
 
-    def request(self) -> dict[str, Any]:
+    def request(self, ctx: dict[str, Any]) -> dict[str, Any]:
         return {"service": self.service, "source_env": "dev", "target_env": "sit",
                 "requested_by": "jane@bbws.io", "reason": "fault matrix"}
 
@@ -427,13 +429,9 @@ class ProdPromotion(Scenario):
         ph.restore_aliases("sit", self._sit)
         super().end()
 
-    def prepare(self) -> dict[str, Any]:
-        ph.reset_service("prod", self.service)
-        ctx = _baseline_of("prod", self.service)
-        ctx["new_shas"] = {ph.code_sha("sit", fn, "latest-sit") for fn in ph.functions_of(self.service, "sit")}
-        return ctx
+    prepare = SitPromotion.prepare
 
-    def request(self) -> dict[str, Any]:
+    def request(self, ctx: dict[str, Any]) -> dict[str, Any]:
         return {"service": self.service, "source_env": "sit", "target_env": "prod",
                 "requested_by": "jane@bbws.io", "reason": "fault matrix", "change_request": "CHG-4242"}
 
@@ -452,13 +450,9 @@ class DevRollback(Scenario):
         ctx["new_shas"] = {ph.code_sha("dev", fn, version, region) for (region, fn), version in previous.items()}
         return ctx
 
-    def request(self) -> dict[str, Any]:
-        return {"service": self.service, "environment": "dev", "target_version": self._ctx_backup,
+    def request(self, ctx: dict[str, Any]) -> dict[str, Any]:
+        return {"service": self.service, "environment": "dev", "target_version": ctx["backup"],
                 "reason": "fault matrix", "requested_by": "oncall@bbws.io"}
-
-    def run(self, ctx: dict[str, Any], timeout: float = 240) -> tuple[str, dict[str, Any]]:
-        self._ctx_backup = ctx["backup"]
-        return super().run(ctx, timeout)
 
     def cleanup(self, ctx: dict[str, Any]) -> None:
         ph.restore_aliases("dev", ctx["previous"])
@@ -481,7 +475,7 @@ class SitRelease(SitPromotion):
             s["health_wait_seconds"] = 2
         return {**SitPromotion.config, "catalog": catalog}
 
-    def request(self) -> dict[str, Any]:
+    def request(self, ctx: dict[str, Any]) -> dict[str, Any]:
         return {"target_env": "sit", "services": [self.service], "requested_by": "lead@bbws.io",
                 "reason": "fault matrix"}
 
@@ -493,7 +487,7 @@ LANES: list[list[type[Scenario]]] = [[SitPromotion, SitRelease], [ProdPromotion]
 # Discovery and the run of a cell
 # ---------------------------------------------------------------------------------------------------
 
-def discover(scenario: Scenario, lock: threading.Lock) -> tuple[list[tuple[str, Call]], list[str]]:
+def discover(scenario: Scenario) -> tuple[list[tuple[str, Call]], list[str]]:
     """Run the scenario without a fault: the (state, call) rows, and problems of the run itself."""
     ctx = scenario.prepare()
     seq = journal_seq()
@@ -606,7 +600,7 @@ def run_lane(lane: list[type[Scenario]], short: bool, results: list[Result], loc
         scenario = kind()
         scenario.begin()
         try:
-            rows, problems = discover(scenario, lock)
+            rows, problems = discover(scenario)
             if problems:
                 with lock:
                     results.append(Result(Cell(scenario.name, "(without a fault)", Call("", "", "", "", None, ""),
