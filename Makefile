@@ -6,6 +6,7 @@ SHELL := /bin/bash
 
 VENV      := $(CURDIR)/.venv
 PY        := $(VENV)/bin/python
+PYTEST    := $(PY) -m pytest -q -p no:cacheprovider
 # checkov has a virtualenv of its own: it pins boto3 1.35, the estate 1.44.
 CHECKOV_VENV := $(CURDIR)/.venv-checkov
 STATE     := $(CURDIR)/local/.state
@@ -26,7 +27,7 @@ export PYTHONPATH := $(CURDIR)/local
 export PATH := $(VENV)/bin:$(PATH)
 
 .PHONY: help prereqs venv npm lambdas estate up down status env mail demo demo-release showcase test lint fmt-check \
-        clippy unit test-local tf-check asl-check checkov deny actionlint chromium
+        clippy unit unit-py test-local tf-check asl-check checkov deny actionlint chromium faults
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -97,10 +98,17 @@ fmt-check: prereqs
 clippy: prereqs
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# The unit tests build with the Lambdas' own profile and target: every dependency compiled for the zips is
-# reused (a dev-profile build would compile the AWS SDK a second time, about ten minutes on two cores).
+# The unit tests build with the Lambdas' own profile and target, so every dependency compiled for the zips
+# is reused (a dev-profile build would compile the AWS SDK a second time, about ten minutes on two cores).
+# The domain crate's tests run on their own: its dev-dependency (proptest) turns on features of getrandom
+# and regex-syntax that, unified across the workspace, would rebuild the SDK (ring -> rustls -> hyper).
 unit: prereqs ## Rust unit tests (no AWS)
-	cargo test --workspace --release --target $(LAMBDA_TARGET)
+	cargo test --workspace --exclude bbws-domain --release --target $(LAMBDA_TARGET)
+	cargo test -p bbws-domain --release --target $(LAMBDA_TARGET)
+
+# local/tests/unit has a conftest of its own that needs no estate (local/tests' conftest leaves it out).
+unit-py: prereqs venv ## Python unit tests of local/ (no estate)
+	$(PYTEST) local/tests/unit
 
 tf-check: prereqs ## terraform fmt -check and validate of every root
 	terraform fmt -check -recursive infra
@@ -130,7 +138,6 @@ chromium: ## headless Chromium for the approval page's screenshot tests (Debian'
 # tests (each estate test names its own resources; the pipeline tests run one at a time among themselves);
 # last the tests that provoke IAM refusals on purpose (marked iam_denials), alone, since a refusal
 # provoked by one suite would be unexpected in the other.
-PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 test-local: prereqs up chromium ## integration tests on the local estate (boto3, real HTTP)
 	$(PYTEST) -m pipeline_state local/tests
 	@$(PYTEST) -m "not pipeline_state and not iam_denials" local/tests > $(STATE)/local-tests.log 2>&1 & \
@@ -141,6 +148,11 @@ test-local: prereqs up chromium ## integration tests on the local estate (boto3,
 	@for suite in local/tests tests; do \
 	  $(PYTEST) -m "iam_denials and not pipeline_state" $$suite; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc; \
 	done
+
+# Every AWS call of every step of a promotion (SIT and PROD), a release and a manual rollback fails once
+# (transient, permanent, crash after its side effect); the table of cells, and each unsafe end it found.
+faults: prereqs up ## the full fault matrix on the local estate (tests/fault_matrix.py); make test runs its short form
+	cd tests && $(PY) fault_matrix.py
 
 # checkov over infra/ only: local/tests/terraform is a test stack applied to the emulator, never deployed.
 checkov: prereqs $(CHECKOV_VENV)/.installed ## checkov over infra/ (each skip is inline, beside its resource, with its reason)
@@ -167,4 +179,4 @@ $(ACTIONLINT_STAMP): local/requirements-actionlint.txt | venv
 
 lint: prereqs fmt-check clippy tf-check asl-check checkov deny actionlint ## the static checks (no estate)
 
-test: prereqs lint unit test-local ## everything CI runs
+test: prereqs lint unit unit-py test-local ## everything CI runs

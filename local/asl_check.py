@@ -22,6 +22,8 @@ def render(text: str) -> str:
         name = m.group(1)
         if name == "env":
             return "sit"
+        if name == "lambda_retry":  # as stepfunctions.tf renders it: the file, re-encoded
+            return json.dumps(json.loads((ROOT / "statemachine" / "lambda-retry.json").read_text()))
         if name.endswith("_topic_arn"):
             return "arn:aws:sns:af-south-1:815856636111:bbws-promotion-events-sit"
         if name.endswith("_state_machine_arn"):

@@ -10,88 +10,56 @@
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 import time
 from typing import Any
 
-from demo import (ACCOUNTS, ROOT, _plain, approve_through_the_link, record_quality_gates, role_link, say,
-                  session)
+from demo import CI_RUN, ended, follow, pc, say, stamp, start
 
 SERVICES = ["ecs-event-handler", "tenant-instance-management"]
 
 
-def follow(env: str, arn: str, approval_state: str | None = None) -> dict[str, Any]:
-    """Prints each state as it is entered; the Dev Lead approves when the approval is asked."""
-    sfn = session(env).client("stepfunctions")
-    seen, approved = 0, False
-    while True:
-        events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-        for ev in events[seen:]:
-            if ev["type"].endswith("StateEntered"):
-                say(f"   -> {ev['stateEnteredEventDetails']['name']}")
-                if ev["stateEnteredEventDetails"]["name"] == "Promote the next service":
-                    phase = json.loads(ev["stateEnteredEventDetails"]["input"])["progress"]["next"]
-                    say(f"      phase {phase['index']}: {phase['service']}, child execution "
-                        f"bbws-promote-sit:{phase['execution_name']}")
-        seen = len(events)
-        d = sfn.describe_execution(executionArn=arn)
-        if d["status"] != "RUNNING":
-            return d
-        if approval_state and not approved:
-            link = role_link("dev-lead@bbws.io", "dev_lead", arn)
-            if link:
-                approved = approve_through_the_link(("dev-lead@bbws.io", "dev_lead"), link)
-        time.sleep(0.3)
+def phase_started(details: dict[str, Any]) -> str | None:
+    """The line the release's phases add: which service, which child execution."""
+    if details["name"] != "Promote the next service":
+        return None
+    phase = json.loads(details["input"])["progress"]["next"]
+    return (f"      phase {phase['index']}: {phase['service']}, child execution "
+            f"bbws-promote-sit:{phase['execution_name']}")
 
 
 def main() -> int:
     started = time.monotonic()
-    sit = session("sit")
-    lam = sit.client("lambda")
-    preflight = "bbws-promotion-preflight-sit"
-    variables = lam.get_function_configuration(FunctionName=preflight)["Environment"]["Variables"]
-    config = json.loads(variables.get("BBWS_CONFIG") or (ROOT / "events" / "config" / "runbook.json").read_text())
-    for s in config["catalog"]:
-        s["health_wait_seconds"] = 10
-    config["monitor"].update({"sit_seconds": 4, "poll_seconds": 2})
     # The integration tests drive DEV's errors and throttles up on purpose; within the hour after
     # `make test` RB-003's limits would (rightly) refuse these sources.
-    config["stability"]["dev_to_sit"].update({"errors": {"fewer_than": 1000}, "throttles": {"at_most": 1000}})
+    short = {"catalog": [{**s, "health_wait_seconds": 10} for s in pc.RUNBOOK_CONFIG["catalog"]],
+             "monitor": {"sit_seconds": 4, "poll_seconds": 2},
+             "stability": {"dev_to_sit": {"errors": {"fewer_than": 1000}, "throttles": {"at_most": 1000}}}}
     say("== the demo deploys 10 s health waits, a 4 s SIT monitor and DEV error/throttle limits of 1000 through "
         "the deployed configuration (RB-003: 5 minutes per phase, 30 s, fewer than 10 errors and no throttle; "
         "the integration tests drive DEV's figures up on purpose)")
-    lam.update_function_configuration(FunctionName=preflight, Environment={"Variables": {
-        **variables, "BBWS_CONFIG": json.dumps(config)}})
+    previous = pc.set_config("sit", short)
     try:
-        for service, fn in (("tenant-instance-management", "bbws-tenant-instance-management-dev"),
-                            ("ecs-event-handler", "bbws-ecs-event-handler-dev")):
-            sha = record_quality_gates("dev", fn, "latest-dev")
+        for service in ("tenant-instance-management", "ecs-event-handler"):
+            sha = pc.record_service_gates("dev", service, ci_run=CI_RUN)
             say(f"== DEV CI recorded 5 quality gates of {service} (CodeSha256 {sha})")
-        release_ok = release(sit)
-        rollback_ok = rollback(sit)
+        release_ok = release()
+        rollback_ok = rollback()
     finally:
-        lam.update_function_configuration(FunctionName=preflight, Environment={"Variables": variables})
+        pc.restore_config("sit", previous)
     say(f"== done in {time.monotonic() - started:.1f} s")
     return 0 if release_ok and rollback_ok else 1
 
 
-def release(sit) -> bool:
+def release() -> bool:
     event = {"target_env": "sit", "services": SERVICES, "requested_by": "lead@bbws.io",
              "reason": "Release 2026.12 (demo)"}
-    name = f"release-sit-{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%d-%H%M%S')}"
-    arn = f"arn:aws:states:af-south-1:{ACCOUNTS['sit']}:stateMachine:bbws-release-sit"
-    say(f"\n== aws stepfunctions start-execution --state-machine-arn {arn} --name {name} --input "
-        f"'{json.dumps(event)}'   (services listed out of order)")
-    run = sit.client("stepfunctions").start_execution(stateMachineArn=arn, name=name, input=json.dumps(event))
-    d = follow("sit", run["executionArn"], approval_state="Request release approval")
-    say(f"== release {d['status']}" + (f": {d.get('error')} — {d.get('cause')}" if d["status"] != "SUCCEEDED" else ""))
-    records = sit.client("dynamodb").scan(
-        TableName="bbws-deployments-sit", FilterExpression="execution_arn = :e",
-        ExpressionAttributeValues={":e": {"S": run["executionArn"]}})["Items"]
-    for r in records:
-        rec = {k: _plain(v) for k, v in r.items()}
+    arn = start("sit", f"release-sit-{stamp()}", event, f"'{json.dumps(event)}'", kind="release", lead="\n==",
+                note="   (services listed out of order)")
+    d = follow("sit", arn, also=phase_started)
+    ended("release", d)
+    for rec in pc.records_of("sit", arn):
         say("== release record in bbws-deployments-sit:")
         for p in rec.get("phases", []):
             say(f"   phase {p['index']}: {p['service']} {p['outcome']}, {p['to_version']} "
@@ -100,25 +68,20 @@ def release(sit) -> bool:
     return d["status"] == "SUCCEEDED"
 
 
-def rollback(sit) -> bool:
+def rollback() -> bool:
     fn = "bbws-tenant-instance-management-sit"
-    lam = sit.client("lambda")
-    before = lam.get_alias(FunctionName=fn, Name="latest-sit")["FunctionVersion"]
-    event = json.loads((ROOT / "events" / "rollback-sit-newest-backup.json").read_text())
+    before = pc.alias_version("sit", fn, "latest-sit")
+    event = pc.sample_input("rollback-sit-newest-backup")
     event["service"] = "tenant-instance-management"
     event["reason"] = "Demo: tenant API errors after the release"
-    name = f"tenant-instance-management-rollback-{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%d-%H%M%S')}"
-    arn = f"arn:aws:states:af-south-1:{ACCOUNTS['sit']}:stateMachine:bbws-rollback-sit"
-    say(f"\n== on call: aws stepfunctions start-execution --state-machine-arn {arn} --name {name} --input "
-        f"'{json.dumps(event)}'   (no target_version: the newest backup)")
-    run = sit.client("stepfunctions").start_execution(stateMachineArn=arn, name=name, input=json.dumps(event))
-    d = follow("sit", run["executionArn"])
-    say(f"== rollback {d['status']}" + (f": {d.get('error')} — {d.get('cause')}" if d["status"] != "SUCCEEDED" else ""))
-    after = lam.get_alias(FunctionName=fn, Name="latest-sit")["FunctionVersion"]
+    arn = start("sit", f"tenant-instance-management-rollback-{stamp()}", event, f"'{json.dumps(event)}'",
+                kind="rollback", lead="\n== on call:", note="   (no target_version: the newest backup)")
+    d = follow("sit", arn)
+    ended("rollback", d)
+    after = pc.alias_version("sit", fn, "latest-sit")
     say(f"   {fn}:latest-sit is version {after} (was {before})")
-    for a in lam.list_aliases(FunctionName=fn)["Aliases"]:
-        if a["Name"].startswith("incident-") and run["executionArn"] in a.get("Description", ""):
-            say(f"   {a['Name']} -> version {a['FunctionVersion']} (kept for the post-mortem)")
+    for a in pc.aliases_named("sit", fn, "incident-", described_with=arn):
+        say(f"   {a['Name']} -> version {a['FunctionVersion']} (kept for the post-mortem)")
     return d["status"] == "SUCCEEDED" and after != before
 
 

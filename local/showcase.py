@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sys
 import time
 import urllib.request
@@ -16,13 +15,12 @@ from pathlib import Path
 
 import boto3
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "local"))
-from bbws_local.settings import ACCOUNTS, Settings  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # local/: bbws_local and services
 
-S = Settings.from_env()
-os.environ["AWS_CONFIG_FILE"] = str(S.state_dir / "aws" / "config")
-os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(S.state_dir / "aws" / "credentials")
+from bbws_local import pipeline_client as pc  # noqa: E402
+from bbws_local.settings import ACCOUNTS  # noqa: E402
+
+S = pc.SETTINGS
 STAMP = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
 
 
@@ -30,20 +28,23 @@ def step(text: str) -> None:
     print(f"\n== {text}")
 
 
-def role(session: boto3.Session, name: str, principal: dict) -> str:
-    iam = session.client("iam")
-    doc = json.dumps({"Version": "2012-10-17", "Statement": [
+def role(session: boto3.Session, name: str, principal: dict, action: str | None = None,
+         function_arn: str | None = None) -> str:
+    """A role `principal` may assume, allowed `action` on the function (and its versions and aliases):
+    the estate enforces IAM as AWS does."""
+    arn = pc.ensure_role(session, name, {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}]})
-    try:
-        return iam.create_role(RoleName=name, AssumeRolePolicyDocument=doc)["Role"]["Arn"]
-    except iam.exceptions.EntityAlreadyExistsException:
-        return iam.get_role(RoleName=name)["Role"]["Arn"]
+    if action:
+        session.client("iam").put_role_policy(RoleName=name, PolicyName="showcase", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": action, "Resource": [function_arn, f"{function_arn}:*"]}]}))
+    return arn
 
 
 def main() -> int:
-    dev = boto3.Session(profile_name="bbws-dev")
-    sit = boto3.Session(profile_name="bbws-sit")
-    package = (ROOT / "target/lambda/bbws-local-probe/bootstrap.zip").read_bytes()
+    dev = pc.session("dev")
+    sit = pc.session("sit")
+    package = (pc.ROOT / "target/lambda/bbws-local-probe/bootstrap.zip").read_bytes()
     name_dev, name_sit = f"showcase-{STAMP}-dev", f"showcase-{STAMP}-sit"
 
     step(f"DEV ({ACCOUNTS['dev']}): create {name_dev} (provided.al2023), publish, alias latest-dev")
@@ -60,7 +61,8 @@ def main() -> int:
         sit.client("lambda").get_function(FunctionName=created["FunctionArn"])
     except sit.client("lambda").exceptions.ClientError as e:
         print(f"   direct read refused: {e.response['Error']['Code']}")
-    reader = role(dev, "showcase-reader-for-sit", {"AWS": f"arn:aws:iam::{ACCOUNTS['sit']}:root"})
+    reader = role(dev, "showcase-reader-for-sit", {"AWS": f"arn:aws:iam::{ACCOUNTS['sit']}:root"},
+                  "lambda:GetFunction", created["FunctionArn"])
     c = sit.client("sts").assume_role(RoleArn=reader, RoleSessionName="showcase")["Credentials"]
     in_dev = boto3.Session(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
                            aws_session_token=c["SessionToken"], region_name="af-south-1")
@@ -78,7 +80,8 @@ def main() -> int:
     step("SIT: a state machine invokes the copy, then waits for a task token")
     sfn = sit.client("stepfunctions")
     sm = sfn.create_state_machine(
-        name=f"showcase-{STAMP}", roleArn=role(sit, "showcase-sfn", {"Service": "states.amazonaws.com"}),
+        name=f"showcase-{STAMP}", roleArn=role(sit, "showcase-sfn", {"Service": "states.amazonaws.com"},
+                                               "lambda:InvokeFunction", target["FunctionArn"]),
         definition=json.dumps({"StartAt": "Health check", "States": {
             "Health check": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
                              "Parameters": {"FunctionName": target["FunctionArn"], "Payload": {"action": "health"}},
@@ -91,18 +94,16 @@ def main() -> int:
     run = sfn.start_execution(stateMachineArn=sm["stateMachineArn"], name=f"showcase-{STAMP}", input="{}")
     token = None
     while token is None:
-        for ev in sfn.get_execution_history(executionArn=run["executionArn"])["events"]:
+        for ev in pc.history("sit", run["executionArn"]):
             params = (ev.get("taskScheduledEventDetails") or {}).get("parameters")
             if params and "token" in params:
                 token = json.loads(params)["Payload"]["token"]
         time.sleep(0.1)
     print("   waiting for approval; answering with SendTaskSuccess")
     sfn.send_task_success(taskToken=token, output=json.dumps({"approved_by": "dev-lead@bbws.io"}))
-    while (d := sfn.describe_execution(executionArn=run["executionArn"]))["status"] == "RUNNING":
-        time.sleep(0.1)
-    for ev in sfn.get_execution_history(executionArn=run["executionArn"])["events"]:
-        if ev["type"].endswith("StateEntered"):
-            print(f"   state: {ev['stateEnteredEventDetails']['name']}")
+    d = pc.wait_execution("sit", run["executionArn"], poll=0.1)
+    for name in pc.states_entered("sit", run["executionArn"]):
+        print(f"   state: {name}")
     print(f"   execution {d['status']}: {d.get('output')}")
 
     step("CloudWatch: AWS/Lambda metrics of the SIT copy")

@@ -12,8 +12,8 @@ import pytest
 
 TENANT = "tenant-instance-management"
 FN = {env: f"bbws-{TENANT}-{env}" for env in ("dev", "sit", "prod")}
-DEV_TO_SIT = json.loads((ph.ROOT / "events" / "promote-dev-to-sit.json").read_text())
-SIT_TO_PROD = json.loads((ph.ROOT / "events" / "promote-sit-to-prod.json").read_text())
+DEV_TO_SIT = ph.sample_input("promote-dev-to-sit")
+SIT_TO_PROD = ph.sample_input("promote-sit-to-prod")
 FAST = {"monitor": {"sit_seconds": 1, "prod_seconds": 1, "poll_seconds": 1}}
 
 
@@ -201,6 +201,8 @@ def test_a_link_its_holder_may_not_use_is_refused_when_opened_as_when_confirmed(
     arn = ph.start("prod", SIT_TO_PROD)
     try:
         tech = ph.approval_links("tech-lead@bbws.io", arn)
+        # The request is complete once the approvers are notified (the mails go out first).
+        ph.wait_for(lambda: "notified_at" in (ph.pending_approval("prod", arn) or {}), 30, "the request, notified")
         base = tech["approve"].split("decide?")[0]
         key = ph.signing_key("prod")
         holders = {"not an approver of this request": {"a": "dev-lead@bbws.io"},
@@ -296,7 +298,7 @@ def test_approval_after_the_deadline_is_refused(preflight_config):
     assert ph.lock_of("sit", TENANT) is None
 
 
-RACE_LANES = ("tenant-instance-management", "ecs-event-handler", "site-management")
+RACE_LANES = ph.SERVICE_NAMES  # one lane per catalog service
 RACE_ROUNDS = 17  # per lane: 51 rounds in all
 
 

@@ -27,7 +27,7 @@ import pipeline_helpers as ph
 import pytest
 
 TENANT = "tenant-instance-management"
-DEV_TO_SIT = json.loads((ph.ROOT / "events" / "promote-dev-to-sit.json").read_text())
+DEV_TO_SIT = ph.sample_input("promote-dev-to-sit")
 FAST = {"monitor": {"sit_seconds": 1, "prod_seconds": 1, "poll_seconds": 1}}
 COUNT = int(os.environ.get("BBWS_FUZZ_REQUESTS", "2000"))
 SEED = int(os.environ.get("BBWS_FUZZ_SEED", str(random.SystemRandom().randrange(2**32))))

@@ -17,7 +17,7 @@ from typing import Any
 import pipeline_helpers as ph
 import pytest
 
-SIT_TO_PROD = json.loads((ph.ROOT / "events" / "promote-sit-to-prod.json").read_text())
+SIT_TO_PROD = ph.sample_input("promote-sit-to-prod")
 FAST = {"monitor": {"sit_seconds": 1, "prod_seconds": 1, "poll_seconds": 1}}
 VIEWPORTS = {"phone": (390, 844, 3, True), "desk": (1280, 800, 1, False)}
 

@@ -15,14 +15,13 @@ table (local/bbws_local/faults.py):
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 import pipeline_helpers as ph
 
 TENANT = "tenant-instance-management"
 TENANT_DEV, TENANT_SIT = "bbws-tenant-instance-management-dev", "bbws-tenant-instance-management-sit"
-TO_SIT = json.loads((ph.ROOT / "events" / "promote-dev-to-sit.json").read_text())
+TO_SIT = ph.sample_input("promote-dev-to-sit")
 LOCKS, RECORDS = "bbws-promotion-locks-sit", "bbws-deployments-sit"
 
 

@@ -2,13 +2,12 @@
 takes the lock and the other is refused with Bbws.PromotionInProgress, changing nothing."""
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pipeline_helpers as ph
 
 SERVICE = "tenant-instance-management"
-EVENT = json.loads((ph.ROOT / "events" / "promote-dev-to-sit.json").read_text())
+EVENT = ph.sample_input("promote-dev-to-sit")
 
 
 def test_two_concurrent_promotions_of_the_same_service_one_is_refused():

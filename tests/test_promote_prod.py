@@ -2,13 +2,11 @@
 emergency path. Whether "now" is inside a window is decided only by the deployed configuration."""
 from __future__ import annotations
 
-import json
-
 import pipeline_helpers as ph
 
 SERVICE = "tenant-instance-management"
 TENANT_SIT, TENANT_PROD = "bbws-tenant-instance-management-sit", "bbws-tenant-instance-management-prod"
-EVENT = json.loads((ph.ROOT / "events" / "promote-sit-to-prod.json").read_text())
+EVENT = ph.sample_input("promote-sit-to-prod")
 FAST_MONITOR = {"prod_seconds": 2, "poll_seconds": 1}
 
 
@@ -92,7 +90,7 @@ def test_emergency_outside_a_window_needs_tech_lead_and_cto(preflight_config, re
     preflight_config("prod", maintenance_windows=windows, monitor=FAST_MONITOR)
     sha = _sit_release(release)
     before = ph.latest_versions("prod", SERVICE)
-    emergency = json.loads((ph.ROOT / "events" / "promote-sit-to-prod-emergency.json").read_text())
+    emergency = ph.sample_input("promote-sit-to-prod-emergency")
     assert emergency["emergency"]["incident"].startswith("INC-")
 
     arn = ph.start("prod", emergency)

@@ -2,14 +2,13 @@
 the task token, and no answer before the deployed approval timeout."""
 from __future__ import annotations
 
-import json
 import time
 
 import pipeline_helpers as ph
 
 SERVICE = "tenant-instance-management"
 TENANT_SIT = "bbws-tenant-instance-management-sit"
-EVENT = json.loads((ph.ROOT / "events" / "promote-dev-to-sit.json").read_text())
+EVENT = ph.sample_input("promote-dev-to-sit")
 
 
 def _nothing_deployed(arn: str, before: dict) -> None:

@@ -14,8 +14,8 @@ import pipeline_helpers as ph
 
 TENANT = "tenant-instance-management"
 TENANT_DEV, TENANT_SIT, TENANT_PROD = (f"bbws-tenant-instance-management-{e}" for e in ("dev", "sit", "prod"))
-TO_SIT = json.loads((ph.ROOT / "events" / "promote-dev-to-sit.json").read_text())
-TO_PROD = json.loads((ph.ROOT / "events" / "promote-sit-to-prod.json").read_text())
+TO_SIT = ph.sample_input("promote-dev-to-sit")
+TO_PROD = ph.sample_input("promote-sit-to-prod")
 
 
 def _rolled_back(env: str, arn: str, before: dict, bad: dict) -> dict:

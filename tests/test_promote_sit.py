@@ -6,7 +6,7 @@ import json
 import pipeline_helpers as ph
 
 TENANT_DEV, TENANT_SIT = "bbws-tenant-instance-management-dev", "bbws-tenant-instance-management-sit"
-EVENT = json.loads((ph.ROOT / "events" / "promote-dev-to-sit.json").read_text())
+EVENT = ph.sample_input("promote-dev-to-sit")
 
 
 def test_dev_to_sit_promotes_the_tenant_service(preflight_config):

@@ -13,7 +13,8 @@ import copy
 import pipeline_helpers as ph
 import pytest
 
-SERVICES = ["tenant-instance-management", "ecs-event-handler", "site-management"]
+# The catalog in its release order: tenant-instance-management, ecs-event-handler, site-management.
+SERVICES = list(ph.SERVICE_NAMES)
 LEAD = "lead@bbws.io"
 
 

@@ -9,7 +9,7 @@ import json
 import pipeline_helpers as ph
 import pytest
 
-SERVICES = ("tenant-instance-management", "site-management", "ecs-event-handler")
+SERVICES = ph.SERVICE_NAMES
 
 
 def nested(depth: int) -> dict:

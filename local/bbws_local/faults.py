@@ -19,7 +19,19 @@ may be used instead), a table for DynamoDB, a topic ARN or name for SNS, a param
 ARN for STS, a state machine or execution ARN for Step Functions, a metric name for CloudWatch, a rule
 name for EventBridge; `*` matches any. The answer is the service's own error, in its protocol: Lambda's
 REST error (x-amzn-ErrorType), the JSON protocols' `__type`, the query protocol's XML, CloudWatch's CBOR.
-`GET /_local/faults` lists what is armed (with the count of calls each has failed), `DELETE` disarms all.
+`caller` (optional) narrows the fault to calls of one role (its name: `bbws-promotion-deploy-sit`), so
+that two executions in flight in one account do not take each other's faults.
+
+`kind` says what happens to a matching call:
+- `error` (the default): the call is answered at once with the error above;
+- `hang`: the connection is held `seconds` (default 30) before that answer, as a call that hangs past the
+  SDK's timeout (the client gives up first; its retry is a new call);
+- `crash`: the call goes through and succeeds; then the process of the Lambda function `crash_function`
+  (in the fault's account) is killed before it answers its invocation, as a process that dies after its
+  side effect: the invocation ends with Runtime.ExitError and the caller retries work already done.
+
+`GET /_local/faults` lists what is armed (with the count of calls each has failed and the `id` POST
+answered), `DELETE` disarms all, `DELETE /_local/faults?id=N` the one.
 `POST /_local/function-state` sets a function's State: {"account", "region", "function", "state"}.
 
 The request is described by the same code that IAM uses (iam.describe), so a fault can hit any call a
@@ -31,6 +43,7 @@ import html
 import json
 import re
 import threading
+import uuid
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
@@ -46,6 +59,7 @@ _TARGET_FIELDS = {"lambda": ("fn",), "dynamodb": ("TableName",), "sns": ("TopicA
                   "cloudwatch": ("MetricName",), "events": ("Name",), "kms": ("KeyId",)}
 _DEFAULT_ERROR = {"lambda": (409, "ResourceConflictException"), "sns": (500, "InternalError")}
 STATES = ("Active", "Inactive", "Pending", "Failed")
+KINDS = ("error", "hang", "crash")
 _SCOPE = re.compile(r"Credential=([A-Z0-9]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 
 
@@ -65,6 +79,11 @@ class Fault:
     message: str
     service: str = "lambda"
     failed: int = 0
+    kind: str = "error"
+    caller: str | None = None
+    seconds: float = 0.0
+    crash_function: str | None = None
+    id: int = 0
 
     @property
     def function(self) -> str:
@@ -81,9 +100,14 @@ class Fault:
             return True
         if not target:
             return False
-        if self.service == "lambda":
-            target = _function_name(target)
+        if self.service == "lambda":  # a name, `name:qualifier` or an ARN names the function
+            return _function_name(target) == _function_name(self.target)
         return target == self.target or target.rsplit(":", 1)[-1] == self.target
+
+
+def target_fields(service: str) -> tuple[str, ...]:
+    """The request fields that name the resource a call of `service` acts on, in order of preference."""
+    return _TARGET_FIELDS.get(service, ())
 
 
 def _text(doc: dict[str, Any], field: str, default: str | None = None) -> str:
@@ -116,36 +140,54 @@ def parse_fault(doc: Any) -> Fault:
     status = doc.get("status", default_status)
     if not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599:
         raise FaultError("status: an HTTP error status from 400 to 599")
+    kind = _text(doc, "kind", "error")
+    if kind not in KINDS:
+        raise FaultError(f"kind: one of {', '.join(KINDS)}")
+    caller = _text(doc, "caller") if "caller" in doc else None
+    seconds = doc.get("seconds", 30 if kind == "hang" else 0)
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 <= seconds <= 300:
+        raise FaultError("seconds: a number from 0 to 300")
+    if "seconds" in doc and kind != "hang":
+        raise FaultError("seconds: only a hang holds the connection")
+    crash_function = _text(doc, "crash_function") if kind == "crash" else None
+    if "crash_function" in doc and kind != "crash":
+        raise FaultError("crash_function: only a crash kills a process")
     code = _text(doc, "code", default_code)
     default_message = (f"An update is in progress for resource: {target}" if service == "lambda"
                        else f"{operation} failed ({code})")
     return Fault(account=_text(doc, "account"), region=_text(doc, "region"), operation=operation,
                  target=target, times=times, status=status, code=code,
-                 message=_text(doc, "message", default_message), service=service)
+                 message=_text(doc, "message", default_message), service=service, kind=kind,
+                 caller=caller, seconds=float(seconds), crash_function=crash_function)
 
 
 class Faults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._armed: list[Fault] = []
+        self._next_id = 0
 
     def arm(self, fault: Fault) -> None:
         with self._lock:
+            self._next_id += 1
+            fault.id = self._next_id
             self._armed.append(fault)
 
-    def clear(self) -> int:
+    def clear(self, fault_id: int | None = None) -> int:
+        """Disarm every fault, or the one with `fault_id`; how many were disarmed."""
         with self._lock:
             n = len(self._armed)
-            self._armed.clear()
-            return n
+            self._armed[:] = [f for f in self._armed if fault_id is not None and f.id != fault_id]
+            return n - len(self._armed)
 
     def listing(self) -> list[dict[str, Any]]:
         with self._lock:
             return [f.listing() for f in self._armed]
 
-    def take(self, environ: dict[str, Any], path: str, body: bytes,
-             account_of: Callable[[str], str]) -> tuple[Fault, iam.Call] | None:
-        """The armed fault this call hits (counted), with the call as described; None if none."""
+    def take(self, environ: dict[str, Any], path: str, body: bytes, account_of: Callable[[str], str],
+             caller_role: str | None = None) -> tuple[Fault, iam.Call] | None:
+        """The armed fault this call hits (counted), with the call as described; None if none.
+        `caller_role` is the name of the caller's role when a role session calls."""
         with self._lock:
             if not self._armed:
                 return None
@@ -161,7 +203,7 @@ class Faults:
         with self._lock:
             for f in self._armed:
                 if ((f.service, f.operation, f.account, f.region) == (call.service, call.operation, account, region)
-                        and f.matches(target)):
+                        and f.matches(target) and f.caller in (None, caller_role)):
                     f.failed += 1
                     f.times -= 1
                     if f.times == 0:
@@ -183,17 +225,18 @@ _REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Confli
 def response(fault: Fault, call: iam.Call) -> tuple[str, bytes, str, list[tuple[str, str]]]:
     """Status line, body, content type and headers of the service's own error answer."""
     status = f"{fault.status} {_REASONS.get(fault.status, 'Error')}"
+    request_id = [("x-amzn-RequestId", str(uuid.uuid4()))]  # every AWS answer carries one
     if call.protocol == "rest-json":
         body = json.dumps({"Type": "User", "message": fault.message}).encode()
-        return status, body, "application/json", [("x-amzn-ErrorType", fault.code)]
+        return status, body, "application/json", [("x-amzn-ErrorType", fault.code)] + request_id
     if call.protocol == "json":
         body = json.dumps({"__type": fault.code, "message": fault.message}).encode()
-        return status, body, "application/x-amz-json-1.0", [("x-amzn-ErrorType", fault.code)]
+        return status, body, "application/x-amz-json-1.0", [("x-amzn-ErrorType", fault.code)] + request_id
     if call.protocol == "cbor":
         import cbor2
 
         body = cbor2.dumps({"__type": fault.code, "message": fault.message})
-        return status, body, "application/cbor", [("smithy-protocol", "rpc-v2-cbor")]
+        return status, body, "application/cbor", [("smithy-protocol", "rpc-v2-cbor")] + request_id
     kind = "Receiver" if fault.status >= 500 else "Sender"
     body = (f"<ErrorResponse><Error><Type>{kind}</Type><Code>{html.escape(fault.code)}</Code>"
             f"<Message>{html.escape(fault.message)}</Message></Error><RequestId>local-fault</RequestId>"

@@ -3,8 +3,11 @@
 - `/_local/health`          the estate is up (endpoint, accounts, live Lambda processes);
 - `/_local/code/<token>`    the package bytes behind GetFunction's Code.Location (signed, 10 minutes);
 - `/_local/mailbox`         the local mailbox as a page a person can click through;
-- `/_local/mailbox.json`    the same as JSON (`?to=address`), for tests and scripts;
+- `/_local/mailbox.json`    the same as JSON (`?to=address&contains=text`), for tests and scripts;
 - `/_local/faults`, `/_local/function-state`   failures AWS produces and moto does not (see faults.py);
+- `/_local/calls`           the calls role sessions made, with their status (`?since=<seq>`);
+- `/_local/recycle`         stop a function's idle processes (`{"account", "function"}`), as AWS recycles
+                            execution environments: the next invocation starts cold;
 - the cross-account guard:  a request that names a resource of another of the estate's accounts by ARN
                             is refused with AccessDenied, as AWS refuses it without a resource policy.
                             (moto would answer from the caller's own account.) A principal reaches another
@@ -12,6 +15,7 @@
 """
 from __future__ import annotations
 
+import collections
 import html
 import io
 import json
@@ -19,6 +23,7 @@ import logging
 import os
 import time
 import re
+import threading
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, unquote
 
@@ -64,11 +69,44 @@ def _account_of(access_key: str) -> str:
     return get_account_id_from(access_key)
 
 
+class CallJournal:
+    """The calls role sessions made (newest 50,000), with their answer's status: what a fault matrix
+    reads to learn which AWS calls each step of an execution makes. `GET /_local/calls?since=<seq>`."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self._lock = threading.Lock()
+        self._calls: collections.deque[dict[str, Any]] = collections.deque(maxlen=size)
+        self._seq = 0
+
+    def recording(self, session: tuple[iam.Caller, iam.Call] | None, start: StartResponse) -> StartResponse:
+        if session is None:
+            return start
+        caller, call = session
+        fields = faults.target_fields(call.service)
+        target = next((str(call.params[f]) for f in fields if call.params.get(f)), None)
+
+        def recording_start(status: str, headers: list, *rest: Any) -> Any:
+            with self._lock:
+                self._seq += 1
+                self._calls.append({"seq": self._seq, "time": time.time(), "role": caller.role_arn,
+                                    "account": caller.account, "region": call.region, "service": call.service,
+                                    "operation": call.operation, "target": target,
+                                    "status": int(status.split(" ", 1)[0])})
+            return start(status, headers, *rest)
+
+        return recording_start
+
+    def since(self, seq: int) -> dict[str, Any]:
+        with self._lock:
+            return {"seq": self._seq, "calls": [c for c in self._calls if c["seq"] > seq]}
+
+
 class Gateway:
     def __init__(self, app: Callable, estate: "patches.Estate"):
         self.app = app
         self.estate = estate
         self.faults = faults.Faults()
+        self.calls = CallJournal()
 
     def __call__(self, environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -79,22 +117,39 @@ class Gateway:
         denied = self._cross_account(environ, path)
         if denied is not None:
             return denied(start)
-        refused = self._authorize(environ, path)
+        session = self._session(environ, path)
+        refused = self._authorize(session)
         if refused is not None:
             return refused(start)
         answered = self._cloud_control(environ)
         if answered is not None:
             return answered(start)
-        taken = self.faults.take(environ, path, _body(environ), _account_of)
+        start = self.calls.recording(session, start)
+        role = session[0].role_arn.rsplit("/", 1)[-1] if session else None
+        taken = self.faults.take(environ, path, _body(environ), _account_of, role)
         if taken is not None:
             fault, call = taken
-            LOG.info("armed fault: %s %s %s in %s %s -> %s", fault.service, fault.operation, fault.target,
-                     fault.account, fault.region, fault.code)
-            status, body, ctype, headers = faults.response(fault, call)
-            return _respond(start, status, body, ctype, headers)
+            LOG.info("armed fault (%s): %s %s %s in %s %s -> %s", fault.kind, fault.service, fault.operation,
+                     fault.target, fault.account, fault.region, fault.code)
+            if fault.kind == "crash":
+                start = self._crash_after(fault, start)
+            else:
+                if fault.kind == "hang":
+                    time.sleep(fault.seconds)
+                status, body, ctype, headers = faults.response(fault, call)
+                return _respond(start, status, body, ctype, headers)
         if cbor.is_cbor_request(environ):
             return cbor.handle(self.app, environ, start)
         return self.app(environ, start)
+
+    def _crash_after(self, fault: faults.Fault, start: StartResponse) -> StartResponse:
+        """`start` that, once the call has succeeded, arms the crash of the fault's function."""
+        def crashing_start(status: str, headers: list, *rest: Any) -> Any:
+            if status[:1] == "2" and fault.crash_function:
+                self.estate.executor.arm_crash(fault.account, fault.crash_function)
+            return start(status, headers, *rest)
+
+        return crashing_start
 
     # -- /_local ------------------------------------------------------------------------------------
     def _local(self, path: str, environ: dict[str, Any], start: StartResponse) -> list[bytes]:
@@ -112,11 +167,19 @@ class Gateway:
         if path.startswith("/_local/code/"):
             return self._code(path.rsplit("/", 1)[-1], start)
         if path == "/_local/mailbox.json":
-            msgs = self.estate.mailbox.messages((query.get("to") or [None])[0])
+            msgs = self.estate.mailbox.messages((query.get("to") or [None])[0], (query.get("contains") or [None])[0])
             return _respond(start, "200 OK", json.dumps(msgs).encode())
         if path == "/_local/mailbox":
             return _respond(start, "200 OK", self._mailbox_page((query.get("to") or [None])[0]),
                             "text/html; charset=utf-8")
+        if path == "/_local/recycle" and environ.get("REQUEST_METHOD") == "POST":
+            doc = iam._json(_body(environ))
+            account, function = doc.get("account"), doc.get("function")
+            if not (isinstance(account, str) and isinstance(function, str) and account and function):
+                return _respond(start, "400 Bad Request",
+                                b'{"message":"account, function: non-empty strings are required"}')
+            stopped = self.estate.executor.recycle(account, function)
+            return _respond(start, "200 OK", json.dumps({"stopped": stopped}).encode())
         if path in ("/_local/faults", "/_local/function-state"):
             return self._faults(path, environ, start)
         if path == "/_local/iam/replay" and environ.get("REQUEST_METHOD") == "POST":
@@ -126,6 +189,9 @@ class Gateway:
             except iam.EvaluatorError as e:
                 return _respond(start, "400 Bad Request", json.dumps({"message": str(e)}).encode())
             return _respond(start, "200 OK", json.dumps(out).encode())
+        if path == "/_local/calls":
+            since = int((query.get("since") or ["0"])[0] or 0)
+            return _respond(start, "200 OK", json.dumps(self.calls.since(since)).encode())
         if path == "/_local/iam":
             since = int((query.get("since") or ["0"])[0] or 0)
             return _respond(start, "200 OK", json.dumps(self.estate.iam.summary(since)).encode())
@@ -137,7 +203,11 @@ class Gateway:
             if path == "/_local/faults" and method == "GET":
                 return _respond(start, "200 OK", json.dumps(self.faults.listing()).encode())
             if path == "/_local/faults" and method == "DELETE":
-                return _respond(start, "200 OK", json.dumps({"cleared": self.faults.clear()}).encode())
+                ids = parse_qs(environ.get("QUERY_STRING", "")).get("id")
+                if ids and not ids[0].isdigit():
+                    raise faults.FaultError("id: the number POST answered")
+                cleared = self.faults.clear(int(ids[0]) if ids else None)
+                return _respond(start, "200 OK", json.dumps({"cleared": cleared}).encode())
             if method != "POST":
                 return _respond(start, "405 Method Not Allowed", b'{"message":"POST, GET or DELETE"}')
             length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -187,9 +257,8 @@ class Gateway:
         return page.encode()
 
     # -- IAM: every request of a role session is authorised as AWS would (see iam.py) ---------------
-    def _authorize(self, environ: dict[str, Any], path: str) -> Callable | None:
-        if not iam.enforcing():
-            return None
+    def _session(self, environ: dict[str, Any], path: str) -> tuple[iam.Caller, iam.Call] | None:
+        """The role session behind a request and the call it makes; None for an IAM user or no signature."""
         m = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
         if not m:
             return None
@@ -200,6 +269,12 @@ class Gateway:
         if call is None:
             call = iam.Call(iam.SIGNING_TO_PREFIX.get(m.group(3), m.group(3)), f"{environ.get('REQUEST_METHOD')} "
                             f"{path}", m.group(2), caller.account)
+        return caller, call
+
+    def _authorize(self, session: tuple[iam.Caller, iam.Call] | None) -> Callable | None:
+        if session is None or not iam.enforcing():
+            return None
+        caller, call = session
         denial = self.estate.iam.authorize(caller, call)
         if denial is None:
             return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import os
 import re
 import threading
 import time
@@ -25,6 +26,7 @@ class Mailbox:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._parsed: dict[tuple[str, int], dict[str, Any]] = {}
 
     def deliver(self, to: str, subject: str, body: str, *, topic_arn: str, message_id: str) -> Path:
         msg = EmailMessage()
@@ -39,18 +41,28 @@ class Mailbox:
         with self._lock:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"{int(time.time() * 1000):013d}-{message_id}.eml"
-            path.write_bytes(msg.as_bytes(policy=email.policy.SMTP))
+            # Written aside and renamed: a reader never sees half a message.
+            partial = path.with_suffix(".part")
+            partial.write_bytes(msg.as_bytes(policy=email.policy.SMTP))
+            os.replace(partial, path)
         return path
 
-    def messages(self, to: str | None = None) -> list[dict[str, Any]]:
-        """Every message (oldest first), or those to one address, as dicts with the links found in them."""
+    def messages(self, to: str | None = None, contains: str | None = None) -> list[dict[str, Any]]:
+        """Every message (oldest first), or those to one address, as dicts with the links found in them;
+        only those whose subject or body contains `contains` when given. A message file never changes
+        once delivered: each is parsed once."""
         folders = [self.root / _SAFE.sub("_", to.lower())] if to else sorted(self.root.iterdir())
         out: list[dict[str, Any]] = []
         for folder in folders:
             if not folder.is_dir():
                 continue
             for path in sorted(folder.glob("*.eml")):
-                out.append(read_message(path))
+                key = (str(path), path.stat().st_size)
+                msg = self._parsed.get(key)
+                if msg is None:
+                    msg = self._parsed[key] = read_message(path)
+                if contains is None or contains in msg["body"] or contains in (msg["subject"] or ""):
+                    out.append(msg)
         out.sort(key=lambda m: m["file"].rsplit("/", 1)[-1])
         return out
 

@@ -42,6 +42,12 @@ The patches, by what AWS does that moto 5.2.5 does not:
                          task-token wait of 24 h, and drops the error and cause).
 15. sfn-retry-task-token Each attempt of a `.waitForTaskToken` task that its Retry runs again gets a new
                          task token, as on AWS (moto's interpreter keeps the first attempt's token).
+16. sfn-token-once       A task token answers once: SendTaskSuccess/Failure with a token already answered,
+                         or with the token of an attempt a retry replaced, is refused with TaskTimedOut
+                         ("Provided task does not exist anymore"), as on AWS (moto accepts it again).
+17. sfn-lambda-errors    A Lambda task whose Invoke AWS refuses or throttles fails with `Lambda.<Code>`
+                         (Lambda.TooManyRequestsException, Lambda.ServiceException, ...), as on AWS, so a
+                         Retry on those names matches (moto names every such failure `Exception`).
 """
 from __future__ import annotations
 
@@ -133,6 +139,17 @@ PATCHES: list[Patch] = [
     Patch("sfn-retry-task-token", _SFN_TASK + ".state_task_service_callback",
           "StateTaskServiceCallback._evaluate_with_timeout",
           "c56deda08a42e98d3958bfb2ab95de74c7ec7a515085614a80e1ea4948722485"),
+    Patch("sfn-token-once", "moto.stepfunctions.parser.asl.eval.callback.callback", "CallbackPoolManager.notify",
+          "244536ab931eb3b817e7d5bfb46f77946393cf4f158e230f0423063e8afbdcc1"),
+    Patch("sfn-lambda-errors", "moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda",
+          "StateTaskLambda._from_error",
+          "1a3cdc6f4b303bfe692e515f02bfdd8cea0cabcc2908ad1f5924096423b81a7f"),
+    Patch("sfn-token-once-success", "moto.stepfunctions.parser.models",
+          "StepFunctionsParserBackend.send_task_success",
+          "2e95c66f0d676001a8c7b2e9b5b43972c0419af46a28f49842c81f0405bfc402"),
+    Patch("sfn-token-once-failure", "moto.stepfunctions.parser.models",
+          "StepFunctionsParserBackend.send_task_failure",
+          "2d5a9597cf1d92f9cb4bc47b3b6ae48a0fe5d3c72e20b3cc57afdeabfcddd5ca"),
 ]
 
 
@@ -594,10 +611,75 @@ def _make_retry_task_token(original: Callable) -> Callable:
         if (retried and "Task" in data and self._is_integration_pattern()
                 and ResourceCondition.WaitForTaskToken in self._supported_integration_patterns
                 and getattr(self.resource, "condition", None) == ResourceCondition.WaitForTaskToken):
+            # The replaced attempt's token is dead (16. sfn-token-once).
+            CLOSED_TOKENS.add(data["Task"].get("Token"))
             env.callback_pool_manager.add(env.states.context_object.update_task_token())
         return original(self, env)
 
     return _evaluate_with_timeout
+
+
+# ---------------------------------------------------------------------------------------------------
+# 16. sfn-token-once
+# ---------------------------------------------------------------------------------------------------
+
+
+# Tokens answered once, or of an attempt a retry replaced: every later answer is TaskTimedOut.
+CLOSED_TOKENS: set[str] = set()
+_TOKEN_LOCK = threading.Lock()
+
+
+def _task_timed_out() -> Exception:
+    from moto.core.exceptions import AWSError
+
+    # AWS's code and words (moto's own TaskTimedOut serialises with an empty code).
+    return AWSError("Task Timed Out: 'Provided task does not exist anymore'", "TaskTimedOut", 400)
+
+
+def _make_notify_once(original: Callable) -> Callable:
+    def notify(self: Any, callback_id: Any, outcome: Any) -> bool:
+        with _TOKEN_LOCK:
+            if callback_id in CLOSED_TOKENS:
+                raise _task_timed_out()
+            answered = original(self, callback_id, outcome)
+            if answered:
+                CLOSED_TOKENS.add(callback_id)
+            return answered
+
+    return notify
+
+
+def _make_send_task_once(original: Callable) -> Callable:
+    """The backend's SendTaskSuccess/SendTaskFailure: a closed token is TaskTimedOut even once its
+    execution has ended (moto then answers InvalidToken, which AWS keeps for malformed tokens)."""
+    def send(self: Any, task_token: Any, *args: Any, **kwargs: Any) -> Any:
+        if task_token in CLOSED_TOKENS:
+            raise _task_timed_out()
+        return original(self, task_token, *args, **kwargs)
+
+    return send
+
+
+# ---------------------------------------------------------------------------------------------------
+# 17. sfn-lambda-errors
+# ---------------------------------------------------------------------------------------------------
+
+
+def _make_lambda_task_error(original: Callable) -> Callable:
+    def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+        from botocore.exceptions import ClientError
+        from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+
+        event = original(self, env, ex)
+        if isinstance(ex, ClientError):
+            error = f"Lambda.{ex.response['Error']['Code']}"
+            event.error_name = CustomErrorName(error)
+            details = (event.event_details or {}).get("lambdaFunctionFailedEventDetails")
+            if details is not None:
+                details["error"] = error
+        return event
+
+    return _from_error
 
 
 _TERMINAL = {"Succeed", "Fail"}
@@ -949,6 +1031,16 @@ def apply(settings: settings_mod.Settings) -> Estate:
 
     _replace(stscb.__name__, "StateTaskServiceCallback._evaluate_with_timeout",
              _make_retry_task_token(stscb.StateTaskServiceCallback._evaluate_with_timeout))
+    from moto.stepfunctions.parser.asl.eval.callback import callback as sfn_callback
+
+    _replace(sfn_callback.__name__, "CallbackPoolManager.notify",
+             _make_notify_once(sfn_callback.CallbackPoolManager.notify))
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda as stl
+
+    _replace(stl.__name__, "StateTaskLambda._from_error", _make_lambda_task_error(stl.StateTaskLambda._from_error))
+    for op in ("send_task_success", "send_task_failure"):
+        _replace("moto.stepfunctions.parser.models", f"StepFunctionsParserBackend.{op}",
+                 _make_send_task_once(getattr(sfn_models.StepFunctionsParserBackend, op)))
     del lsm, sfr
     _applied = True
     return ESTATE

@@ -1,6 +1,7 @@
 """Put the promotion pipeline into the running estate: the BBWS service fixtures, then Terraform's
 three roots (infra/envs/{prod,sit,dev}) applied with the local endpoint. Idempotent: nothing is
-applied again while the estate, the Terraform, the state machine and the Lambda zips are unchanged.
+applied again while the estate, the Terraform (and the runbook configuration it reads), the state
+machine and the Lambda zips are unchanged.
 
 Run by `make up` after the emulator is up: `python -m bbws_local.pipeline [--force]`.
 """
@@ -16,7 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .settings import Settings, terraform_plugin_args
+from .settings import RUNBOOK_CONFIG_FILE, Settings, terraform_plugin_args
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -43,7 +44,9 @@ def _estate_instance(settings: Settings) -> str:
 
 def _digest() -> str:
     h = hashlib.sha256(json.dumps(APPROVERS, sort_keys=True).encode())
+    # The runbook's configuration too: Terraform reads its catalog.
     files = sorted(list(INFRA.rglob("*.tf")) + list((ROOT / "statemachine").glob("*.json")))
+    files += [RUNBOOK_CONFIG_FILE]
     files += [ZIPS / b / "bootstrap.zip" for b in LAMBDA_BINS]
     for f in files:
         if f.name.endswith("_override.tf"):

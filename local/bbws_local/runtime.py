@@ -183,6 +183,12 @@ class _RuntimeHandler(BaseHTTPRequestHandler):
             if inv is None:
                 self._reply(400, b'{"errorType":"InvalidRequestID","errorMessage":"unknown request id"}')
                 return
+            if worker.crash_before_answer():
+                LOG.info("%s:%s pid %s killed before it answered (armed crash)", worker.spec.account,
+                         worker.spec.name, worker.pid)
+                worker.kill()
+                self.close_connection = True
+                return
             if parts[2] == "response":
                 inv.finish(body, None)
             else:
@@ -261,8 +267,10 @@ class Worker:
     """One process of one function version, with its own Runtime API."""
 
     def __init__(self, spec: FunctionSpec, command: list[str], env: dict[str, str], cwd: Path,
-                 log_path: Path, settings: settings_mod.Settings):
+                 log_path: Path, settings: settings_mod.Settings,
+                 crash_armed: Callable[[FunctionSpec], bool] | None = None):
         self.spec = spec
+        self._crash_armed = crash_armed
         self.settings = settings
         self._queue: "queue.Queue[Invocation | None]" = queue.Queue()
         self._inflight: dict[str, Invocation] = {}
@@ -296,6 +304,9 @@ class Worker:
             self._inflight[inv.request_id] = inv
         inv.pick()
         return inv
+
+    def crash_before_answer(self) -> bool:
+        return self._crash_armed is not None and self._crash_armed(self.spec)
 
     def inflight(self, request_id: str) -> Invocation | None:
         with self._lock:
@@ -336,7 +347,10 @@ class Worker:
             if self._init_error is not None:
                 cur.finish(self._init_error, "Unhandled")
             else:
-                cur.fail("Runtime.ExitError", f"Runtime exited with error: exit status {code}")
+                # As AWS words it (Go's names of the signals).
+                names = {6: "aborted", 9: "killed", 11: "segmentation fault", 15: "terminated"}
+                how = f"signal: {names.get(-code, str(-code))}" if code < 0 else f"exit status {code}"
+                cur.fail("Runtime.ExitError", f"Runtime exited with error: {how}")
         self._queue.put(None)
         self._server.shutdown()
         self._server.server_close()
@@ -388,7 +402,40 @@ class Executor:
         self._active: dict[tuple[str, str, str], int] = {}
         self._lock = threading.Lock()
         self._stopping = False
+        # (account, function name) -> how many of its next answers die with the process (faults.py `crash`).
+        self._crashes: dict[tuple[str, str], int] = {}
         threading.Thread(target=self._reap, daemon=True, name="reaper").start()
+
+    def recycle(self, account: str, function: str) -> int:
+        """Stops the idle processes of a function (AWS recycles execution environments whenever it
+        likes): the next invocation starts a new one, which builds its clients and credentials again.
+        How many were stopped."""
+        with self._lock:
+            stopped = []
+            for key, idle in self._idle.items():
+                keep = [w for w in idle if (w.spec.account, w.spec.name) != (account, function)]
+                stopped += [w for w in idle if (w.spec.account, w.spec.name) == (account, function)]
+                idle[:] = keep
+        for w in stopped:
+            w.kill()
+        return len(stopped)
+
+    # crashes after a side effect -------------------------------------------------------------------
+    def arm_crash(self, account: str, function: str) -> None:
+        """The next process of `function` that answers an invocation dies instead (SIGKILL)."""
+        with self._lock:
+            self._crashes[(account, function)] = self._crashes.get((account, function), 0) + 1
+
+    def take_crash(self, spec: "FunctionSpec") -> bool:
+        with self._lock:
+            left = self._crashes.get((spec.account, spec.name), 0)
+            if not left:
+                return False
+            if left == 1:
+                del self._crashes[(spec.account, spec.name)]
+            else:
+                self._crashes[(spec.account, spec.name)] = left - 1
+            return True
 
     # concurrency -----------------------------------------------------------------------------------
     def _enter(self, fkey: tuple[str, str, str], reserved: int | None) -> None:
@@ -442,7 +489,7 @@ class Executor:
         env.update(self.credentials_for(spec.account, spec.region, spec.role))
         env.update(dict(spec.env))
         log_path = self.settings.state_dir / "logs" / spec.account / spec.region / f"{spec.name}.log"
-        worker = Worker(spec, command, env, code_dir, log_path, self.settings)
+        worker = Worker(spec, command, env, code_dir, log_path, self.settings, self.take_crash)
         with self._lock:
             self._all.append(worker)
         return worker

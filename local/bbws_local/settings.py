@@ -1,6 +1,7 @@
 """Facts of the estate and settings of one emulator process."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -15,6 +16,16 @@ ACCOUNTS: dict[str, str] = {
 PRIMARY_REGION = "af-south-1"
 FAILOVER_REGION = "eu-west-1"  # PROD failover
 REGIONS = (PRIMARY_REGION, FAILOVER_REGION)
+
+# RB-003's configuration as the functions build it in. Its catalog (the services the pipeline promotes
+# and their functions) is read from here by Terraform, the service fixtures and the tests, never copied.
+RUNBOOK_CONFIG_FILE = Path(__file__).resolve().parents[2] / "events" / "config" / "runbook.json"
+
+
+def runbook_config() -> dict:
+    """events/config/runbook.json, read afresh (callers may change their copy)."""
+    return json.loads(RUNBOOK_CONFIG_FILE.read_text())
+
 
 # Requests whose access key is unknown act in this account, where nothing of the estate lives.
 NOBODY_ACCOUNT = "123456789012"  # moto's DEFAULT_ACCOUNT_ID
@@ -39,6 +50,8 @@ def code_version() -> str:
 
     h = hashlib.sha256()
     for path in sorted(Path(__file__).parent.glob("*.py")):
+        if path.name == "pipeline_client.py":
+            continue  # the demos' and tests' helpers: the estate never runs them
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]

@@ -1,6 +1,9 @@
 """What the BBWS service fixtures are: services, functions, builds, variants, rules (RB-003 §1.3, §1.4).
 
-The catalog is the single source of names for build.py, seed.py, traffic.py and their tests.
+The services and their functions are those of the runbook's catalog (events/config/runbook.json, which
+Terraform and the promotion functions read too); this module adds what the estate needs to run them:
+each service's repository and EventBridge rules, each function's component and ordinary requests. It is
+the single source of names for build.py, seed.py, traffic.py and their tests.
 """
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bbws_local.settings import ACCOUNTS, FAILOVER_REGION, PRIMARY_REGION
+from bbws_local.settings import ACCOUNTS, FAILOVER_REGION, PRIMARY_REGION, runbook_config
 
 ENVS: tuple[str, ...] = tuple(ACCOUNTS)  # dev, sit, prod
 REGIONS_OF_ENV: dict[str, tuple[str, ...]] = {
@@ -128,55 +131,79 @@ class Service:
         return f"bbws-{self.name}-{env}-{rule.suffix}"
 
 
-SERVICES: dict[str, Service] = {
-    s.name: s
-    for s in (
-        Service(
-            name="tenant-instance-management",
-            repository="2_bbws_tenants_instances_lambda",
-            functions=(
-                FunctionDef("bbws-tenant-instance-management-{env}", "tenant-instance-management", (
-                    http_get("/tenants"), http_get("/tenants/tenant-001"),
-                    http_get("/tenants/tenant-002/instances"))),
-            ),
+class CatalogError(ValueError):
+    """A name that is not in the catalog."""
+
+
+@dataclass(frozen=True)
+class _ServiceFixture:
+    """What the estate adds to a catalog service: its repository and EventBridge rules."""
+
+    repository: str
+    rules: tuple[RuleDef, ...] = ()
+
+
+_SERVICE_FIXTURES: dict[str, _ServiceFixture] = {
+    "tenant-instance-management": _ServiceFixture("2_bbws_tenants_instances_lambda"),
+    "site-management": _ServiceFixture("2_bbws_wordpress_site_management_lambda"),
+    "ecs-event-handler": _ServiceFixture(
+        "2_bbws_tenants_event_handler",
+        rules=(
+            RuleDef("task-state", "ECS task state changes of the tenants' WordPress services",
+                    {"source": ["aws.ecs"], "detail-type": ["ECS Task State Change"]}),
+            RuleDef("service-action", "ECS service actions of the tenants' WordPress services",
+                    {"source": ["aws.ecs"], "detail-type": ["ECS Service Action"]}),
         ),
-        Service(
-            name="site-management",
-            repository="2_bbws_wordpress_site_management_lambda",
-            functions=(
-                FunctionDef("{env}-bbws-sites-service", "sites-service",
-                            (http_get("/sites"), http_get("/sites/site-001"))),
-                FunctionDef("{env}-bbws-templates-service", "templates-service", (http_get("/templates"),)),
-                FunctionDef("{env}-bbws-plugins-service", "plugins-service", (http_get("/plugins"),)),
-                FunctionDef("{env}-bbws-async-processor", "async-processor", (
-                    http_get("/jobs/job-001"),
-                    sqs_batch({"type": "provision-site", "siteId": "site-002"}))),
-            ),
-        ),
-        Service(
-            name="ecs-event-handler",
-            repository="2_bbws_tenants_event_handler",
-            functions=(
-                FunctionDef("bbws-ecs-event-handler-{env}", "ecs-event-handler", (
-                    ecs_event("ECS Task State Change",
-                              {"group": "service:tenant-001-wordpress", "lastStatus": "RUNNING"}),
-                    ecs_event("ECS Service Action",
-                              {"serviceName": "tenant-002-wordpress", "eventName": "SERVICE_STEADY_STATE"}),
-                    http_get("/events"))),
-            ),
-            rules=(
-                RuleDef("task-state", "ECS task state changes of the tenants' WordPress services",
-                        {"source": ["aws.ecs"], "detail-type": ["ECS Task State Change"]}),
-                RuleDef("service-action", "ECS service actions of the tenants' WordPress services",
-                        {"source": ["aws.ecs"], "detail-type": ["ECS Service Action"]}),
-            ),
-        ),
-    )
+    ),
+}
+
+# The ordinary requests each component answers (its package routes them), sent by traffic.py.
+_REQUESTS_OF_COMPONENT: dict[str, tuple[dict[str, Any], ...]] = {
+    "tenant-instance-management": (
+        http_get("/tenants"), http_get("/tenants/tenant-001"), http_get("/tenants/tenant-002/instances")),
+    "sites-service": (http_get("/sites"), http_get("/sites/site-001")),
+    "templates-service": (http_get("/templates"),),
+    "plugins-service": (http_get("/plugins"),),
+    "async-processor": (
+        http_get("/jobs/job-001"), sqs_batch({"type": "provision-site", "siteId": "site-002"})),
+    "ecs-event-handler": (
+        ecs_event("ECS Task State Change",
+                  {"group": "service:tenant-001-wordpress", "lastStatus": "RUNNING"}),
+        ecs_event("ECS Service Action",
+                  {"serviceName": "tenant-002-wordpress", "eventName": "SERVICE_STEADY_STATE"}),
+        http_get("/events")),
 }
 
 
-class CatalogError(ValueError):
-    """A name that is not in the catalog."""
+def component_of(template: str) -> str:
+    """The component a function serves, from its name (RB-003 names each function after its component):
+    `bbws-tenant-instance-management-{env}` -> `tenant-instance-management`,
+    `{env}-bbws-sites-service` -> `sites-service`."""
+    name = template.removeprefix("{env}-").removesuffix("-{env}")
+    return name.removeprefix("bbws-")
+
+
+def _service(entry: dict[str, Any]) -> Service:
+    """A service of the runbook's catalog with what the estate adds to it."""
+    name = entry["name"]
+    fixture = _SERVICE_FIXTURES.get(name)
+    if fixture is None:
+        raise CatalogError(f"the runbook's catalog names '{name}', which has no package in local/services")
+    functions = []
+    for template in entry["functions"]:
+        component = component_of(template)
+        if component not in _REQUESTS_OF_COMPONENT:
+            raise CatalogError(f"{name}: {template} serves {component}, which no package routes")
+        functions.append(FunctionDef(template, component, _REQUESTS_OF_COMPONENT[component]))
+    return Service(name=name, repository=fixture.repository, functions=tuple(functions), rules=fixture.rules)
+
+
+# In the catalog's release order (RB-003 §5.1: a service before those that depend on it).
+SERVICES: dict[str, Service] = {
+    entry["name"]: _service(entry)
+    for entry in sorted(runbook_config()["catalog"], key=lambda entry: entry["release_order"])
+}
+SERVICE_NAMES: tuple[str, ...] = tuple(SERVICES)
 
 
 def service(name: str) -> Service:

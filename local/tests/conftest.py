@@ -5,11 +5,10 @@ suite can run against an estate that is also used for other things.
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
-import os
 import sys
-import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -18,14 +17,19 @@ from typing import Any, Callable
 import boto3
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "local"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # local/
 
-from bbws_local.settings import ACCOUNTS, Settings  # noqa: E402
+from bbws_local import pipeline_client  # noqa: E402
+from bbws_local.pipeline_client import ROOT, SETTINGS, ensure_role, history  # noqa: E402,F401
+from bbws_local.pipeline_client import session as session_for  # noqa: E402
+from bbws_local.settings import ACCOUNTS  # noqa: E402,F401
 
 # A test fails when the estate refused a call (IAM) that the test did not expect.
 from bbws_local import pytest_iam  # noqa: E402
 from bbws_local.pytest_iam import _no_unexpected_iam_denials, expect_denials  # noqa: E402,F401
+
+# The pure tests have their own conftest and run before the estate starts (`make unit-py`).
+collect_ignore = ["unit"]
 
 # Modules that read what the pipeline tests (tests/) change: the applied Terraform (a second plan) and the
 # BBWS services as seeded. `make test-local` runs them before the suites that run side by side.
@@ -43,7 +47,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if item.path.name in PIPELINE_STATE_MODULES:
             item.add_marker(pytest.mark.pipeline_state)
 
-SETTINGS = Settings.from_env()
 STATE = SETTINGS.state_dir
 ENDPOINT = SETTINGS.endpoint
 PROBE_ZIP = ROOT / "target" / "lambda" / "bbws-local-probe" / "bootstrap.zip"
@@ -60,22 +63,9 @@ def unique(prefix: str) -> str:
 
 @pytest.fixture(scope="session", autouse=True)
 def _estate_is_up() -> None:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"{ENDPOINT}/_local/health", timeout=2) as r:
-            assert json.loads(r.read())["status"] == "ok"
-    except OSError as e:
-        pytest.exit(f"the local estate is not up on {ENDPOINT} ({e}); run `make up`", returncode=2)
-    os.environ["AWS_CONFIG_FILE"] = str(STATE / "aws" / "config")
-    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(STATE / "aws" / "credentials")
-    for var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION"):
-        os.environ.pop(var, None)
-
-
-def session_for(env: str, region: str = "af-south-1") -> boto3.Session:
-    return boto3.Session(profile_name=f"bbws-{env}", region_name=region)
+    problem = pipeline_client.check_up(pipeline=False)
+    if problem:
+        pytest.exit(problem, returncode=2)
 
 
 @pytest.fixture(scope="session")
@@ -106,14 +96,6 @@ def python_zip() -> bytes:
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.write(Path(__file__).parent / "fixtures" / "pyfn" / "handler.py", "handler.py")
     return buf.getvalue()
-
-
-def ensure_role(session: boto3.Session, name: str, trust: dict[str, Any]) -> str:
-    iam = session.client("iam")
-    try:
-        return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    except iam.exceptions.EntityAlreadyExistsException:
-        return iam.get_role(RoleName=name)["Role"]["Arn"]
 
 
 @pytest.fixture(scope="session")
@@ -153,26 +135,6 @@ def make_state_machine() -> Callable[..., str]:
     return _make
 
 
-def wait_execution(session: boto3.Session, arn: str, timeout: float = 30.0) -> dict[str, Any]:
-    sfn = session.client("stepfunctions")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        d = sfn.describe_execution(executionArn=arn)
-        if d["status"] != "RUNNING":
-            return d
-        time.sleep(0.1)
-    raise AssertionError(f"execution {arn} still running after {timeout} s")
-
-
-def history(session: boto3.Session, arn: str) -> list[dict[str, Any]]:
-    return session.client("stepfunctions").get_execution_history(executionArn=arn, maxResults=1000)["events"]
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+# The emulator's own tests ask more often and give up sooner than the pipeline's.
+wait_execution = functools.partial(pipeline_client.wait_execution, timeout=30.0, poll=0.1)
+wait_for = functools.partial(pipeline_client.wait_for, timeout=10.0, poll=0.1)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bbws_local.settings import terraform_plugin_args
+from bbws_local.settings import RUNBOOK_CONFIG_FILE, runbook_config, terraform_plugin_args
 from botocore.exceptions import ClientError
 from conftest import ACCOUNTS, ENDPOINT, PROBE_ZIP, ROOT, STATE, session_for, unique
 
@@ -43,14 +43,8 @@ BINS = {
     "record": "bbws-record",
     "approval": "bbws-approval",
 }
-SERVICE_FUNCTIONS = [
-    "bbws-tenant-instance-management-{env}",
-    "bbws-ecs-event-handler-{env}",
-    "{env}-bbws-sites-service",
-    "{env}-bbws-templates-service",
-    "{env}-bbws-plugins-service",
-    "{env}-bbws-async-processor",
-]
+# The functions of the runbook's catalog: what each pipeline may act on.
+SERVICE_FUNCTIONS = [t for service in runbook_config()["catalog"] for t in service["functions"]]
 DEFAULT_APPROVERS = {
     "dev_lead": ["dev-lead@bbws.io"],
     "tech_lead": ["tech-lead@bbws.io"],
@@ -81,31 +75,20 @@ def tf(workdir: Path, *args: str, check: bool = True,
 
 
 def copy_infra(dest: Path) -> Path:
-    # Only the code: not what another run of the same roots left there (.terraform, overrides, tfvars).
+    # Only the code: not what another run of the same roots left there (.terraform, overrides, tfvars);
+    # with the runbook configuration beside it, where the pipeline module reads its catalog.
     shutil.copytree(INFRA, dest / "infra", ignore=shutil.ignore_patterns(
         ".terraform", ".terraform.lock.hcl", "*.tfstate*", "*_override.tf", "*_override.tf.json",
         "*.tfvars", "*.tfvars.json"))
+    config = dest / RUNBOOK_CONFIG_FILE.relative_to(ROOT)
+    config.parent.mkdir(parents=True)
+    shutil.copy(RUNBOOK_CONFIG_FILE, config)
     return dest / "infra"
 
 
 def statemachine_dir(tmp: Path) -> Path:
-    """The repository's statemachine/ when promote.asl.json, rollback.asl.json and release.asl.json are
-    there, else stand-ins using every variable."""
-    if all((ROOT / "statemachine" / f"{m}.asl.json").exists() for m in ("promote", "rollback", "release")):
-        return ROOT / "statemachine"
-    d = tmp / "statemachine"
-    d.mkdir(parents=True, exist_ok=True)
-    states: dict[str, Any] = {}
-    order = ["preflight", "backup_alias", "deploy", "monitor", "rollback", "record", "approval"]
-    for i, name in enumerate(order):
-        states[name] = {"Type": "Task", "Resource": "${%s_arn}" % name,
-                        **({"Next": order[i + 1]} if i + 1 < len(order) else {"End": True})}
-    for machine in ("promote", "rollback", "release"):
-        (d / f"{machine}.asl.json").write_text(json.dumps(
-            {"Comment": "stand-in for ${env} (promotions: ${promote_state_machine_arn})",
-             "StartAt": order[0], "States": states},
-            indent=2))
-    return d
+    """The repository's statemachine/ (the definitions and the Retry policy they share)."""
+    return ROOT / "statemachine"
 
 
 def policy_of(session: Any, role: str) -> dict[str, Any]:

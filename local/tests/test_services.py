@@ -7,19 +7,17 @@ usable for everything else that runs against it.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import os
 import subprocess
 import sys
-import zipfile
 from typing import Any
 from collections.abc import Iterator
 
 import pytest
 from conftest import ROOT, unique, wait_for
 
-from services import build, catalog, seed, traffic
+from services import catalog, seed, traffic
 from services.estate import Estate
 
 ALL_FUNCTIONS = [
@@ -90,37 +88,6 @@ def metric_sum(estate: Estate, env: str, metric: str, dims: dict[str, str], star
 
 def an_hour_ago() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Packages
-# ---------------------------------------------------------------------------------------------------
-
-
-def test_packages_are_deterministic_and_each_variant_and_build_has_its_own_code(tmp_path):
-    first = build.build_package("site-management", "healthy", "1.4.1")
-    again = build.build_package("site-management", "healthy", "1.4.1")
-    assert first.data == again.data and first.code_sha256 == again.code_sha256
-    with zipfile.ZipFile(io.BytesIO(first.data)) as zf:
-        infos = zf.infolist()
-        assert [i.filename for i in infos] == ["bbws_service.py", "build_info.py", "handler.py"]
-        assert {i.date_time for i in infos} == {build.ZIP_TIMESTAMP}
-        assert "BUILD = '1.4.1'" in zf.read("build_info.py").decode()
-    shas = {build.build_package("site-management", v, b).code_sha256
-            for v in catalog.VARIANTS for b in ("1.4.1", "1.4.2")}
-    assert len(shas) == 6
-    _, path = build.build("site-management", "broken-health", "1.4.3", tmp_path)
-    assert path == tmp_path / "services" / "site-management" / "broken-health-1.4.3.zip"
-    assert path.read_bytes() == build.build_package("site-management", "broken-health", "1.4.3").data
-
-
-def test_unknown_names_are_refused_with_what_is_known():
-    with pytest.raises(catalog.CatalogError, match="known: ecs-event-handler, site-management"):
-        build.build_package("billing", "healthy", "1.4.1")
-    with pytest.raises(catalog.CatalogError, match="MAJOR.MINOR.PATCH"):
-        build.build_package("site-management", "healthy", "v1.4")
-    with pytest.raises(catalog.CatalogError, match="unknown variant"):
-        build.build_package("site-management", "flaky", "1.4.1")
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -96,6 +96,28 @@ def test_wait_for_task_token_answered_by_send_task_success(dev, probe_zip, make_
     assert json.loads(d["output"]) == {"approved_by": "jane"}
 
 
+def test_a_task_token_answers_once(dev, probe_zip, make_function, make_state_machine):
+    """AWS refuses a second answer with the same token (TaskTimedOut), whichever the answer."""
+    import botocore.exceptions
+
+    rust = make_function(dev, probe_zip)
+    sm = _token_machine(dev, rust["FunctionArn"], make_state_machine)
+    arn = start(dev, sm, {})
+    token = _token_of(dev, arn)
+    sfn = dev.client("stepfunctions")
+    sfn.send_task_success(taskToken=token, output=json.dumps({"approved_by": "jane"}))
+    for again in (lambda: sfn.send_task_success(taskToken=token, output="{}"),
+                  lambda: sfn.send_task_failure(taskToken=token, error="Bbws.ApprovalRejected", cause="late")):
+        try:
+            again()
+            raise AssertionError("a second answer with one token was accepted")
+        except botocore.exceptions.ClientError as e:
+            assert e.response["Error"]["Code"] == "TaskTimedOut", e.response
+            assert "Provided task does not exist anymore" in e.response["Error"]["Message"]
+    d = wait_execution(dev, arn)
+    assert d["status"] == "SUCCEEDED" and json.loads(d["output"]) == {"approved_by": "jane"}
+
+
 def test_wait_for_task_token_answered_by_send_task_failure_keeps_the_cause(dev, probe_zip, make_function,
                                                                          make_state_machine):
     rust = make_function(dev, probe_zip)

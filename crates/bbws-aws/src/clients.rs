@@ -1,8 +1,10 @@
 //! AWS clients, built once per process.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_config::sts::AssumeRoleProvider;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use bbws_domain::env::{PRIMARY_REGION, PROD_FAILOVER_REGION};
 
@@ -47,6 +49,14 @@ impl Clients {
     }
 }
 
+/// How long one attempt of an AWS call may take before the SDK gives up on it and retries (a
+/// connection that hangs): longer than any call of the pipeline takes when AWS is well (a package
+/// upload of UpdateFunctionCode is the longest), far shorter than the functions' own timeouts.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long one AWS call may take with its retries: it then fails as transient (Bbws.AwsUnavailable)
+/// and the state machine's Retry takes over.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(45);
+
 /// The configuration of this function's own account, and clients made from it.
 #[derive(Debug, Clone)]
 pub struct Aws {
@@ -55,10 +65,19 @@ pub struct Aws {
 }
 
 impl Aws {
-    /// The standard chain: region, credentials and endpoint (`AWS_ENDPOINT_URL`) from the environment.
+    /// The standard chain: region, credentials and endpoint (`AWS_ENDPOINT_URL`) from the environment,
+    /// with timeouts on every call ([`ATTEMPT_TIMEOUT`], [`OPERATION_TIMEOUT`]).
     pub async fn load() -> Aws {
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+            .operation_timeout(OPERATION_TIMEOUT)
+            .build();
         Aws {
-            config: aws_config::load_defaults(BehaviorVersion::latest()).await,
+            config: aws_config::defaults(BehaviorVersion::latest())
+                .timeout_config(timeouts)
+                .load()
+                .await,
         }
     }
 

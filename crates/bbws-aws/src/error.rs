@@ -185,6 +185,17 @@ impl BbwsError {
         )
     }
 
+    /// The name a step that put back what it changed ends with after this error:
+    /// `Bbws.AwsUnavailable` (the state machine runs the step again) when AWS failed transiently
+    /// and `all_back` says everything is as it was before the step, else `otherwise`.
+    pub fn retried_or(&self, all_back: bool, otherwise: ErrorName) -> ErrorName {
+        if all_back && self.error_type == ErrorName::AwsUnavailable {
+            ErrorName::AwsUnavailable
+        } else {
+            otherwise
+        }
+    }
+
     /// A payload from the state machine that does not have the expected shape.
     pub fn invalid_event(message: impl Into<String>) -> BbwsError {
         BbwsError::new(ErrorName::InvalidEvent, message)
@@ -215,6 +226,25 @@ impl From<BbwsError> for Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_step_that_put_everything_back_after_a_transient_failure_is_run_again() {
+        let throttled = BbwsError::new(ErrorName::AwsUnavailable, "UpdateAlias f: Throttling");
+        let refused = BbwsError::new(ErrorName::AwsRefused, "UpdateAlias f: AccessDenied");
+        assert_eq!(
+            throttled.retried_or(true, ErrorName::DeployFailed),
+            ErrorName::AwsUnavailable
+        );
+        assert_eq!(
+            throttled.retried_or(false, ErrorName::DeployFailed),
+            ErrorName::DeployFailed,
+            "something is not back"
+        );
+        assert_eq!(
+            refused.retried_or(true, ErrorName::RollbackFailed),
+            ErrorName::RollbackFailed
+        );
+    }
 
     #[test]
     fn diagnostic_carries_the_stable_type_and_the_message() {

@@ -18,14 +18,12 @@ struct Event {
     promotion: PromotionPlan,
 }
 
-/// One backup event, at `now`.
-pub async fn handle<A: Aliases>(
-    aliases: &A,
-    event: Value,
-    now: DateTime<Utc>,
-) -> Result<Value, BbwsError> {
+/// One backup event. The alias is named after the execution's start, not the moment of this
+/// attempt: a retried step (the answer of the first attempt lost) finds and keeps its own alias
+/// instead of making a second one.
+pub async fn handle<A: Aliases>(aliases: &A, event: Value) -> Result<Value, BbwsError> {
     let plan = parse::<Event>("the backup event", event)?.promotion;
-    let alias = backup_alias(now);
+    let alias = backup_alias(plan.started_at);
     let description = format!("Backup before {}", plan.execution_arn);
     let mut backed = Vec::new();
     for region in &plan.target_regions {
@@ -104,7 +102,7 @@ mod tests {
             &Catalog::runbook(),
         )
         .expect("valid request");
-        PromotionPlan::new(&request, &Config::runbook(), "arn:x", Utc::now()).expect("plan")
+        PromotionPlan::new(&request, &Config::runbook(), "arn:x", at()).expect("plan")
     }
 
     fn at() -> DateTime<Utc> {
@@ -126,7 +124,7 @@ mod tests {
             memory.0.borrow_mut().insert(k, "3".into());
         }
         let event = serde_json::json!({"promotion": plan});
-        let out = handle(&memory, event, at()).await.expect("backed up");
+        let out = handle(&memory, event).await.expect("backed up");
         let backup: Backup = serde_json::from_value(out).expect("a backup");
         assert_eq!(backup.alias, "backup-20261124-200501");
         assert_eq!(backup.functions.len(), plan.functions.len());
@@ -144,7 +142,7 @@ mod tests {
     #[tokio::test]
     async fn a_function_without_latest_has_nothing_to_back_up() {
         let event = serde_json::json!({"promotion": plan()});
-        let e = handle(&Memory::default(), event, at())
+        let e = handle(&Memory::default(), event)
             .await
             .expect_err("nothing to back up");
         assert_eq!(e.error_type, ErrorName::DeployFailed);

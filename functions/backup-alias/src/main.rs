@@ -10,5 +10,5 @@ use bbws_aws::{Aws, LambdaClients};
 async fn main() -> Result<(), lambda_runtime::Error> {
     bbws_aws::runtime::init_tracing();
     let aliases = ports::AwsAliases(LambdaClients::new(&Aws::load().await));
-    bbws_aws::runtime::serve(|event| handler::handle(&aliases, event, chrono::Utc::now())).await
+    bbws_aws::runtime::serve(|event| handler::handle(&aliases, event)).await
 }

@@ -4,7 +4,8 @@
 //!
 //! All functions or none: every package is published before any alias moves; if an alias move
 //! fails, the aliases already moved go back to their backup versions and the step fails with
-//! `Bbws.DeployFailed`.
+//! `Bbws.DeployFailed`, or with `Bbws.AwsUnavailable` when AWS failed transiently and everything is
+//! back as it was (the state machine then runs the step again, which finds its published versions).
 
 use bbws_aws::functions::{code_sha256, LatestCode};
 use bbws_aws::runtime::{parse, to_value};
@@ -46,14 +47,22 @@ impl<S: Source, T: Target> App<S, T> {
                 .publish_one(source, plan, src, &event.backup, &mut published)
                 .await
             {
-                let latest = self.latest_back(&event.backup).await;
-                return Err(nothing_moved(plan, &src.target, &e, &published, &latest));
+                let (latest, latest_ok) = self.latest_back(&event.backup).await;
+                let name = e.retried_or(latest_ok, ErrorName::DeployFailed);
+                return Err(nothing_moved(
+                    name,
+                    plan,
+                    &src.target,
+                    &e,
+                    &published,
+                    &latest,
+                ));
             }
         }
-        if let Err(e) = self.move_aliases(plan, &published).await {
-            let latest = self.latest_back(&event.backup).await;
+        if let Err((e, reverted)) = self.move_aliases(plan, &published).await {
+            let (latest, latest_ok) = self.latest_back(&event.backup).await;
             return Err(BbwsError::new(
-                ErrorName::DeployFailed,
+                e.retried_or(reverted && latest_ok, ErrorName::DeployFailed),
                 format!("{}; {latest}", e.message),
             ));
         }
@@ -111,11 +120,13 @@ impl<S: Source, T: Target> App<S, T> {
         Ok(())
     }
 
+    /// Moves every alias; on a failure, the aliases already moved go back: the error, and whether
+    /// every one of them is back.
     async fn move_aliases(
         &self,
         plan: &PromotionPlan,
         published: &[Deployed],
-    ) -> Result<(), BbwsError> {
+    ) -> Result<(), (BbwsError, bool)> {
         let description = format!("Promoted by {}", plan.execution_arn);
         for (i, d) in published.iter().enumerate() {
             if let Err(e) = self
@@ -129,9 +140,9 @@ impl<S: Source, T: Target> App<S, T> {
                 )
                 .await
             {
-                let reverted = self.revert(plan, &published[..i]).await;
-                return Err(BbwsError::new(
-                    ErrorName::DeployFailed,
+                let (reverted, all_back) = self.revert(plan, &published[..i]).await;
+                let error = BbwsError::new(
+                    e.error_type,
                     format!(
                         "{}: moving {}:{} to version {} in {} failed ({}); {}",
                         plan.service,
@@ -142,7 +153,8 @@ impl<S: Source, T: Target> App<S, T> {
                         e.message,
                         reverted
                     ),
-                ));
+                );
+                return Err((error, all_back));
             }
             info!(event = "alias_moved", region = %d.region, function = %d.function, version = %d.version,
                   "{}:{} -> {} in {}", d.function, plan.target_alias, d.version, d.region);
@@ -153,7 +165,7 @@ impl<S: Source, T: Target> App<S, T> {
     /// After a failed deploy, the unqualified code (`$LATEST`) of every function in every region
     /// goes back to the package of its backup version: publishing changed it even where no alias
     /// moved. A sentence for the step's cause.
-    async fn latest_back(&self, backup: &Backup) -> String {
+    async fn latest_back(&self, backup: &Backup) -> (String, bool) {
         let mut restored = 0;
         let mut failed = Vec::new();
         for b in backup.functions.iter().filter(|b| !b.version.is_empty()) {
@@ -178,10 +190,11 @@ impl<S: Source, T: Target> App<S, T> {
                 }
             }
         }
-        latest_sentence(restored, &failed)
+        (latest_sentence(restored, &failed), failed.is_empty())
     }
 
-    async fn revert(&self, plan: &PromotionPlan, moved: &[Deployed]) -> String {
+    /// Puts the aliases already moved back: the sentence for the cause, and whether all are back.
+    async fn revert(&self, plan: &PromotionPlan, moved: &[Deployed]) -> (String, bool) {
         let mut back = Vec::new();
         let mut failed = Vec::new();
         for d in moved {
@@ -219,7 +232,8 @@ impl<S: Source, T: Target> App<S, T> {
                 }
             }
         }
-        if failed.is_empty() {
+        let all_back = failed.is_empty();
+        let sentence = if all_back {
             format!(
                 "the {} alias(es) already moved are back on their previous versions{}; every \
                  function serves what it served before",
@@ -237,7 +251,8 @@ impl<S: Source, T: Target> App<S, T> {
                 failed.join(", "),
                 plan.target_alias
             )
-        }
+        };
+        (sentence, all_back)
     }
 }
 
@@ -301,6 +316,7 @@ fn latest_sentence(restored: usize, failed: &[String]) -> String {
 
 /// A failure before any alias moved: every function still serves its previous version.
 fn nothing_moved(
+    name: ErrorName,
     plan: &PromotionPlan,
     function: &str,
     e: &BbwsError,
@@ -320,9 +336,10 @@ fn nothing_moved(
         )
     };
     warn!(event = "deploy_failed", service = %plan.service, function = %function, published = published.len(),
-          error = %e.message, "deploying {function} failed before any alias moved");
+          error = %e.message, retried = name == ErrorName::AwsUnavailable,
+          "deploying {function} failed before any alias moved");
     BbwsError::new(
-        ErrorName::DeployFailed,
+        name,
         format!(
             "{}: deploying {function} to {} failed: {}. No alias was moved: all {} function(s) \
              still serve their previous versions behind {}{unused}{}",
@@ -407,7 +424,7 @@ mod tests {
         versions: RefCell<BTreeMap<Key, u32>>,
         aliases: RefCell<BTreeMap<Key, String>>,
         restored: RefCell<Vec<Key>>,
-        refuse_alias: Option<Key>,
+        refuse_alias: Option<(Key, ErrorName)>,
         refuse_publish: Option<String>,
     }
 
@@ -444,11 +461,10 @@ mod tests {
             _description: &str,
         ) -> Result<(), BbwsError> {
             let k = key(region, function);
-            if self.refuse_alias.as_ref() == Some(&k) && version != "1" {
-                return Err(BbwsError::new(
-                    ErrorName::AwsUnavailable,
-                    "UpdateAlias: 503",
-                ));
+            if let Some((refused, name)) = &self.refuse_alias {
+                if *refused == k && version != "1" {
+                    return Err(BbwsError::new(*name, format!("UpdateAlias: {name}")));
+                }
             }
             self.aliases.borrow_mut().insert(k, version.to_owned());
             Ok(())
@@ -545,9 +561,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_alias_move_puts_the_moved_ones_back() {
+        for (refusal, ends) in [
+            (ErrorName::AwsRefused, ErrorName::DeployFailed),
+            (ErrorName::AwsUnavailable, ErrorName::AwsUnavailable),
+        ] {
+            alias_move_refused(refusal, ends).await;
+        }
+    }
+
+    /// An alias move refused with `refusal`: the moved ones go back, the step ends `ends`.
+    async fn alias_move_refused(refusal: ErrorName, ends: ErrorName) {
         let plan = plan();
         let mut functions = target(&plan);
-        functions.refuse_alias = Some(key("af-south-1", &plan.functions[2].target));
+        functions.refuse_alias = Some((key("af-south-1", &plan.functions[2].target), refusal));
         let app = App {
             source: Ok(Packages {
                 gone: BTreeSet::new(),
@@ -555,13 +581,13 @@ mod tests {
             target: functions,
         };
         let e = app.handle(event(&plan)).await.expect_err("refused");
-        assert_eq!(e.error_type, ErrorName::DeployFailed);
+        assert_eq!(e.error_type, ends);
         assert!(
-            e.message.contains(
+            e.message.contains(&format!(
                 "moving prod-bbws-plugins-service:latest-prod to version 2 in af-south-1 failed \
-                 (UpdateAlias: 503); the 4 alias(es) already moved are back on their previous \
-                 versions"
-            ),
+                 (UpdateAlias: {refusal}); the 4 alias(es) already moved are back on their \
+                 previous versions"
+            )),
             "{}",
             e.message
         );
@@ -640,6 +666,7 @@ mod tests {
             code_sha256: "x".into(),
         }];
         let e = nothing_moved(
+            ErrorName::DeployFailed,
             &plan(),
             "prod-bbws-plugins-service",
             &BbwsError::new(ErrorName::DeployFailed, "the package is gone"),

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use tracing::{info, warn};
 
 use crate::ports::{Functions, Records};
+use crate::promotion::LatestMisses;
 
 #[derive(Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -60,7 +61,7 @@ impl<F: Functions, R: Records> App<F, R> {
                 started_at,
             } => plan(settings, &input, &execution_arn, &started_at),
             Op::Resolve { rollback } => self.resolve(settings, &rollback).await,
-            Op::Manual { rollback, target } => self.manual(&rollback, &target, Utc::now()).await,
+            Op::Manual { rollback, target } => self.manual(&rollback, &target).await,
             Op::Phases { release, phases } => self.phases(&release, &phases).await,
         }
     }
@@ -76,7 +77,7 @@ impl<F: Functions, R: Records> App<F, R> {
             );
             let event = json!({"promotion": p["promotion"], "backup": p["backup"], "deploy": p["deploy"],
                                "monitor": {"reason": reason}});
-            match crate::promotion::back_to_backup(&self.functions, event, Utc::now()).await {
+            match crate::promotion::back_to_backup(&self.functions, event).await {
                 Ok(out) => {
                     info!(event = "phase_rolled_back", service = %service, backup = %out["backup_alias"],
                           "release phase {service} rolled back to {}", out["backup_alias"]);
@@ -173,19 +174,17 @@ impl<F: Functions, R: Records> App<F, R> {
     }
 
     /// RB-003 §6.3.2 steps 4-6 for every function in every region.
-    async fn manual(
-        &self,
-        plan: &RollbackPlan,
-        target: &Resolution,
-        now: DateTime<Utc>,
-    ) -> Result<Value, BbwsError> {
-        let incident = incident_alias(now);
+    async fn manual(&self, plan: &RollbackPlan, target: &Resolution) -> Result<Value, BbwsError> {
+        // Named after the execution's start: a retried step keeps the one incident alias it made.
+        let incident = incident_alias(plan.started_at);
         let mut moved: Vec<&Move> = Vec::new();
         for m in &target.moves {
             if let Err(e) = self.move_one(plan, m, &incident).await {
-                let back = self.put_back(plan, &moved).await;
+                let (back, all_back) = self.put_back(plan, &moved).await;
+                // AWS failed transiently and nothing changed: the state machine runs the step again.
+                let name = e.retried_or(all_back, ErrorName::RollbackFailed);
                 return Err(BbwsError::new(
-                    ErrorName::RollbackFailed,
+                    name,
                     format!(
                         "{} in {}: moving {}:{} to {} in {} failed ({}); {back}",
                         plan.service,
@@ -202,14 +201,11 @@ impl<F: Functions, R: Records> App<F, R> {
         }
         let mut functions = Vec::new();
         let mut unhealthy = Vec::new();
+        let mut latest_misses = LatestMisses::default();
         for m in &target.moves {
-            let latest = crate::promotion::latest_back_on(
-                &self.functions,
-                &m.region,
-                &m.function,
-                &m.to_version,
-            )
-            .await;
+            let latest = latest_misses
+                .restore(&self.functions, &m.region, &m.function, &m.to_version)
+                .await;
             let h = self
                 .functions
                 .health(&m.region, &m.function, &plan.alias)
@@ -233,14 +229,25 @@ impl<F: Functions, R: Records> App<F, R> {
                 ErrorName::RollbackFailed,
                 format!(
                     "{} in {}: {} now serves {} but does not answer health: {}; the versions it \
-                     replaced are kept as {incident}; escalate to the on-call engineer (RB-003 §6.1)",
+                     replaced are kept as {incident}; escalate to the on-call engineer (RB-003 §6.1){}",
                     plan.service,
                     plan.environment.label(),
                     plan.alias,
                     target.target,
-                    unhealthy.join("; ")
+                    unhealthy.join("; "),
+                    latest_misses.also()
                 ),
             ));
+        }
+        let done = format!(
+            "{} in {}: {} serves {} again",
+            plan.service,
+            plan.environment.label(),
+            plan.alias,
+            target.target
+        );
+        if let Some(e) = latest_misses.into_error(&done) {
+            return Err(e);
         }
         info!(event = "rolled_back", service = %plan.service, env = %plan.environment, target = %target.target,
               functions = functions.len(), incident = %incident,
@@ -284,7 +291,8 @@ impl<F: Functions, R: Records> App<F, R> {
         Ok(())
     }
 
-    async fn put_back(&self, plan: &RollbackPlan, moved: &[&Move]) -> String {
+    /// The aliases already moved go back; the sentence for the cause, and whether all are back.
+    async fn put_back(&self, plan: &RollbackPlan, moved: &[&Move]) -> (String, bool) {
         let mut failed = Vec::new();
         for m in moved.iter().filter(|m| m.from_version != m.to_version) {
             let description = format!("Rollback undone by {}", plan.execution_arn);
@@ -305,16 +313,18 @@ impl<F: Functions, R: Records> App<F, R> {
             }
         }
         if failed.is_empty() {
-            format!(
+            let sentence = format!(
                 "the {} alias(es) already moved are back where they were; nothing changed",
                 moved.len()
-            )
+            );
+            (sentence, true)
         } else {
-            format!(
+            let sentence = format!(
                 "could not put back: {}; check {} of every function by hand",
                 failed.join(", "),
                 plan.alias
-            )
+            );
+            (sentence, false)
         }
     }
 }

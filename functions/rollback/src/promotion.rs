@@ -39,14 +39,13 @@ pub async fn handle<F: Functions, R: Records>(
     if event.get("op").is_some() {
         return app.handle(event).await;
     }
-    back_to_backup(&app.functions, event, Utc::now()).await
+    back_to_backup(&app.functions, event).await
 }
 
 /// A promotion's rollback: back to the backup alias the promotion took.
 pub(crate) async fn back_to_backup<F: Functions>(
     functions: &F,
     event: Value,
-    now: DateTime<Utc>,
 ) -> Result<Value, BbwsError> {
     let event = parse::<Event>("the rollback event", event)?;
     let plan = &event.promotion;
@@ -55,12 +54,14 @@ pub(crate) async fn back_to_backup<F: Functions>(
         .or_else(|| event.verify["reason"].as_str())
         .map(readable)
         .unwrap_or_else(|| "rollback requested".to_owned());
-    let incident = incident_alias(now);
+    // Named after the execution's start: a retried rollback keeps the one incident alias it made.
+    let incident = incident_alias(plan.started_at);
     info!(event = "rollback_start", service = %plan.service, target = %plan.target_env,
           functions = event.backup.functions.len(), incident = %incident, reason = %reason,
           "rolling {} back in {} to {}: {reason}", plan.service, plan.target_env, event.backup.alias);
     let mut restored = Vec::new();
     let mut unhealthy = Vec::new();
+    let mut latest_misses = LatestMisses::default();
     for b in &event.backup.functions {
         let current = functions
             .alias_version(&b.region, &b.function, &plan.target_alias)
@@ -88,7 +89,9 @@ pub(crate) async fn back_to_backup<F: Functions>(
                 &format!("Rollback from {incident} by {}", plan.execution_arn),
             )
             .await?;
-        let latest = latest_back_on(functions, &b.region, &b.function, &b.version).await;
+        let latest = latest_misses
+            .restore(functions, &b.region, &b.function, &b.version)
+            .await;
         let h = functions
             .health(&b.region, &b.function, &plan.target_alias)
             .await?;
@@ -107,45 +110,110 @@ pub(crate) async fn back_to_backup<F: Functions>(
                              "incident_alias": if kept { Value::String(incident.clone()) } else { Value::Null },
                              "health": h.status, "latest": latest}));
     }
+    let done = format!(
+        "{} was rolled back ({reason}): {} is back on the versions of {}",
+        plan.service, plan.target_alias, event.backup.alias
+    );
     if !unhealthy.is_empty() {
         return Err(BbwsError::new(
             ErrorName::DeployFailed,
             format!(
-                "{} was rolled back ({reason}), {} is back on the versions of {}, but they are \
-                 still unhealthy: {}; escalate to the on-call engineer (RB-003 §6.1)",
-                plan.service,
-                plan.target_alias,
-                event.backup.alias,
-                unhealthy.join("; ")
+                "{done}, but they are still unhealthy: {}; escalate to the on-call engineer \
+                 (RB-003 §6.1){}",
+                unhealthy.join("; "),
+                latest_misses.also()
             ),
         ));
+    }
+    if let Some(e) = latest_misses.into_error(&done) {
+        return Err(e);
     }
     to_value(
         &json!({"reason": reason, "incident_alias": incident, "backup_alias": event.backup.alias, "functions": restored}),
     )
 }
 
-/// Puts the package of `version` (the one the alias is back on) into the unqualified function
-/// (`$LATEST`), so an invoke without a qualifier answers as the rolled-back version does. What it
-/// did, or why it could not: a `$LATEST` left on another package does not undo the rollback of
-/// the alias that serves traffic, so it is reported (in the step's output and log), not raised.
-pub(crate) async fn latest_back_on<F: Functions>(
-    functions: &F,
-    region: &str,
-    function: &str,
-    version: &str,
-) -> Value {
-    match functions.restore_latest(region, function, version).await {
-        Ok(done) => {
-            log_latest(region, &done);
-            serde_json::to_value(&done).unwrap_or(Value::Null)
+/// The `$LATEST` uploads of one rollback step that failed. A rollback moves every alias first
+/// (that is what serves traffic) and then gives each unqualified function (`$LATEST`) the package
+/// of the version its alias is back on, so an invoke without a qualifier answers as that version
+/// does; a `$LATEST` left on the bad build fails the step, naming the call.
+#[derive(Default)]
+pub(crate) struct LatestMisses(Vec<BbwsError>);
+
+impl LatestMisses {
+    /// Puts the package of `version` into `function`'s `$LATEST` in `region`: what it did, for the
+    /// step's output; a failure is kept for [`LatestMisses::into_error`].
+    pub(crate) async fn restore<F: Functions>(
+        &mut self,
+        functions: &F,
+        region: &str,
+        function: &str,
+        version: &str,
+    ) -> Value {
+        match functions.restore_latest(region, function, version).await {
+            Ok(done) => {
+                log_latest(region, &done);
+                serde_json::to_value(&done).unwrap_or(Value::Null)
+            }
+            Err(e) => {
+                warn!(event = "latest_not_restored", function = %function, region = %region, version = %version,
+                      error = %e.message, transient = e.error_type == ErrorName::AwsUnavailable,
+                      "{function} $LATEST in {region} could not get version {version}'s package: {}", e.message);
+                let out = json!({"function": function, "version": version, "error": e.message});
+                self.0.push(BbwsError::new(
+                    e.error_type,
+                    format!("{function} in {region} ({})", e.message),
+                ));
+                out
+            }
         }
-        Err(e) => {
-            warn!(event = "latest_not_restored", function = %function, region = %region, version = %version,
-                  error = %e.message, "{function} $LATEST in {region} could not get version {version}'s package: {}",
-                  e.message);
-            json!({"function": function, "version": version, "error": e.message})
+    }
+
+    /// The step's error when a `$LATEST` kept another package: `Bbws.AwsUnavailable` when every
+    /// failure was transient (the state machine runs the step again; it finds its aliases in
+    /// place and uploads again), else `Bbws.RollbackFailed`. `done` says what the step did.
+    pub(crate) fn into_error(self, done: &str) -> Option<BbwsError> {
+        if self.0.is_empty() {
+            return None;
         }
+        let transient = self
+            .0
+            .iter()
+            .all(|e| e.error_type == ErrorName::AwsUnavailable);
+        let (name, advice) = if transient {
+            (ErrorName::AwsUnavailable, "the step runs again")
+        } else {
+            (
+                ErrorName::RollbackFailed,
+                "give each the package of the version its alias serves by hand (aws lambda \
+                 get-function --qualifier <version>, then update-function-code)",
+            )
+        };
+        Some(BbwsError::new(
+            name,
+            format!(
+                "{done}, but the unqualified code ($LATEST) still has another package in {}; an \
+                 invoke without a qualifier may run the bad build: {advice}",
+                self.list()
+            ),
+        ))
+    }
+
+    /// The failures as a clause to append to another error's cause ("" when none).
+    pub(crate) fn also(&self) -> String {
+        if self.0.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; also, $LATEST still has another package in {}",
+                self.list()
+            )
+        }
+    }
+
+    fn list(&self) -> String {
+        let each: Vec<&str> = self.0.iter().map(|e| e.message.as_str()).collect();
+        each.join(", ")
     }
 }
 
@@ -191,6 +259,10 @@ mod tests {
         aliases: RefCell<BTreeMap<Key, String>>,
         sick: BTreeSet<String>,
         stuck: BTreeSet<String>,
+        /// Refused for good rather than throttled.
+        stuck_for_good: bool,
+        /// UpdateFunctionCode of `$LATEST` fails with this for the named function.
+        latest_fails: Option<(String, ErrorName)>,
         restored: RefCell<Vec<String>>,
     }
 
@@ -226,10 +298,11 @@ mod tests {
             _description: &str,
         ) -> Result<(), BbwsError> {
             if self.stuck.contains(function) && alias.starts_with("latest-") {
-                return Err(BbwsError::new(
-                    ErrorName::AwsUnavailable,
-                    "UpdateAlias: 503",
-                ));
+                return Err(if self.stuck_for_good {
+                    BbwsError::new(ErrorName::AwsRefused, "UpdateAlias: AccessDeniedException")
+                } else {
+                    BbwsError::new(ErrorName::AwsUnavailable, "UpdateAlias: 503")
+                });
             }
             let k = key(region, function, alias);
             self.aliases.borrow_mut().insert(k, version.to_owned());
@@ -276,6 +349,14 @@ mod tests {
             function: &str,
             version: &str,
         ) -> Result<LatestRestored, BbwsError> {
+            if let Some((f, name)) = &self.latest_fails {
+                if f == function {
+                    return Err(BbwsError::new(
+                        *name,
+                        format!("UpdateFunctionCode {f}: {name}"),
+                    ));
+                }
+            }
             self.restored.borrow_mut().push(function.to_owned());
             Ok(LatestRestored {
                 function: function.into(),
@@ -339,9 +420,7 @@ mod tests {
         let (memory, backup) = deployed(&plan);
         let event = json!({"promotion": plan, "backup": backup,
                            "monitor": {"reason": "errors 12 over 5"}});
-        let out = back_to_backup(&memory, event, at())
-            .await
-            .expect("rolled back");
+        let out = back_to_backup(&memory, event).await.expect("rolled back");
         assert_eq!(out["reason"], "errors 12 over 5");
         assert_eq!(out["incident_alias"], "incident-20261124-200731");
         assert_eq!(out["functions"].as_array().map(Vec::len), Some(8));
@@ -364,13 +443,13 @@ mod tests {
         let (mut memory, backup) = deployed(&plan);
         memory.sick.insert(plan.functions[1].target.clone());
         let event = json!({"promotion": plan, "backup": backup});
-        let e = back_to_backup(&memory, event, at())
+        let e = back_to_backup(&memory, event)
             .await
             .expect_err("still sick");
         assert_eq!(e.error_type, ErrorName::DeployFailed);
         assert!(
             e.message.starts_with(
-                "site-management was rolled back (rollback requested), latest-prod is back on the \
+                "site-management was rolled back (rollback requested): latest-prod is back on the \
                  versions of backup-20261124-200501, but they are still unhealthy: \
                  prod-bbws-templates-service version 1 in af-south-1: statusCode 500"
             ),
@@ -398,6 +477,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_manual_rollback_that_cannot_move_an_alias_puts_the_moved_ones_back() {
+        // Throttled: everything is back, the step is run again; refused: the rollback failed.
+        for (for_good, ends) in [
+            (false, ErrorName::AwsUnavailable),
+            (true, ErrorName::RollbackFailed),
+        ] {
+            alias_stuck(for_good, ends).await;
+        }
+    }
+
+    async fn alias_stuck(for_good: bool, ends: ErrorName) {
         let plan = manual_plan();
         let memory = Memory::default();
         let mut moves = Vec::new();
@@ -415,6 +504,7 @@ mod tests {
         }
         let mut memory = memory;
         memory.stuck.insert(plan.functions[2].clone());
+        memory.stuck_for_good = for_good;
         let app = manual::App {
             functions: memory,
             records: NoRecords,
@@ -427,7 +517,7 @@ mod tests {
         };
         let event = json!({"op": "manual", "rollback": plan, "target": target});
         let e = app.handle(event).await.expect_err("stuck");
-        assert_eq!(e.error_type, ErrorName::RollbackFailed);
+        assert_eq!(e.error_type, ends);
         assert!(
             e.message.ends_with(
                 "the 2 alias(es) already moved are back where they were; nothing changed"
@@ -472,6 +562,74 @@ mod tests {
         assert_eq!(out["functions"].as_array().map(Vec::len), Some(moves.len()));
         for m in &moves {
             let now = app.functions.alias(&m.region, &m.function, &plan.alias);
+            assert_eq!(now.as_deref(), Some("1"));
+        }
+    }
+
+    #[tokio::test]
+    async fn latest_left_on_the_bad_build_fails_the_rollback_naming_the_call() {
+        // Throttled: the step runs again; refused: the rollback fails. Either way every alias is
+        // back first.
+        for (name, ends) in [
+            (ErrorName::AwsUnavailable, ErrorName::AwsUnavailable),
+            (ErrorName::AwsRefused, ErrorName::RollbackFailed),
+        ] {
+            let plan = promotion();
+            let (mut memory, backup) = deployed(&plan);
+            let bad = plan.functions[1].target.clone();
+            memory.latest_fails = Some((bad.clone(), name));
+            let event = json!({"promotion": plan, "backup": backup});
+            let e = back_to_backup(&memory, event)
+                .await
+                .expect_err("$LATEST not back");
+            assert_eq!(e.error_type, ends);
+            assert!(
+                e.message.contains(&format!(
+                    "latest-prod is back on the versions of backup-20261124-200501, but the \
+                     unqualified code ($LATEST) still has another package in {bad} in af-south-1 \
+                     (UpdateFunctionCode {bad}: {name})"
+                )),
+                "{}",
+                e.message
+            );
+            for b in &backup.functions {
+                let now = memory.alias(&b.region, &b.function, "latest-prod");
+                assert_eq!(now.as_deref(), Some("1"), "{} in {}", b.function, b.region);
+            }
+
+            let plan = manual_plan();
+            let moves = vec![Move {
+                region: "af-south-1".into(),
+                function: plan.functions[0].clone(),
+                from_version: "2".into(),
+                to_version: "1".into(),
+            }];
+            let memory = Memory {
+                latest_fails: Some((plan.functions[0].clone(), name)),
+                ..Memory::default()
+            };
+            let app = manual::App {
+                functions: memory,
+                records: NoRecords,
+                settings: Settings::from_lookup(|k| (k == "BBWS_ENV").then(|| "prod".to_owned())),
+            };
+            let target = Resolution {
+                target: "backup-20261124-200501".into(),
+                moves,
+                forced: Vec::new(),
+            };
+            let event = json!({"op": "manual", "rollback": plan, "target": target});
+            let e = app.handle(event).await.expect_err("$LATEST not back");
+            assert_eq!(e.error_type, ends);
+            assert!(
+                e.message
+                    .contains("serves backup-20261124-200501 again, but the unqualified code"),
+                "{}",
+                e.message
+            );
+            let now = app
+                .functions
+                .alias("af-south-1", &plan.functions[0], &plan.alias);
             assert_eq!(now.as_deref(), Some("1"));
         }
     }

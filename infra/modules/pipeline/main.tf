@@ -13,19 +13,11 @@ locals {
   # The regions the functions act in: PROD's failover region too (RB-003 §1.3, §6.3).
   target_regions = compact([var.region, var.failover_region])
 
-  # The functions this pipeline promotes in its own account (RB-003 §1.4), or the ones a deployed
-  # configuration's catalog names, so IAM follows the catalog the functions are given.
-  runbook_function_templates = [
-    "bbws-tenant-instance-management-{env}",
-    "bbws-ecs-event-handler-{env}",
-    "{env}-bbws-sites-service",
-    "{env}-bbws-templates-service",
-    "{env}-bbws-plugins-service",
-    "{env}-bbws-async-processor",
-  ]
-  function_templates = var.promotion_config == "" ? local.runbook_function_templates : flatten([
-    for service in jsondecode(var.promotion_config).catalog : service.functions
-  ])
+  # The functions this pipeline promotes in its own account: those of the catalog the functions are
+  # given, so IAM follows it. Without a deployed configuration that is the runbook's catalog (RB-003
+  # §1.4), read from events/config/runbook.json, the configuration the functions build in.
+  catalog_config         = var.promotion_config == "" ? file("${path.module}/../../../events/config/runbook.json") : var.promotion_config
+  function_templates     = flatten([for service in jsondecode(local.catalog_config).catalog : service.functions])
   service_function_names = distinct([for t in local.function_templates : replace(t, "{env}", var.env)])
 
   # Each service function and each of its versions and aliases (`:*`), per region.

@@ -19,6 +19,10 @@ locals {
     # Built from the name: the release machine starts executions of the promote machine. DEV has no
     # promote machine; its definitions do not use this (the ARN is what the machine's would be).
     promote_state_machine_arn = local.state_machine_arn
+    # The Retry policy of every Lambda Task, written once (statemachine/lambda-retry.json): AWS's transient
+    # Lambda errors and Bbws.AwsUnavailable with backoff and full jitter; a process that died before it
+    # answered (its work may be done: every step is safe to run twice) once more.
+    lambda_retry = jsonencode(jsondecode(file("${local.statemachine_dir}/lambda-retry.json")))
   }
 
   # Where bbws-release-<env> exists, the state machine whose executions it starts (none in DEV).
