@@ -27,7 +27,7 @@ export PYTHONPATH := $(CURDIR)/local
 export PATH := $(VENV)/bin:$(PATH)
 
 .PHONY: help prereqs venv npm lambdas estate up down status env mail demo demo-release showcase test lint fmt-check \
-        clippy unit unit-py test-local tf-check asl-check checkov deny actionlint chromium faults
+        clippy unit unit-py test-local tf-check asl-check checkov deny actionlint chromium faults soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -95,16 +95,27 @@ showcase: prereqs lambdas estate ## a walk through the emulator itself (accounts
 fmt-check: prereqs
 	cargo fmt --all -- --check
 
-clippy: prereqs
-	cargo clippy --workspace --all-targets -- -D warnings
-
 # The unit tests build with the Lambdas' own profile and target, so every dependency compiled for the zips
 # is reused (a dev-profile build would compile the AWS SDK a second time, about ten minutes on two cores).
 # The domain crate's tests run on their own: its dev-dependency (proptest) turns on features of getrandom
 # and regex-syntax that, unified across the workspace, would rebuild the SDK (ring -> rustls -> hyper).
+RUST_TESTS := --release --target $(LAMBDA_TARGET)
+# Clippy runs as the workspace crates' compiler wrapper, as `cargo clippy` itself does (clippy-driver,
+# its arguments in CLIPPY_ARGS), but on the unit tests' build: every target of every workspace crate is
+# linted (as built, and as built for its tests) while the dependencies are the release ones shared with
+# the zips; `cargo clippy` would first check the whole AWS SDK again in the dev profile (minutes on two
+# cores). `make unit` uses the same wrapper, so the tests clippy compiled are not compiled again.
+CLIPPY_WRAP := RUSTC_WORKSPACE_WRAPPER="$$(rustc --print sysroot)/bin/clippy-driver" \
+               CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+
+clippy: prereqs ## clippy -D warnings over every target of the workspace
+	$(CLIPPY_WRAP) cargo build --workspace $(RUST_TESTS)
+	$(CLIPPY_WRAP) cargo test --workspace --exclude bbws-domain $(RUST_TESTS) --no-run
+	$(CLIPPY_WRAP) cargo test -p bbws-domain $(RUST_TESTS) --no-run
+
 unit: prereqs ## Rust unit tests (no AWS)
-	cargo test --workspace --exclude bbws-domain --release --target $(LAMBDA_TARGET)
-	cargo test -p bbws-domain --release --target $(LAMBDA_TARGET)
+	$(CLIPPY_WRAP) cargo test --workspace --exclude bbws-domain $(RUST_TESTS)
+	$(CLIPPY_WRAP) cargo test -p bbws-domain $(RUST_TESTS)
 
 # local/tests/unit has a conftest of its own that needs no estate (local/tests' conftest leaves it out).
 unit-py: prereqs venv ## Python unit tests of local/ (no estate)
@@ -153,6 +164,10 @@ test-local: prereqs up chromium ## integration tests on the local estate (boto3,
 # (transient, permanent, crash after its side effect); the table of cells, and each unsafe end it found.
 faults: prereqs up ## the full fault matrix on the local estate (tests/fault_matrix.py); make test runs its short form
 	cd tests && $(PY) fault_matrix.py
+
+soak: prereqs up ## the approval race at full length (51 rounds; make test runs 12) and a 10,000-request URL fuzz
+	BBWS_RACE_ROUNDS=17 BBWS_FUZZ_REQUESTS=10000 $(PYTEST) tests/test_approval.py tests/test_approval_fuzz.py \
+	  -k "racing or generated_requests"
 
 # checkov over infra/ only: local/tests/terraform is a test stack applied to the emulator, never deployed.
 checkov: prereqs $(CHECKOV_VENV)/.installed ## checkov over infra/ (each skip is inline, beside its resource, with its reason)

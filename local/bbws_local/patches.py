@@ -607,14 +607,25 @@ def _make_retry_task_token(original: Callable) -> Callable:
         )
 
         data = env.states.context_object.context_object_data
+        waits = ("Task" in data and self._is_integration_pattern()
+                 and ResourceCondition.WaitForTaskToken in self._supported_integration_patterns
+                 and getattr(self.resource, "condition", None) == ResourceCondition.WaitForTaskToken)
         retried = data.get("State", {}).get("RetryCount", 0) > 0
-        if (retried and "Task" in data and self._is_integration_pattern()
-                and ResourceCondition.WaitForTaskToken in self._supported_integration_patterns
-                and getattr(self.resource, "condition", None) == ResourceCondition.WaitForTaskToken):
+        if waits and retried:
             # The replaced attempt's token is dead (16. sfn-token-once).
-            CLOSED_TOKENS.add(data["Task"].get("Token"))
+            with _TOKEN_LOCK:
+                CLOSED_TOKENS.add(data["Task"].get("Token"))
             env.callback_pool_manager.add(env.states.context_object.update_task_token())
-        return original(self, env)
+        try:
+            return original(self, env)
+        except BaseException:
+            # An attempt that failed (its function's error, a timeout) closes its task: on AWS its token
+            # is answered TaskTimedOut from then on, also during the Retry's backoff before the next
+            # attempt (moto would keep it open until the retry replaced it).
+            if waits:
+                with _TOKEN_LOCK:
+                    CLOSED_TOKENS.add(data["Task"].get("Token"))
+            raise
 
     return _evaluate_with_timeout
 

@@ -6,7 +6,6 @@ use bbws_aws::runtime::{parse, to_value};
 use bbws_aws::BbwsError;
 use bbws_domain::naming::backup_alias;
 use bbws_domain::{BackedUp, Backup, ErrorName, PromotionPlan};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use tracing::info;
@@ -62,7 +61,7 @@ pub async fn handle<A: Aliases>(aliases: &A, event: Value) -> Result<Value, Bbws
 mod tests {
     use super::*;
     use bbws_domain::{Catalog, Config, PromotionRequest};
-    use chrono::TimeZone;
+    use chrono::{DateTime, TimeZone, Utc};
     use std::cell::RefCell;
     use std::collections::BTreeMap;
 

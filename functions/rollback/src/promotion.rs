@@ -13,7 +13,6 @@ use bbws_aws::runtime::{parse, to_value};
 use bbws_aws::BbwsError;
 use bbws_domain::naming::incident_alias;
 use bbws_domain::{Backup, ErrorName, PromotionPlan};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tracing::{info, warn};
@@ -247,7 +246,7 @@ mod tests {
         BackedUp, Catalog, Config, Move, PromotionRequest, Resolution, RollbackPlan,
         RollbackRequest,
     };
-    use chrono::TimeZone;
+    use chrono::{DateTime, TimeZone, Utc};
     use std::cell::RefCell;
     use std::collections::{BTreeMap, BTreeSet};
 
