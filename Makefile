@@ -27,7 +27,7 @@ export PYTHONPATH := $(CURDIR)/local
 export PATH := $(VENV)/bin:$(PATH)
 
 .PHONY: help prereqs venv npm lambdas estate up down status env mail demo demo-release showcase test lint fmt-check \
-        clippy unit unit-py test-local tf-check asl-check checkov deny actionlint chromium faults soak
+        clippy unit unit-py test-local tf-check asl-check checkov deny actionlint chromium faults soak bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -164,6 +164,9 @@ test-local: prereqs up chromium ## integration tests on the local estate (boto3,
 # (transient, permanent, crash after its side effect); the table of cells, and each unsafe end it found.
 faults: prereqs up ## the full fault matrix on the local estate (tests/fault_matrix.py); make test runs its short form
 	cd tests && $(PY) fault_matrix.py
+
+bench: prereqs up ## measure the pipeline on the local estate (cold starts, active time, transitions, cost): bench/results.json
+	$(PY) bench/bench.py
 
 soak: prereqs up ## the approval race at full length (51 rounds; make test runs 12) and a 10,000-request URL fuzz
 	BBWS_RACE_ROUNDS=17 BBWS_FUZZ_REQUESTS=10000 $(PYTEST) tests/test_approval.py tests/test_approval_fuzz.py \

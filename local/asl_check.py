@@ -17,13 +17,23 @@ from bbws_local.patches import structure_problems  # noqa: E402
 PLACEHOLDER = re.compile(r"\$\{([a-z_]+)\}")
 
 
-def render(text: str) -> str:
+def shared_states(machine: str) -> str:
+    """statemachine/shared-states.json with `machine`'s names, as the members of an object (the way
+    stepfunctions.tf renders `${shared_states}` into the definition's States)."""
+    names = json.loads((ROOT / "statemachine" / "shared-states.vars.json").read_text())[machine]
+    text = PLACEHOLDER.sub(lambda m: names[m.group(1)], (ROOT / "statemachine" / "shared-states.json").read_text())
+    return ",".join(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in json.loads(text).items())
+
+
+def render(text: str, machine: str) -> str:
     def value(m: re.Match) -> str:
         name = m.group(1)
         if name == "env":
             return "sit"
         if name == "lambda_retry":  # as stepfunctions.tf renders it: the file, re-encoded
             return json.dumps(json.loads((ROOT / "statemachine" / "lambda-retry.json").read_text()))
+        if name == "shared_states":
+            return shared_states(machine)
         if name.endswith("_topic_arn"):
             return "arn:aws:sns:af-south-1:815856636111:bbws-promotion-events-sit"
         if name.endswith("_state_machine_arn"):
@@ -40,7 +50,7 @@ def main() -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
     for template in sorted((ROOT / "statemachine").glob("*.asl.json")):
-        rendered = render(template.read_text())
+        rendered = render(template.read_text(), template.name.removesuffix(".asl.json"))
         doc = json.loads(rendered)
         problems = structure_problems(doc)
         target = out_dir / template.name

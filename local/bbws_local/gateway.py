@@ -6,6 +6,7 @@
 - `/_local/mailbox.json`    the same as JSON (`?to=address&contains=text`), for tests and scripts;
 - `/_local/faults`, `/_local/function-state`   failures AWS produces and moto does not (see faults.py);
 - `/_local/calls`           the calls role sessions made, with their status (`?since=<seq>`);
+- `/_local/invocations`     each Lambda invocation's cost: init (cold start), duration, peak memory (`?since=<seq>`);
 - `/_local/recycle`         stop a function's idle processes (`{"account", "function"}`), as AWS recycles
                             execution environments: the next invocation starts cold;
 - the cross-account guard:  a request that names a resource of another of the estate's accounts by ARN
@@ -189,6 +190,9 @@ class Gateway:
             except iam.EvaluatorError as e:
                 return _respond(start, "400 Bad Request", json.dumps({"message": str(e)}).encode())
             return _respond(start, "200 OK", json.dumps(out).encode())
+        if path == "/_local/invocations":
+            since = int((query.get("since") or ["0"])[0] or 0)
+            return _respond(start, "200 OK", json.dumps(self.estate.executor.journal.since(since)).encode())
         if path == "/_local/calls":
             since = int((query.get("since") or ["0"])[0] or 0)
             return _respond(start, "200 OK", json.dumps(self.calls.since(since)).encode())

@@ -280,6 +280,9 @@ class Worker:
         self.last_used = time.monotonic()
         self.invocations = 0
         self._init_error: bytes | None = None
+        # From the process's start to its first `next` (AWS's "Init Duration"), once it has asked.
+        self.init_ms: float | None = None
+        self.started_at = time.monotonic()
         self._server = _RuntimeServer(self)
         host, port = self._server.server_address[:2]
         threading.Thread(target=self._server.serve_forever, daemon=True, name="runtime-api").start()
@@ -297,6 +300,8 @@ class Worker:
 
     # Runtime API side ------------------------------------------------------------------------------
     def next_invocation(self) -> Invocation | None:
+        if self.init_ms is None:
+            self.init_ms = (time.monotonic() - self.started_at) * 1000.0
         inv = self._queue.get()
         if inv is None or self.dead.is_set():
             return None
@@ -304,6 +309,16 @@ class Worker:
             self._inflight[inv.request_id] = inv
         inv.pick()
         return inv
+
+    def max_rss_kb(self) -> int | None:
+        """The process's peak resident memory so far (Linux VmHWM; AWS's "Max Memory Used")."""
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
+        return None
 
     def crash_before_answer(self) -> bool:
         return self._crash_armed is not None and self._crash_armed(self.spec)
@@ -389,6 +404,28 @@ CredentialsFor = Callable[[str, str, str], dict[str, str]]  # (account, region, 
 MetricsSink = Callable[[str, str, list[dict[str, Any]]], None]  # (account, region, metric data)
 
 
+class InvocationJournal:
+    """What each invocation cost, as AWS's REPORT line says it (Init Duration on a cold start,
+    Duration, Max Memory Used), for `make bench`: `GET /_local/invocations?since=<seq>`."""
+
+    LIMIT = 20_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._entries: list[dict[str, Any]] = []
+
+    def add(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self._seq += 1
+            self._entries.append({"seq": self._seq, "time": time.time(), **entry})
+            del self._entries[:-self.LIMIT]
+
+    def since(self, seq: int) -> dict[str, Any]:
+        with self._lock:
+            return {"seq": self._seq, "invocations": [e for e in self._entries if e["seq"] > seq]}
+
+
 class Executor:
     """Runs invocations in warm processes; counts concurrency; reports metrics."""
 
@@ -404,6 +441,7 @@ class Executor:
         self._stopping = False
         # (account, function name) -> how many of its next answers die with the process (faults.py `crash`).
         self._crashes: dict[tuple[str, str], int] = {}
+        self.journal = InvocationJournal()
         threading.Thread(target=self._reap, daemon=True, name="reaper").start()
 
     def recycle(self, account: str, function: str) -> int:
@@ -556,11 +594,17 @@ class Executor:
             worker = self._acquire(spec, code)
             inv = Invocation(payload, invoked_arn, spec.timeout)
             worker.run(inv)
+            rss = worker.max_rss_kb()
             self._release(worker)
         finally:
             self._leave(fkey)
         duration = (inv.finished_at - inv.picked_at) * 1000.0 if inv.picked_at else 0.0
         outcome = Outcome(inv.body, inv.error, duration)
+        cold = worker.invocations == 1
+        self.journal.add({"account": spec.account, "region": spec.region, "function": spec.name,
+                          "version": spec.version, "memory_mb": spec.memory, "cold": cold,
+                          "init_ms": round(worker.init_ms, 3) if cold and worker.init_ms is not None else None,
+                          "duration_ms": round(duration, 3), "max_rss_kb": rss, "error": inv.error})
         self._metrics(spec, resource, {
             "Invocations": (1.0, "Count"),
             "Errors": (1.0 if outcome.failed else 0.0, "Count"),

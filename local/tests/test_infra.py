@@ -87,7 +87,7 @@ def copy_infra(dest: Path) -> Path:
 
 
 def statemachine_dir(tmp: Path) -> Path:
-    """The repository's statemachine/ (the definitions and the Retry policy they share)."""
+    """The repository's statemachine/ (the definitions, and the Retry policy and states they share)."""
     return ROOT / "statemachine"
 
 

@@ -40,10 +40,11 @@ fn every_name_the_state_machines_use_is_in_the_enum() {
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with(".asl.json"))
+        .filter(|p| p.to_string_lossy().ends_with(".json"))
         .collect();
     files.sort();
-    assert!(files.len() >= 3, "state machines in {}", dir.display());
+    // The three definitions, and what they share: the Retry policy and the shared states.
+    assert!(files.len() >= 6, "state machines in {}", dir.display());
     let known = enum_names();
     let mut used = BTreeSet::new();
     for file in &files {
@@ -102,10 +103,7 @@ fn every_failed_stage_the_state_machines_write_is_a_stage() {
         if !path.to_string_lossy().ends_with(".asl.json") {
             continue;
         }
-        // The one placeholder outside a string, filled as stepfunctions.tf fills it.
-        let text = read(&path).replace("${lambda_retry}", &read(&dir.join("lambda-retry.json")));
-        let definition: serde_json::Value =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let definition = rendered(&dir, &path);
         let states = definition["States"]
             .as_object()
             .cloned()
@@ -123,4 +121,36 @@ fn every_failed_stage_the_state_machines_write_is_a_stage() {
         }
     }
     assert!(seen >= 10, "only {seen} failed stages found");
+}
+
+/// A definition as stepfunctions.tf renders it, as far as its states go: the Retry policy and the
+/// shared states (with this machine's names) filled in.
+fn rendered(dir: &Path, path: &Path) -> serde_json::Value {
+    let machine = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".asl.json"))
+        .unwrap_or_default();
+    let text = read(path)
+        .replace("${lambda_retry}", &read(&dir.join("lambda-retry.json")))
+        .replace("${shared_states}", "\"(shared)\": null");
+    let mut definition: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let vars: serde_json::Value =
+        serde_json::from_str(&read(&dir.join("shared-states.vars.json"))).unwrap_or_default();
+    let mut shared = read(&dir.join("shared-states.json"));
+    for (name, value) in vars[machine].as_object().cloned().unwrap_or_default() {
+        shared = shared.replace(&format!("${{{name}}}"), value.as_str().unwrap_or_default());
+    }
+    let shared: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&shared).unwrap_or_else(|e| panic!("shared-states.json: {e}"));
+    if let Some(states) = definition["States"].as_object_mut() {
+        assert!(
+            states.remove("(shared)").is_some(),
+            "{} has no ${{shared_states}}",
+            path.display()
+        );
+        states.extend(shared);
+    }
+    definition
 }

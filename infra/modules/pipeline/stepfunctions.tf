@@ -25,6 +25,22 @@ locals {
     lambda_retry = jsonencode(jsondecode(file("${local.statemachine_dir}/lambda-retry.json")))
   }
 
+  # The states every definition shares (statemachine/shared-states.json: a refusal's words read from its
+  # cause and the Fail state that ends with them; a record error read as caught or in words), written once
+  # and rendered into each definition as `${shared_states}` with that machine's names for the states they
+  # lead to (statemachine/shared-states.vars.json).
+  shared_state_names = jsondecode(file("${local.statemachine_dir}/shared-states.vars.json"))
+  shared_states = {
+    for machine, names in local.shared_state_names : machine => join(",", [
+      for name, state in jsondecode(templatefile("${local.statemachine_dir}/shared-states.json", names)) :
+      "${jsonencode(name)}:${jsonencode(state)}"
+    ])
+  }
+  definition_vars = {
+    for machine in keys(local.shared_state_names) :
+    machine => merge(local.state_machine_template_vars, { shared_states = local.shared_states[machine] })
+  }
+
   # Where bbws-release-<env> exists, the state machine whose executions it starts (none in DEV).
   child_state_machines = local.has_state_machine ? [local.state_machine_name] : []
 }
@@ -133,7 +149,7 @@ resource "aws_sfn_state_machine" "promote" {
   name       = local.state_machine_name
   type       = "STANDARD"
   role_arn   = aws_iam_role.states.arn
-  definition = templatefile("${local.statemachine_dir}/promote.asl.json", local.state_machine_template_vars)
+  definition = templatefile("${local.statemachine_dir}/promote.asl.json", local.definition_vars["promote"])
 
   # Execution data stays out of the logs: the approval task's input carries its task token, and a
   # token in a log would let anyone who reads the logs answer the approval.
@@ -159,7 +175,7 @@ resource "aws_sfn_state_machine" "rollback" {
   name       = local.rollback_state_machine_name
   type       = "STANDARD"
   role_arn   = aws_iam_role.states.arn
-  definition = templatefile("${local.statemachine_dir}/rollback.asl.json", local.state_machine_template_vars)
+  definition = templatefile("${local.statemachine_dir}/rollback.asl.json", local.definition_vars["rollback"])
 
   # Execution data stays out of the logs, as for the promotion: an approval task's input carries its
   # task token, and a token in a log would let anyone who reads the logs answer the approval.
@@ -187,7 +203,7 @@ resource "aws_sfn_state_machine" "release" {
   name       = local.release_state_machine_name
   type       = "STANDARD"
   role_arn   = aws_iam_role.states.arn
-  definition = templatefile("${local.statemachine_dir}/release.asl.json", local.state_machine_template_vars)
+  definition = templatefile("${local.statemachine_dir}/release.asl.json", local.definition_vars["release"])
 
   # Execution data stays out of the logs, as for the promotion: an approval task's input carries its
   # task token, and a token in a log would let anyone who reads the logs answer the approval.

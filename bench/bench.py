@@ -1,0 +1,240 @@
+"""`make bench`: what the pipeline costs to run, measured on the local estate, side by side in one run.
+
+Each figure is measured RUNS times and reported as min / median / max; the table is printed and written
+to bench/results.json. What is measured (and what is the estate's own):
+
+- cold start: the Init Duration of each pipeline function (the estate's Runtime API: from the process's
+  start to its first `next`, as AWS's REPORT line) against the estate's probe, a minimal `lambda_runtime`
+  function built by the same cargo-lambda command; the ratio per function; each zip's size; peak memory.
+- active time: a DEV -> SIT and a SIT -> PROD promotion's wall time minus its Wait states and the
+  approval wait (from the execution history); the five states that take the rest.
+- cost: state transitions per execution (AWS bills Standard workflows per transition), Lambda GB-seconds
+  (the estate's journal of invocations), priced at the public rates below.
+- approval latency: from the approver's confirming POST to the next state entered.
+- the estate's own overhead: the median round trip of a cheap call (Lambda GetAlias) through the gateway,
+  so a figure is not mistaken for the pipeline's.
+
+Not measured yet (reported as such): breach -> rollback time, N concurrent promotions, a 30-service
+catalog's preflight, a PROD promotion with its full 5-minute monitor (its transitions are counted with the
+monitor shortened to one poll; each further poll costs three transitions).
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "local"))
+
+from bbws_local import pipeline_client as ph  # noqa: E402
+
+RUNS = 3
+# Public list prices (USD, x86): Standard workflow transitions, Lambda compute and requests.
+PRICE_PER_TRANSITION = 0.025 / 1000
+PRICE_PER_GB_SECOND = 0.0000166667
+PRICE_PER_REQUEST = 0.20 / 1_000_000
+FAST = {"monitor": {"sit_seconds": 1, "prod_seconds": 1, "poll_seconds": 1}}
+PIPELINE_FUNCTIONS = ("preflight", "backup-alias", "deploy", "monitor", "rollback", "record", "approval")
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"min": round(min(values), 3), "median": round(statistics.median(values), 3),
+            "max": round(max(values), 3), "runs": len(values)}
+
+
+def local(path: str) -> Any:
+    r = requests.get(f"{ph.SETTINGS.endpoint}{path}", timeout=30)
+    r.raise_for_status()
+    return r.json()
+
+
+def invocations_since(seq: int) -> list[dict[str, Any]]:
+    return local(f"/_local/invocations?since={seq}")["invocations"]
+
+
+def journal_seq() -> int:
+    return local("/_local/invocations?since=999999999")["seq"]
+
+
+def recycle(env: str, function: str) -> None:
+    requests.post(f"{ph.SETTINGS.endpoint}/_local/recycle",
+                  json={"account": ph.ACCOUNTS[env], "function": function}, timeout=30).raise_for_status()
+
+
+# cold start -----------------------------------------------------------------------------------------------
+def cold_start() -> dict[str, Any]:
+    """Each function invoked cold RUNS times (its processes recycled first) with an empty event: the init
+    is the same whatever the event, and an empty one changes nothing."""
+    lam = ph.client("sit", "lambda")
+    probe = next((f["FunctionName"] for f in lam.list_functions()["Functions"]
+                  if "probe" in f["FunctionName"]), None)
+    names = {short: f"bbws-promotion-{short}-sit" for short in PIPELINE_FUNCTIONS}
+    if probe:
+        names["(minimal lambda_runtime)"] = probe
+    out: dict[str, Any] = {}
+    for short, fn in names.items():
+        inits, rss = [], []
+        for _ in range(RUNS):
+            recycle("sit", fn)
+            seq = journal_seq()
+            lam.invoke(FunctionName=fn, Payload=b"{}")
+            entries = [e for e in invocations_since(seq) if e["function"] == fn and e["cold"]]
+            if entries and entries[0]["init_ms"] is not None:
+                inits.append(entries[0]["init_ms"])
+                if entries[0]["max_rss_kb"]:
+                    rss.append(entries[0]["max_rss_kb"] / 1024)
+        zip_path = ROOT / "target" / "lambda" / f"bbws-{short}" / "bootstrap.zip"
+        out[short] = {"function": fn, "init_ms": spread(inits) if inits else None,
+                      "max_memory_mb": spread(rss) if rss else None,
+                      "zip_bytes": zip_path.stat().st_size if zip_path.exists() else None}
+    base = (out.get("(minimal lambda_runtime)") or {}).get("init_ms")
+    for v in out.values():
+        if base and v["init_ms"]:
+            v["ratio_to_minimal"] = round(v["init_ms"]["median"] / base["median"], 2)
+    return out
+
+
+# promotions -----------------------------------------------------------------------------------------------
+def _t(event: dict[str, Any]) -> float:
+    return event["timestamp"].timestamp()
+
+
+def anatomy(env: str, arn: str) -> dict[str, Any]:
+    """Wall time, time in Wait states and in the approval wait, per-state durations, transitions."""
+    events = ph.history(env, arn)
+    start, end = _t(events[0]), _t(events[-1])
+    entered: dict[str, float] = {}
+    durations: dict[str, float] = {}
+    transitions = 0
+    for e in events:
+        if e["type"].endswith("StateEntered"):
+            transitions += 1
+            entered[e["stateEnteredEventDetails"]["name"]] = _t(e)
+        elif e["type"].endswith("StateExited"):
+            name = e["stateExitedEventDetails"]["name"]
+            if name in entered:
+                durations[name] = durations.get(name, 0.0) + _t(e) - entered.pop(name)
+    waits = sum(d for n, d in durations.items() if n.startswith("Wait"))
+    approval = sum(d for n, d in durations.items() if "approval" in n.lower())
+    busy = {n: d for n, d in durations.items() if not n.startswith("Wait") and "approval" not in n.lower()}
+    top = sorted(busy.items(), key=lambda kv: -kv[1])[:5]
+    return {"wall_s": end - start, "wait_s": waits, "approval_wait_s": approval,
+            "active_s": end - start - waits - approval, "transitions": transitions,
+            "top": [(n, round(d, 3)) for n, d in top]}
+
+
+def run_promotion(env: str, event: dict[str, Any], approvers: list[tuple[str, str]],
+                  before: Callable[[], None]) -> dict[str, Any]:
+    before()
+    seq = journal_seq()
+    arn = ph.start(env, event)
+    latency = None
+    for address, _role in approvers:
+        links = ph.approval_links(address, arn, timeout=60)
+        t0 = time.time()
+        ph.confirm(links["approve"])
+        latency = t0
+    d = ph.wait_execution(env, arn, timeout=300)
+    if d["status"] != "SUCCEEDED":
+        raise RuntimeError(f"{arn} ended {d['status']} {d.get('error')}: {d.get('cause')}")
+    a = anatomy(env, arn)
+    if latency is not None:
+        after = [_t(e) for e in ph.history(env, arn)
+                 if e["type"].endswith("StateEntered") and _t(e) >= latency - 0.001]
+        a["approval_latency_s"] = (min(after) - latency) if after else None
+    invs = [i for i in invocations_since(seq) if i["account"] == ph.ACCOUNTS[env]]
+    a["lambda_invocations"] = len(invs)
+    a["lambda_gb_s"] = sum(i["duration_ms"] / 1000 * i["memory_mb"] / 1024 for i in invs)
+    a["cost_usd"] = (a["transitions"] * PRICE_PER_TRANSITION + a["lambda_gb_s"] * PRICE_PER_GB_SECOND
+                     + len(invs) * PRICE_PER_REQUEST)
+    return a
+
+
+def promotions() -> dict[str, Any]:
+    sit_event = ph.sample_input("promote-dev-to-sit")
+    prod_event = ph.sample_input("promote-sit-to-prod")
+    sit_prev = ph.set_config("sit", FAST)
+    prod_prev = ph.set_config("prod", {**ph.inside_every_window(), **FAST})
+    tenant = "tenant-instance-management"
+    try:
+        results: dict[str, list[dict[str, Any]]] = {"dev -> sit": [], "sit -> prod": []}
+        for _ in range(RUNS):
+            results["dev -> sit"].append(run_promotion(
+                "sit", sit_event, [ph.DEV_LEAD],
+                lambda: ph.record_gates("dev", f"bbws-{tenant}-dev", "latest-dev")))
+            results["sit -> prod"].append(run_promotion(
+                "prod", prod_event, [ph.TECH_LEAD, ph.OPS_LEAD],
+                lambda: ph.record_gates("sit", f"bbws-{tenant}-sit", "latest-sit")))
+    finally:
+        ph.restore_config("sit", sit_prev)
+        ph.restore_config("prod", prod_prev)
+    out: dict[str, Any] = {}
+    for path, runs in results.items():
+        out[path] = {k: spread([r[k] for r in runs if r.get(k) is not None])
+                     for k in ("wall_s", "active_s", "wait_s", "approval_wait_s", "approval_latency_s",
+                               "transitions", "lambda_invocations", "lambda_gb_s", "cost_usd")
+                     if any(r.get(k) is not None for r in runs)}
+        out[path]["top_states_last_run"] = runs[-1]["top"]
+    return out
+
+
+# the estate's own overhead ---------------------------------------------------------------------------------
+def estate_overhead() -> dict[str, Any]:
+    lam = ph.client("sit", "lambda")
+    samples = []
+    for _ in range(30):
+        t0 = time.perf_counter()
+        lam.get_alias(FunctionName="bbws-tenant-instance-management-sit", Name="latest-sit")
+        samples.append((time.perf_counter() - t0) * 1000)
+    return {"get_alias_ms": spread(samples)}
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = ["cold start (Init Duration, ms; median of {} cold starts)".format(RUNS),
+             f"  {'function':<26} {'init ms':>9} {'x minimal':>9} {'peak MB':>8} {'zip KB':>8}"]
+    for name, v in results["cold_start"].items():
+        init = v["init_ms"]["median"] if v["init_ms"] else float("nan")
+        mem = v["max_memory_mb"]["median"] if v["max_memory_mb"] else float("nan")
+        zkb = (v["zip_bytes"] or 0) / 1024
+        lines.append(f"  {name:<26} {init:>9.1f} {v.get('ratio_to_minimal', float('nan')):>9.2f} "
+                     f"{mem:>8.1f} {zkb:>8.0f}")
+    for path, v in results["promotions"].items():
+        lines.append(f"promotion {path} (min / median / max of {RUNS})")
+        for k in ("wall_s", "active_s", "wait_s", "approval_wait_s", "approval_latency_s", "transitions",
+                  "lambda_invocations", "lambda_gb_s", "cost_usd"):
+            if k in v:
+                s = v[k]
+                lines.append(f"  {k:<20} {s['min']:>10} {s['median']:>10} {s['max']:>10}")
+        lines.append("  slowest states (last run, s): " + ", ".join(f"{n} {d}" for n, d in v["top_states_last_run"]))
+    o = results["estate_overhead"]["get_alias_ms"]
+    lines.append(f"estate: one GetAlias round trip {o['min']} / {o['median']} / {o['max']} ms")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    problem = ph.check_up()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    ph.use_estate_profiles()
+    t0 = time.time()
+    results = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "runs": RUNS,
+               "cold_start": cold_start(), "promotions": promotions(), "estate_overhead": estate_overhead(),
+               "not_measured": ["breach -> rollback", "N concurrent promotions", "30-service catalog preflight",
+                                "PROD promotion with its full 5-minute monitor"]}
+    results["seconds"] = round(time.time() - t0, 1)
+    out = ROOT / "bench" / "results.json"
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(table(results))
+    print(f"written to {out.relative_to(ROOT)} in {results['seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
