@@ -68,15 +68,37 @@ def recycle(env: str, function: str) -> None:
 
 
 # cold start -----------------------------------------------------------------------------------------------
+MINIMAL = "bbws-bench-minimal-runtime"
+MINIMAL_ZIP = ROOT / "target" / "lambda" / "bbws-local-probe" / "bootstrap.zip"
+
+
+def ensure_minimal() -> str:
+    """The estate's probe (local/probe: `lambda_runtime`, serde_json, tokio; built by the same cargo-lambda
+    command as the pipeline's zips) as a function of SIT, the baseline a pipeline function's cold start is
+    compared with."""
+    session = ph.session("sit")
+    lam = session.client("lambda")
+    try:
+        lam.get_function(FunctionName=MINIMAL)
+        return MINIMAL
+    except lam.exceptions.ResourceNotFoundException:
+        pass
+    role = ph.ensure_role(session, MINIMAL, {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    lam.create_function(FunctionName=MINIMAL, Runtime="provided.al2023", Handler="bootstrap", Role=role,
+                        Code={"ZipFile": MINIMAL_ZIP.read_bytes()}, MemorySize=128, Timeout=10,
+                        Architectures=["x86_64"])
+    ph.wait_for(lambda: lam.get_function(FunctionName=MINIMAL)["Configuration"]["State"] == "Active",
+                30, "the minimal function to be Active")
+    return MINIMAL
+
+
 def cold_start() -> dict[str, Any]:
     """Each function invoked cold RUNS times (its processes recycled first) with an empty event: the init
     is the same whatever the event, and an empty one changes nothing."""
     lam = ph.client("sit", "lambda")
-    probe = next((f["FunctionName"] for f in lam.list_functions()["Functions"]
-                  if "probe" in f["FunctionName"]), None)
     names = {short: f"bbws-promotion-{short}-sit" for short in PIPELINE_FUNCTIONS}
-    if probe:
-        names["(minimal lambda_runtime)"] = probe
+    names["(minimal lambda_runtime)"] = ensure_minimal()
     out: dict[str, Any] = {}
     for short, fn in names.items():
         inits, rss = [], []
@@ -89,7 +111,7 @@ def cold_start() -> dict[str, Any]:
                 inits.append(entries[0]["init_ms"])
                 if entries[0]["max_rss_kb"]:
                     rss.append(entries[0]["max_rss_kb"] / 1024)
-        zip_path = ROOT / "target" / "lambda" / f"bbws-{short}" / "bootstrap.zip"
+        zip_path = MINIMAL_ZIP if fn == MINIMAL else ROOT / "target" / "lambda" / f"bbws-{short}" / "bootstrap.zip"
         out[short] = {"function": fn, "init_ms": spread(inits) if inits else None,
                       "max_memory_mb": spread(rss) if rss else None,
                       "zip_bytes": zip_path.stat().st_size if zip_path.exists() else None}
@@ -151,7 +173,7 @@ def run_promotion(env: str, event: dict[str, Any], approvers: list[tuple[str, st
     invs = [i for i in invocations_since(seq) if i["account"] == ph.ACCOUNTS[env]]
     a["lambda_invocations"] = len(invs)
     a["lambda_gb_s"] = sum(i["duration_ms"] / 1000 * i["memory_mb"] / 1024 for i in invs)
-    a["cost_usd"] = (a["transitions"] * PRICE_PER_TRANSITION + a["lambda_gb_s"] * PRICE_PER_GB_SECOND
+    a["usd_per_1000"] = 1000 * (a["transitions"] * PRICE_PER_TRANSITION + a["lambda_gb_s"] * PRICE_PER_GB_SECOND
                      + len(invs) * PRICE_PER_REQUEST)
     return a
 
@@ -178,7 +200,7 @@ def promotions() -> dict[str, Any]:
     for path, runs in results.items():
         out[path] = {k: spread([r[k] for r in runs if r.get(k) is not None])
                      for k in ("wall_s", "active_s", "wait_s", "approval_wait_s", "approval_latency_s",
-                               "transitions", "lambda_invocations", "lambda_gb_s", "cost_usd")
+                               "transitions", "lambda_invocations", "lambda_gb_s", "usd_per_1000")
                      if any(r.get(k) is not None for r in runs)}
         out[path]["top_states_last_run"] = runs[-1]["top"]
     return out
@@ -207,7 +229,7 @@ def table(results: dict[str, Any]) -> str:
     for path, v in results["promotions"].items():
         lines.append(f"promotion {path} (min / median / max of {RUNS})")
         for k in ("wall_s", "active_s", "wait_s", "approval_wait_s", "approval_latency_s", "transitions",
-                  "lambda_invocations", "lambda_gb_s", "cost_usd"):
+                  "lambda_invocations", "lambda_gb_s", "usd_per_1000"):
             if k in v:
                 s = v[k]
                 lines.append(f"  {k:<20} {s['min']:>10} {s['median']:>10} {s['max']:>10}")
