@@ -163,7 +163,7 @@ test-local: prereqs up chromium ## integration tests on the local estate (boto3,
 # Every AWS call of every step of a promotion (SIT and PROD), a release and a manual rollback fails once
 # (transient, permanent, crash after its side effect); the table of cells, and each unsafe end it found.
 faults: prereqs up ## the full fault matrix on the local estate (tests/fault_matrix.py); make test runs its short form
-	cd tests && $(PY) fault_matrix.py
+	cd tests && $(PY) fault_matrix.py $(if $(FAULTS_ONLY),--only '$(FAULTS_ONLY)')
 
 bench: prereqs up ## measure the pipeline on the local estate (cold starts, active time, transitions, cost): bench/results.json
 	$(PY) bench/bench.py

@@ -62,11 +62,6 @@ def journal_seq() -> int:
     return local("/_local/invocations?since=999999999")["seq"]
 
 
-def recycle(env: str, function: str) -> None:
-    requests.post(f"{ph.SETTINGS.endpoint}/_local/recycle",
-                  json={"account": ph.ACCOUNTS[env], "function": function}, timeout=30).raise_for_status()
-
-
 # cold start -----------------------------------------------------------------------------------------------
 MINIMAL = "bbws-bench-minimal-runtime"
 MINIMAL_ZIP = ROOT / "target" / "lambda" / "bbws-local-probe" / "bootstrap.zip"
@@ -103,7 +98,7 @@ def cold_start() -> dict[str, Any]:
     for short, fn in names.items():
         inits, rss = [], []
         for _ in range(RUNS):
-            recycle("sit", fn)
+            ph.recycle("sit", fn)
             seq = journal_seq()
             lam.invoke(FunctionName=fn, Payload=b"{}")
             entries = [e for e in invocations_since(seq) if e["function"] == fn and e["cold"]]

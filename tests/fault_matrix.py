@@ -582,7 +582,7 @@ def run_cell(scenario: Scenario, cell: Cell) -> Result:
     if fn:
         # A function reads its configuration (SSM parameters) and assumes the source role once per
         # process: a cold process makes every call of the step, so each cell can hit its call.
-        _local("POST", "/_local/recycle", {"account": ph.ACCOUNTS[scenario.env], "function": fn})
+        ph.recycle(scenario.env, fn)
     seq = journal_seq()
     fault_id = arm(cell, crash_fn)
     try:
@@ -645,7 +645,7 @@ def cells_of(scenario: Scenario, rows: list[tuple[str, Call]], short: bool) -> l
 
 
 def run_lane(lane: list[type[Scenario]], short: bool, results: list[Result], lock: threading.Lock,
-             progress: Callable[[str], None]) -> None:
+             progress: Callable[[str], None], only: str | None = None) -> None:
     for kind in lane:
         scenario = kind()
         scenario.begin()
@@ -663,6 +663,8 @@ def run_lane(lane: list[type[Scenario]], short: bool, results: list[Result], loc
                 covered = _states_of(SHORT_FIRST[kind])
                 rows = [(state, call) for state, call in rows if state not in covered]
             for cell in cells_of(scenario, rows, short):
+                if only and only not in cell.label():
+                    continue
                 try:
                     r = run_cell(scenario, cell)
                 except Exception as e:  # noqa: BLE001 - a cell that breaks the harness is a failed cell
@@ -695,14 +697,14 @@ def clean_slate() -> None:
                                    cause="left running when the fault matrix started")
 
 
-def run(short: bool, progress: Callable[[str], None] = print) -> list[Result]:
+def run(short: bool, progress: Callable[[str], None] = print, only: str | None = None) -> list[Result]:
     results: list[Result] = []
     lock = threading.Lock()
     with _DISCOVERED_CHANGED:
         _DISCOVERED.clear()
     clean_slate()
     ph.seed.seed(ph.ESTATE, reset=True)
-    threads = [threading.Thread(target=run_lane, args=(lane, short, results, lock, progress), daemon=True)
+    threads = [threading.Thread(target=run_lane, args=(lane, short, results, lock, progress, only), daemon=True)
                for lane in LANES]
     for t in threads:
         t.start()
@@ -735,13 +737,15 @@ def table(results: list[Result]) -> str:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--short", action="store_true", help="one cell per step (what make test runs)")
+    parser.add_argument("--only", metavar="TEXT",
+                        help="only the cells whose line contains TEXT, e.g. '| Deploy |' or 'UpdateAlias'")
     args = parser.parse_args(argv)
     problem = ph.check_up()
     if problem:
         print(problem, file=sys.stderr)
         return 2
     t0 = time.monotonic()
-    results = run(args.short, progress=lambda line: print(line, flush=True))
+    results = run(args.short, progress=lambda line: print(line, flush=True), only=args.only)
     print()
     print(table(results))
     print(f"\n{len(results)} cells in {time.monotonic() - t0:.0f} s")

@@ -48,6 +48,10 @@ The patches, by what AWS does that moto 5.2.5 does not:
 17. sfn-lambda-errors    A Lambda task whose Invoke AWS refuses or throttles fails with `Lambda.<Code>`
                          (Lambda.TooManyRequestsException, Lambda.ServiceException, ...), as on AWS, so a
                          Retry on those names matches (moto names every such failure `Exception`).
+18. lambda-publish-same  PublishVersion (and UpdateFunctionCode with Publish) returns the last published
+                         version when the function's code and configuration are the same as that
+                         version's, as AWS does (moto publishes again whenever either was updated since,
+                         even back to the same content: a retried deploy would leave two versions).
 """
 from __future__ import annotations
 
@@ -144,6 +148,8 @@ PATCHES: list[Patch] = [
     Patch("sfn-lambda-errors", "moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda",
           "StateTaskLambda._from_error",
           "1a3cdc6f4b303bfe692e515f02bfdd8cea0cabcc2908ad1f5924096423b81a7f"),
+    Patch("lambda-publish-same", "moto.awslambda.models", "LambdaStorage.publish_version",
+          "b62a3d20bd8f190463137a6278f102877818beb368f36b0b3ca3ab06c9fe20bd"),
     Patch("sfn-token-once-success", "moto.stepfunctions.parser.models",
           "StepFunctionsParserBackend.send_task_success",
           "2e95c66f0d676001a8c7b2e9b5b43972c0419af46a28f49842c81f0405bfc402"),
@@ -693,6 +699,27 @@ def _make_lambda_task_error(original: Callable) -> Callable:
     return _from_error
 
 
+# ---------------------------------------------------------------------------------------------------
+# 18. lambda-publish-same
+# ---------------------------------------------------------------------------------------------------
+
+# What a published version is made of, besides its code: AWS compares these with $LATEST's.
+_VERSION_CONTENT = ("code_sha_256", "handler", "run_time", "memory_size", "timeout", "role",
+                    "environment_vars", "layers", "architectures", "_vpc_config", "ephemeral_storage",
+                    "tracing_config", "dead_letter_config", "kms_key_arn", "image_config", "logging_config")
+
+
+def _make_publish_same(original: Callable) -> Callable:
+    def publish_version(self: Any, name_or_arn: str, description: str = "") -> Any:
+        function = self.get_function_by_name_or_arn_forbid_qualifier(name_or_arn)
+        versions = (self._functions.get(function.function_name) or {}).get("versions") or []
+        if versions and all(getattr(function, a, None) == getattr(versions[-1], a, None) for a in _VERSION_CONTENT):
+            function.code_or_config_updated = False
+        return original(self, name_or_arn, description)
+
+    return publish_version
+
+
 _TERMINAL = {"Succeed", "Fail"}
 
 
@@ -1049,6 +1076,10 @@ def apply(settings: settings_mod.Settings) -> Estate:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda as stl
 
     _replace(stl.__name__, "StateTaskLambda._from_error", _make_lambda_task_error(stl.StateTaskLambda._from_error))
+    from moto.awslambda import models as lambda_models
+
+    _replace(lambda_models.__name__, "LambdaStorage.publish_version",
+             _make_publish_same(lambda_models.LambdaStorage.publish_version))
     for op in ("send_task_success", "send_task_failure"):
         _replace("moto.stepfunctions.parser.models", f"StepFunctionsParserBackend.{op}",
                  _make_send_task_once(getattr(sfn_models.StepFunctionsParserBackend, op)))

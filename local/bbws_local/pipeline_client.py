@@ -618,6 +618,15 @@ def put_latest_on(env: str, function: str, version: str, region: str = "af-south
     return sha
 
 
+def recycle(env: str, function: str) -> int:
+    """Stop the function's idle processes, as AWS recycles execution environments: its next invocation
+    starts cold (reads its configuration, assumes its roles again). How many were stopped."""
+    r = requests.post(f"{SETTINGS.endpoint}/_local/recycle", timeout=10,
+                      json={"account": ACCOUNTS[env], "function": function})
+    assert r.status_code == 200, r.text
+    return r.json()["stopped"]
+
+
 def armed_faults() -> list[dict[str, Any]]:
     return requests.get(f"{SETTINGS.endpoint}/_local/faults", timeout=5).json()
 

@@ -72,6 +72,32 @@ def test_warm_process_is_reused_per_version_and_configuration(dev, probe_zip, ma
     assert d["function_version"] == v1 and d["pid"] != c["pid"], "each version has its own processes"
 
 
+def test_publishing_the_same_content_again_returns_the_last_version(dev, probe_zip, python_zip, make_function):
+    """As on AWS: a version is published only when code or configuration differ from the last version's,
+    not merely because they were updated (a retried deploy that put $LATEST back and uploads again)."""
+    lam = dev.client("lambda")
+    name = make_function(dev, probe_zip)["FunctionName"]
+    v1 = lam.publish_version(FunctionName=name)["Version"]
+    assert lam.publish_version(FunctionName=name)["Version"] == v1, "nothing changed"
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    lam.update_function_code(FunctionName=name, ZipFile=python_zip)
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    lam.update_function_code(FunctionName=name, ZipFile=probe_zip)
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    assert lam.publish_version(FunctionName=name)["Version"] == v1, "the same package again"
+    lam.update_function_code(FunctionName=name, ZipFile=python_zip)
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    v2 = lam.update_function_code(FunctionName=name, ZipFile=probe_zip, Publish=True)["Version"]
+    assert v2 == v1, "UpdateFunctionCode with Publish: the same package as the last version"
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    v3 = lam.update_function_code(FunctionName=name, ZipFile=python_zip, Publish=True)["Version"]
+    assert int(v3) == int(v1) + 1, "another package is a new version"
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    lam.update_function_configuration(FunctionName=name, MemorySize=256)
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    assert int(lam.publish_version(FunctionName=name)["Version"]) == int(v3) + 1, "another configuration too"
+
+
 def test_hung_function_times_out_and_is_replaced(dev, probe_zip, make_function):
     fn = make_function(dev, probe_zip, Timeout=1)
     _, before = invoke(dev, fn["FunctionName"], {})
