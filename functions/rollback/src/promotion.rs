@@ -457,6 +457,28 @@ mod tests {
         );
     }
 
+    /// A PROD manual rollback's `manual` step over `memory`, moving `moves` back to
+    /// backup-20261124-200501: the app (to read what it left) and the step's answer.
+    async fn manual_rollback(
+        memory: Memory,
+        plan: &RollbackPlan,
+        moves: Vec<Move>,
+    ) -> (manual::App<Memory, NoRecords>, Result<Value, BbwsError>) {
+        let app = manual::App {
+            functions: memory,
+            records: NoRecords,
+            settings: Settings::from_lookup(|k| (k == "BBWS_ENV").then(|| "prod".to_owned())),
+        };
+        let target = Resolution {
+            target: "backup-20261124-200501".into(),
+            moves,
+            forced: Vec::new(),
+        };
+        let event = json!({"op": "manual", "rollback": plan, "target": target});
+        let result = app.handle(event).await;
+        (app, result)
+    }
+
     fn manual_plan() -> RollbackPlan {
         let request = RollbackRequest::validate(
             &json!({"service": "site-management", "environment": "prod",
@@ -504,18 +526,8 @@ mod tests {
         let mut memory = memory;
         memory.stuck.insert(plan.functions[2].clone());
         memory.stuck_for_good = for_good;
-        let app = manual::App {
-            functions: memory,
-            records: NoRecords,
-            settings: Settings::from_lookup(|k| (k == "BBWS_ENV").then(|| "prod".to_owned())),
-        };
-        let target = Resolution {
-            target: "backup-20261124-200501".into(),
-            moves: moves.clone(),
-            forced: Vec::new(),
-        };
-        let event = json!({"op": "manual", "rollback": plan, "target": target});
-        let e = app.handle(event).await.expect_err("stuck");
+        let (app, result) = manual_rollback(memory, &plan, moves.clone()).await;
+        let e = result.expect_err("stuck");
         assert_eq!(e.error_type, ends);
         assert!(
             e.message.ends_with(
@@ -546,18 +558,8 @@ mod tests {
                 })
             })
             .collect();
-        let app = manual::App {
-            functions: memory,
-            records: NoRecords,
-            settings: Settings::from_lookup(|k| (k == "BBWS_ENV").then(|| "prod".to_owned())),
-        };
-        let target = Resolution {
-            target: "backup-20261124-200501".into(),
-            moves: moves.clone(),
-            forced: Vec::new(),
-        };
-        let event = json!({"op": "manual", "rollback": plan, "target": target});
-        let out = app.handle(event).await.expect("rolled back");
+        let (app, result) = manual_rollback(memory, &plan, moves.clone()).await;
+        let out = result.expect("rolled back");
         assert_eq!(out["functions"].as_array().map(Vec::len), Some(moves.len()));
         for m in &moves {
             let now = app.functions.alias(&m.region, &m.function, &plan.alias);
@@ -607,18 +609,8 @@ mod tests {
                 latest_fails: Some((plan.functions[0].clone(), name)),
                 ..Memory::default()
             };
-            let app = manual::App {
-                functions: memory,
-                records: NoRecords,
-                settings: Settings::from_lookup(|k| (k == "BBWS_ENV").then(|| "prod".to_owned())),
-            };
-            let target = Resolution {
-                target: "backup-20261124-200501".into(),
-                moves,
-                forced: Vec::new(),
-            };
-            let event = json!({"op": "manual", "rollback": plan, "target": target});
-            let e = app.handle(event).await.expect_err("$LATEST not back");
+            let (app, result) = manual_rollback(memory, &plan, moves).await;
+            let e = result.expect_err("$LATEST not back");
             assert_eq!(e.error_type, ends);
             assert!(
                 e.message
