@@ -594,13 +594,13 @@ class Executor:
             worker = self._acquire(spec, code)
             inv = Invocation(payload, invoked_arn, spec.timeout)
             worker.run(inv)
-            rss = worker.max_rss_kb()
+            # Read before the process goes back to the pool, where another invocation may take it.
+            rss, cold = worker.max_rss_kb(), worker.invocations == 1
             self._release(worker)
         finally:
             self._leave(fkey)
         duration = (inv.finished_at - inv.picked_at) * 1000.0 if inv.picked_at else 0.0
         outcome = Outcome(inv.body, inv.error, duration)
-        cold = worker.invocations == 1
         self.journal.add({"account": spec.account, "region": spec.region, "function": spec.name,
                           "version": spec.version, "memory_mb": spec.memory, "cold": cold,
                           "init_ms": round(worker.init_ms, 3) if cold and worker.init_ms is not None else None,
