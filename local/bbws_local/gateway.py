@@ -7,6 +7,8 @@
 - `/_local/faults`, `/_local/function-state`   failures AWS produces and moto does not (see faults.py);
 - `/_local/calls`           the calls role sessions made, with their status (`?since=<seq>`);
 - `/_local/invocations`     each Lambda invocation's cost: init (cold start), duration, peak memory (`?since=<seq>`);
+- `/_local/github-oidc/…`    the estate as GitHub Actions' OIDC issuer (see oidc.py); STS's
+                            AssumeRoleWithWebIdentity is decided there before moto sees it;
 - `/_local/recycle`         stop a function's idle processes (`{"account", "function"}`), as AWS recycles
                             execution environments: the next invocation starts cold;
 - the cross-account guard:  a request that names a resource of another of the estate's accounts by ARN
@@ -28,7 +30,7 @@ import threading
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, unquote
 
-from . import cbor, cloudcontrol, faults, iam, patches
+from . import cbor, cloudcontrol, faults, iam, oidc, patches
 from .settings import ACCOUNTS, code_version
 
 CODE_VERSION = code_version()
@@ -108,6 +110,7 @@ class Gateway:
         self.estate = estate
         self.faults = faults.Faults()
         self.calls = CallJournal()
+        self.oidc = oidc.Issuer(estate.settings.endpoint)
 
     def __call__(self, environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -115,6 +118,9 @@ class Gateway:
             return self._local(path, environ, start)
         # moto lets a header pick the account; on this estate only credentials do.
         environ.pop("HTTP_X_MOTO_ACCOUNT_ID", None)
+        refused_identity = self._web_identity(environ)
+        if refused_identity is not None:
+            return refused_identity(start)
         denied = self._cross_account(environ, path)
         if denied is not None:
             return denied(start)
@@ -165,6 +171,9 @@ class Gateway:
                                           "invocations": w.invocations}
                                          for w in self.estate.executor.workers()]}
             return _respond(start, "200 OK", json.dumps(body).encode())
+        if path.startswith(oidc.PREFIX + "/"):
+            return list(oidc.handle_local(self.oidc, path, environ, _body(environ),
+                                          lambda status, body, ctype: _respond(start, status, body, ctype)))
         if path.startswith("/_local/code/"):
             return self._code(path.rsplit("/", 1)[-1], start)
         if path == "/_local/mailbox.json":
@@ -259,6 +268,25 @@ class Gateway:
                 "padding:1em}pre{white-space:pre-wrap}article{border-bottom:1px solid #ccc}</style></head>"
                 f"<body><h1>Local mailbox</h1>{''.join(rows) or '<p>No messages.</p>'}</body></html>")
         return page.encode()
+
+    # -- STS AssumeRoleWithWebIdentity: the token and the role's trust, as STS decides (see oidc.py) --
+    def _web_identity(self, environ: dict[str, Any]) -> Callable | None:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return None
+        form = oidc.is_web_identity(environ, _body(environ))
+        if form is None:
+            return None
+        try:
+            oidc.decide(self.oidc, form)
+        except oidc.StsError as e:
+            status, body = oidc.error_response(e)
+            return lambda start: _respond(start, status, body, "text/xml")
+        except iam.EvaluatorError as e:
+            status, body = oidc.error_response(oidc.StsError(
+                "AccessDenied", f"Not authorized to perform sts:AssumeRoleWithWebIdentity (the estate could not "
+                                f"evaluate the role's trust policy: {e})", "403 Forbidden"))
+            return lambda start: _respond(start, status, body, "text/xml")
+        return None
 
     # -- IAM: every request of a role session is authorised as AWS would (see iam.py) ---------------
     def _session(self, environ: dict[str, Any], path: str) -> tuple[iam.Caller, iam.Call] | None:

@@ -57,3 +57,8 @@ output "reader_role_arn" {
   description = "The role in DEV that SIT's pipeline reads through."
   value       = module.source_reader.role_arn
 }
+
+output "github_actions_role_arn" {
+  description = "bbws-github-actions-role-<env>: role-to-assume of the workflows."
+  value       = module.github_oidc.role_arn
+}

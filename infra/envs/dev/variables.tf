@@ -56,3 +56,25 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "github_org" {
+  description = "The GitHub organisation whose repositories' workflows may assume bbws-github-actions-role-<env>."
+  type        = string
+  default     = "BigBeardWebSolutions"
+}
+
+variable "github_repositories" {
+  description = "The repositories of github_org whose workflows may assume the role (RB-003 §1.4)."
+  type        = list(string)
+  default = [
+    "2_bbws_tenants_instances_lambda",
+    "2_bbws_wordpress_site_management_lambda",
+    "2_bbws_tenants_event_handler",
+  ]
+}
+
+variable "create_github_oidc_provider" {
+  description = "Create the account's OIDC provider for token.actions.githubusercontent.com; false where it already exists."
+  type        = bool
+  default     = true
+}

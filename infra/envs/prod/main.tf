@@ -42,3 +42,19 @@ module "pipeline" {
   statemachine_dir       = var.statemachine_dir
   deletion_protection    = var.deletion_protection
 }
+
+# bbws-github-actions-role-prod (RB-003 §1.3) and the account's GitHub OIDC provider: see the module.
+module "github_oidc" {
+  source = "../../modules/github-oidc"
+
+  env                      = local.env
+  region                   = local.region
+  github_org               = var.github_org
+  github_repositories      = var.github_repositories
+  create_oidc_provider     = var.create_github_oidc_provider
+  state_machine_names      = [for k in ["promote", "release", "rollback"] : "bbws-${k}-${local.env}"]
+  deployments_table_arn    = module.pipeline.table_arns.deployments
+  approvers_parameter_name = module.pipeline.parameter_names.approvers
+  quality_gates_table_arn  = null # PROD: the gates it checks are recorded in SIT
+  service_function_arns    = []
+}

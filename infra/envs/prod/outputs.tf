@@ -57,3 +57,8 @@ output "source_reader_role_arn" {
   description = "The SIT role this pipeline reads its source through."
   value       = local.source_reader_role_arn
 }
+
+output "github_actions_role_arn" {
+  description = "bbws-github-actions-role-<env>: role-to-assume of the workflows."
+  value       = module.github_oidc.role_arn
+}

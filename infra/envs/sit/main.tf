@@ -52,3 +52,19 @@ module "source_reader" {
   service_function_names  = module.pipeline.service_function_names
   quality_gates_table_arn = module.pipeline.table_arns.gates
 }
+
+# bbws-github-actions-role-sit (RB-003 §1.3) and the account's GitHub OIDC provider: see the module.
+module "github_oidc" {
+  source = "../../modules/github-oidc"
+
+  env                      = local.env
+  region                   = local.region
+  github_org               = var.github_org
+  github_repositories      = var.github_repositories
+  create_oidc_provider     = var.create_github_oidc_provider
+  state_machine_names      = [for k in ["promote", "release", "rollback"] : "bbws-${k}-${local.env}"]
+  deployments_table_arn    = module.pipeline.table_arns.deployments
+  approvers_parameter_name = module.pipeline.parameter_names.approvers
+  quality_gates_table_arn  = module.pipeline.table_arns.gates
+  service_function_arns    = [for n in module.pipeline.service_function_names : "arn:aws:lambda:${local.region}:${local.account_id}:function:${n}"]
+}
