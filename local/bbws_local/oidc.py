@@ -278,6 +278,15 @@ def decide(issuer: Issuer, form: dict[str, str]) -> dict[str, Any]:
                       "403 Forbidden")
     if role is None:
         raise denied
+    duration = form.get("DurationSeconds")
+    if duration is not None:
+        limit = int(getattr(role, "max_session_duration", 3600) or 3600)
+        if not duration.isdigit() or int(duration) < 900:
+            raise StsError("ValidationError", "1 validation error detected: Value at 'durationSeconds' failed to "
+                                              "satisfy constraint: Member must have value greater than or equal to 900")
+        if int(duration) > limit:
+            raise StsError("ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set "
+                                              "for this role.")
     from urllib.parse import unquote
 
     trust = role.assume_role_policy_document
