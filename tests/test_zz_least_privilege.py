@@ -67,6 +67,8 @@ def _roles(env: str) -> list[tuple[str, str]]:
     names = [(f"bbws-promotion-{f}-{env}", f) for f in FUNCTIONS] + [(f"bbws-promotion-states-{env}", "states")]
     if env != "prod":
         names.append(("bbws-promotion-source-reader", "source-reader"))
+    # The workflows' role (tests/test_github_workflows.py): gates in DEV, executions in SIT.
+    names.append((f"bbws-github-actions-role-{env}", "github-actions"))
     return names
 
 

@@ -335,7 +335,7 @@ class Follower:
             data = None
         self.entered[name] = (ev["timestamp"], data)
         say(f"▶ {name}")
-        if "approval" in name.lower() and "accept" not in name.lower():
+        if name.lower().startswith("request") and "approval" in name.lower():
             req = find_requirement(data)
             if req:
                 kind, roles = req
@@ -553,10 +553,17 @@ def start(kind: str, args: argparse.Namespace) -> int:
     sfn = session.client("stepfunctions")
     body = json.dumps(payload, sort_keys=True)
     arn = execution_arn(kind, env, name, args.region)
+    asked = dt.datetime.now(dt.timezone.utc)
     try:
         got = sfn.start_execution(stateMachineArn=state_machine_arn(kind, env, args.region), name=name, input=body)
         arn = got["executionArn"]
-        say(f"started {name} on bbws-{kind}-{env}")
+        if got["startDate"] < asked - dt.timedelta(seconds=30):
+            # Step Functions answers a StartExecution with the name and input of a running execution with
+            # that execution: a re-run of a job whose first attempt stopped following it.
+            say(f"{name} is already running (started {got['startDate']:%Y-%m-%d %H:%M:%S} UTC): this is a "
+                f"re-run of the same run, so no second {kind} is started; following that execution")
+        else:
+            say(f"started {name} on bbws-{kind}-{env}")
     except sfn.exceptions.ExecutionAlreadyExists:
         d = sfn.describe_execution(executionArn=arn)
         same = json.loads(d.get("input") or "null") == payload
