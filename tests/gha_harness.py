@@ -364,6 +364,7 @@ class Runner:
         self.log: list[str] = []
         self.summary: list[str] = []
         self.cancel_when = cancel_when
+        self.run_cancelled = False
         self.deadline = time.monotonic() + timeout
         results = self._steps(job_spec.get("steps") or [], ctx, env, action_path=None)
         status = ctx["__status"]
@@ -441,8 +442,8 @@ class Runner:
         reader.start()
         cancelled = False
         while proc.poll() is None:
-            if not cancelled and self.cancel_when is not None and self.cancel_when():
-                cancelled = True
+            if not self.run_cancelled and self.cancel_when is not None and self.cancel_when():
+                cancelled = self.run_cancelled = True  # the run is cancelled once; later steps run on
                 self._cancel(proc)
             if time.monotonic() > self.deadline:
                 os.killpg(proc.pid, signal.SIGKILL)

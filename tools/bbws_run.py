@@ -60,6 +60,7 @@ _SERVICE = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _SECRET_KEY = re.compile(r"(token|secret|password|signature|credential|link|private)", re.I)
 _SIGNED = re.compile(r"(X-Amz-Signature|[?&](sig|signature|token|t)=|^eyJ[A-Za-z0-9_-]+\.eyJ)", re.I)
+_QUIET_STATES = ("Choice", "Pass", "Succeed", "Fail")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STILL_RUNNING, EXIT_CANCELLED = 0, 1, 2, 3, 130
 
 
@@ -230,7 +231,10 @@ def figure_lines(figures: dict[str, Any], limit: int = 14) -> list[str]:
             return
         if isinstance(v, list) and v and all(isinstance(x, dict) for x in v) and depth < 3:
             for i, x in enumerate(v[:8]):
-                walk(f"{prefix}[{i}]", x, depth + 1)
+                if any(isinstance(y, (dict, list)) for y in x.values()) or "check" in x:
+                    walk(f"{prefix}[{i}]", x, depth + 1)
+                else:  # one line per item: function=…, version=…
+                    lines.append(f"{prefix}[{i}]: " + _short(", ".join(f"{k}={_short(y, 60)}" for k, y in x.items()), 200))
             if len(v) > 8:
                 lines.append(f"{prefix}: … {len(v) - 8} more")
             return
@@ -271,6 +275,8 @@ def checks_of(doc: Any) -> list[dict[str, Any]]:
 
 
 def _fmt_duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.2f} s"
     if seconds < 60:
         return f"{seconds:.1f} s"
     m, s = divmod(int(seconds), 60)
@@ -297,7 +303,7 @@ class Follower:
         self.last_id = 0
         self.entered: dict[str, tuple[dt.datetime, Any]] = {}
         self.states: list[dict[str, Any]] = []  # {name, seconds, figures}
-        self.data: dict[str, Any] = {}  # the execution's data as the last state left it
+        self.data: dict[str, Any] = {}  # the execution's data, as the states left it
         self.waiting_for: list[str] = []
         self.cancel_requested = False
         self._directory: dict[str, list[str]] | None = None
@@ -367,7 +373,7 @@ class Follower:
             say(f"   {line}")
         self.states.append({"name": name, "seconds": seconds, "figures": redact(figures)})
         if isinstance(data, dict):
-            self.data = data
+            self.data.update(data)  # what every state added, even where a later one narrows its output
 
     def step(self) -> None:
         for ev in self.events():
@@ -375,6 +381,8 @@ class Follower:
                 continue
             self.last_id = ev["id"]
             t = ev["type"]
+            if t.startswith(_QUIET_STATES):
+                continue  # the definition's own branching and endings: no step of the runbook
             if t.endswith("StateEntered"):
                 self._entered(ev)
             elif t.endswith("StateExited"):
