@@ -446,7 +446,7 @@ def summary_markdown(kind: str, env: str, d: dict[str, Any], f: Follower, payloa
             span += f" → {ended:%H:%M:%S} UTC ({_fmt_duration((ended - started).total_seconds())})"
         rows.append(("Started", span))
     data = f.data or {}
-    versions = versions_of(data)
+    versions = versions_of(data) if status == "SUCCEEDED" else []  # otherwise the cause says where they are
     if versions:
         rows.append(("Versions", "<br>".join(_md(v) for v in versions)))
     approvers = approvers_of(data)
@@ -476,11 +476,12 @@ def summary_markdown(kind: str, env: str, d: dict[str, Any], f: Follower, payloa
 def versions_of(data: dict[str, Any]) -> list[str]:
     """`function (region): from → to, CodeSha256 …` from a deploy's or rollback's figures."""
     out = []
-    for key in ("deploy", "rollback", "release"):
+    # A promotion's deploy ($.deploy.functions), a rollback's moves ($.target.moves).
+    for key, items in (("deploy", "functions"), ("target", "moves")):
         part = data.get(key)
-        if not isinstance(part, dict):
+        if not isinstance(part, dict) or not isinstance(part.get(items), list):
             continue
-        for item in part.get("functions", part.get("moved", [])) or []:
+        for item in part[items]:
             if not isinstance(item, dict):
                 continue
             fn = item.get("function") or item.get("target") or "?"
