@@ -141,3 +141,29 @@ def test_secrets_are_redacted_and_annotations_escaped():
     assert lines == ["ok   gates: 5 of 5", "preflight.task_token: [redacted]"]
     assert run.find_requirement({"preflight": {"approval": {"all_of": ["tech_lead", "operations_lead"]}}}) == \
         ("all_of", ["tech_lead", "operations_lead"])
+
+
+# -- the workflow harness's expressions (tests/gha_harness.py) ----------------------------------------
+
+_hspec = importlib.util.spec_from_file_location("gha_harness", ROOT / "tests" / "gha_harness.py")
+harness = importlib.util.module_from_spec(_hspec)
+sys.modules["gha_harness"] = harness
+_hspec.loader.exec_module(harness)
+
+
+def test_the_harness_evaluates_expressions_and_step_conditions_as_github_does():
+    ctx = {"inputs": {"service": "site-management", "skip": False}, "steps": {"role": {"outputs": {"role_arn": "arn:x"}}},
+           "github": {"run_id": "7"}, "env": {}, "vars": {}, "__status": "success"}
+    assert harness.interpolate("gh-${{ github.run_id }}-${{ inputs.service }}", ctx) == "gh-7-site-management"
+    assert harness.interpolate("${{ steps.role.outputs.role_arn }}", ctx) == "arn:x"
+    assert harness.interpolate("${{ inputs.missing || 'default' }}", ctx) == "default"
+    assert harness.interpolate("${{ inputs.skip }}", ctx) == "false"
+    assert harness.condition(None, ctx) and not harness.condition("cancelled()", ctx)
+    assert harness.condition("inputs.service == 'SITE-management'", ctx)  # == ignores case on strings
+    cancelled = {**ctx, "__status": "cancelled"}
+    assert not harness.condition(None, cancelled) and harness.condition("${{ cancelled() }}", cancelled)
+    assert not harness.condition("inputs.service == 'site-management'", cancelled)  # success() && …
+    assert harness.condition("always()", {**ctx, "__status": "failure"})
+    with pytest.raises(harness.HarnessError, match="unknown context"):
+        harness.interpolate("${{ secretz.x }}", ctx)
+    assert harness.parse_env_file("a=1\nb<<EOF\nx\ny\nEOF\nc=k=v\n") == {"a": "1", "b": "x\ny", "c": "k=v"}
