@@ -129,6 +129,32 @@ def test_a_retried_request_mails_nobody_twice_and_its_first_links_still_decide(p
     assert ph.task_callbacks("prod", arn).count("TaskSucceeded") == 1, "the current wait was answered, once"
 
 
+def test_an_approval_the_wait_was_not_told_of_is_passed_on_by_the_next_visit(sit_fast, fault):
+    """Issue 11: the quorum is recorded, then SendTaskSuccess is throttled. The approver is told the
+    approval is kept but not passed on; opening the link again passes it on, once."""
+    arn = ph.start("sit", DEV_TO_SIT)
+    links = ph.approval_links("dev-lead@bbws.io", arn)
+    ph.wait_for(lambda: "ready_at" in (ph.pending_approval("sit", arn) or {}), 30, "the request, ready")
+    # Three: the SDK's own attempts of one call (its standard retry mode), so the call fails.
+    ph.arm_call_fault("sit", "states", "SendTaskSuccess", caller="bbws-promotion-approval-sit", times=3)
+    r = ph.confirm(links["approve"])
+    assert r.status_code == 503 and "Your decision is recorded" in r.text, (r.status_code, r.text)
+    assert ph.armed_faults() == [], "the callback was throttled at each of the SDK's attempts"
+    req = ph.pending_approval("sit", arn)
+    assert req["status"]["S"] == "approved" and "delivered_at" not in req
+    assert ph.task_callbacks("sit", arn) == [], "the wait was not told"
+    again = ph.open_link(links["approve"])
+    assert again.status_code == 409 and "has now been passed on" in again.text, again.text
+    d = ph.wait_execution("sit", arn)
+    assert d["status"] == "SUCCEEDED", ph.failure_of(d)
+    assert ph.task_callbacks("sit", arn) == ["TaskSucceeded"]
+    assert "delivered_at" in ph.pending_approval("sit", arn)
+    third = ph.open_link(links["approve"])
+    assert third.status_code == 409 and "Already approved" in third.text and "passed on" not in third.text
+    outcomes = [i["outcome"] for i in ph.approval_items("sit", arn) if i["item"].startswith("audit#")]
+    assert sorted(outcomes) == ["approved", "passed_on"], outcomes
+
+
 def test_concurrent_prod_approvals_answer_the_wait_exactly_once(prod_open):
     rounds = 4
     for _ in range(rounds):

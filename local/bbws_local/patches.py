@@ -52,6 +52,12 @@ The patches, by what AWS does that moto 5.2.5 does not:
                          version when the function's code and configuration are the same as that
                          version's, as AWS does (moto publishes again whenever either was updated since,
                          even back to the same content: a retried deploy would leave two versions).
+19. sfn-sfn-errors       A Step Functions task (`states:startExecution`) whose call AWS refuses fails with the
+                         name AWS gives: `StepFunctions.<Shape>Exception` for an error of Step Functions'
+                         model (StepFunctions.ExecutionAlreadyExistsException), else the SDK's generic
+                         `StepFunctions.AWSStepFunctionsException` (a throttle, a 5xx), so a Retry on those
+                         names matches (moto appended `Exception` to any code:
+                         StepFunctions.ThrottlingExceptionException).
 """
 from __future__ import annotations
 
@@ -150,6 +156,8 @@ PATCHES: list[Patch] = [
           "1a3cdc6f4b303bfe692e515f02bfdd8cea0cabcc2908ad1f5924096423b81a7f"),
     Patch("lambda-publish-same", "moto.awslambda.models", "LambdaStorage.publish_version",
           "b62a3d20bd8f190463137a6278f102877818beb368f36b0b3ca3ab06c9fe20bd"),
+    Patch("sfn-sfn-errors", _SFN_TASK + ".state_task_service_sfn", "StateTaskServiceSfn._from_error",
+          "7cdee0936130a4c15a18b0bc03087d23215896a841429e6189a159c8ad13dd63"),
     Patch("sfn-token-once-success", "moto.stepfunctions.parser.models",
           "StepFunctionsParserBackend.send_task_success",
           "2e95c66f0d676001a8c7b2e9b5b43972c0419af46a28f49842c81f0405bfc402"),
@@ -700,6 +708,45 @@ def _make_lambda_task_error(original: Callable) -> Callable:
 
 
 # ---------------------------------------------------------------------------------------------------
+# 19. sfn-sfn-errors
+# ---------------------------------------------------------------------------------------------------
+
+
+def _sfn_error_shapes() -> frozenset[str]:
+    """The error shapes of Step Functions' API model (ExecutionAlreadyExists, InvalidArn, ...)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("stepfunctions")
+    return frozenset(s.name for s in model.error_shapes)
+
+
+def sfn_task_error_name(code: str, modeled: frozenset[str]) -> str:
+    """The error a Step Functions task fails with when its Step Functions call is refused with `code`."""
+    if code in modeled:
+        return f"StepFunctions.{code if code.endswith('Exception') else code + 'Exception'}"
+    return "StepFunctions.AWSStepFunctionsException"
+
+
+def _make_sfn_task_error(original: Callable) -> Callable:
+    modeled = _sfn_error_shapes()
+
+    def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+        from botocore.exceptions import ClientError
+        from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+
+        event = original(self, env, ex)
+        if isinstance(ex, ClientError):
+            error = sfn_task_error_name(ex.response["Error"]["Code"], modeled)
+            event.error_name = CustomErrorName(error)
+            details = (event.event_details or {}).get("taskFailedEventDetails")
+            if details is not None:
+                details["error"] = error
+        return event
+
+    return _from_error
+
+
+# ---------------------------------------------------------------------------------------------------
 # 18. lambda-publish-same
 # ---------------------------------------------------------------------------------------------------
 
@@ -1076,6 +1123,11 @@ def apply(settings: settings_mod.Settings) -> Estate:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda as stl
 
     _replace(stl.__name__, "StateTaskLambda._from_error", _make_lambda_task_error(stl.StateTaskLambda._from_error))
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_sfn as stss,
+    )
+
+    _replace(stss.__name__, "StateTaskServiceSfn._from_error", _make_sfn_task_error(stss.StateTaskServiceSfn._from_error))
     from moto.awslambda import models as lambda_models
 
     _replace(lambda_models.__name__, "LambdaStorage.publish_version",

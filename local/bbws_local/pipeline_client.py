@@ -205,13 +205,22 @@ def end_leftover_executions() -> list[str]:
     return ended
 
 
+def approval_request_id(execution_arn: str, kind: str) -> str:
+    """The id the approval function gives an execution's request (bbws_domain::naming::approval_request_id)."""
+    name = execution_arn.rsplit(":", 1)[-1]
+    return f"{name}-{kind}-{hashlib.sha256(execution_arn.encode()).hexdigest()[:8]}"
+
+
 def pending_approval(env: str, execution_arn: str) -> dict[str, Any] | None:
-    """The approval request of an execution (its DynamoDB item), once the pipeline has stored it."""
-    items = client(env, "dynamodb").scan(
-        TableName=f"bbws-approvals-{env}", FilterExpression="execution_arn = :e AND #i = :r",
-        ExpressionAttributeNames={"#i": "item"},
-        ExpressionAttributeValues={":e": {"S": execution_arn}, ":r": {"S": "request"}})["Items"]
-    return items[0] if items else None
+    """The approval request of an execution (its DynamoDB item), once the pipeline has stored it. Read by
+    its key (one GetItem per kind of request), as tests poll it: a scan of the table grows with the run."""
+    ddb = client(env, "dynamodb")
+    for kind in ("promotion", "rollback", "release"):
+        item = ddb.get_item(TableName=f"bbws-approvals-{env}", ConsistentRead=True, Key={
+            "request_id": {"S": approval_request_id(execution_arn, kind)}, "item": {"S": "request"}}).get("Item")
+        if item:
+            return item
+    return None
 
 
 def required_roles(env: str, execution_arn: str) -> list[str]:
@@ -597,6 +606,19 @@ def arm_publish_fault(env: str, topic: str, times: int = 1, code: str = "KMSThro
     r = requests.post(f"{SETTINGS.endpoint}/_local/faults", timeout=5, json={
         "service": "sns", "account": ACCOUNTS[env], "region": "af-south-1", "operation": "Publish",
         "target": topic, "times": times, "code": code, "status": status, "message": message})
+    assert r.status_code == 200, r.text
+
+
+def arm_call_fault(env: str, service: str, operation: str, target: str = "*", caller: str | None = None,
+                   times: int = 1, code: str = "ThrottlingException", status: int = 400,
+                   message: str = "Rate exceeded") -> None:
+    """Make the next `times` calls of `service:operation` on `target` in `env` (by the role `caller`,
+    if given) fail as AWS can: throttled, by default."""
+    doc = {"service": service, "account": ACCOUNTS[env], "region": "af-south-1", "operation": operation,
+           "target": target, "times": times, "code": code, "status": status, "message": message}
+    if caller:
+        doc["caller"] = caller
+    r = requests.post(f"{SETTINGS.endpoint}/_local/faults", timeout=5, json=doc)
     assert r.status_code == 200, r.text
 
 

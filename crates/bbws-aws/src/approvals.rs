@@ -111,6 +111,44 @@ pub async fn transition_item(
     to: &str,
     fields: &Item,
 ) -> Result<Option<Item>, BbwsError> {
+    update_request(ddb, table, request_id, (from, to), fields, &[]).await
+}
+
+/// A retried ask's new task token, while the request is still `pending`: the links already mailed
+/// then decide with it. The request stops being [`READY`] until that ask has done all its work, so
+/// no approval is sent to a wait whose task may still fail. `false` when it was decided meanwhile.
+pub async fn replace_token(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    request_id: &str,
+    token: &str,
+    now: &str,
+) -> Result<bool, BbwsError> {
+    let mut fields = Item::new();
+    fields.insert("task_token".into(), Value::String(token.to_owned()));
+    fields.insert("token_replaced_at".into(), Value::String(now.to_owned()));
+    Ok(update_request(
+        ddb,
+        table,
+        request_id,
+        ("pending", "pending"),
+        &fields,
+        &[READY],
+    )
+    .await?
+    .is_some())
+}
+
+/// The request's `status` from `from` to `to`, `fields` set and `removes` removed; `None` when
+/// the status was no longer `from`.
+async fn update_request(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    request_id: &str,
+    (from, to): (&str, &str),
+    fields: &Item,
+    removes: &[&str],
+) -> Result<Option<Item>, BbwsError> {
     let mut update = ddb
         .update_item()
         .table_name(table)
@@ -127,11 +165,16 @@ pub async fn transition_item(
             .expression_attribute_values(format!(":f{i}"), crate::store::to_attribute(value));
         sets.push(format!("#f{i} = :f{i}"));
     }
-    match update
-        .update_expression(format!("SET {}", sets.join(", ")))
-        .send()
-        .await
-    {
+    let mut expression = format!("SET {}", sets.join(", "));
+    if !removes.is_empty() {
+        let mut gone = Vec::new();
+        for (i, name) in removes.iter().enumerate() {
+            update = update.expression_attribute_names(format!("#r{i}"), *name);
+            gone.push(format!("#r{i}"));
+        }
+        expression.push_str(&format!(" REMOVE {}", gone.join(", ")));
+    }
+    match update.update_expression(expression).send().await {
         Ok(out) => Ok(Some(out.attributes().map(plain).unwrap_or_default())),
         Err(e)
             if matches!(
@@ -153,6 +196,17 @@ pub async fn transition_item(
 /// the approvals cannot be written.
 pub const APPROVALS_GIVEN: &str = "approvals_given";
 
+/// Set on the request by the ask once all its work is done (emails out, events topic notified):
+/// from then on an approver's decision is sent to the task token at once. A decision made
+/// before is recorded only, and the ask sends it to its own token as its last act, so no
+/// callback ever reaches a task attempt that may still fail (and be retried under a new token).
+pub const READY: &str = "ready_at";
+
+/// Set on the request once its decision reached the wait (SendTaskSuccess or SendTaskFailure
+/// accepted); a decided, ready request without it has a decision still to deliver, which any
+/// later visit of a link delivers.
+pub const DELIVERED: &str = "delivered_at";
+
 /// An approval to record in one transaction with the request it counts for.
 pub struct ApprovalWrite<'a> {
     pub request_id: &'a str,
@@ -164,6 +218,9 @@ pub struct ApprovalWrite<'a> {
     pub task_token: &'a str,
     /// Now (epoch seconds): the write fails once the request's `deadline_epoch` has passed.
     pub now_epoch: i64,
+    /// Whether the request was [`READY`] as read; the write fails if that changed since (the
+    /// approver who meets the quorum of a ready request is the one who sends the callback).
+    pub ready: bool,
     /// `Some(fields)` when this approval meets the quorum: the request leaves `pending` for
     /// `approved` with these fields set, in the same transaction.
     pub decides: Option<&'a Item>,
@@ -186,6 +243,7 @@ pub async fn record_approval(
         ("#t".to_owned(), "task_token".to_owned()),
         ("#g".to_owned(), APPROVALS_GIVEN.to_owned()),
         ("#d".to_owned(), "deadline_epoch".to_owned()),
+        ("#r".to_owned(), READY.to_owned()),
     ]);
     let mut values = HashMap::from([
         (":pending".to_owned(), AttributeValue::S("pending".into())),
@@ -211,6 +269,11 @@ pub async fn record_approval(
     } else {
         "#g = :given"
     };
+    let ready = if write.ready {
+        "attribute_exists(#r)"
+    } else {
+        "attribute_not_exists(#r)"
+    };
     let mut sets = vec!["#g = :next".to_owned()];
     if let Some(fields) = write.decides {
         values.insert(":approved".into(), AttributeValue::S("approved".into()));
@@ -225,7 +288,7 @@ pub async fn record_approval(
         .table_name(table)
         .set_key(Some(key(write.request_id, "request")))
         .condition_expression(format!(
-            "#s = :pending AND #t = :token AND #d >= :now AND {given}"
+            "#s = :pending AND #t = :token AND #d >= :now AND {given} AND {ready}"
         ))
         .update_expression(format!("SET {}", sets.join(", ")))
         .set_expression_attribute_names(Some(names))

@@ -14,8 +14,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use bbws_aws::approvals::{
-    email_approver, fail, get, items_with_prefix, parameter, put_if_absent, succeed, transition,
-    Callback,
+    email_approver, get, items_with_prefix, parameter, put_if_absent, replace_token, transition,
+    Callback, READY,
 };
 use bbws_aws::runtime::{parse, to_value};
 use bbws_aws::store::notify;
@@ -32,6 +32,7 @@ use serde_json::{json, Value};
 use tokio::sync::Mutex;
 use tracing::info;
 
+use crate::deliver::{deliver, Decision, IfGone};
 use crate::http;
 
 #[derive(Deserialize)]
@@ -482,6 +483,7 @@ impl App {
               required = %requirement, emails = sent, already_mailed = already, repeated = !fresh,
               deadline = %deadline.to_rfc3339(),
               "approval {request_id}: {sent} email(s) for {requirement} ({already} sent before), until {deadline}");
+        let mut last = serde_json::Map::new();
         if notified_before {
             info!(event = "approval_notice_skipped", request_id = %request_id,
                   "approval {request_id}: the events topic was notified before");
@@ -500,15 +502,82 @@ impl App {
                 ),
             )
             .await?;
-            let mut f = serde_json::Map::new();
-            f.insert("notified_at".into(), json!(Utc::now().to_rfc3339()));
-            // False when the request was decided meanwhile: nothing is waiting for this mark then.
-            transition(&ddb, table, &request_id, "pending", "pending", &f).await?;
+            last.insert("notified_at".into(), json!(Utc::now().to_rfc3339()));
+        }
+        // The last write: from now on an approver's decision goes to this token at once. A
+        // decision made while this ask was at work was only recorded: it is given to this token
+        // now, so no callback reached a task attempt that could still fail.
+        last.insert(READY.into(), json!(Utc::now().to_rfc3339()));
+        if !transition(&ddb, table, &request_id, "pending", "pending", &last).await? {
+            let existing = get(&ddb, table, &request_id, "request")
+                .await?
+                .ok_or_else(|| {
+                    BbwsError::new(
+                        ErrorName::AwsUnavailable,
+                        format!("approval request {request_id} was not readable after it existed"),
+                    )
+                })?;
+            let status = existing
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown");
+            info!(event = "approval_decided_while_asking", request_id = %request_id, status,
+                  "approval {request_id} was decided while it was being asked; the decision goes to this wait");
+            return self
+                .deliver_found(settings, token, &request_id, &existing)
+                .await;
         }
         to_value(
             &json!({"request_id": request_id, "deadline": deadline.to_rfc3339(),
                          "emails": sent, "already_mailed": already, "repeated": !fresh}),
         )
+    }
+
+    /// Gives the decision `existing` holds to the wait of `token` (a retried ask's, or this ask's
+    /// own when the request was decided before it was ready); a request closed otherwise has
+    /// nothing to give.
+    async fn deliver_found(
+        &self,
+        settings: &Settings,
+        token: &str,
+        request_id: &str,
+        existing: &serde_json::Map<String, Value>,
+    ) -> Result<Value, BbwsError> {
+        let ddb = self.clients.dynamodb.clone();
+        let table = &settings.approvals_table;
+        let decision = match resume(existing) {
+            Resume::Continue => {
+                return Err(BbwsError::new(
+                    ErrorName::AwsUnavailable,
+                    format!("approval request {request_id} is still pending; its ask runs again"),
+                ))
+            }
+            Resume::Approved { reopen } => {
+                if reopen {
+                    let mut f = serde_json::Map::new();
+                    f.insert("redelivered_at".into(), json!(Utc::now().to_rfc3339()));
+                    transition(&ddb, table, request_id, "expired", "approved", &f).await?;
+                }
+                Decision::Approved {
+                    approvers: existing.get("approvers").cloned().unwrap_or(Value::Null),
+                }
+            }
+            Resume::Rejected { cause } => Decision::Rejected { cause },
+            Resume::Closed { status } => {
+                return Err(BbwsError::new(
+                    ErrorName::ApprovalTimedOut,
+                    format!(
+                        "approval request {request_id} is closed ({status}); its wait has ended"
+                    ),
+                ));
+            }
+        };
+        let delivered =
+            deliver(self, settings, request_id, token, &decision, IfGone::Close).await?;
+        info!(event = "approval_redelivered", request_id = %request_id, decision = decision.as_str(),
+              delivered = matches!(delivered, Callback::Delivered),
+              "approval {request_id} was {}: the decision given to the current wait", decision.as_str());
+        Ok(json!({"request_id": request_id, "redelivered": decision.as_str()}))
     }
 
     /// A repeated ask of the same step found its earlier request: keeps it waiting under the new
@@ -544,73 +613,30 @@ impl App {
                     text("execution_arn")
                 )));
             }
-            match resume(&existing) {
-                Resume::Continue => {
-                    let replaced = text("task_token") != token;
-                    if replaced {
-                        let mut f = serde_json::Map::new();
-                        f.insert("task_token".into(), json!(token));
-                        f.insert("token_replaced_at".into(), json!(Utc::now().to_rfc3339()));
-                        // Only while pending: a decision made meanwhile is given to the new token.
-                        if !transition(&ddb, table, request_id, "pending", "pending", &f).await? {
-                            continue;
-                        }
-                    }
-                    let deadline = chrono::DateTime::parse_from_rfc3339(&text("deadline"))
-                        .map(|t| t.with_timezone(&Utc))
-                        .map_err(|e| {
-                            BbwsError::invalid_event(format!(
-                                "approval request {request_id}: stored deadline: {e}"
-                            ))
-                        })?;
-                    let notified = existing.contains_key("notified_at");
-                    info!(event = "approval_resumed", request_id = %request_id, token_replaced = replaced,
-                          notified_before = notified,
-                          "approval {request_id} asked again: still pending, token replaced: {replaced}");
-                    return Ok(Resumed::Waiting { deadline, notified });
-                }
-                Resume::Approved { reopen } => {
-                    if reopen {
-                        let mut f = serde_json::Map::new();
-                        f.insert("redelivered_at".into(), json!(Utc::now().to_rfc3339()));
-                        transition(&ddb, table, request_id, "expired", "approved", &f).await?;
-                    }
-                    let approvers = existing.get("approvers").cloned().unwrap_or(Value::Null);
-                    let delivered = succeed(
-                        &self.clients.sfn.clone(),
-                        token,
-                        &json!({"request_id": request_id, "approvers": approvers}),
-                    )
-                    .await?;
-                    info!(event = "approval_redelivered", request_id = %request_id, decision = "approved",
-                          delivered = matches!(delivered, Callback::Delivered),
-                          "approval {request_id} asked again after it was approved: approval given to the current wait");
-                    return Ok(Resumed::Answered(
-                        json!({"request_id": request_id, "redelivered": "approved"}),
-                    ));
-                }
-                Resume::Rejected { cause } => {
-                    let delivered = fail(
-                        &self.clients.sfn.clone(),
-                        token,
-                        ErrorName::ApprovalRejected,
-                        &cause,
-                    )
-                    .await?;
-                    info!(event = "approval_redelivered", request_id = %request_id, decision = "rejected",
-                          delivered = matches!(delivered, Callback::Delivered),
-                          "approval {request_id} asked again after it was rejected: rejection given to the current wait");
-                    return Ok(Resumed::Answered(
-                        json!({"request_id": request_id, "redelivered": "rejected"}),
-                    ));
-                }
-                Resume::Closed { status } => {
-                    return Err(BbwsError::new(
-                        ErrorName::ApprovalTimedOut,
-                        format!("approval request {request_id} is closed ({status}); its wait has ended"),
-                    ));
-                }
+            if resume(&existing) != Resume::Continue {
+                return Ok(Resumed::Answered(
+                    self.deliver_found(settings, token, request_id, &existing)
+                        .await?,
+                ));
             }
+            let replaced = text("task_token") != token;
+            // Only while pending (a decision made meanwhile is given to the new token), and the
+            // request is not ready again until this ask has done its work.
+            if !replace_token(&ddb, table, request_id, token, &Utc::now().to_rfc3339()).await? {
+                continue;
+            }
+            let deadline = chrono::DateTime::parse_from_rfc3339(&text("deadline"))
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| {
+                    BbwsError::invalid_event(format!(
+                        "approval request {request_id}: stored deadline: {e}"
+                    ))
+                })?;
+            let notified = existing.contains_key("notified_at");
+            info!(event = "approval_resumed", request_id = %request_id, token_replaced = replaced,
+                  notified_before = notified,
+                  "approval {request_id} asked again: still pending, token replaced: {replaced}");
+            return Ok(Resumed::Waiting { deadline, notified });
         }
         Err(BbwsError::new(
             ErrorName::AwsUnavailable,

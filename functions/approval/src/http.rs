@@ -5,7 +5,7 @@
 //! `confirm=yes`, and `reason` for a rejection) records the decision under the domain's quorum rules.
 
 use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
-use bbws_aws::approvals::{self, Callback, Item};
+use bbws_aws::approvals::{self, Callback, Item, READY};
 use bbws_aws::BbwsError;
 use bbws_domain::links::{verify, LinkClaims, LinkDecision};
 use bbws_domain::{
@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 
+use crate::deliver::{deliver, undelivered, Decision, IfGone};
 use crate::handler::App;
 use crate::pages;
 
@@ -90,7 +91,7 @@ async fn route(app: &App, req: &LambdaFunctionUrlRequest) -> Answer {
                 .get("t")
                 .cloned()
                 .unwrap_or_default();
-            show(app, &token).await
+            show(app, &token, &caller).await
         }
         ("POST", "/decide") => {
             let form = form_of(req);
@@ -308,12 +309,15 @@ fn confirm_page(ctx: &Context, token: &str, given: &[Role], error: Option<&str>)
     )
 }
 
-async fn show(app: &App, token: &str) -> Result<Answer, BbwsError> {
+async fn show(app: &App, token: &str, caller: &Caller) -> Result<Answer, BbwsError> {
     let ctx = match context(app, token).await? {
         Ok(c) => c,
         Err(refusal) => return Ok(refusal),
     };
     let asked = asked(&ctx.claims);
+    if let Some(passed) = pass_on(app, &ctx, caller).await? {
+        return Ok(passed);
+    }
     if let Some(refusal) = closed(&ctx.request, asked) {
         return Ok(refusal);
     }
@@ -340,6 +344,9 @@ async fn answer(
             return Ok(refusal);
         }
     };
+    if let Some(passed) = pass_on(app, &ctx, caller).await? {
+        return Ok(passed);
+    }
     if let Some(refusal) = closed(&ctx.request, asked(&ctx.claims)) {
         audit(app, Some(&ctx), "not_counted", &refusal.text(), caller).await?;
         return Ok(refusal);
@@ -479,6 +486,7 @@ async fn approve(app: &App, ctx: &Context, caller: &Caller) -> Result<Answer, Bb
                 .unwrap_or(0),
             task_token: &task_token,
             now_epoch: now.timestamp(),
+            ready: request.contains_key(READY),
             decides: met.then_some(&fields),
         };
         if !approvals::record_approval(&ddb, &settings.approvals_table, &write).await? {
@@ -507,40 +515,39 @@ async fn approve(app: &App, ctx: &Context, caller: &Caller) -> Result<Answer, Bb
             );
             return Ok(Answer::page(200, pages::message("Approved", &text)));
         }
-        return match approvals::succeed(
-            &app.clients.sfn.clone(),
+        let continues = format!(
+            "Approved — {given} of {given} approvals; the {} continues.",
+            noun(&ctx.request)
+        );
+        if !write.ready {
+            // The ask is still at work: it gives this decision to its wait as its last act.
+            info!(event = "quorum_met", request_id = %request_id, approvers = given, delivered_by = "ask",
+                  "approval {request_id} complete; the ask still at work passes it on");
+            return Ok(Answer::page(200, pages::message("Approved", &continues)));
+        }
+        let decision = Decision::Approved {
+            approvers: Value::Array(approvers),
+        };
+        return match deliver(
+            app,
+            settings,
+            request_id,
             &task_token,
-            &json!({"request_id": request_id, "approvers": approvers}),
+            &decision,
+            IfGone::Close,
         )
-        .await?
+        .await
         {
-            Callback::Delivered => {
-                info!(event = "quorum_met", request_id = %request_id, approvers = given, "approval {request_id} complete");
-                Ok(Answer::page(
-                    200,
-                    pages::message(
-                        "Approved",
-                        &format!(
-                            "Approved — {given} of {given} approvals; the {} continues.",
-                            noun(&ctx.request)
-                        ),
-                    ),
-                ))
+            Ok(Callback::Delivered) => {
+                info!(event = "quorum_met", request_id = %request_id, approvers = given, delivered_by = "approver",
+                      "approval {request_id} complete");
+                Ok(Answer::page(200, pages::message("Approved", &continues)))
             }
-            Callback::Gone(why) => {
-                warn!(event = "wait_gone", request_id = %request_id, detail = %why);
-                let mut f = Map::new();
-                f.insert("closed_because".into(), json!(why));
-                approvals::transition(
-                    &ddb,
-                    &settings.approvals_table,
-                    request_id,
-                    "approved",
-                    "expired",
-                    &f,
-                )
-                .await?;
-                Ok(Answer::refused(410, "This request has expired", &format!("The {} is no longer waiting for approval (it timed out or ended); nothing was changed.", noun(&ctx.request))))
+            Ok(Callback::Gone(_)) => Ok(gone(&ctx.request)),
+            Err(e) => {
+                warn!(event = "delivery_failed", request_id = %request_id, error_type = %e.error_type,
+                      error = %e.message, "approval {request_id} recorded; the wait could not be told");
+                Ok(not_passed_on(&ctx.request))
             }
         };
     }
@@ -642,43 +649,120 @@ async fn reject(
         return Ok(refusal);
     };
     audit(app, Some(ctx), "rejected", reason, caller).await?;
+    let stops = format!(
+        "Rejected — the {} stops; the requester is told why.",
+        noun(&ctx.request)
+    );
+    if !decided.contains_key(READY) {
+        info!(event = "rejected", request_id = %request_id, role = role.as_str(), delivered_by = "ask",
+              "approval {request_id} rejected; the ask still at work passes it on");
+        return Ok(Answer::page(200, pages::message("Rejected", &stops)));
+    }
     let token = decided
         .get("task_token")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    match approvals::fail(
-        &app.clients.sfn.clone(),
+    match deliver(
+        app,
+        settings,
+        request_id,
         token,
-        ErrorName::ApprovalRejected,
-        &cause,
+        &Decision::Rejected { cause },
+        IfGone::Close,
     )
-    .await?
+    .await
     {
-        Callback::Delivered => {
+        Ok(Callback::Delivered) => {
             info!(event = "rejected", request_id = %request_id, role = role.as_str(), "approval {request_id} rejected");
-            Ok(Answer::page(
-                200,
-                pages::message(
-                    "Rejected",
-                    &format!(
-                        "Rejected — the {} stops; the requester is told why.",
-                        noun(&ctx.request)
-                    ),
-                ),
-            ))
+            Ok(Answer::page(200, pages::message("Rejected", &stops)))
         }
-        Callback::Gone(why) => {
-            warn!(event = "wait_gone", request_id = %request_id, detail = %why);
-            Ok(Answer::refused(
-                410,
-                "This request has expired",
-                &format!(
-                    "The {} was no longer waiting for approval; nothing was changed.",
-                    noun(&ctx.request)
-                ),
-            ))
+        Ok(Callback::Gone(_)) => Ok(gone(&ctx.request)),
+        Err(e) => {
+            warn!(event = "delivery_failed", request_id = %request_id, error_type = %e.error_type,
+                  error = %e.message, "approval {request_id} rejected; the wait could not be told");
+            Ok(not_passed_on(&ctx.request))
         }
     }
+}
+
+/// The wait ended before the decision reached it.
+fn gone(request: &Item) -> Answer {
+    Answer::refused(
+        410,
+        "This request has expired",
+        &format!(
+            "The {} is no longer waiting for approval (it timed out or ended); nothing was changed.",
+            noun(request)
+        ),
+    )
+}
+
+/// The decision is recorded but the wait could not be told just now; any link passes it on later.
+fn not_passed_on(request: &Item) -> Answer {
+    Answer::refused(
+        503,
+        "Recorded, not yet passed on",
+        &format!(
+            "Your decision is recorded, but the {} could not be told just now. Open the link again in a minute to pass it on.",
+            noun(request)
+        ),
+    )
+}
+
+/// A decision recorded but not yet given to the wait (its callback failed on the way) is passed on
+/// by the next visit of any of the request's links; `None` when there is nothing to pass on.
+async fn pass_on(app: &App, ctx: &Context, caller: &Caller) -> Result<Option<Answer>, BbwsError> {
+    let Some(decision) = undelivered(&ctx.request) else {
+        return Ok(None);
+    };
+    let settings = app.settings.as_ref().map_err(Clone::clone)?;
+    let request_id = &ctx.claims.request_id;
+    let token = ctx
+        .request
+        .get("task_token")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let answer = match deliver(app, settings, request_id, token, &decision, IfGone::Leave).await {
+        Ok(Callback::Delivered) => {
+            let text = match &decision {
+                Decision::Approved { .. } => format!(
+                    "This {} was already approved; the approval has now been passed on and it continues. Your link was not needed.",
+                    noun(&ctx.request)
+                ),
+                Decision::Rejected { .. } => format!(
+                    "This {} was already rejected; the rejection has now been passed on. Your link was not needed.",
+                    noun(&ctx.request)
+                ),
+            };
+            let title = match &decision {
+                Decision::Approved { .. } => "Already approved",
+                Decision::Rejected { .. } => "Already rejected",
+            };
+            Answer::refused(409, title, &text)
+        }
+        Ok(Callback::Gone(_)) => {
+            // Delivered by another visit a moment before, or the wait ended: answered as the
+            // request now reads (the closed page of a decided request), as if nothing was passed on.
+            let now = approvals::get(
+                &app.clients.dynamodb.clone(),
+                &settings.approvals_table,
+                request_id,
+                "request",
+            )
+            .await?
+            .unwrap_or_default();
+            let answer = closed(&now, asked(&ctx.claims)).unwrap_or_else(|| gone(&ctx.request));
+            audit(app, Some(ctx), "not_counted", &answer.text(), caller).await?;
+            return Ok(Some(answer));
+        }
+        Err(e) => {
+            warn!(event = "delivery_failed", request_id = %request_id, error_type = %e.error_type,
+                  error = %e.message, "approval {request_id}: the decision could not be passed on");
+            not_passed_on(&ctx.request)
+        }
+    };
+    audit(app, Some(ctx), "passed_on", &answer.text(), caller).await?;
+    Ok(Some(answer))
 }
 
 /// Every decision and refusal: who, when, from which address and user agent.

@@ -1,6 +1,7 @@
 //! Approval: the promotion's task-token wait (RB-003 §2.2, §4.2), answered by signed email links
 //! ([`handler`]; the function URL's face in [`http`]).
 
+mod deliver;
 mod handler;
 mod http;
 mod pages;

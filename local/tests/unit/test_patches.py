@@ -74,3 +74,16 @@ def test_code_links_are_signed_and_expire(applied):
     assert patches.verify_code_link(raw + "." + "0" * len(sig)) is None
     old = patches.sign_code_link("536580886816", "af-south-1", "fn", "3", now=time.time() - 3600)
     assert patches.verify_code_link(old.rsplit("/", 1)[-1]) is None
+
+
+def test_a_refused_start_execution_is_named_as_aws_names_it():
+    """Patch 19: the error of a Step Functions task whose StartExecution is refused, as a Retry sees it."""
+    from bbws_local.patches import _sfn_error_shapes, sfn_task_error_name
+
+    modeled = _sfn_error_shapes()
+    assert "ExecutionAlreadyExists" in modeled and "ThrottlingException" not in modeled
+    assert sfn_task_error_name("ExecutionAlreadyExists", modeled) == "StepFunctions.ExecutionAlreadyExistsException"
+    assert sfn_task_error_name("ExecutionLimitExceeded", modeled) == "StepFunctions.ExecutionLimitExceededException"
+    assert sfn_task_error_name("ValidationException", modeled) == "StepFunctions.ValidationException"
+    for code in ("ThrottlingException", "InternalFailure", "ServiceUnavailable"):
+        assert sfn_task_error_name(code, modeled) == "StepFunctions.AWSStepFunctionsException", code
