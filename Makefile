@@ -56,8 +56,10 @@ $(VENV)/.installed: local/requirements.txt | prereqs
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r local/requirements.txt
 	touch $@
 
+# Built as `make clippy` builds them (the same compiler wrapper, so the same artifacts: the workspace is
+# compiled once for both, and a package with a lint does not build).
 lambdas: prereqs venv ## build every Lambda zip with cargo-lambda (target/lambda/<name>/bootstrap.zip)
-	cargo lambda build $(CARGO_LAMBDA_FLAGS) $(addprefix -p ,$(LAMBDA_PACKAGES))
+	$(CLIPPY_WRAP) cargo lambda build $(CARGO_LAMBDA_FLAGS) $(addprefix -p ,$(LAMBDA_PACKAGES))
 
 npm: node_modules/.installed
 node_modules/.installed: package.json package-lock.json | prereqs
@@ -105,7 +107,8 @@ RUST_TESTS := --release --target $(LAMBDA_TARGET)
 # linted (as built, and as built for its tests) while the dependencies are the release ones shared with
 # the zips; `cargo clippy` would first check the whole AWS SDK again in the dev profile (minutes on two
 # cores). `make unit` uses the same wrapper, so the tests clippy compiled are not compiled again.
-CLIPPY_WRAP := RUSTC_WORKSPACE_WRAPPER="$$(rustc --print sysroot)/bin/clippy-driver" \
+# (MAKEFLAGS is cleared for cargo: under `make -j` it would name a jobserver cargo is not given.)
+CLIPPY_WRAP := MAKEFLAGS= RUSTC_WORKSPACE_WRAPPER="$$(rustc --print sysroot)/bin/clippy-driver" \
                CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 
 clippy: prereqs ## clippy -D warnings over every target of the workspace
@@ -153,7 +156,7 @@ test-local: prereqs up chromium ## integration tests on the local estate (boto3,
 	$(PYTEST) -m pipeline_state local/tests
 	@$(PYTEST) -m "not pipeline_state and not iam_denials" local/tests > $(STATE)/local-tests.log 2>&1 & \
 	estate=$$!; echo "local/tests runs beside tests/ (its report follows)"; \
-	$(PYTEST) -m "not iam_denials" tests; pipeline=$$?; \
+	$(PYTEST) --durations=10 -m "not iam_denials" tests; pipeline=$$?; \
 	wait $$estate; local=$$?; echo "== local/tests"; cat $(STATE)/local-tests.log; \
 	[ $$pipeline -eq 0 ] && [ $$local -eq 0 ]
 	@for suite in local/tests tests; do \
@@ -197,4 +200,12 @@ $(ACTIONLINT_STAMP): local/requirements-actionlint.txt | venv
 
 lint: prereqs fmt-check clippy tf-check asl-check checkov deny actionlint ## the static checks (no estate)
 
-test: prereqs lint unit unit-py test-local ## everything CI runs
+# In two steps. First the static checks and the estate's start (the Lambdas built, the pipeline applied)
+# side by side: the Rust build takes both cores for minutes while the applies, the installs and the
+# other checks mostly wait on one; each prints its output when it ends. Then, one after the other,
+# tf-check (it initialises the roots the applies use), the unit tests and the integration tests.
+PHASE_ONE := fmt-check clippy asl-check checkov deny actionlint chromium up
+test: prereqs ## everything CI runs
+	@echo "make test: $(PHASE_ONE) side by side (each prints its output when it ends)"
+	@$(MAKE) --no-print-directory -j4 --output-sync=target $(PHASE_ONE)
+	@$(MAKE) --no-print-directory tf-check unit unit-py test-local

@@ -57,6 +57,15 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
 /// and the state machine's Retry takes over.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(45);
 
+/// The HTTPS client every SDK client of the process uses: rustls with ring's cryptography and the
+/// platform's trust store.
+fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 /// The configuration of this function's own account, and clients made from it.
 #[derive(Debug, Clone)]
 pub struct Aws {
@@ -66,7 +75,8 @@ pub struct Aws {
 
 impl Aws {
     /// The standard chain: region, credentials and endpoint (`AWS_ENDPOINT_URL`) from the environment,
-    /// with timeouts on every call ([`ATTEMPT_TIMEOUT`], [`OPERATION_TIMEOUT`]).
+    /// with timeouts on every call ([`ATTEMPT_TIMEOUT`], [`OPERATION_TIMEOUT`]), over one HTTPS
+    /// client (rustls on ring; the SDK's default clients are not compiled in, see Cargo.toml).
     pub async fn load() -> Aws {
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(3))
@@ -75,6 +85,7 @@ impl Aws {
             .build();
         Aws {
             config: aws_config::defaults(BehaviorVersion::latest())
+                .http_client(https_client())
                 .timeout_config(timeouts)
                 .load()
                 .await,

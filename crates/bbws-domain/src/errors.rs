@@ -61,6 +61,11 @@ pub enum ErrorName {
     /// says which services ended on which versions.
     #[error("Bbws.ReleaseFailed")]
     ReleaseFailed,
+    /// The execution was stopped (StopExecution) by the workflow whose run was cancelled, or by an
+    /// operator with this name: it ends ABORTED; the lock it held is stale and the next attempt
+    /// takes it over.
+    #[error("Bbws.Cancelled")]
+    Cancelled,
     /// An AWS call failed in a way a retry may fix (throttling, a 5xx, a timeout, a connection
     /// error) and kept failing through the state's retries. The only transient name.
     #[error("Bbws.AwsUnavailable")]
@@ -88,7 +93,7 @@ pub enum ErrorName {
 impl ErrorName {
     /// Every error name: those a promotion can end with, in the order it can reach them, then the
     /// defects a step can fail with.
-    pub const ALL: [ErrorName; 16] = [
+    pub const ALL: [ErrorName; 17] = [
         ErrorName::InvalidInput,
         ErrorName::PromotionInProgress,
         ErrorName::PreflightFailed,
@@ -100,6 +105,7 @@ impl ErrorName {
         ErrorName::RollbackRefused,
         ErrorName::RollbackFailed,
         ErrorName::ReleaseFailed,
+        ErrorName::Cancelled,
         ErrorName::AwsUnavailable,
         ErrorName::AwsRefused,
         ErrorName::RecordNotWritten,
@@ -121,6 +127,7 @@ impl ErrorName {
             ErrorName::RollbackRefused => "Bbws.RollbackRefused",
             ErrorName::RollbackFailed => "Bbws.RollbackFailed",
             ErrorName::ReleaseFailed => "Bbws.ReleaseFailed",
+            ErrorName::Cancelled => "Bbws.Cancelled",
             ErrorName::AwsUnavailable => "Bbws.AwsUnavailable",
             ErrorName::AwsRefused => "Bbws.AwsRefused",
             ErrorName::RecordNotWritten => "Bbws.RecordNotWritten",
@@ -281,6 +288,7 @@ mod tests {
                 "Bbws.RollbackRefused",
                 "Bbws.RollbackFailed",
                 "Bbws.ReleaseFailed",
+                "Bbws.Cancelled",
                 "Bbws.AwsUnavailable",
                 "Bbws.AwsRefused",
                 "Bbws.RecordNotWritten",
