@@ -133,6 +133,7 @@ const WATCH: &str = "Post-Promotion Monitoring (24h)";
 const APPROVALS: &str = "Approvals";
 
 /// RB-003 §7.1.
+#[rustfmt::skip]
 pub const DEV_TO_SIT: Checklist = Checklist {
     title: "DEV to SIT Promotion Checklist",
     runbook_section: "RB-003 §7.1",
@@ -155,12 +156,16 @@ pub const DEV_TO_SIT: Checklist = Checklist {
         item(POST, "SIT Lambda health check returns 200", Rule::TargetHealth),
         item(POST, "SIT smoke tests pass", Rule::SmokeTests),
         item(POST, "No errors in CloudWatch (5-min window)", Rule::NoErrors),
-        item(POST, "API Gateway returns expected responses", Rule::Person { why: "the pipeline invokes the functions' aliases, not API Gateway: a person checks the API's answers", after_deploy: true }),
+        item(POST, "API Gateway returns expected responses", Rule::Person { why: NOT_API_GATEWAY, after_deploy: true }),
         item(POST, "DynamoDB deployment record created", Rule::Record),
     ],
 };
 
+const NOT_API_GATEWAY: &str =
+    "the pipeline invokes the functions' aliases, not API Gateway: a person checks the API's answers";
+
 /// RB-003 §7.2.
+#[rustfmt::skip]
 pub const SIT_TO_PROD: Checklist = Checklist {
     title: "SIT to PROD Promotion Checklist",
     runbook_section: "RB-003 §7.2",
@@ -187,7 +192,7 @@ pub const SIT_TO_PROD: Checklist = Checklist {
         item(POST, "PROD smoke tests pass (read-only)", Rule::SmokeTests),
         item(POST, "No errors in CloudWatch (5-min window)", Rule::NoErrors),
         item(POST, "CloudFront distribution healthy", Rule::Person { why: "the pipeline does not look at CloudFront: a person checks the distribution", after_deploy: true }),
-        item(POST, "API Gateway returns expected responses", Rule::Person { why: "the pipeline invokes the functions' aliases, not API Gateway: a person checks the API's answers", after_deploy: true }),
+        item(POST, "API Gateway returns expected responses", Rule::Person { why: NOT_API_GATEWAY, after_deploy: true }),
         item(POST, "DynamoDB deployment record created", Rule::Record),
         item(POST, "CloudWatch alarms not triggered", Rule::Person { why: "the pipeline reads error and throttle sums, not the account's alarms: a person checks them", after_deploy: true }),
         item(WATCH, "1-hour check: No errors", Rule::Watch(1)),
@@ -198,121 +203,58 @@ pub const SIT_TO_PROD: Checklist = Checklist {
     ],
 };
 
+const PRE_RB: &str = "Pre-Rollback";
+const EXEC_RB: &str = "Rollback Execution";
+const POST_RB: &str = "Post-Rollback Verification";
+const MORTEM: &str = "Post-Mortem";
+
 /// RB-003 §7.3, for a manual rollback and for the automatic rollback of a promotion.
+#[rustfmt::skip]
 pub const ROLLBACK: Checklist = Checklist {
     title: "Rollback Checklist",
     runbook_section: "RB-003 §7.3",
     items: &[
-        item("Pre-Rollback", "Incident documented", Rule::Incident),
-        item(
-            "Pre-Rollback",
-            "Current state backed up (incident alias created)",
-            Rule::IncidentAlias,
-        ),
-        item(
-            "Pre-Rollback",
-            "Rollback target version identified",
-            Rule::RollbackTarget,
-        ),
-        item(
-            "Pre-Rollback",
-            "Rollback approved by",
-            Rule::RollbackApproval,
-        ),
-        item(
-            "Rollback Execution",
-            "Rollback command executed",
-            Rule::RollbackExecuted,
-        ),
-        item(
-            "Rollback Execution",
-            "Lambda alias updated",
-            Rule::AliasUpdated,
-        ),
-        item(
-            "Rollback Execution",
-            "Health check verified",
-            Rule::RollbackHealth,
-        ),
-        item(
-            "Post-Rollback Verification",
-            "Health endpoint returns 200",
-            Rule::RollbackHealth,
-        ),
-        item(
-            "Post-Rollback Verification",
-            "No new errors in CloudWatch",
-            Rule::Person {
-                why: "no error figure is taken after the rollback: a person reads CloudWatch",
-                after_deploy: false,
-            },
-        ),
-        item(
-            "Post-Rollback Verification",
-            "API responses correct",
-            Rule::Person {
-                why: "the pipeline checks /health only: a person checks the API's answers",
-                after_deploy: false,
-            },
-        ),
-        item(
-            "Post-Rollback Verification",
-            "DynamoDB rollback record created",
-            Rule::RollbackRecord,
-        ),
-        item(
-            "Post-Mortem",
-            "Root cause identified",
-            Rule::Person {
-                why: "a person identifies the root cause",
-                after_deploy: false,
-            },
-        ),
-        item(
-            "Post-Mortem",
-            "Fix developed and tested in DEV",
-            Rule::Person {
-                why: "a person links the fix and its DEV tests",
-                after_deploy: false,
-            },
-        ),
-        item(
-            "Post-Mortem",
-            "Post-mortem document created",
-            Rule::Person {
-                why: "a person writes the post-mortem",
-                after_deploy: false,
-            },
-        ),
-        item(
-            "Post-Mortem",
-            "Prevention measures documented",
-            Rule::Person {
-                why: "a person documents the prevention measures",
-                after_deploy: false,
-            },
-        ),
+        item(PRE_RB, "Incident documented", Rule::Incident),
+        item(PRE_RB, "Current state backed up (incident alias created)", Rule::IncidentAlias),
+        item(PRE_RB, "Rollback target version identified", Rule::RollbackTarget),
+        item(PRE_RB, "Rollback approved by", Rule::RollbackApproval),
+        item(EXEC_RB, "Rollback command executed", Rule::RollbackExecuted),
+        item(EXEC_RB, "Lambda alias updated", Rule::AliasUpdated),
+        item(EXEC_RB, "Health check verified", Rule::RollbackHealth),
+        item(POST_RB, "Health endpoint returns 200", Rule::RollbackHealth),
+        item(POST_RB, "No new errors in CloudWatch", Rule::Person { why: "no error figure is taken after the rollback: a person reads CloudWatch", after_deploy: false }),
+        item(POST_RB, "API responses correct", Rule::Person { why: "the pipeline checks /health only: a person checks the API's answers", after_deploy: false }),
+        item(POST_RB, "DynamoDB rollback record created", Rule::RollbackRecord),
+        item(MORTEM, "Root cause identified", Rule::Person { why: "a person identifies the root cause", after_deploy: false }),
+        item(MORTEM, "Fix developed and tested in DEV", Rule::Person { why: "a person links the fix and its DEV tests", after_deploy: false }),
+        item(MORTEM, "Post-mortem document created", Rule::Person { why: "a person writes the post-mortem", after_deploy: false }),
+        item(MORTEM, "Prevention measures documented", Rule::Person { why: "a person documents the prevention measures", after_deploy: false }),
     ],
 };
 
+const DOCS: &str = "Documentation Requirements";
+const PHASES: &str = "Coordinated Release Procedure";
+const CROSS: &str = "Cross-Service Verification";
+
 /// RB-003 §2.3 and §5.2-§5.3 for a coordinated release (the runbook has no §7 table for it).
+#[rustfmt::skip]
 pub const RELEASE: Checklist = Checklist {
     title: "Coordinated Release Checklist",
     runbook_section: "RB-003 §2.3, §5.2, §5.3",
     items: &[
-        item("Documentation Requirements", "Release notes documented in GitHub Release", Rule::ReleaseNotes),
-        item("Documentation Requirements", "Change request ticket created (PROD only)", Rule::ChangeRequestTicket),
-        item("Documentation Requirements", "Rollback plan reviewed", Rule::Person { why: "a person reviews the rollback plan (rollback_completed_phases is kept in the record)", after_deploy: false }),
-        item("Documentation Requirements", "Monitoring dashboards accessible", Rule::Person { why: "a person checks the dashboards", after_deploy: false }),
+        item(DOCS, "Release notes documented in GitHub Release", Rule::ReleaseNotes),
+        item(DOCS, "Change request ticket created (PROD only)", Rule::ChangeRequestTicket),
+        item(DOCS, "Rollback plan reviewed", Rule::Person { why: "a person reviews the rollback plan (rollback_completed_phases is kept in the record)", after_deploy: false }),
+        item(DOCS, "Monitoring dashboards accessible", Rule::Person { why: "a person checks the dashboards", after_deploy: false }),
         item(APPROVALS, "Tech Lead approval", Rule::Approval(Role::TechLead)),
         item(APPROVALS, "Operations Lead approval", Rule::Approval(Role::OperationsLead)),
         item(APPROVALS, "Dev Lead approval obtained", Rule::Approval(Role::DevLead)),
-        item("Coordinated Release Procedure", "Pre-flight checks passed", Rule::Step { state: "Preflight checks of every service", failure: "Preflight failed" }),
-        item("Coordinated Release Procedure", "Every phase deployed and its health check passed", Rule::ReleasePhases),
-        item("Coordinated Release Procedure", "Completed phases rolled back after a failed phase", Rule::CompletedPhasesRolledBack),
-        item("Cross-Service Verification", "Final Verification: every service healthy", Rule::CrossServiceVerification),
-        item("Cross-Service Verification", "Cross-service integration tests pass", Rule::Person { why: "the pipeline checks /health of every service; the §5.3 flows are run by a person", after_deploy: true }),
-        item("Cross-Service Verification", "DynamoDB deployment record created", Rule::Record),
+        item(PHASES, "Pre-flight checks passed", Rule::Step { state: "Preflight checks of every service", failure: "Preflight failed" }),
+        item(PHASES, "Every phase deployed and its health check passed", Rule::ReleasePhases),
+        item(PHASES, "Completed phases rolled back after a failed phase", Rule::CompletedPhasesRolledBack),
+        item(CROSS, "Final Verification: every service healthy", Rule::CrossServiceVerification),
+        item(CROSS, "Cross-service integration tests pass", Rule::Person { why: "the pipeline checks /health of every service; the §5.3 flows are run by a person", after_deploy: true }),
+        item(CROSS, "DynamoDB deployment record created", Rule::Record),
     ],
 };
 
