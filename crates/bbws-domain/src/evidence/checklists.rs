@@ -180,6 +180,7 @@ pub const SIT_TO_PROD: Checklist = Checklist {
         item(PRE, "Change request approved", Rule::ChangeRequestApproved),
         item(APPROVALS, "Tech Lead approval", Rule::Approval(Role::TechLead)),
         item(APPROVALS, "Operations Lead approval", Rule::Approval(Role::OperationsLead)),
+        item(APPROVALS, "CTO approval (Emergency Deployments, §4.1.2)", Rule::Approval(Role::Cto)),
         item(EXEC, "GitHub workflow triggered: `promote-to-prod.yml`", Rule::ReplacedBy("Validate input")),
         item(EXEC, "Maintenance window checkbox confirmed", Rule::Step { state: "Re-check maintenance window", failure: "Window closed" }),
         item(EXEC, "GitHub environment approval received", Rule::ReplacedBy("Request approval")),
@@ -249,6 +250,7 @@ pub const RELEASE: Checklist = Checklist {
         item(APPROVALS, "Tech Lead approval", Rule::Approval(Role::TechLead)),
         item(APPROVALS, "Operations Lead approval", Rule::Approval(Role::OperationsLead)),
         item(APPROVALS, "Dev Lead approval obtained", Rule::Approval(Role::DevLead)),
+        item(APPROVALS, "CTO approval (Emergency Deployments, §4.1.2)", Rule::Approval(Role::Cto)),
         item(PHASES, "Pre-flight checks passed", Rule::Step { state: "Preflight checks of every service", failure: "Preflight failed" }),
         item(PHASES, "Every phase deployed and its health check passed", Rule::ReleasePhases),
         item(PHASES, "Completed phases rolled back after a failed phase", Rule::CompletedPhasesRolledBack),
@@ -563,6 +565,17 @@ fn approval(facts: &Facts, role: Role) -> Decision {
                 r.person
             ),
             vec![approval_evidence(r)],
+        );
+    }
+    let asked = facts
+        .history
+        .iter()
+        .any(|h| h.state.contains("approval") && !h.state.contains("timed out"));
+    if ended(facts) && !facts.history.is_empty() && !asked {
+        return d(
+            Verdict::NotApplicable,
+            format!("never asked: {}", stopped(facts)),
+            vec![],
         );
     }
     if ended(facts) {
@@ -1055,7 +1068,11 @@ pub fn decide(rule: Rule, facts: &Facts) -> Decision {
             }
             let t = checks_decision(facts, "throttles", "throttles");
             dec.evidence.extend(t.evidence);
-            let day = dec.evidence.iter().all(|e| e.text.contains("in the last 24 h") || e.text.contains("in the last 1 d"));
+            // The plan says the look-back; without it, the checks' own words do.
+            let day = match &facts.plan {
+                Some(p) => p.rules.stability.lookback_seconds >= 86_400,
+                None => dec.evidence.iter().all(|e| e.text.contains("in the last 24 h")),
+            };
             if t.verdict != Verdict::Ticked {
                 d(Verdict::Failed, "throttles over the look-back", dec.evidence)
             } else if !day {

@@ -359,7 +359,12 @@ pub fn markdown(notes: &ReleaseNotes) -> String {
     for s in &notes.services {
         let _ = writeln!(out, "### {} — {}\n", e(&s.service), e(&s.outcome));
         if s.functions.is_empty() {
-            let _ = writeln!(out, "No function changed.\n");
+            let words = if s.outcome == "not started" {
+                "Not started: no function changed."
+            } else {
+                "The release record keeps no versions for this phase: see the phase's own record."
+            };
+            let _ = writeln!(out, "{words}\n");
         } else {
             let _ = writeln!(out, "| Function | Region | From | To | CodeSha256 |");
             let _ = writeln!(out, "|---|---|---|---|---|");

@@ -44,6 +44,14 @@ pub fn html_escape(text: &str) -> String {
     out
 }
 
+/// ` (<time>)` of a piece of evidence, unless its words already give that time.
+fn when(ev: &super::Evidence) -> String {
+    match ev.at.map(|t| t.to_rfc3339()) {
+        Some(t) if !ev.text.contains(&t) => format!(" ({t})"),
+        _ => String::new(),
+    }
+}
+
 fn duration(seconds: Option<i64>) -> String {
     match seconds {
         None => "running".to_owned(),
@@ -118,10 +126,7 @@ pub fn markdown(report: &EvidenceReport) -> String {
                 e(&i.note)
             );
             for ev in &i.evidence {
-                let at = ev
-                    .at
-                    .map(|t| format!(" ({})", t.to_rfc3339()))
-                    .unwrap_or_default();
+                let at = when(ev);
                 let _ = writeln!(out, "  - {}: {}{}", ev.source.label(), e(&ev.text), e(&at));
             }
         }
@@ -260,10 +265,7 @@ pub fn html(report: &EvidenceReport) -> String {
             if !i.evidence.is_empty() {
                 let _ = write!(out, "<ul class=\"ev\">");
                 for ev in &i.evidence {
-                    let at = ev
-                        .at
-                        .map(|t| format!(" ({})", t.to_rfc3339()))
-                        .unwrap_or_default();
+                    let at = when(ev);
                     let _ = write!(
                         out,
                         "<li>{}: {}{}</li>",

@@ -243,6 +243,7 @@ fn a_successful_sit_to_prod_promotion_ticks_what_its_evidence_supports() {
             ("Change request approved", O),
             ("Tech Lead approval", T),
             ("Operations Lead approval", T),
+            ("CTO approval (Emergency Deployments, §4.1.2)", NA),
             ("GitHub workflow triggered: `promote-to-prod.yml`", NA),
             ("Maintenance window checkbox confirmed", T),
             ("GitHub environment approval received", NA),
@@ -378,6 +379,7 @@ fn a_rejected_promotion_fails_its_approvals_and_deploys_nothing() {
             ("Change request approved", O),
             ("Tech Lead approval", F),
             ("Operations Lead approval", F),
+            ("CTO approval (Emergency Deployments, §4.1.2)", NA),
             ("GitHub workflow triggered: `promote-to-prod.yml`", NA),
             ("Maintenance window checkbox confirmed", NA),
             ("GitHub environment approval received", NA),
@@ -565,6 +567,7 @@ fn a_release_with_a_failed_phase_fails_its_phases_and_shows_the_completed_rollba
             ("Tech Lead approval", T),
             ("Operations Lead approval", T),
             ("Dev Lead approval obtained", NA),
+            ("CTO approval (Emergency Deployments, §4.1.2)", NA),
             ("Pre-flight checks passed", T),
             ("Every phase deployed and its health check passed", F),
             ("Completed phases rolled back after a failed phase", T),
@@ -835,7 +838,7 @@ fn the_markdown_carries_the_boxes_the_verdicts_and_the_sign_off() {
         .iter()
         .find(|l| l.starts_with("Ticked "))
         .expect("counts");
-    assert_eq!(*counts, "Ticked 19, failed 0, not applicable 2, open 9.");
+    assert_eq!(*counts, "Ticked 19, failed 0, not applicable 3, open 9.");
     assert_eq!(md_escape("a|b\n*c*"), "a\\|b \\*c\\*");
 }
 
@@ -912,4 +915,69 @@ fn release_notes_of_a_failed_release_give_each_phase_its_outcome() {
         "- Phase 2: ecs-event-handler — rolled\\_back: phase 2 (ecs-event-handler) failed its health wait"
     ));
     assert!(md.contains("**Outcome**: failed  "));
+}
+
+#[test]
+fn an_emergency_outside_every_window_needs_the_tech_lead_and_the_cto() {
+    let mut facts = successful_prod();
+    facts.window = Some(WindowCheck::EmergencyOverride);
+    facts.record["incident"] = json!("INC-9001");
+    facts.record["change_request"] = Value::Null;
+    let mut approvals = approved("tech@bbws.io", "tech_lead", "2026-11-24T03:01:00+00:00");
+    approvals.extend(approved("cto@bbws.io", "cto", "2026-11-24T03:02:00+00:00"));
+    facts.approvals = approvals;
+    let report = build(&facts);
+    let list = report
+        .checklist("SIT to PROD Promotion Checklist")
+        .expect("7.2");
+    for (item, verdict) in [
+        ("Tech Lead approval", T),
+        ("Operations Lead approval", NA),
+        ("CTO approval (Emergency Deployments, §4.1.2)", T),
+        ("Maintenance window confirmed", NA),
+        ("Change request approved", O),
+    ] {
+        assert_eq!(list.item(item).expect("item").verdict, verdict, "{item}");
+    }
+    assert_eq!(
+        list.item("Maintenance window confirmed")
+            .expect("item")
+            .note,
+        "outside every window: emergency override (incident INC-9001)"
+    );
+    assert_eq!(report.sign_off[1].role, "CTO");
+}
+
+#[test]
+fn a_failed_preflight_fails_its_checks_and_reaches_nothing_after() {
+    let mut facts = rejected_prod();
+    facts.record["error"] = json!("Bbws.PreflightFailed");
+    facts.record["cause"] = json!("1 of 4 checks failed: errors in the last 24 h: 12 (limit: fewer than 5); nothing was deployed");
+    facts.record["preflight"] = Value::Null;
+    facts.approvals.clear();
+    facts.history = history(&[
+        ("Validate input", (20, 5, 0), Some((20, 5, 1))),
+        ("Preflight checks", (20, 5, 2), Some((20, 5, 9))),
+        ("Preflight failed", (20, 5, 9), Some((20, 5, 9))),
+        ("Record failure", (20, 5, 9), Some((20, 5, 10))),
+    ]);
+    let report = build(&facts);
+    let list = report
+        .checklist("SIT to PROD Promotion Checklist")
+        .expect("7.2");
+    for (item, verdict) in [
+        ("SIT error count < 5 in last 24h", F),
+        ("Pre-flight checks passed", F),
+        ("Tech Lead approval", NA),
+        ("Backup alias created", NA),
+        ("Deployment completed successfully", NA),
+        ("PROD Lambda health check returns 200", NA),
+    ] {
+        assert_eq!(list.item(item).expect("item").verdict, verdict, "{item}");
+    }
+    assert!(list
+        .item("Pre-flight checks passed")
+        .expect("item")
+        .note
+        .contains("errors in the last 24 h: 12"));
 }
