@@ -606,8 +606,18 @@ fn polls_evidence(facts: &Facts) -> Vec<Evidence> {
                 Evidence::new(
                     Source::Figure,
                     format!(
-                        "poll {}: {} version {} in {}: health {}, errors {} and throttles {} in the last {lookback}",
-                        p.polls_done, f.function, f.version, f.region, f.health, f.errors, f.throttles
+                        concat!(
+                            "poll {}: {} version {} in {}: health {}, ",
+                            "errors {} and throttles {} in the last {}"
+                        ),
+                        p.polls_done,
+                        f.function,
+                        f.version,
+                        f.region,
+                        f.health,
+                        f.errors,
+                        f.throttles,
+                        lookback
                     ),
                 )
                 .at(p.at)
@@ -693,7 +703,10 @@ fn target_health(facts: &Facts) -> Decision {
     if ev.is_empty() {
         return d(
             Verdict::Open,
-            "neither the verification nor a monitor poll is given: the health check cannot be shown",
+            concat!(
+                "neither the verification nor a monitor poll ",
+                "is given: the health check cannot be shown"
+            ),
             vec![Evidence::new(Source::Missing, "$.verify and $.monitor")],
         );
     }
@@ -708,8 +721,14 @@ fn smoke_tests(facts: &Facts) -> Decision {
     let Some(v) = &facts.verify else {
         return d(
             Verdict::Open,
-            "the verification's checks are not given (the record does not keep them): the smoke tests cannot be shown",
-            vec![Evidence::new(Source::Missing, "$.verify of state 'Verify health'")],
+            concat!(
+                "the verification's checks are not given (the record does ",
+                "not keep them): the smoke tests cannot be shown"
+            ),
+            vec![Evidence::new(
+                Source::Missing,
+                "$.verify of state 'Verify health'",
+            )],
         );
     };
     let smoke: Vec<&crate::steps::Check> = v
@@ -1045,22 +1064,23 @@ pub fn decide(rule: Rule, facts: &Facts) -> Decision {
         );
     }
     match rule {
-        Rule::Gate(gate) => {
-            let trusted = facts
-                .plan
-                .as_ref()
-                .is_some_and(|p| !p.rules.quality_gates.required.contains(&gate));
-            if trusted {
-                return d(Verdict::NotApplicable, format!("{gate}: trusted from the source environment on this path"), vec![]);
-            }
+        Rule::Gate(gate) => gate_item(facts, gate),
+        Rule::QualityGates => {
             let mut dec = checks_decision(facts, "quality gates", "the quality gates");
-            if dec.verdict == Verdict::Ticked {
-                dec.note = format!("{gate}: required and passed (the record keeps the gates' summary per package)");
+            if skipped_gates(&dec) {
+                dec.verdict = Verdict::NotApplicable;
+                dec.note = format!(
+                    "skipped: emergency declared (incident {})",
+                    facts.text("incident").unwrap_or("-")
+                );
             }
             dec
         }
-        Rule::QualityGates => checks_decision(facts, "quality gates", "the quality gates"),
-        Rule::Stability(metric) => checks_decision(facts, metric.as_str(), &format!("the {} check", metric.as_str())),
+        Rule::Stability(metric) => checks_decision(
+            facts,
+            metric.as_str(),
+            &format!("the {} check", metric.as_str()),
+        ),
         Rule::StableFor24h => {
             let mut dec = checks_decision(facts, "errors", "errors and throttles over 24 h");
             if dec.verdict != Verdict::Ticked {
@@ -1071,28 +1091,60 @@ pub fn decide(rule: Rule, facts: &Facts) -> Decision {
             // The plan says the look-back; without it, the checks' own words do.
             let day = match &facts.plan {
                 Some(p) => p.rules.stability.lookback_seconds >= 86_400,
-                None => dec.evidence.iter().all(|e| e.text.contains("in the last 24 h")),
+                None => dec
+                    .evidence
+                    .iter()
+                    .all(|e| e.text.contains("in the last 24 h")),
             };
             if t.verdict != Verdict::Ticked {
-                d(Verdict::Failed, "throttles over the look-back", dec.evidence)
+                d(
+                    Verdict::Failed,
+                    "throttles over the look-back",
+                    dec.evidence,
+                )
             } else if !day {
-                d(Verdict::Failed, "the look-back is shorter than 24 h", dec.evidence)
+                d(
+                    Verdict::Failed,
+                    "the look-back is shorter than 24 h",
+                    dec.evidence,
+                )
             } else {
-                d(Verdict::Ticked, "no errors or throttles beyond the limits over 24 h", dec.evidence)
+                d(
+                    Verdict::Ticked,
+                    "no errors or throttles beyond the limits over 24 h",
+                    dec.evidence,
+                )
             }
         }
         Rule::SourceHealth => {
             let ready = checks_ending(facts, "is ready").unwrap_or_default();
             d(
                 Verdict::Open,
-                "the preflight checks the source's State and LastUpdateStatus, not its /health: a person confirms",
-                ready.iter().map(|c| Evidence::new(Source::Figure, format!("{}: {}", c.check, c.detail))).collect(),
+                concat!(
+                    "the preflight checks the source's State and LastUpdateStatus, ",
+                    "not its /health: a person confirms"
+                ),
+                ready
+                    .iter()
+                    .map(|c| Evidence::new(Source::Figure, format!("{}: {}", c.check, c.detail)))
+                    .collect(),
             )
         }
         Rule::Approval(role) => approval(facts, role),
         Rule::ReleaseNotes => match &facts.release_notes {
-            Some(at) => d(Verdict::Ticked, "release notes written", vec![Evidence::new(Source::RecordField, format!("release notes: {at}"))]),
-            None => d(Verdict::Open, "no release notes are kept: a person documents them", vec![]),
+            Some(at) => d(
+                Verdict::Ticked,
+                "release notes written",
+                vec![Evidence::new(
+                    Source::RecordField,
+                    format!("release notes: {at}"),
+                )],
+            ),
+            None => d(
+                Verdict::Open,
+                "no release notes are kept: a person documents them",
+                vec![],
+            ),
         },
         Rule::ReplacedBy(state) => d(
             Verdict::NotApplicable,
@@ -1104,20 +1156,43 @@ pub fn decide(rule: Rule, facts: &Facts) -> Decision {
             Some(WindowCheck::InWindow { closes_at }) => d(
                 Verdict::Ticked,
                 "inside a maintenance window",
-                vec![Evidence::new(Source::Figure, format!("window closes at {}", closes_at.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339())))],
+                vec![Evidence::new(
+                    Source::Figure,
+                    format!(
+                        "window closes at {}",
+                        closes_at.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339())
+                    ),
+                )],
             ),
             Some(WindowCheck::EmergencyOverride) => d(
                 Verdict::NotApplicable,
-                format!("outside every window: emergency override (incident {})", facts.text("incident").unwrap_or("-")),
+                format!(
+                    "outside every window: emergency override (incident {})",
+                    facts.text("incident").unwrap_or("-")
+                ),
                 vec![],
             ),
-            Some(WindowCheck::NotRequired) => d(Verdict::NotApplicable, "no window is required on this path", vec![]),
+            Some(WindowCheck::NotRequired) => d(
+                Verdict::NotApplicable,
+                "no window is required on this path",
+                vec![],
+            ),
             Some(WindowCheck::Refused { next_start }) => d(
                 Verdict::Failed,
-                format!("outside every window; the next opens {}", next_start.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339())),
+                format!(
+                    "outside every window; the next opens {}",
+                    next_start.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339())
+                ),
                 vec![],
             ),
-            None => d(Verdict::Open, "the window check is not given", vec![Evidence::new(Source::Missing, "$.preflight.window or $.window")]),
+            None => d(
+                Verdict::Open,
+                "the window check is not given",
+                vec![Evidence::new(
+                    Source::Missing,
+                    "$.preflight.window or $.window",
+                )],
+            ),
         },
         Rule::BackupAlias => {
             let from = facts.versions("from_version");
@@ -1125,7 +1200,11 @@ pub fn decide(rule: Rule, facts: &Facts) -> Decision {
                 Some(a) => d(
                     Verdict::Ticked,
                     format!("{a} created"),
-                    from.iter().map(|(k, v)| Evidence::new(Source::Alias, format!("{a} names {k} version {v}"))).collect(),
+                    from.iter()
+                        .map(|(k, v)| {
+                            Evidence::new(Source::Alias, format!("{a} names {k} version {v}"))
+                        })
+                        .collect(),
                 ),
                 None => step(facts, "Create backup alias", "Backup failed"),
             }
@@ -1133,18 +1212,35 @@ pub fn decide(rule: Rule, facts: &Facts) -> Decision {
         Rule::Deployed => {
             let mut dec = step(facts, "Deploy", "Deploy failed");
             let to = facts.versions("to_version");
-            let alias = facts.plan.as_ref().map(|p| p.target_alias.clone()).unwrap_or_else(|| alias_of(facts));
+            let alias = facts
+                .plan
+                .as_ref()
+                .map(|p| p.target_alias.clone())
+                .unwrap_or_else(|| alias_of(facts));
             if dec.verdict == Verdict::Ticked || (facts.history.is_empty() && !to.is_empty()) {
-                let mut ev: Vec<Evidence> = to.iter().map(|(k, v)| Evidence::new(Source::Alias, format!("{alias} of {k} -> version {v}"))).collect();
+                let mut ev: Vec<Evidence> = to
+                    .iter()
+                    .map(|(k, v)| {
+                        Evidence::new(Source::Alias, format!("{alias} of {k} -> version {v}"))
+                    })
+                    .collect();
                 ev.extend(dec.evidence);
-                dec = d(Verdict::Ticked, format!("{} version(s) published behind {alias}", to.len()), ev);
+                dec = d(
+                    Verdict::Ticked,
+                    format!("{} version(s) published behind {alias}", to.len()),
+                    ev,
+                );
             }
             dec
         }
         Rule::PostDeployVerification => {
             if let Some(v) = &facts.verify {
                 if !v.healthy {
-                    return d(Verdict::Failed, v.reason.clone().unwrap_or_else(|| "unhealthy".to_owned()), vec![]);
+                    return d(
+                        Verdict::Failed,
+                        v.reason.clone().unwrap_or_else(|| "unhealthy".to_owned()),
+                        vec![],
+                    );
                 }
             }
             monitor_passed(facts)
@@ -1154,99 +1250,240 @@ pub fn decide(rule: Rule, facts: &Facts) -> Decision {
         Rule::SmokeTests => smoke_tests(facts),
         Rule::NoErrors => {
             if facts.polls.is_empty() {
-                return d(Verdict::Open, "no monitor poll is given", vec![Evidence::new(Source::Missing, "the monitor polls")]);
+                return d(
+                    Verdict::Open,
+                    "no monitor poll is given",
+                    vec![Evidence::new(Source::Missing, "the monitor polls")],
+                );
             }
-            let any = facts.polls.iter().flat_map(|p| &p.figures).any(|f| f.errors > 0.0);
+            let any = facts
+                .polls
+                .iter()
+                .flat_map(|p| &p.figures)
+                .any(|f| f.errors > 0.0);
             if any {
-                d(Verdict::Failed, "errors were counted after the deploy", polls_evidence(facts))
+                d(
+                    Verdict::Failed,
+                    "errors were counted after the deploy",
+                    polls_evidence(facts),
+                )
             } else {
-                d(Verdict::Ticked, "no error counted by any poll", polls_evidence(facts))
+                d(
+                    Verdict::Ticked,
+                    "no error counted by any poll",
+                    polls_evidence(facts),
+                )
             }
         }
         Rule::Record => match facts.text("deployment_id") {
-            Some(id) => d(Verdict::Ticked, format!("record {id}"), vec![Evidence::new(Source::RecordField, format!("deployment_id {id} written {}", facts.text("timestamp").unwrap_or("?")))]),
-            None => d(Verdict::Failed, "no deployment record", vec![Evidence::new(Source::Missing, "deployment_id")]),
+            Some(id) => d(
+                Verdict::Ticked,
+                format!("record {id}"),
+                vec![Evidence::new(
+                    Source::RecordField,
+                    format!(
+                        "deployment_id {id} written {}",
+                        facts.text("timestamp").unwrap_or("?")
+                    ),
+                )],
+            ),
+            None => d(
+                Verdict::Failed,
+                "no deployment record",
+                vec![Evidence::new(Source::Missing, "deployment_id")],
+            ),
         },
         Rule::RollbackPlan => match &facts.plan {
             Some(p) => {
                 let t = &p.rules.rollback_triggers;
                 d(
                     Verdict::Ticked,
-                    "automatic rollback triggers and a backup alias are part of every promotion",
+                    concat!(
+                        "automatic rollback triggers and a backup ",
+                        "alias are part of every promotion"
+                    ),
                     vec![Evidence::new(
                         Source::RecordField,
                         format!(
                             "rollback triggers: health != {}, errors {} or throttles {} in {}",
-                            t.healthy_status, t.errors, t.throttles, human_duration(t.lookback_seconds)
+                            t.healthy_status,
+                            t.errors,
+                            t.throttles,
+                            human_duration(t.lookback_seconds)
                         ),
                     )],
                 )
             }
-            None => d(Verdict::Open, "the plan is not given: the rollback triggers cannot be shown", vec![Evidence::new(Source::Missing, "$.promotion")]),
+            None => d(
+                Verdict::Open,
+                "the plan is not given: the rollback triggers cannot be shown",
+                vec![Evidence::new(Source::Missing, "$.promotion")],
+            ),
         },
         Rule::ChangeRequestApproved => match facts.text("change_request") {
             Some(c) => d(
                 Verdict::Open,
-                format!("{c} was given with the request; its approval is kept in the change system: a person confirms"),
-                vec![Evidence::new(Source::RecordField, format!("change_request: {c}"))],
+                format!(
+                    "{c} was given with the request; its approval is kept in the change \
+                     system: a person confirms"
+                ),
+                vec![Evidence::new(
+                    Source::RecordField,
+                    format!("change_request: {c}"),
+                )],
             ),
-            None if facts.text("incident").is_some() => d(Verdict::Open, "emergency without a change request: a person files it", vec![]),
-            None => d(Verdict::Failed, "no change request was given", vec![Evidence::new(Source::Missing, "change_request")]),
+            None if facts.text("incident").is_some() => d(
+                Verdict::Open,
+                "emergency without a change request: a person files it",
+                vec![],
+            ),
+            None => d(
+                Verdict::Failed,
+                "no change request was given",
+                vec![Evidence::new(Source::Missing, "change_request")],
+            ),
         },
         Rule::ChangeRequestTicket => match (env_of(facts), facts.text("change_request")) {
-            (Some(Env::Prod), Some(c)) => d(Verdict::Ticked, c.to_owned(), vec![Evidence::new(Source::RecordField, format!("change_request: {c}"))]),
-            (Some(Env::Prod), None) => d(Verdict::Failed, "no change request for PROD", vec![Evidence::new(Source::Missing, "change_request")]),
+            (Some(Env::Prod), Some(c)) => d(
+                Verdict::Ticked,
+                c.to_owned(),
+                vec![Evidence::new(
+                    Source::RecordField,
+                    format!("change_request: {c}"),
+                )],
+            ),
+            (Some(Env::Prod), None) => d(
+                Verdict::Failed,
+                "no change request for PROD",
+                vec![Evidence::new(Source::Missing, "change_request")],
+            ),
             _ => d(Verdict::NotApplicable, "PROD only", vec![]),
         },
         Rule::Watch(hours) => {
             if facts.outcome() == Some("rolled_back") {
-                return d(Verdict::NotApplicable, "rolled back: the deploy is no longer serving", vec![]);
+                return d(
+                    Verdict::NotApplicable,
+                    "rolled back: the deploy is no longer serving",
+                    vec![],
+                );
             }
             match facts.watch.iter().find(|w| w.after_hours == hours) {
                 Some(w) => {
-                    let ev = vec![Evidence::new(Source::Figure, format!("errors {} over {}", w.errors, w.window)).at(Some(w.at))];
+                    let ev = vec![Evidence::new(
+                        Source::Figure,
+                        format!("errors {} over {}", w.errors, w.window),
+                    )
+                    .at(Some(w.at))];
                     if w.errors > 0.0 {
                         d(Verdict::Failed, "errors counted", ev)
                     } else {
                         d(Verdict::Ticked, "no errors", ev)
                     }
                 }
-                None => d(Verdict::Open, format!("the {hours}-hour check has not been made"), vec![Evidence::new(Source::Missing, format!("a {hours}-hour watch check"))]),
+                None => d(
+                    Verdict::Open,
+                    format!("the {hours}-hour check has not been made"),
+                    vec![Evidence::new(
+                        Source::Missing,
+                        format!("a {hours}-hour watch check"),
+                    )],
+                ),
             }
         }
         Rule::Person { why, .. } => d(Verdict::Open, why, vec![]),
         Rule::ReleasePhases => release_phases(facts),
         Rule::CrossServiceVerification => {
-            let v = facts.record.get("verification").cloned().unwrap_or(Value::Null);
+            let v = facts
+                .record
+                .get("verification")
+                .cloned()
+                .unwrap_or(Value::Null);
             match v.get("healthy").and_then(Value::as_bool) {
                 Some(h) => {
-                    let ev = v.get("checks").and_then(Value::as_array).into_iter().flatten().map(|c| {
-                        Evidence::new(Source::Figure, format!("{}: {}",
-                            c.get("check").and_then(Value::as_str).unwrap_or("?"),
-                            c.get("detail").and_then(Value::as_str).unwrap_or("?")))
-                    }).collect();
+                    let ev = v
+                        .get("checks")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .map(|c| {
+                            Evidence::new(
+                                Source::Figure,
+                                format!(
+                                    "{}: {}",
+                                    c.get("check").and_then(Value::as_str).unwrap_or("?"),
+                                    c.get("detail").and_then(Value::as_str).unwrap_or("?")
+                                ),
+                            )
+                        })
+                        .collect();
                     if h {
                         d(Verdict::Ticked, "every service healthy", ev)
                     } else {
-                        d(Verdict::Failed, v.get("reason").and_then(Value::as_str).unwrap_or("not healthy").to_owned(), ev)
+                        d(
+                            Verdict::Failed,
+                            v.get("reason")
+                                .and_then(Value::as_str)
+                                .unwrap_or("not healthy")
+                                .to_owned(),
+                            ev,
+                        )
                     }
                 }
-                None if ended(facts) => d(Verdict::NotApplicable, format!("not reached: {}", stopped(facts)), vec![]),
+                None if ended(facts) => d(
+                    Verdict::NotApplicable,
+                    format!("not reached: {}", stopped(facts)),
+                    vec![],
+                ),
                 None => d(Verdict::Open, "not run yet", vec![]),
             }
         }
         Rule::CompletedPhasesRolledBack => {
-            let failed = phases(facts).iter().any(|p| p.get("outcome").and_then(Value::as_str) != Some("succeeded"))
-                || facts.record.get("verification").and_then(|v| v.get("healthy")).and_then(Value::as_bool) == Some(false);
+            let failed = phases(facts)
+                .iter()
+                .any(|p| p.get("outcome").and_then(Value::as_str) != Some("succeeded"))
+                || facts
+                    .record
+                    .get("verification")
+                    .and_then(|v| v.get("healthy"))
+                    .and_then(Value::as_bool)
+                    == Some(false);
             if !failed {
                 return d(Verdict::NotApplicable, "no phase failed", vec![]);
             }
-            let asked = facts.record.get("rollback_completed_phases").and_then(Value::as_bool) == Some(true);
-            let done = facts.record.get("completed_rollback").is_some_and(Value::is_object);
+            let asked = facts
+                .record
+                .get("rollback_completed_phases")
+                .and_then(Value::as_bool)
+                == Some(true);
+            let done = facts
+                .record
+                .get("completed_rollback")
+                .is_some_and(Value::is_object);
             match (asked, done) {
-                (false, _) => d(Verdict::NotApplicable, "the request did not ask to roll back completed phases: they stay on their new versions", vec![Evidence::new(Source::RecordField, "rollback_completed_phases: false")]),
-                (true, true) => d(Verdict::Ticked, "completed phases rolled back", vec![Evidence::new(Source::RecordField, "completed_rollback kept")]),
-                (true, false) => d(Verdict::Failed, "asked, but no rollback of the completed phases is kept", vec![Evidence::new(Source::Missing, "completed_rollback")]),
+                (false, _) => d(
+                    Verdict::NotApplicable,
+                    concat!(
+                        "the request did not ask to roll back completed ",
+                        "phases: they stay on their new versions"
+                    ),
+                    vec![Evidence::new(
+                        Source::RecordField,
+                        "rollback_completed_phases: false",
+                    )],
+                ),
+                (true, true) => d(
+                    Verdict::Ticked,
+                    "completed phases rolled back",
+                    vec![Evidence::new(
+                        Source::RecordField,
+                        "completed_rollback kept",
+                    )],
+                ),
+                (true, false) => d(
+                    Verdict::Failed,
+                    "asked, but no rollback of the completed phases is kept",
+                    vec![Evidence::new(Source::Missing, "completed_rollback")],
+                ),
             }
         }
         Rule::Incident
@@ -1258,6 +1495,58 @@ pub fn decide(rule: Rule, facts: &Facts) -> Decision {
         | Rule::RollbackHealth
         | Rule::RollbackRecord => rollback_rule(rule, facts),
     }
+}
+
+/// Whether the preflight skipped the gates (an emergency).
+fn skipped_gates(dec: &Decision) -> bool {
+    dec.evidence.iter().any(|e| {
+        e.text
+            .ends_with("quality gates: skipped: emergency declared")
+    })
+}
+
+/// One gate: trusted on this path, skipped in an emergency, or read from the gates' summary,
+/// which names each gate that failed or has no result (`<gate>: …`).
+fn gate_item(facts: &Facts, gate: Gate) -> Decision {
+    let trusted = facts
+        .plan
+        .as_ref()
+        .is_some_and(|p| !p.rules.quality_gates.required.contains(&gate));
+    if trusted {
+        return d(
+            Verdict::NotApplicable,
+            format!("{gate}: trusted from the source environment on this path"),
+            vec![],
+        );
+    }
+    let mut dec = checks_decision(facts, "quality gates", "the quality gates");
+    if skipped_gates(&dec) {
+        dec.verdict = Verdict::NotApplicable;
+        dec.note = format!(
+            "{gate}: skipped: emergency declared (incident {})",
+            facts.text("incident").unwrap_or("-")
+        );
+        return dec;
+    }
+    let named = format!("{gate}: ");
+    match dec.verdict {
+        Verdict::Ticked => {
+            dec.note = format!("{gate}: required and passed for the package promoted");
+        }
+        Verdict::Failed
+            if dec.evidence.iter().all(|e| !e.text.contains(&named))
+                && !dec.evidence.is_empty() =>
+        {
+            dec.verdict = Verdict::Ticked;
+            dec.note =
+                format!("{gate}: passed (not among the gates that failed or have no result)");
+        }
+        Verdict::Failed if !dec.evidence.is_empty() => {
+            dec.note = format!("{gate}: failed or no result recorded");
+        }
+        _ => {}
+    }
+    dec
 }
 
 fn phases(facts: &Facts) -> Vec<Value> {

@@ -981,3 +981,49 @@ fn a_failed_preflight_fails_its_checks_and_reaches_nothing_after() {
         .note
         .contains("errors in the last 24 h: 12"));
 }
+
+#[test]
+fn each_gate_reads_its_own_words_in_the_gates_summary_and_an_emergency_skips_them() {
+    let mut facts = successful_prod();
+    facts.record["preflight"][3] = json!({"check": format!("{TIM_SIT} quality gates"), "passed": false,
+        "detail": "quality gates not met: security_scan: failed for CodeSha256 abc= in bbws-quality-gates-sit: CI records each gate for the package it built"});
+    let report = build(&facts);
+    let list = report
+        .checklist("SIT to PROD Promotion Checklist")
+        .expect("7.2");
+    assert_eq!(
+        list.item("Security scan re-run passed")
+            .expect("item")
+            .verdict,
+        F
+    );
+    assert_eq!(
+        list.item("All integration tests pass in SIT")
+            .expect("item")
+            .verdict,
+        T
+    );
+    assert_eq!(list.item("Quality gates passed").expect("item").verdict, F);
+
+    facts.record["preflight"][3] = json!({"check": format!("{TIM_SIT} quality gates"), "passed": true,
+        "detail": "skipped: emergency declared"});
+    facts.record["incident"] = json!("INC-9001");
+    let report = build(&facts);
+    let list = report
+        .checklist("SIT to PROD Promotion Checklist")
+        .expect("7.2");
+    for item in [
+        "Security scan re-run passed",
+        "All integration tests pass in SIT",
+        "Quality gates passed",
+    ] {
+        let got = list.item(item).expect("item");
+        assert_eq!(got.verdict, NA, "{item}");
+        assert!(
+            got.note
+                .contains("skipped: emergency declared (incident INC-9001)"),
+            "{}",
+            got.note
+        );
+    }
+}
