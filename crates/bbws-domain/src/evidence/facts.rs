@@ -209,3 +209,31 @@ impl Facts {
         self.history.last()
     }
 }
+
+impl Facts {
+    /// The facts a promotion's last state carries beside its `record`: the plan
+    /// (`$.promotion`), the window (`$.window` of the re-check, else `$.preflight.window`), the
+    /// verification (`$.verify`) and the last monitor poll (`$.monitor` once it has a verdict).
+    /// What the state does not carry (the history, the earlier polls, the approvals table's
+    /// items, the 24 h watch) stays empty for the caller to add. A part that does not read is
+    /// left out: the items that need it then say what is missing.
+    pub fn from_promotion_state(record: Value, state: &Value) -> Facts {
+        fn part<T: serde::de::DeserializeOwned>(v: Option<&Value>) -> Option<T> {
+            v.and_then(|v| serde_json::from_value(v.clone()).ok())
+        }
+        let window = part(state.get("window"))
+            .or_else(|| part(state.get("preflight").and_then(|p| p.get("window"))));
+        let last_poll: Option<Poll> = state
+            .get("monitor")
+            .filter(|m| m.get("verdict").is_some_and(Value::is_string))
+            .and_then(|m| part(Some(m)));
+        Facts {
+            record,
+            plan: part(state.get("promotion")),
+            window,
+            verify: part(state.get("verify")),
+            polls: last_poll.into_iter().collect(),
+            ..Facts::default()
+        }
+    }
+}

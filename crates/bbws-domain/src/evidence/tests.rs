@@ -1027,3 +1027,57 @@ fn each_gate_reads_its_own_words_in_the_gates_summary_and_an_emergency_skips_the
         );
     }
 }
+
+#[test]
+fn the_last_state_of_a_promotion_gives_its_plan_window_verification_and_last_poll() {
+    let plan = prod_plan();
+    let state = json!({
+        "promotion": plan,
+        "preflight": {"passed": true, "checks": [], "source": [], "emergency": false,
+                      "window": {"outcome": "in_window", "closes_at": "2026-11-24T22:00:00Z"},
+                      "approval": {"all_of": ["tech_lead", "operations_lead"]}},
+        "window": {"outcome": "in_window", "closes_at": "2026-11-24T21:59:00Z"},
+        "verify": {"healthy": true, "checks": [], "reason": null},
+        "monitor": {"verdict": "healthy", "reason": null, "figures": [], "wait_seconds": 30,
+                    "polls_left": 0, "polls_done": 10, "started_at": 1_795_551_000}
+    });
+    let facts = Facts::from_promotion_state(promotion_record("succeeded", true), &state);
+    assert_eq!(facts.plan.as_ref(), Some(&plan));
+    assert_eq!(
+        facts.window,
+        Some(WindowCheck::InWindow {
+            closes_at: Some(at(21, 59, 0))
+        })
+    );
+    assert_eq!(facts.verify.as_ref().map(|v| v.healthy), Some(true));
+    assert_eq!(facts.polls.len(), 1);
+    assert_eq!(facts.polls[0].polls_done, 10);
+    // A watch that has not polled yet (no verdict) is no poll; a broken plan is left out.
+    let early =
+        json!({"promotion": {"service": 3}, "monitor": {"wait_seconds": 30, "polls_left": 10}});
+    let facts = Facts::from_promotion_state(Value::Null, &early);
+    assert!(facts.plan.is_none() && facts.polls.is_empty() && facts.window.is_none());
+}
+
+#[test]
+fn the_html_page_closes_every_element_it_opens() {
+    for facts in [
+        successful_prod(),
+        rejected_prod(),
+        rolled_back_prod(),
+        failed_release(),
+        manual_prod_rollback(),
+        Facts::default(),
+    ] {
+        let page = html(&build(&facts));
+        for tag in [
+            "html", "head", "body", "table", "thead", "tbody", "tr", "td", "th", "ul", "li", "dl",
+            "dt", "dd", "h1", "h2", "h3", "p", "small", "span",
+        ] {
+            let opened = page.matches(&format!("<{tag}>")).count()
+                + page.matches(&format!("<{tag} ")).count();
+            let closed = page.matches(&format!("</{tag}>")).count();
+            assert_eq!(opened, closed, "<{tag}> in {}", build(&facts).title);
+        }
+    }
+}
