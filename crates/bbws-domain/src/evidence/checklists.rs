@@ -1005,7 +1005,10 @@ fn rollback_rule(rule: Rule, facts: &Facts) -> Decision {
                 ),
                 (Some(id), false) => d(
                     Verdict::Failed,
-                    format!("record {id} does not say rolled back"),
+                    format!(
+                        "record {id} says {}: it does not keep the rollback",
+                        facts.outcome().unwrap_or("?")
+                    ),
                     vec![],
                 ),
                 (None, _) => d(

@@ -296,6 +296,7 @@ pub fn build(facts: &Facts) -> EvidenceReport {
             }];
             if facts.outcome() == Some("rolled_back")
                 || facts.record.get("rollback").is_some_and(Value::is_object)
+                || facts.state("Roll back").is_some()
             {
                 t.push(&checklists::ROLLBACK);
             }

@@ -1081,3 +1081,35 @@ fn the_html_page_closes_every_element_it_opens() {
         }
     }
 }
+
+#[test]
+fn a_rollback_that_failed_still_gets_the_rollback_checklist_with_its_failures() {
+    let mut facts = rolled_back_prod();
+    facts.record["outcome"] = json!("failed");
+    facts.record["error"] = json!("Bbws.DeployFailed");
+    facts.record["cause"] = json!("tenant-instance-management was rolled back (errors 7): latest-prod is back on the versions of backup-20261124-200501, but they are still unhealthy");
+    facts.record["rollback"] = Value::Null;
+    facts.history.truncate(9);
+    facts.history.extend(history(&[
+        ("Roll back", (20, 10, 45), Some((20, 12, 10))),
+        ("Rollback failed", (20, 12, 10), Some((20, 12, 10))),
+        ("Record failure", (20, 12, 10), Some((20, 12, 11))),
+    ]));
+    let report = build(&facts);
+    let rb = report
+        .checklist("Rollback Checklist")
+        .expect("7.3 for an attempted rollback");
+    for (item, verdict) in [
+        ("Rollback command executed", F),
+        ("Lambda alias updated", F),
+        ("Health check verified", F),
+        ("DynamoDB rollback record created", F),
+    ] {
+        assert_eq!(rb.item(item).expect("item").verdict, verdict, "{item}");
+    }
+    assert!(rb
+        .item("Health check verified")
+        .expect("item")
+        .note
+        .contains("still unhealthy"));
+}
