@@ -20,6 +20,7 @@
 //! - [`stage`]: the step an execution failed at and the error name it then ends with;
 //! - [`steps`]: the data one step of a promotion hands to the next;
 //! - [`errors`]: stable error names and field errors;
+//! - [`evidence`]: the §7 checklists filled from an execution's facts, and release notes;
 //! - [`config`]: all tunable data in one document, with RB-003's values as the default.
 
 #![warn(missing_docs)]
@@ -29,6 +30,7 @@ pub mod catalog;
 pub mod config;
 pub mod env;
 pub mod errors;
+pub mod evidence;
 pub mod fields;
 pub mod gates;
 pub mod links;
