@@ -509,14 +509,7 @@ impl App {
         // now, so no callback reached a task attempt that could still fail.
         last.insert(READY.into(), json!(Utc::now().to_rfc3339()));
         if !transition(&ddb, table, &request_id, "pending", "pending", &last).await? {
-            let existing = get(&ddb, table, &request_id, "request")
-                .await?
-                .ok_or_else(|| {
-                    BbwsError::new(
-                        ErrorName::AwsUnavailable,
-                        format!("approval request {request_id} was not readable after it existed"),
-                    )
-                })?;
+            let existing = stored_request(&ddb, table, &request_id).await?;
             let status = existing
                 .get("status")
                 .and_then(Value::as_str)
@@ -592,14 +585,7 @@ impl App {
         let ddb = self.clients.dynamodb.clone();
         let table = &settings.approvals_table;
         for _ in 0..2 {
-            let existing = get(&ddb, table, request_id, "request")
-                .await?
-                .ok_or_else(|| {
-                    BbwsError::new(
-                        ErrorName::AwsUnavailable,
-                        format!("approval request {request_id} was not readable after it existed"),
-                    )
-                })?;
+            let existing = stored_request(&ddb, table, request_id).await?;
             let text = |k: &str| {
                 existing
                     .get(k)
@@ -643,6 +629,22 @@ impl App {
             format!("approval request {request_id} kept changing while it was asked again"),
         ))
     }
+}
+
+/// A request this ask stored before: not readable now is transient (read again on the retry).
+async fn stored_request(
+    ddb: &bbws_aws::clients::DynamoDbClient,
+    table: &str,
+    request_id: &str,
+) -> Result<serde_json::Map<String, Value>, BbwsError> {
+    get(ddb, table, request_id, "request")
+        .await?
+        .ok_or_else(|| {
+            BbwsError::new(
+                ErrorName::AwsUnavailable,
+                format!("approval request {request_id} was not readable after it existed"),
+            )
+        })
 }
 
 /// The range keys of the items that say an approver's email went out start with this.

@@ -625,14 +625,7 @@ async fn reject(
     .await?;
     let Some(decided) = decided else {
         // Lost to the quorum (or the wait's end): read what won and say so.
-        let now_request = approvals::get(
-            &app.clients.dynamodb.clone(),
-            &settings.approvals_table,
-            request_id,
-            "request",
-        )
-        .await?
-        .unwrap_or_default();
+        let now_request = request_now(app, settings, request_id).await?;
         let refusal = closed(&now_request, Asked::Reject).unwrap_or_else(|| {
             Answer::refused(
                 409,
@@ -683,6 +676,22 @@ async fn reject(
             Ok(not_passed_on(&ctx.request))
         }
     }
+}
+
+/// The request as it reads now, after a write lost to another (empty if it is gone).
+async fn request_now(
+    app: &App,
+    settings: &bbws_aws::Settings,
+    request_id: &str,
+) -> Result<Item, BbwsError> {
+    Ok(approvals::get(
+        &app.clients.dynamodb.clone(),
+        &settings.approvals_table,
+        request_id,
+        "request",
+    )
+    .await?
+    .unwrap_or_default())
 }
 
 /// The wait ended before the decision reached it.
@@ -743,14 +752,7 @@ async fn pass_on(app: &App, ctx: &Context, caller: &Caller) -> Result<Option<Ans
         Ok(Callback::Gone(_)) => {
             // Delivered by another visit a moment before, or the wait ended: answered as the
             // request now reads (the closed page of a decided request), as if nothing was passed on.
-            let now = approvals::get(
-                &app.clients.dynamodb.clone(),
-                &settings.approvals_table,
-                request_id,
-                "request",
-            )
-            .await?
-            .unwrap_or_default();
+            let now = request_now(app, settings, request_id).await?;
             let answer = closed(&now, asked(&ctx.claims)).unwrap_or_else(|| gone(&ctx.request));
             audit(app, Some(ctx), "not_counted", &answer.text(), caller).await?;
             return Ok(Some(answer));

@@ -5,21 +5,9 @@ use bbws_domain::{Requirement, Role, REASON_MAX_CHARS};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-/// HTML-escapes text for element content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+/// HTML-escapes text for element content and attribute values (the one escaping of every page the
+/// project renders, the evidence reports' too).
+pub use bbws_domain::evidence::render::html_escape as escape;
 
 /// One style for every page (the question, and every answer: approved, rejected, already decided,
 /// expired, refused): phone first, nothing loaded from elsewhere. Labels never break inside a word;
