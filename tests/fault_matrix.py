@@ -94,7 +94,16 @@ def approver_facing(call: Call) -> str | None:
 
 
 # Cells not run, each with the reason (reported by `make faults`): (role prefix, service:operation, kind).
-NOT_RUN: dict[tuple[str, str, str], str] = {}
+_SYNC_POLL = (
+    "the estate's interpreter follows a startExecution.sync:2 child by calling DescribeExecution as the "
+    "state machine's role and fails the parent's task when that call fails; AWS follows the child with "
+    "its managed EventBridge rule and how it surfaces a failure of its own polling is not documented, so "
+    "the matrix would judge an estate artefact (with a fault there, the task's Retry starts the phase "
+    "again and meets ExecutionAlreadyExists for the phase that ran)")
+NOT_RUN: dict[tuple[str, str, str], str] = {
+    ("bbws-promotion-states-", "states:DescribeExecution", "transient"): _SYNC_POLL,
+    ("bbws-promotion-states-", "states:DescribeExecution", "permanent"): _SYNC_POLL,
+}
 
 
 def not_run(call: "Call", kind: str) -> str | None:
@@ -169,8 +178,13 @@ def calls_since(seq: int) -> list[dict[str, Any]]:
 
 def arm(cell: Cell, crash_function: str | None) -> int:
     c = cell.call
+    target = c.target or "*"
+    if c.service == "states" and ":execution:" in target:
+        # An execution the scenario starts (a release's phase) is named anew in every run: the fault
+        # is narrowed by the role and the operation instead.
+        target = "*"
     doc: dict[str, Any] = {"service": c.service, "account": c.account, "region": c.region,
-                           "operation": c.operation, "target": c.target or "*", "caller": c.role}
+                           "operation": c.operation, "target": target, "caller": c.role}
     if cell.kind == "transient" and c.service == "lambda" and c.operation == "Invoke" \
             and not c.role.startswith("bbws-promotion-states-"):
         # A health check or smoke test of a service function: a throttle there is the function's own
