@@ -109,7 +109,9 @@ def test_a_throttled_lock_is_retried_by_the_state_machine_and_the_rollback_succe
 def test_a_promotion_whose_record_cannot_be_written_says_it_succeeded(preflight_config, fault):
     preflight_config("sit", monitor={"sit_seconds": 2, "poll_seconds": 1})
     ph.record_gates("dev", TENANT_DEV, "latest-dev")
-    before = ph.latest_versions("sit", TENANT)
+    # SIT on its baseline build (older than DEV's), whatever an earlier test promoted into it: the
+    # promotion has a new package to deploy.
+    before = ph.reset_service("sit", TENANT)
     message = denied("sit", "bbws-promotion-record-sit", "PutItem", RECORDS)
     arm_dynamodb("sit", "PutItem", RECORDS, times=1, status=400, code="AccessDeniedException", message=message)
     try:
