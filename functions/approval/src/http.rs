@@ -1,7 +1,8 @@
 //! The HTTP face of the approval function (its Function URL, payload format 2.0).
 //!
-//! `GET /decide?t=<link>` verifies the link and shows the request with a confirm form; it writes
-//! nothing, so a mail scanner that follows links decides nothing. `POST /decide` (form fields `t`,
+//! `GET /decide?t=<link>` verifies the link and shows the request with a confirm form; it decides
+//! nothing, so a mail scanner that follows links decides nothing (it only passes on a decision
+//! already recorded whose callback failed, see `pass_on`). `POST /decide` (form fields `t`,
 //! `confirm=yes`, and `reason` for a rejection) records the decision under the domain's quorum rules.
 
 use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;

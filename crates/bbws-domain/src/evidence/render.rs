@@ -140,21 +140,9 @@ pub fn markdown(report: &EvidenceReport) -> String {
             "| Role | Person | Decision | Date/Time | Address | Device |"
         );
         let _ = writeln!(out, "|---|---|---|---|---|---|");
-        for s in &report.sign_off {
-            let mut decision = s.decision.clone();
-            if let Some(d) = &s.detail {
-                decision = format!("{decision}: {d}");
-            }
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} |",
-                e(&s.role),
-                e(&s.person),
-                e(&decision),
-                e(&s.at),
-                e(s.source_ip.as_deref().unwrap_or("not kept")),
-                e(s.user_agent.as_deref().unwrap_or("not kept"))
-            );
+        for row in sign_off_rows(report) {
+            let cells: Vec<String> = row.iter().map(|c| e(c)).collect();
+            let _ = writeln!(out, "| {} |", cells.join(" | "));
         }
     }
     let _ = writeln!(out, "\n**Promoter Signature**: _______________  ");
@@ -165,15 +153,9 @@ pub fn markdown(report: &EvidenceReport) -> String {
     } else {
         let _ = writeln!(out, "| State | Entered | Left | Duration |");
         let _ = writeln!(out, "|---|---|---|---|");
-        for t in &report.timeline {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} |",
-                e(&t.state),
-                t.entered.to_rfc3339(),
-                t.exited.map_or_else(|| "-".to_owned(), |x| x.to_rfc3339()),
-                duration(t.duration_seconds)
-            );
+        for row in timeline_rows(report) {
+            let cells: Vec<String> = row.iter().map(|c| e(c)).collect();
+            let _ = writeln!(out, "| {} |", cells.join(" | "));
         }
     }
     out
@@ -287,21 +269,9 @@ pub fn html(report: &EvidenceReport) -> String {
         let _ = writeln!(out, "<p>No approval is kept.</p>");
     } else {
         let _ = writeln!(out, "<table><thead><tr><th>Role</th><th>Person</th><th>Decision</th><th>Date/Time</th><th>Address</th><th>Device</th></tr></thead><tbody>");
-        for s in &report.sign_off {
-            let decision = match &s.detail {
-                Some(d) => format!("{}: {d}", s.decision),
-                None => s.decision.clone(),
-            };
-            let _ = writeln!(
-                out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                e(&s.role),
-                e(&s.person),
-                e(&decision),
-                e(&s.at),
-                e(s.source_ip.as_deref().unwrap_or("not kept")),
-                e(s.user_agent.as_deref().unwrap_or("not kept"))
-            );
+        for row in sign_off_rows(report) {
+            let cells: Vec<String> = row.iter().map(|c| format!("<td>{}</td>", e(c))).collect();
+            let _ = writeln!(out, "<tr>{}</tr>", cells.concat());
         }
         let _ = writeln!(out, "</tbody></table>");
     }
@@ -311,18 +281,53 @@ pub fn html(report: &EvidenceReport) -> String {
         let _ = writeln!(out, "<p>The execution's history is not given.</p>");
     } else {
         let _ = writeln!(out, "<table><thead><tr><th>State</th><th>Entered</th><th>Left</th><th>Duration</th></tr></thead><tbody>");
-        for t in &report.timeline {
-            let _ = writeln!(
-                out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                e(&t.state),
-                t.entered.to_rfc3339(),
-                t.exited.map_or_else(|| "-".to_owned(), |x| x.to_rfc3339()),
-                duration(t.duration_seconds)
-            );
+        for row in timeline_rows(report) {
+            let cells: Vec<String> = row.iter().map(|c| format!("<td>{}</td>", e(c))).collect();
+            let _ = writeln!(out, "<tr>{}</tr>", cells.concat());
         }
         let _ = writeln!(out, "</tbody></table>");
     }
     let _ = writeln!(out, "</body></html>");
     out
+}
+
+/// The sign-off table's rows (role, person, decision, time, address, device), as text: each
+/// rendering escapes them its own way.
+fn sign_off_rows(report: &EvidenceReport) -> Vec<[String; 6]> {
+    report
+        .sign_off
+        .iter()
+        .map(|s| {
+            let decision = match &s.detail {
+                Some(d) => format!("{}: {d}", s.decision),
+                None => s.decision.clone(),
+            };
+            [
+                s.role.clone(),
+                s.person.clone(),
+                decision,
+                s.at.clone(),
+                s.source_ip.clone().unwrap_or_else(|| "not kept".to_owned()),
+                s.user_agent
+                    .clone()
+                    .unwrap_or_else(|| "not kept".to_owned()),
+            ]
+        })
+        .collect()
+}
+
+/// The timeline's rows (state, entered, left, duration), as text.
+fn timeline_rows(report: &EvidenceReport) -> Vec<[String; 4]> {
+    report
+        .timeline
+        .iter()
+        .map(|t| {
+            [
+                t.state.clone(),
+                t.entered.to_rfc3339(),
+                t.exited.map_or_else(|| "-".to_owned(), |x| x.to_rfc3339()),
+                duration(t.duration_seconds),
+            ]
+        })
+        .collect()
 }
