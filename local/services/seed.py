@@ -151,15 +151,17 @@ class Account:
             return self.require_configuration(name)
         return current
 
-    def published_version(self, name: str, code_sha256: str) -> str | None:
-        """The newest published version of `name` whose code is `code_sha256`, if any."""
+    def published_version(self, name: str, code_sha256: str, description: str | None = None) -> str | None:
+        """The published version of `name` whose code is `code_sha256`, if any: the newest one the seed
+        published itself (its `description`) where there is one, else the newest. A promotion publishes
+        the same package again under the pipeline's description; a reset goes back to the seed's own."""
         matching = [
-            int(version["Version"])
+            (version.get("Description") == description, int(version["Version"]))
             for page in self.lam.get_paginator("list_versions_by_function").paginate(FunctionName=name)
             for version in page["Versions"]
             if version["Version"] != "$LATEST" and version["CodeSha256"] == code_sha256
         ]
-        return str(max(matching)) if matching else None
+        return str(max(matching)[1]) if matching else None
 
     def ensure_latest_code(self, name: str, package: builder.Package) -> bool:
         """Make $LATEST run `package`; whether its code had to change."""
@@ -172,7 +174,7 @@ class Account:
 
     def ensure_published(self, name: str, package: builder.Package) -> str:
         """The version of `name` that runs `package`, published (from $LATEST) when there is none."""
-        existing = self.published_version(name, package.code_sha256)
+        existing = self.published_version(name, package.code_sha256, package.description)
         if existing is not None:
             return existing
         self.ensure_latest_code(name, package)

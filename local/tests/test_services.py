@@ -190,6 +190,29 @@ def test_broken_health_variant_answers_500_and_the_previous_version_stays_health
     assert seed.deploy_variant("dev", TENANTS.name, "broken-health", "1.4.3", estate, functions=[name]) == []
 
 
+def test_a_reset_puts_the_alias_back_on_the_seeds_own_version_not_a_later_copy_of_its_package(
+        estate, own_tenant_function):
+    """A promotion publishes a package the seed published too (the same CodeSha256) as a new version
+    with the pipeline's description; the reset returns to the seed's version, whose description names
+    the build (the health checks of the seeded functions read it)."""
+    name = own_tenant_function
+    lam = estate.client("dev", "lambda")
+    seeded_version = lam.get_alias(FunctionName=name, Name="latest-dev")["FunctionVersion"]
+    seed.deploy_variant("dev", TENANTS.name, "broken-health", "1.4.3", estate, functions=[name])
+    package = seed.Packages(estate.state_dir).get(TENANTS.name, "healthy", "1.4.2")
+    lam.update_function_code(FunctionName=name, ZipFile=package.data, Publish=False)
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    copy = lam.publish_version(FunctionName=name, Description="promoted by an execution")
+    assert copy["CodeSha256"] == package.code_sha256 and copy["Version"] != seeded_version
+    lam.update_alias(FunctionName=name, Name="latest-dev", FunctionVersion=copy["Version"])
+
+    account = seed.Account(estate, "dev", catalog.PRIMARY_REGION, [])
+    seed.seed_function(account, seed.Packages(estate.state_dir), TENANTS, TENANTS.functions[0],
+                       account.ensure_role(), reset=True, name=name)
+    assert lam.get_alias(FunctionName=name, Name="latest-dev")["FunctionVersion"] == seeded_version
+    assert alias_configuration(estate, "dev", name)["Description"] == "build 1.4.2 (healthy)"
+
+
 def test_errors_under_traffic_variant_fails_ordinary_requests_and_errors_are_counted(
         estate, own_tenant_function):
     name = own_tenant_function
