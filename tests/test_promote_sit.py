@@ -13,6 +13,8 @@ def test_dev_to_sit_promotes_the_tenant_service(preflight_config):
     preflight_config("sit", monitor={"sit_seconds": 2, "poll_seconds": 1})
     sha = ph.record_gates("dev", TENANT_DEV, "latest-dev")
     dev_version = ph.alias_version("dev", TENANT_DEV, "latest-dev")
+    # From SIT's baseline build: an earlier test may have promoted DEV's build already (nothing to deploy).
+    ph.reset_service("sit", "tenant-instance-management")
     before = ph.alias_version("sit", TENANT_SIT, "latest-sit")
     arn = ph.start("sit", EVENT)
     ph.approve_with_task_token("sit", arn, [("dev-lead@bbws.io", "dev_lead")])

@@ -64,6 +64,22 @@ def _terraform(root: Path, args: list[str], env: dict[str, str]) -> None:
     print(f"   terraform {args[0]:<7} {root.relative_to(ROOT)} ({time.monotonic() - t0:.1f} s)", flush=True)
 
 
+# The local backend in place of the roots' S3 one; its state file is given at init
+# (`-backend-config=path=`), so the file is the same for every estate of this checkout.
+BACKEND_OVERRIDE = ('# Written by bbws_local.pipeline for the local estate (git-ignored).\n'
+                    'terraform {\n  backend "local" {}\n}\n')
+
+
+def terraform_env(settings: Settings, name: str) -> dict[str, str]:
+    """The environment Terraform runs in for the root `name` of this estate: its profiles, and a
+    data directory of its own (TF_DATA_DIR: the backend and the providers an init chose), so two
+    estates of one checkout (`make test` runs two) apply the same roots side by side."""
+    return dict(os.environ, TF_IN_AUTOMATION="1", TF_INPUT="0", CHECKPOINT_DISABLE="1",
+                TF_DATA_DIR=str(settings.state_dir / "tf" / f"{name}.terraform"),
+                AWS_CONFIG_FILE=str(settings.state_dir / "aws" / "config"),
+                AWS_SHARED_CREDENTIALS_FILE=str(settings.state_dir / "aws" / "credentials"))
+
+
 def _signing_key(settings: Settings, account: str) -> str:
     """The approval signing key of one account: each has its own, as each AWS account keeps its own
     SSM SecureString, so a link signed in SIT does not verify in PROD."""
@@ -100,14 +116,12 @@ def deploy(settings: Settings, force: bool = False) -> None:
     changes = seed.seed()
     print(f"   seeded the BBWS services: {len(changes)} change(s)", flush=True)
 
-    env = dict(os.environ, TF_IN_AUTOMATION="1", TF_INPUT="0", CHECKPOINT_DISABLE="1",
-               AWS_CONFIG_FILE=str(settings.state_dir / "aws" / "config"),
-               AWS_SHARED_CREDENTIALS_FILE=str(settings.state_dir / "aws" / "credentials"))
     for name in ORDER:
         root = INFRA / "envs" / name
-        (root / "backend_override.tf").write_text(
-            '# Written by bbws_local.pipeline for the local estate (git-ignored).\n'
-            f'terraform {{\n  backend "local" {{\n    path = "{tf_dir / (name + ".tfstate")}"\n  }}\n}}\n')
+        env = terraform_env(settings, name)
+        override = root / "backend_override.tf"
+        if not override.exists() or override.read_text() != BACKEND_OVERRIDE:
+            override.write_text(BACKEND_OVERRIDE)
         tfvars = tf_dir / f"{name}.tfvars.json"
         tfvars.write_text(json.dumps({
             "local_endpoint": settings.endpoint,
@@ -118,7 +132,8 @@ def deploy(settings: Settings, force: bool = False) -> None:
         }))
         tfvars.chmod(0o600)
         # Always (about a second): `make tf-check` initialises the same roots without a backend.
-        _terraform(root, ["init", "-input=false", "-reconfigure", *terraform_plugin_args()], env)
+        _terraform(root, ["init", "-input=false", "-reconfigure",
+                          f"-backend-config=path={tf_dir / (name + '.tfstate')}", *terraform_plugin_args()], env)
         _terraform(root, ["apply", "-auto-approve", "-input=false", f"-var-file={tfvars}"], env)
     marker.write_text(json.dumps({"instance": instance, "digest": digest}))
     print(f"pipeline applied to DEV, SIT and PROD in {time.monotonic() - t0:.1f} s")

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bbws_local.settings import RUNBOOK_CONFIG_FILE, runbook_config, terraform_plugin_args
+from bbws_local.pipeline import terraform_env
+from bbws_local.settings import RUNBOOK_CONFIG_FILE, Settings, runbook_config, terraform_plugin_args
 from botocore.exceptions import ClientError
 from conftest import ACCOUNTS, ENDPOINT, PROBE_ZIP, ROOT, STATE, session_for, unique
 
@@ -59,11 +60,11 @@ pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terra
 # -- helpers ----------------------------------------------------------------------------------------
 
 
-def tf(workdir: Path, *args: str, check: bool = True,
-       timeout: float = 900) -> tuple[subprocess.CompletedProcess, float]:
+def tf(workdir: Path, *args: str, check: bool = True, timeout: float = 900,
+       env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, float]:
     env = dict(os.environ, TF_IN_AUTOMATION="1", TF_INPUT="0", CHECKPOINT_DISABLE="1",
                AWS_CONFIG_FILE=str(STATE / "aws" / "config"),
-               AWS_SHARED_CREDENTIALS_FILE=str(STATE / "aws" / "credentials"))
+               AWS_SHARED_CREDENTIALS_FILE=str(STATE / "aws" / "credentials"), **(env or {}))
     for var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         env.pop(var, None)
     t0 = time.monotonic()
@@ -168,9 +169,11 @@ def deployed():
 
     def read(env: str) -> None:
         root = INFRA / "envs" / env
+        data = {"TF_DATA_DIR": terraform_env(Settings.from_env(), env)["TF_DATA_DIR"]}
         plans[env], times[env] = tf(root, "plan", "-detailed-exitcode", "-input=false",
-                                    f"-var-file={tf_dir / (env + '.tfvars.json')}", check=False)
-        outputs[env] = {k: v["value"] for k, v in json.loads(tf(root, "output", "-json")[0].stdout).items()}
+                                    f"-var-file={tf_dir / (env + '.tfvars.json')}", check=False, env=data)
+        outputs[env] = {k: v["value"]
+                        for k, v in json.loads(tf(root, "output", "-json", env=data)[0].stdout).items()}
 
     # The three roots have states of their own: planned side by side.
     with ThreadPoolExecutor(len(APPLY_ORDER)) as pool:
