@@ -157,8 +157,9 @@ def promote_to_prod(service: str) -> bool:
 def rollback_demo(service: str) -> bool:
     """A DEV build whose /health answers 500 is promoted to SIT: the health check rolls it back."""
     fn_dev, fn_sit = f"bbws-{service}-dev", f"bbws-{service}-sit"
-    say("\n== DEV gets a broken build (health 500); it is promoted to SIT and rolled back")
-    good = pc.deploy_build("dev", service, "broken-health", "1.4.3")
+    say("\n== DEV gets a build that is healthy only in DEV; it is promoted to SIT, answers /health with 500 "
+        "there, and is rolled back")
+    good = pc.deploy_build("dev", service, "unhealthy-outside-dev", "1.4.3")
     try:
         record_quality_gates("dev", fn_dev, "latest-dev")
         before = pc.alias_version("sit", fn_sit, "latest-sit")

@@ -53,7 +53,7 @@ def test_too_many_errors_in_the_source_fail_the_preflight(release):
     d = _refused_before_approval(arn, "ecs-event-handler", before)
     m = re.search(rf"{ECS_DEV} errors: errors in the last 1 h: (\d+) \(limit: fewer than 10\)", d["cause"])
     assert m and int(m.group(1)) >= 12, d["cause"]
-    assert d["cause"].startswith("1 of 4 preflight checks failed for ecs-event-handler DEV -> SIT (latest-dev)")
+    assert d["cause"].startswith("1 of 5 preflight checks failed for ecs-event-handler DEV -> SIT (latest-dev)")
 
 
 def test_throttles_in_the_source_fail_the_preflight(release, reserved_concurrency):
@@ -70,7 +70,7 @@ def test_throttles_in_the_source_fail_the_preflight(release, reserved_concurrenc
     d = _refused_before_approval(arn, "site-management", before)
     m = re.search(rf"{PLUGINS_DEV} throttles: throttles in the last 1 h: (\d+) \(limit: none allowed\)", d["cause"])
     assert m and int(m.group(1)) >= 3, d["cause"]
-    assert d["cause"].startswith("1 of 16 preflight checks failed for site-management"), d["cause"]
+    assert d["cause"].startswith("1 of 20 preflight checks failed for site-management"), d["cause"]
 
 
 def test_a_missing_quality_gate_fails_the_preflight():
@@ -86,7 +86,22 @@ def test_a_missing_quality_gate_fails_the_preflight():
     d = _refused_before_approval(arn, TENANT, before)
     assert (f"{TENANT_DEV} quality gates: quality gates not met: security_scan: no result recorded "
             f"for CodeSha256 {sha} in bbws-quality-gates-dev") in d["cause"], d["cause"]
-    assert f"({v1['Version']})" in d["cause"] and d["cause"].startswith("1 of 4 preflight checks failed")
+    assert f"({v1['Version']})" in d["cause"] and d["cause"].startswith("1 of 5 preflight checks failed")
+
+
+def test_a_dev_version_whose_health_check_fails_cannot_go_to_sit(release):
+    """RB-003 §7.1 "DEV Lambda health check returns 200": DEV's team shipped a build whose /health answers
+    500; its gates are recorded. The preflight invokes that version through the source reader role."""
+    release("dev", TENANT, "broken-health", "1.4.3")
+    ph.record_gates("dev", TENANT_DEV, "latest-dev")
+    version = ph.alias_version("dev", TENANT_DEV, "latest-dev")
+    before = ph.latest_versions("sit", TENANT)
+
+    arn = ph.start("sit", _request(TENANT))
+    d = _refused_before_approval(arn, TENANT, before)
+    assert (f"{TENANT_DEV} /health: {TENANT_DEV}:{version} answered GET /health with 500, not 200: a version "
+            f"that is not healthy in DEV is not promoted; fix and redeploy it in DEV first") in d["cause"], d["cause"]
+    assert d["cause"].startswith("1 of 5 preflight checks failed"), d["cause"]
 
 
 def test_a_source_function_that_is_not_there_fails_the_preflight(preflight_config):
@@ -105,7 +120,7 @@ def test_a_source_function_that_is_not_there_fails_the_preflight(preflight_confi
         d = _refused_before_approval(arn, TENANT, before)
     assert ("bbws-tenant-instance-worker-dev exists: bbws-tenant-instance-worker-dev:latest-dev not found in "
             "DEV") in d["cause"], d["cause"]
-    assert d["cause"].startswith("1 of 5 preflight checks failed"), d["cause"]
+    assert d["cause"].startswith("1 of 6 preflight checks failed"), d["cause"]
     promotion = ph.state_output("sit", arn, "Validate input")["promotion"]
     assert [f["source"] for f in promotion["functions"]] == [TENANT_DEV, "bbws-tenant-instance-worker-dev"]
 

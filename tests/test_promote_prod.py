@@ -44,6 +44,9 @@ def test_sit_to_prod_inside_a_window_deploys_both_regions(preflight_config, rele
     ready = checks[f"{TENANT_SIT} is ready"]
     assert ready["passed"] and "State Active, LastUpdateStatus Successful" in ready["detail"]
     assert checks[f"{TENANT_SIT} errors"]["detail"] == "errors in the last 24 h: 0 (limit: fewer than 5)"
+    health = checks[f"{TENANT_SIT} /health"]
+    assert health == {"check": f"{TENANT_SIT} /health", "passed": True,
+                      "detail": f"{TENANT_SIT}:{sit_version} answered GET /health with 200"}, health
     assert preflight["window"]["outcome"] == "in_window" and preflight["emergency"] is False
     verify = ph.state_output("prod", arn, "Verify health")["verify"]
     smoke = [c for c in verify["checks"] if c["check"].startswith("smoke test GET /tenants")]

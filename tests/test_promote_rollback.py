@@ -3,7 +3,7 @@ fails the way it would in production, and `latest-<target>` goes back to the bac
 version keeps an `incident-*` alias. Each ends FAILED with Bbws.RolledBack, a record and no lock.
 
 Errors and throttles are made in PROD (the monitor's own lookback is 2 minutes on the new version) so no
-promotion's source environment carries them afterwards; the broken-health build makes no errors at all.
+promotion's source environment carries them afterwards; the unhealthy-outside-dev build makes no errors at all.
 """
 from __future__ import annotations
 
@@ -49,9 +49,10 @@ def _deployed_versions(env: str, arn: str) -> dict:
 
 
 def test_a_build_whose_health_check_fails_is_rolled_back(preflight_config, release):
-    """The broken-health build in DEV, its gates recorded, promoted to SIT: /health answers 500."""
+    """A build healthy in DEV but not beyond it, its gates recorded, promoted to SIT: /health answers
+    500 there."""
     preflight_config("sit", monitor={"sit_seconds": 30, "poll_seconds": 5})
-    release("dev", TENANT, "broken-health", "1.4.3")
+    release("dev", TENANT, "unhealthy-outside-dev", "1.4.3")
     ph.record_service_gates("dev", TENANT)
     before = ph.latest_versions("sit", TENANT)
     arn = ph.start("sit", TO_SIT)
@@ -137,7 +138,7 @@ def test_after_a_rollback_the_unqualified_function_runs_the_good_build_again(pre
     version `latest-sit` is back on again (no version published for it), so an unqualified invoke answers
     as the good build does."""
     preflight_config("sit", monitor={"sit_seconds": 30, "poll_seconds": 5})
-    release("dev", TENANT, "broken-health", "1.4.3")
+    release("dev", TENANT, "unhealthy-outside-dev", "1.4.3")
     ph.record_service_gates("dev", TENANT)
     before = ph.latest_versions("sit", TENANT)
     arn = ph.start("sit", TO_SIT)

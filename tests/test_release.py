@@ -110,8 +110,9 @@ def test_a_three_service_release_runs_in_dependency_order_under_one_approval(pre
 
 
 def _broken_event_handler(release) -> None:
-    """DEV's event handler answers /health with 500 (its team shipped a broken build), with its gates."""
-    release("dev", "ecs-event-handler", "broken-health", "1.6.6")
+    """DEV's event handler answers /health with 500 once deployed beyond DEV (its team shipped a build
+    that depends on something only DEV has), with its gates."""
+    release("dev", "ecs-event-handler", "unhealthy-outside-dev", "1.6.6")
 
 
 @pytest.mark.parametrize("roll_back", [False, True])

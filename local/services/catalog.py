@@ -21,7 +21,7 @@ REGIONS_OF_ENV: dict[str, tuple[str, ...]] = {
     "prod": (PRIMARY_REGION, FAILOVER_REGION),
 }
 
-VARIANTS: tuple[str, ...] = ("healthy", "broken-health", "errors-under-traffic")
+VARIANTS: tuple[str, ...] = ("healthy", "broken-health", "errors-under-traffic", "unhealthy-outside-dev")
 OLDER_BUILD = "1.4.1"
 NEWER_BUILD = "1.4.2"
 # The builds published in each environment, oldest first; the last one carries the `latest-<env>` alias.

@@ -69,7 +69,7 @@ pub use monitor::{
 };
 pub use naming::VersionRef;
 pub use plan::{lock_id, AppliedRules, FunctionPair, Limits, PromotionPlan};
-pub use readiness::{check_readiness, Readiness};
+pub use readiness::{check_readiness, check_source_health, Readiness};
 pub use release::{
     covers, phase_execution_name, ApprovedPackage, Phase, ReleasePlan, ReleaseRequest,
 };

@@ -61,9 +61,61 @@ pub fn check_readiness(
     }
 }
 
+/// Judges the answer of the source version to RB-003's health request before it is promoted
+/// (§7.1: "DEV Lambda health check returns 200"): `status` is the statusCode it answered (0 when it
+/// failed, was throttled or answered something else, `detail` saying which).
+pub fn check_source_health(
+    target: &str,
+    status: u16,
+    detail: &str,
+    healthy_status: u16,
+    source: Env,
+) -> Readiness {
+    if status == healthy_status {
+        return Readiness {
+            passed: true,
+            sentence: format!("{target} answered GET /health with {status}"),
+        };
+    }
+    // A statusCode speaks for itself; 0 means there was none, and `detail` says why.
+    let answered = if status == 0 {
+        detail.to_owned()
+    } else {
+        status.to_string()
+    };
+    Readiness {
+        passed: false,
+        sentence: format!(
+            "{target} answered GET /health with {answered}, not {healthy_status}: a version that \
+             is not healthy in {env} is not promoted; fix and redeploy it in {env} first",
+            env = source.label()
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_source_health_check_passes_only_on_the_healthy_status_and_names_the_answer() {
+        let ok = check_source_health("fn:7", 200, "200", 200, Env::Dev);
+        assert!(ok.passed);
+        assert_eq!(ok.sentence, "fn:7 answered GET /health with 200");
+        let bad = check_source_health("fn:7", 500, "statusCode 500", 200, Env::Dev);
+        assert!(!bad.passed);
+        assert_eq!(
+            bad.sentence,
+            "fn:7 answered GET /health with 500, not 200: a version that is not healthy in DEV is \
+             not promoted; fix and redeploy it in DEV first"
+        );
+        let failed = check_source_health("fn:7", 0, "function error Unhandled", 200, Env::Sit);
+        assert!(!failed.passed);
+        assert!(failed
+            .sentence
+            .starts_with("fn:7 answered GET /health with function error Unhandled, not 200"));
+        assert!(failed.sentence.contains("healthy in SIT"));
+    }
 
     #[test]
     fn active_and_successful_is_ready() {

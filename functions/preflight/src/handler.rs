@@ -1,8 +1,9 @@
 //! Preflight: the first and third steps of a promotion.
 //!
 //! - `validate`: the execution input against RB-003's rules; the promotion plan every later step uses.
-//! - `check`: every source function exists, is Active and Successful; the version and CodeSha256;
-//!   errors and throttles of the source; quality gates; the maintenance window (PROD).
+//! - `check`: every source function exists, is Active and Successful and answers `/health` with
+//!   200 (the version that is promoted); the version and CodeSha256; errors and throttles of the
+//!   source; quality gates; the maintenance window (PROD).
 //! - `window`: the maintenance window again, right before the deploy.
 
 use std::time::Duration;
@@ -11,7 +12,7 @@ use bbws_aws::runtime::{parse, to_value};
 use bbws_aws::{BbwsError, Settings};
 use bbws_domain::windows::outside_window_cause;
 use bbws_domain::{
-    check_readiness, check_window, evaluate_gates, evaluate_stability, own_environment,
+    check_readiness, check_source_health, check_window, evaluate_gates, evaluate_stability, own_environment,
     validate_request, Check, EnvRequest, ErrorName, Preflight, PromotionPlan, ReleasePlan,
     ReleaseRequest, SourceFunction, WindowCheck,
 };
@@ -110,6 +111,23 @@ impl<S: Source, T: Target> App<S, T> {
                 passed: ready.passed,
                 detail: format!("{}, CodeSha256 {}", ready.sentence, f.code_sha256),
             });
+            // The version itself, not the alias: what is checked is what the deploy copies. A
+            // version that is not ready is not invoked (its readiness already fails).
+            if ready.passed {
+                let answer = source.health(&pair.source, &f.version).await?;
+                let health = check_source_health(
+                    &answer.target,
+                    answer.status,
+                    &answer.detail,
+                    plan.rules.rollback_triggers.healthy_status,
+                    plan.source_env,
+                );
+                checks.push(Check {
+                    check: format!("{} /health", pair.source),
+                    passed: health.passed,
+                    detail: health.sentence,
+                });
+            }
             let lookback = Duration::from_secs(plan.rules.stability.lookback_seconds);
             let dims = [("FunctionName", pair.source.as_str())];
             let errors = source.sum("Errors", &dims, lookback).await?;
@@ -404,6 +422,10 @@ mod tests {
         missing: BTreeSet<String>,
         errors: BTreeMap<String, f64>,
         failed_gate: BTreeMap<String, Gate>,
+        /// Functions whose version 7 answers /health with this status (else 200).
+        health: BTreeMap<String, u16>,
+        /// Every health request, `name:version`.
+        asked: std::sync::Mutex<Vec<String>>,
     }
 
     impl Source for Memory {
@@ -447,6 +469,23 @@ mod tests {
                     coverage_percent: Some(90.0),
                 })
                 .collect())
+        }
+
+        async fn health(
+            &self,
+            name: &str,
+            version: &str,
+        ) -> Result<bbws_aws::functions::Health, BbwsError> {
+            let target = format!("{name}:{version}");
+            if let Ok(mut asked) = self.asked.lock() {
+                asked.push(target.clone());
+            }
+            let status = self.health.get(name).copied().unwrap_or(200);
+            Ok(bbws_aws::functions::Health {
+                target,
+                status,
+                detail: format!("statusCode {status}"),
+            })
         }
     }
 
@@ -506,6 +545,7 @@ mod tests {
             missing: BTreeSet::from([a.clone()]),
             errors: BTreeMap::from([(b.clone(), 1000.0)]),
             failed_gate: BTreeMap::from([(c.clone(), Gate::Lint)]),
+            ..Memory::default()
         };
         let e = app(source)
             .handle(json!({"op": "check", "promotion": plan}))
@@ -527,6 +567,42 @@ mod tests {
                 e.message
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_source_version_whose_health_check_fails_is_not_promoted() {
+        let plan = plan("site-management");
+        let sick = plan.functions[1].source.clone();
+        let source = Memory {
+            health: BTreeMap::from([(sick.clone(), 500)]),
+            ..Memory::default()
+        };
+        let app = app(source);
+        let e = app
+            .handle(json!({"op": "check", "promotion": plan}))
+            .await
+            .expect_err("refused");
+        assert_eq!(e.error_type, ErrorName::PreflightFailed);
+        assert!(e.message.starts_with("1 of "), "{}", e.message);
+        assert!(
+            e.message.contains(&format!(
+                "{sick} /health: {sick}:7 answered GET /health with 500, not 200"
+            )),
+            "{}",
+            e.message
+        );
+        // Each function's version itself was asked, once.
+        let asked = app
+            .source
+            .as_ref()
+            .map(|s| s.asked.lock().map(|a| a.clone()).unwrap_or_default())
+            .unwrap_or_default();
+        let wanted: Vec<String> = plan
+            .functions
+            .iter()
+            .map(|f| format!("{}:7", f.source))
+            .collect();
+        assert_eq!(asked, wanted);
     }
 
     #[tokio::test]

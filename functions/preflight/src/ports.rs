@@ -1,10 +1,11 @@
-//! What the preflight asks of AWS: the source account's functions, metrics and quality gates, and
+//! What the preflight asks of AWS: the source account's functions (and their health), metrics and
+//! quality gates, and
 //! what the target serves now. [`AwsSource`] and [`AwsTarget`] are the AWS API; the handler's
 //! tests use in-memory ones.
 
 use std::time::Duration;
 
-use bbws_aws::functions::{alias_version, describe};
+use bbws_aws::functions::{alias_version, describe, health, Health};
 use bbws_aws::{
     metrics, store, Aws, BbwsError, CloudWatchClient, DynamoDbClient, LambdaClient, LambdaClients,
 };
@@ -34,6 +35,9 @@ pub trait Source {
         table: &str,
         code_sha256: &str,
     ) -> Result<Vec<GateResult>, BbwsError>;
+
+    /// The answer of `name:version` to RB-003's health request.
+    async fn health(&self, name: &str, version: &str) -> Result<Health, BbwsError>;
 }
 
 /// The target account: what its aliases serve now.
@@ -91,6 +95,10 @@ impl Source for AwsSource {
         code_sha256: &str,
     ) -> Result<Vec<GateResult>, BbwsError> {
         store::gate_results(&self.dynamodb, table, code_sha256).await
+    }
+
+    async fn health(&self, name: &str, version: &str) -> Result<Health, BbwsError> {
+        health(&self.lambda, name, version).await
     }
 }
 

@@ -45,6 +45,13 @@ data "aws_iam_policy_document" "read" {
     ]
     resources = local.function_arns
   }
+  # RB-003 §7.1: the version being promoted answers /health with 200 before it leaves its
+  # environment. Qualified ARNs only: the preflight invokes the version itself, never $LATEST.
+  statement {
+    sid       = "HealthCheckOfTheVersionPromoted"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [for n in var.service_function_names : "arn:aws:lambda:${var.region}:${local.account_id}:function:${n}:*"]
+  }
   statement {
     sid       = "ReadMetrics"
     actions   = ["cloudwatch:GetMetricStatistics"]

@@ -5,11 +5,15 @@ variant of the package at build time. Variants:
 
 - `healthy`: every route answers as it should;
 - `broken-health`: `GET /health` answers 500, ordinary requests still answer;
-- `errors-under-traffic`: `GET /health` answers 200, every ordinary request raises `ServiceFault`.
+- `errors-under-traffic`: `GET /health` answers 200, every ordinary request raises `ServiceFault`;
+- `unhealthy-outside-dev`: `GET /health` answers 500 in every environment but DEV (`BBWS_ENVIRONMENT`),
+  ordinary requests still answer: a build that depends on something only DEV has. It passes the
+  preflight's health check of the DEV version and fails the one after the deploy.
 """
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 from collections.abc import Callable
 
@@ -18,6 +22,7 @@ from build_info import BUILD, VARIANT
 HEALTHY = "healthy"
 BROKEN_HEALTH = "broken-health"
 ERRORS_UNDER_TRAFFIC = "errors-under-traffic"
+UNHEALTHY_OUTSIDE_DEV = "unhealthy-outside-dev"
 
 Action = Callable[..., "dict[str, Any] | None"]
 Route = tuple[str, list[str], Action]
@@ -63,8 +68,10 @@ def _match(routes: list[Route], method: str, path: str) -> tuple[Action, dict[st
 
 
 def health(service: str) -> dict[str, Any]:
-    """The answer to `GET /health`: 200 and `healthy`, or 500 in the broken-health build."""
-    if VARIANT == BROKEN_HEALTH:
+    """The answer to `GET /health`: 200 and `healthy`, or 500 in the broken-health build (and in the
+    unhealthy-outside-dev build outside DEV)."""
+    outside_dev = os.environ.get("BBWS_ENVIRONMENT", "") != "dev"
+    if VARIANT == BROKEN_HEALTH or (VARIANT == UNHEALTHY_OUTSIDE_DEV and outside_dev):
         return response(500, {"status": "unhealthy", "service": service, "version": BUILD})
     return response(200, {"status": "healthy", "service": service, "version": BUILD})
 
