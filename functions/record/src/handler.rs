@@ -11,8 +11,7 @@
 //!   (`bbws-rollback-<env>`), which takes the lock a promotion of the service would take.
 
 use bbws_aws::runtime::{parse, to_value};
-use bbws_aws::store::{acquire_lock, holder_status, notify, put_new, release_lock, take_over_lock};
-use bbws_aws::{BbwsError, Clients, Settings};
+use bbws_aws::{BbwsError, Settings};
 use bbws_domain::lock::{promotion_hold_seconds, release_hold_seconds, rollback_hold_seconds};
 use bbws_domain::{lock_verdict, ErrorName, LockVerdict, PromotionPlan, ReleasePlan, RollbackPlan};
 use chrono::Utc;
@@ -20,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 
+use crate::ports::{Claim, Executions, Functions, Store, Topic};
 use crate::{manual, outcome, release};
 
 #[derive(Deserialize)]
@@ -47,41 +47,50 @@ struct Taken {
     took_over: Option<Value>,
 }
 
-/// The record: the deployed settings and this account's clients.
-pub struct App {
-    /// This account's clients.
-    pub clients: Clients,
+/// The record: this account's tables, executions, events topic and functions, and the deployed
+/// settings.
+pub struct App<D, X, N, F> {
+    /// The lock and deployment tables.
+    pub store: D,
+    /// The executions holding locks.
+    pub executions: X,
+    /// The events topic.
+    pub topic: N,
+    /// This account's functions (where a release ended).
+    pub functions: F,
     /// The deployed settings, or why they cannot be used (every event is then refused).
     pub settings: Result<Settings, BbwsError>,
 }
 
-impl App {
+impl<D: Store, X: Executions, N: Topic, F: Functions> App<D, X, N, F> {
     /// One record event.
     pub async fn handle(&self, event: Value) -> Result<Value, BbwsError> {
         let settings = self.settings.as_ref().map_err(Clone::clone)?;
         match parse::<Event>("the record event", event)? {
             Event::Lock { promotion } => self.lock(settings, &promotion).await,
             Event::Unlock { promotion } => {
-                let released = release_lock(
-                    &self.clients.dynamodb.clone(),
-                    &settings.locks_table,
-                    &promotion.lock_id(),
-                    &promotion.execution_arn,
-                )
-                .await?;
+                let released = self
+                    .store
+                    .release_lock(
+                        &settings.locks_table,
+                        &promotion.lock_id(),
+                        &promotion.execution_arn,
+                    )
+                    .await?;
                 info!(event = "unlock", lock = %promotion.lock_id(), released, "lock {} released: {released}", promotion.lock_id());
                 to_value(&json!({"released": released}))
             }
             Event::Finish { outcome, state } => self.finish(settings, &outcome, &state).await,
             Event::LockRollback { rollback } => self.lock_rollback(settings, &rollback).await,
             Event::UnlockRollback { rollback } => {
-                let released = release_lock(
-                    &self.clients.dynamodb.clone(),
-                    &settings.locks_table,
-                    &rollback.lock_id,
-                    &rollback.execution_arn,
-                )
-                .await?;
+                let released = self
+                    .store
+                    .release_lock(
+                        &settings.locks_table,
+                        &rollback.lock_id,
+                        &rollback.execution_arn,
+                    )
+                    .await?;
                 info!(event = "unlock", lock = %rollback.lock_id, released, "lock {} released: {released}", rollback.lock_id);
                 to_value(&json!({"released": released}))
             }
@@ -90,13 +99,14 @@ impl App {
             }
             Event::LockRelease { release } => self.lock_release(settings, &release).await,
             Event::UnlockRelease { release } => {
-                let released = release_lock(
-                    &self.clients.dynamodb.clone(),
-                    &settings.locks_table,
-                    &release.lock_id,
-                    &release.execution_arn,
-                )
-                .await?;
+                let released = self
+                    .store
+                    .release_lock(
+                        &settings.locks_table,
+                        &release.lock_id,
+                        &release.execution_arn,
+                    )
+                    .await?;
                 info!(event = "unlock", lock = %release.lock_id, released, "lock {} released: {released}", release.lock_id);
                 to_value(&json!({"released": released}))
             }
@@ -141,23 +151,23 @@ impl App {
         hold_seconds: u64,
         refused: impl FnOnce(&str) -> String,
     ) -> Result<Taken, BbwsError> {
-        let ddb = self.clients.dynamodb.clone();
         let table = &settings.locks_table;
         // A takeover lost to another contender is looked at again, a bounded number of times.
         let mut last_holder = None;
         for _ in 0..LOCK_ATTEMPTS {
             let now = Utc::now();
             let expires = now.timestamp() + i64::try_from(hold_seconds).unwrap_or(i64::MAX / 2);
-            let got = acquire_lock(
-                &ddb,
-                table,
+            let acquired_at = now.to_rfc3339();
+            let claim = Claim {
                 lock_id,
                 execution_arn,
-                now.timestamp(),
-                expires,
-                &now.to_rfc3339(),
-            )
-            .await?;
+                expires_at: expires,
+                acquired_at: &acquired_at,
+            };
+            let got = self
+                .store
+                .acquire_lock(table, &claim, now.timestamp())
+                .await?;
             let holder = match got {
                 Ok(()) => {
                     info!(event = "lock", lock = %lock_id, expires_at = expires, "lock {lock_id} taken until {expires}");
@@ -169,7 +179,7 @@ impl App {
                 Err(holder) if holder.execution_arn.is_empty() => continue, // released meanwhile
                 Err(holder) => holder,
             };
-            let status = holder_status(&self.clients.sfn.clone(), &holder.execution_arn).await?;
+            let status = self.executions.status(&holder.execution_arn).await?;
             match lock_verdict(&status) {
                 LockVerdict::Held => {
                     last_holder = Some(holder);
@@ -183,17 +193,10 @@ impl App {
                     from.insert("status".into(), json!(ended));
                     from.insert("acquired_at".into(), json!(holder.acquired_at));
                     from.insert("taken_over_at".into(), json!(now.to_rfc3339()));
-                    let won = take_over_lock(
-                        &ddb,
-                        table,
-                        lock_id,
-                        execution_arn,
-                        &holder.execution_arn,
-                        expires,
-                        &now.to_rfc3339(),
-                        &from,
-                    )
-                    .await?;
+                    let won = self
+                        .store
+                        .take_over_lock(table, &claim, &holder.execution_arn, &from)
+                        .await?;
                     info!(event = "lock_stale", lock = %lock_id, holder = %holder.execution_arn,
                           holder_status = %ended, won, expires_at = expires,
                           "lock {lock_id} held by {} ({ended}, not running): taken over: {won}",
@@ -232,13 +235,10 @@ impl App {
         let Value::Object(item) = record else {
             return Err(BbwsError::invalid_event("the record is not an object"));
         };
-        let written = put_new(
-            &self.clients.dynamodb.clone(),
-            &settings.deployments_table,
-            "deployment_id",
-            &item,
-        )
-        .await?;
+        let written = self
+            .store
+            .put_new(&settings.deployments_table, "deployment_id", &item)
+            .await?;
         Ok((item, written))
     }
 
@@ -344,7 +344,9 @@ impl App {
             .map_err(|e| BbwsError::invalid_event(e.to_string()))?;
         let mut out = Map::new();
         for (service, region, f) in &targets {
-            let v = bbws_aws::functions::alias_version(&self.clients.lambda.get(region), f, &alias)
+            let v = self
+                .functions
+                .alias_version(region, f, &alias)
                 .await?
                 .unwrap_or_else(|| "none".to_owned());
             if let Value::Object(versions) = out
@@ -509,14 +511,10 @@ impl App {
         subject: &str,
         message: &str,
     ) -> bool {
-        match notify(
-            &self.clients.sns.clone(),
-            &settings.events_topic_arn,
-            event,
-            subject,
-            message,
-        )
-        .await
+        match self
+            .topic
+            .notify(&settings.events_topic_arn, event, subject, message)
+            .await
         {
             Ok(()) => {
                 info!(event = "notified", notification = %event, topic = %settings.events_topic_arn,
