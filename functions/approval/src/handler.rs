@@ -13,13 +13,9 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use bbws_aws::approvals::{
-    email_approver, get, items_with_prefix, parameter, put_if_absent, replace_token, transition,
-    Callback, READY,
-};
+use bbws_aws::approvals::{Callback, READY};
 use bbws_aws::runtime::{parse, to_value};
-use bbws_aws::store::notify;
-use bbws_aws::{BbwsError, Clients, Settings};
+use bbws_aws::{BbwsError, Settings};
 use bbws_domain::links::{sign, LinkClaims, LinkDecision};
 use bbws_domain::naming::approval_request_id;
 use bbws_domain::{
@@ -34,6 +30,7 @@ use tracing::info;
 
 use crate::deliver::{deliver, Decision, IfGone};
 use crate::http;
+use crate::ports::{Callbacks, Mail, Parameters, Store};
 
 #[derive(Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -90,21 +87,36 @@ pub struct Secrets {
 /// SSM values are read at most every five minutes (a rotated key is picked up within that).
 const SECRETS_TTL: Duration = Duration::from_secs(300);
 
-/// The approval function: this account's clients, the deployed settings and the secrets read
-/// from SSM (cached).
-pub struct App {
-    /// This account's clients.
-    pub clients: Clients,
+/// The approval function: this account's approvals table, waits, mail and parameters, the
+/// deployed settings and the secrets read from the parameters (cached).
+pub struct App<S, C, M, P> {
+    /// The approvals table.
+    pub store: S,
+    /// The waits' task tokens.
+    pub callbacks: C,
+    /// The approval emails and the events topic.
+    pub mail: M,
+    /// The signing key, the approver directory and the function's URL.
+    pub parameters: P,
     /// The deployed settings, or why they cannot be used (every event is then refused).
     pub settings: Result<Settings, BbwsError>,
     secrets: Mutex<Option<(Instant, Secrets)>>,
 }
 
-impl App {
-    /// The approval function of this account.
-    pub fn new(clients: Clients, settings: Result<Settings, BbwsError>) -> App {
+impl<S: Store, C: Callbacks, M: Mail, P: Parameters> App<S, C, M, P> {
+    /// The approval function over these ports.
+    pub fn new(
+        store: S,
+        callbacks: C,
+        mail: M,
+        parameters: P,
+        settings: Result<Settings, BbwsError>,
+    ) -> Self {
         App {
-            clients,
+            store,
+            callbacks,
+            mail,
+            parameters,
             settings,
             secrets: Mutex::new(None),
         }
@@ -188,15 +200,11 @@ impl App {
                 return Ok(s.clone());
             }
         }
-        let ssm = self.clients.ssm.clone();
-        let name = |var: &str| {
-            std::env::var(var).map_err(|_| BbwsError::config(format!("{var} is not set")))
-        };
-        let key = parameter(&ssm, &name("BBWS_APPROVAL_KEY_PARAM")?).await?;
-        let directory_text = parameter(&ssm, &name("BBWS_APPROVERS_PARAM")?).await?;
+        let key = self.parameters.named_by("BBWS_APPROVAL_KEY_PARAM").await?;
+        let directory_text = self.parameters.named_by("BBWS_APPROVERS_PARAM").await?;
         let directory: Directory = serde_json::from_str(&directory_text)
             .map_err(|e| BbwsError::config(format!("the approver directory: {e}")))?;
-        let mut base_url = parameter(&ssm, &name("BBWS_APPROVAL_URL_PARAM")?).await?;
+        let mut base_url = self.parameters.named_by("BBWS_APPROVAL_URL_PARAM").await?;
         if !base_url.ends_with('/') {
             base_url.push('/');
         }
@@ -411,9 +419,8 @@ impl App {
         };
         map.extend(fields);
         let map = map.clone();
-        let ddb = self.clients.dynamodb.clone();
         let table = &settings.approvals_table;
-        let fresh = put_if_absent(&ddb, table, &map).await?;
+        let fresh = self.store.put_if_absent(table, &map).await?;
         let (deadline, notified_before, mailed) = if fresh {
             (deadline, false, BTreeSet::new())
         } else {
@@ -422,7 +429,9 @@ impl App {
                 .await?
             {
                 Resumed::Waiting { deadline, notified } => {
-                    let mailed = items_with_prefix(&ddb, table, &request_id, MAIL_PREFIX)
+                    let mailed = self
+                        .store
+                        .items_with_prefix(table, &request_id, MAIL_PREFIX)
                         .await?
                         .iter()
                         .filter_map(|i| i.get("item").and_then(Value::as_str).map(str::to_owned))
@@ -433,7 +442,6 @@ impl App {
             }
         };
 
-        let sns = self.clients.sns.clone();
         let pending = still_to_mail(&to_mail, &mailed);
         let mut sent = 0;
         for (role, person) in &pending {
@@ -461,20 +469,20 @@ impl App {
                 deadline.to_rfc3339(),
                 ask.execution_arn,
             );
-            email_approver(
-                &sns,
-                &settings.approval_topic_arn,
-                person,
-                &ask.email_subject,
-                &message,
-            )
-            .await?;
+            self.mail
+                .email_approver(
+                    &settings.approval_topic_arn,
+                    person,
+                    &ask.email_subject,
+                    &message,
+                )
+                .await?;
             // Kept once it went out, so a retry of this step does not mail this approver again.
             let mark = json!({"request_id": request_id, "item": mail_item(*role, person),
                               "person": person, "role": role, "at": Utc::now().to_rfc3339(),
                               "expires_at": deadline.timestamp() + 90 * 86_400});
             if let Value::Object(mark) = mark {
-                put_if_absent(&ddb, table, &mark).await?;
+                self.store.put_if_absent(table, &mark).await?;
             }
             sent += 1;
         }
@@ -488,8 +496,7 @@ impl App {
             info!(event = "approval_notice_skipped", request_id = %request_id,
                   "approval {request_id}: the events topic was notified before");
         } else {
-            notify(
-                &sns,
+            self.mail.notify(
                 &settings.events_topic_arn,
                 "approval_wanted",
                 &ask.notify_subject,
@@ -508,8 +515,12 @@ impl App {
         // decision made while this ask was at work was only recorded: it is given to this token
         // now, so no callback reached a task attempt that could still fail.
         last.insert(READY.into(), json!(Utc::now().to_rfc3339()));
-        if !transition(&ddb, table, &request_id, "pending", "pending", &last).await? {
-            let existing = stored_request(&ddb, table, &request_id).await?;
+        let ready = self
+            .store
+            .transition(table, &request_id, "pending", "pending", &last)
+            .await?;
+        if ready.is_none() {
+            let existing = stored_request(&self.store, table, &request_id).await?;
             let status = existing
                 .get("status")
                 .and_then(Value::as_str)
@@ -536,7 +547,6 @@ impl App {
         request_id: &str,
         existing: &serde_json::Map<String, Value>,
     ) -> Result<Value, BbwsError> {
-        let ddb = self.clients.dynamodb.clone();
         let table = &settings.approvals_table;
         let decision = match resume(existing) {
             Resume::Continue => {
@@ -549,7 +559,9 @@ impl App {
                 if reopen {
                     let mut f = serde_json::Map::new();
                     f.insert("redelivered_at".into(), json!(Utc::now().to_rfc3339()));
-                    transition(&ddb, table, request_id, "expired", "approved", &f).await?;
+                    self.store
+                        .transition(table, request_id, "expired", "approved", &f)
+                        .await?;
                 }
                 Decision::Approved {
                     approvers: existing.get("approvers").cloned().unwrap_or(Value::Null),
@@ -582,10 +594,9 @@ impl App {
         request_id: &str,
         execution_arn: &str,
     ) -> Result<Resumed, BbwsError> {
-        let ddb = self.clients.dynamodb.clone();
         let table = &settings.approvals_table;
         for _ in 0..2 {
-            let existing = stored_request(&ddb, table, request_id).await?;
+            let existing = stored_request(&self.store, table, request_id).await?;
             let text = |k: &str| {
                 existing
                     .get(k)
@@ -608,7 +619,12 @@ impl App {
             let replaced = text("task_token") != token;
             // Only while pending (a decision made meanwhile is given to the new token), and the
             // request is not ready again until this ask has done its work.
-            if !replace_token(&ddb, table, request_id, token, &Utc::now().to_rfc3339()).await? {
+            let now = Utc::now().to_rfc3339();
+            if !self
+                .store
+                .replace_token(table, request_id, token, &now)
+                .await?
+            {
                 continue;
             }
             let deadline = chrono::DateTime::parse_from_rfc3339(&text("deadline"))
@@ -632,12 +648,13 @@ impl App {
 }
 
 /// A request this ask stored before: not readable now is transient (read again on the retry).
-async fn stored_request(
-    ddb: &bbws_aws::clients::DynamoDbClient,
+async fn stored_request<S: Store>(
+    store: &S,
     table: &str,
     request_id: &str,
 ) -> Result<serde_json::Map<String, Value>, BbwsError> {
-    get(ddb, table, request_id, "request")
+    store
+        .get(table, request_id, "request")
         .await?
         .ok_or_else(|| {
             BbwsError::new(
