@@ -224,3 +224,6 @@ impl Parameters for AwsParameters {
         parameter(&self.0, &name).await
     }
 }
+
+#[cfg(test)]
+pub mod memory;
