@@ -1246,6 +1246,37 @@ mod flows {
         assert_eq!(app.callbacks.sent.borrow().len(), 1);
     }
 
+    #[tokio::test]
+    async fn an_approval_that_lost_its_write_reads_again_and_decides_on_what_won() {
+        let app = app();
+        ask(&app, "token-1").await.expect("asked");
+        let other = json!({"request_id": request_id(), "item": "approval#tech_lead",
+                           "person": TECH_LEAD, "role": "tech_lead", "at": Utc::now().to_rfc3339()});
+        if let Value::Object(other) = other {
+            app.store.race.replace(Some(other));
+        }
+        assert_eq!(
+            confirm(&app, &link(&app, OPS_LEAD, "Approve")).await,
+            (200, "Approved".into())
+        );
+        assert_eq!(
+            status(&app),
+            "approved",
+            "the second approval met the quorum"
+        );
+        let sent = app.callbacks.sent.borrow().clone();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            approvers_of(&sent[0].1),
+            [
+                format!("{TECH_LEAD}/\"tech_lead\""),
+                format!("{OPS_LEAD}/\"operations_lead\"")
+            ]
+        );
+        let request = app.store.request(&request_id()).expect("stored");
+        assert_eq!(request[bbws_aws::approvals::APPROVALS_GIVEN], 2);
+    }
+
     /// A link for `approver` signed with `key`, expiring at `expires_at`.
     fn signed(approver: &str, role: Role, expires_at: i64, key: &[u8]) -> String {
         let claims = LinkClaims {
