@@ -7,7 +7,7 @@
 //! way (throttled, a 5xx) leaves the request decided but not [`DELIVERED`]: the next visit of any
 //! link of the request, or a retried ask, delivers it.
 
-use bbws_aws::approvals::{self, Callback, Item, DELIVERED, READY};
+use bbws_aws::approvals::{Callback, Item, DELIVERED, READY};
 use bbws_aws::{BbwsError, Settings};
 use bbws_domain::ErrorName;
 use chrono::Utc;
@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 
 use crate::handler::App;
+use crate::ports::{Callbacks, Mail, Parameters, Store};
 
 /// What a decided request gives the wait.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,29 +75,29 @@ pub(crate) enum IfGone {
 
 /// Sends `decision` to `token`. Delivered: the request is marked [`DELIVERED`]. Gone: as `if_gone`
 /// says. A transient failure is the caller's error to answer.
-pub(crate) async fn deliver(
-    app: &App,
+pub(crate) async fn deliver<S: Store, C: Callbacks, M: Mail, P: Parameters>(
+    app: &App<S, C, M, P>,
     settings: &Settings,
     request_id: &str,
     token: &str,
     decision: &Decision,
     if_gone: IfGone,
 ) -> Result<Callback, BbwsError> {
-    let sfn = app.clients.sfn.clone();
     let callback = match decision {
         Decision::Approved { approvers } => {
-            approvals::succeed(
-                &sfn,
-                token,
-                &json!({"request_id": request_id, "approvers": approvers}),
-            )
-            .await?
+            app.callbacks
+                .succeed(
+                    token,
+                    &json!({"request_id": request_id, "approvers": approvers}),
+                )
+                .await?
         }
         Decision::Rejected { cause } => {
-            approvals::fail(&sfn, token, ErrorName::ApprovalRejected, cause).await?
+            app.callbacks
+                .fail(token, ErrorName::ApprovalRejected, cause)
+                .await?
         }
     };
-    let ddb = app.clients.dynamodb.clone();
     let table = &settings.approvals_table;
     let status = decision.as_str();
     match &callback {
@@ -104,7 +105,10 @@ pub(crate) async fn deliver(
             let mut f = Map::new();
             f.insert(DELIVERED.into(), json!(Utc::now().to_rfc3339()));
             // Only a mark: a failure to write it means one more (refused) delivery later.
-            if let Err(e) = approvals::transition(&ddb, table, request_id, status, status, &f).await
+            if let Err(e) = app
+                .store
+                .transition(table, request_id, status, status, &f)
+                .await
             {
                 warn!(event = "delivery_mark_failed", request_id = %request_id, error_type = %e.error_type,
                       error = %e.message, "approval {request_id}: delivered, but the mark was not written");
@@ -118,7 +122,9 @@ pub(crate) async fn deliver(
             if if_gone == IfGone::Close && matches!(decision, Decision::Approved { .. }) {
                 let mut f = Map::new();
                 f.insert("closed_because".into(), json!(why));
-                approvals::transition(&ddb, table, request_id, "approved", "expired", &f).await?;
+                app.store
+                    .transition(table, request_id, "approved", "expired", &f)
+                    .await?;
             }
         }
     }

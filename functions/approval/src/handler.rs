@@ -13,13 +13,9 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use bbws_aws::approvals::{
-    email_approver, get, items_with_prefix, parameter, put_if_absent, replace_token, transition,
-    Callback, READY,
-};
+use bbws_aws::approvals::{Callback, READY};
 use bbws_aws::runtime::{parse, to_value};
-use bbws_aws::store::notify;
-use bbws_aws::{BbwsError, Clients, Settings};
+use bbws_aws::{BbwsError, Settings};
 use bbws_domain::links::{sign, LinkClaims, LinkDecision};
 use bbws_domain::naming::approval_request_id;
 use bbws_domain::{
@@ -34,6 +30,7 @@ use tracing::info;
 
 use crate::deliver::{deliver, Decision, IfGone};
 use crate::http;
+use crate::ports::{Callbacks, Mail, Parameters, Store};
 
 #[derive(Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -90,21 +87,36 @@ pub struct Secrets {
 /// SSM values are read at most every five minutes (a rotated key is picked up within that).
 const SECRETS_TTL: Duration = Duration::from_secs(300);
 
-/// The approval function: this account's clients, the deployed settings and the secrets read
-/// from SSM (cached).
-pub struct App {
-    /// This account's clients.
-    pub clients: Clients,
+/// The approval function: this account's approvals table, waits, mail and parameters, the
+/// deployed settings and the secrets read from the parameters (cached).
+pub struct App<S, C, M, P> {
+    /// The approvals table.
+    pub store: S,
+    /// The waits' task tokens.
+    pub callbacks: C,
+    /// The approval emails and the events topic.
+    pub mail: M,
+    /// The signing key, the approver directory and the function's URL.
+    pub parameters: P,
     /// The deployed settings, or why they cannot be used (every event is then refused).
     pub settings: Result<Settings, BbwsError>,
     secrets: Mutex<Option<(Instant, Secrets)>>,
 }
 
-impl App {
-    /// The approval function of this account.
-    pub fn new(clients: Clients, settings: Result<Settings, BbwsError>) -> App {
+impl<S: Store, C: Callbacks, M: Mail, P: Parameters> App<S, C, M, P> {
+    /// The approval function over these ports.
+    pub fn new(
+        store: S,
+        callbacks: C,
+        mail: M,
+        parameters: P,
+        settings: Result<Settings, BbwsError>,
+    ) -> Self {
         App {
-            clients,
+            store,
+            callbacks,
+            mail,
+            parameters,
             settings,
             secrets: Mutex::new(None),
         }
@@ -188,15 +200,11 @@ impl App {
                 return Ok(s.clone());
             }
         }
-        let ssm = self.clients.ssm.clone();
-        let name = |var: &str| {
-            std::env::var(var).map_err(|_| BbwsError::config(format!("{var} is not set")))
-        };
-        let key = parameter(&ssm, &name("BBWS_APPROVAL_KEY_PARAM")?).await?;
-        let directory_text = parameter(&ssm, &name("BBWS_APPROVERS_PARAM")?).await?;
+        let key = self.parameters.named_by("BBWS_APPROVAL_KEY_PARAM").await?;
+        let directory_text = self.parameters.named_by("BBWS_APPROVERS_PARAM").await?;
         let directory: Directory = serde_json::from_str(&directory_text)
             .map_err(|e| BbwsError::config(format!("the approver directory: {e}")))?;
-        let mut base_url = parameter(&ssm, &name("BBWS_APPROVAL_URL_PARAM")?).await?;
+        let mut base_url = self.parameters.named_by("BBWS_APPROVAL_URL_PARAM").await?;
         if !base_url.ends_with('/') {
             base_url.push('/');
         }
@@ -411,9 +419,8 @@ impl App {
         };
         map.extend(fields);
         let map = map.clone();
-        let ddb = self.clients.dynamodb.clone();
         let table = &settings.approvals_table;
-        let fresh = put_if_absent(&ddb, table, &map).await?;
+        let fresh = self.store.put_if_absent(table, &map).await?;
         let (deadline, notified_before, mailed) = if fresh {
             (deadline, false, BTreeSet::new())
         } else {
@@ -422,7 +429,9 @@ impl App {
                 .await?
             {
                 Resumed::Waiting { deadline, notified } => {
-                    let mailed = items_with_prefix(&ddb, table, &request_id, MAIL_PREFIX)
+                    let mailed = self
+                        .store
+                        .items_with_prefix(table, &request_id, MAIL_PREFIX)
                         .await?
                         .iter()
                         .filter_map(|i| i.get("item").and_then(Value::as_str).map(str::to_owned))
@@ -433,7 +442,6 @@ impl App {
             }
         };
 
-        let sns = self.clients.sns.clone();
         let pending = still_to_mail(&to_mail, &mailed);
         let mut sent = 0;
         for (role, person) in &pending {
@@ -461,20 +469,20 @@ impl App {
                 deadline.to_rfc3339(),
                 ask.execution_arn,
             );
-            email_approver(
-                &sns,
-                &settings.approval_topic_arn,
-                person,
-                &ask.email_subject,
-                &message,
-            )
-            .await?;
+            self.mail
+                .email_approver(
+                    &settings.approval_topic_arn,
+                    person,
+                    &ask.email_subject,
+                    &message,
+                )
+                .await?;
             // Kept once it went out, so a retry of this step does not mail this approver again.
             let mark = json!({"request_id": request_id, "item": mail_item(*role, person),
                               "person": person, "role": role, "at": Utc::now().to_rfc3339(),
                               "expires_at": deadline.timestamp() + 90 * 86_400});
             if let Value::Object(mark) = mark {
-                put_if_absent(&ddb, table, &mark).await?;
+                self.store.put_if_absent(table, &mark).await?;
             }
             sent += 1;
         }
@@ -488,8 +496,7 @@ impl App {
             info!(event = "approval_notice_skipped", request_id = %request_id,
                   "approval {request_id}: the events topic was notified before");
         } else {
-            notify(
-                &sns,
+            self.mail.notify(
                 &settings.events_topic_arn,
                 "approval_wanted",
                 &ask.notify_subject,
@@ -508,8 +515,12 @@ impl App {
         // decision made while this ask was at work was only recorded: it is given to this token
         // now, so no callback reached a task attempt that could still fail.
         last.insert(READY.into(), json!(Utc::now().to_rfc3339()));
-        if !transition(&ddb, table, &request_id, "pending", "pending", &last).await? {
-            let existing = stored_request(&ddb, table, &request_id).await?;
+        let ready = self
+            .store
+            .transition(table, &request_id, "pending", "pending", &last)
+            .await?;
+        if ready.is_none() {
+            let existing = stored_request(&self.store, table, &request_id).await?;
             let status = existing
                 .get("status")
                 .and_then(Value::as_str)
@@ -536,7 +547,6 @@ impl App {
         request_id: &str,
         existing: &serde_json::Map<String, Value>,
     ) -> Result<Value, BbwsError> {
-        let ddb = self.clients.dynamodb.clone();
         let table = &settings.approvals_table;
         let decision = match resume(existing) {
             Resume::Continue => {
@@ -549,7 +559,9 @@ impl App {
                 if reopen {
                     let mut f = serde_json::Map::new();
                     f.insert("redelivered_at".into(), json!(Utc::now().to_rfc3339()));
-                    transition(&ddb, table, request_id, "expired", "approved", &f).await?;
+                    self.store
+                        .transition(table, request_id, "expired", "approved", &f)
+                        .await?;
                 }
                 Decision::Approved {
                     approvers: existing.get("approvers").cloned().unwrap_or(Value::Null),
@@ -582,10 +594,9 @@ impl App {
         request_id: &str,
         execution_arn: &str,
     ) -> Result<Resumed, BbwsError> {
-        let ddb = self.clients.dynamodb.clone();
         let table = &settings.approvals_table;
         for _ in 0..2 {
-            let existing = stored_request(&ddb, table, request_id).await?;
+            let existing = stored_request(&self.store, table, request_id).await?;
             let text = |k: &str| {
                 existing
                     .get(k)
@@ -608,7 +619,12 @@ impl App {
             let replaced = text("task_token") != token;
             // Only while pending (a decision made meanwhile is given to the new token), and the
             // request is not ready again until this ask has done its work.
-            if !replace_token(&ddb, table, request_id, token, &Utc::now().to_rfc3339()).await? {
+            let now = Utc::now().to_rfc3339();
+            if !self
+                .store
+                .replace_token(table, request_id, token, &now)
+                .await?
+            {
                 continue;
             }
             let deadline = chrono::DateTime::parse_from_rfc3339(&text("deadline"))
@@ -632,12 +648,13 @@ impl App {
 }
 
 /// A request this ask stored before: not readable now is transient (read again on the retry).
-async fn stored_request(
-    ddb: &bbws_aws::clients::DynamoDbClient,
+async fn stored_request<S: Store>(
+    store: &S,
     table: &str,
     request_id: &str,
 ) -> Result<serde_json::Map<String, Value>, BbwsError> {
-    get(ddb, table, request_id, "request")
+    store
+        .get(table, request_id, "request")
         .await?
         .ok_or_else(|| {
             BbwsError::new(
@@ -845,5 +862,518 @@ mod tests {
                 status: "expired".into()
             }
         );
+    }
+}
+
+/// The ask, the approvers' links and the callbacks over in-memory ports.
+#[cfg(test)]
+mod flows {
+    use super::*;
+    use crate::ports::memory::{Outbox, Params, Sent, Table, Waits};
+    use bbws_aws::approvals::{DELIVERED, READY};
+    use bbws_domain::{Catalog, Config, PromotionRequest, WindowCheck};
+    use std::collections::BTreeMap;
+    use tokio::sync::oneshot;
+
+    const KEY: &str = "a-signing-key-of-more-than-32-bytes-for-tests";
+    const REQUESTER: &str = "jane@bbws.io";
+    const TECH_LEAD: &str = "tech-lead@bbws.io";
+    const SECOND_TECH_LEAD: &str = "second-tl@bbws.io";
+    const OPS_LEAD: &str = "ops-lead@bbws.io";
+
+    type TestApp = App<Table, Waits, Outbox, Params>;
+
+    fn app() -> TestApp {
+        let directory = json!({"tech_lead": [TECH_LEAD, SECOND_TECH_LEAD, REQUESTER],
+                               "operations_lead": [OPS_LEAD], "dev_lead": ["dev-lead@bbws.io"]});
+        let params = Params(BTreeMap::from([
+            ("BBWS_APPROVAL_KEY_PARAM", KEY.to_owned()),
+            ("BBWS_APPROVERS_PARAM", directory.to_string()),
+            (
+                "BBWS_APPROVAL_URL_PARAM",
+                "https://approve.bbws.example".to_owned(),
+            ),
+        ]));
+        let settings = Settings::from_lookup(|name| match name {
+            "BBWS_ENV" => Some("prod".into()),
+            "BBWS_EVENTS_TOPIC_ARN" => Some("arn:aws:sns:af-south-1:1:bbws-events-prod".into()),
+            "BBWS_APPROVAL_TOPIC_ARN" => Some("arn:aws:sns:af-south-1:1:bbws-approvals".into()),
+            _ => None,
+        });
+        App::new(
+            Table::default(),
+            Waits::default(),
+            Outbox::default(),
+            params,
+            settings,
+        )
+    }
+
+    /// Jane's promotion of site-management from SIT to PROD (Tech Lead and Operations Lead).
+    fn plan() -> PromotionPlan {
+        let request = PromotionRequest::validate(
+            &json!({"service": "site-management", "source_env": "sit", "target_env": "prod",
+                "requested_by": REQUESTER, "reason": "r", "change_request": "CHG-1"}),
+            &Catalog::runbook(),
+        )
+        .expect("valid request");
+        let execution = "arn:aws:states:af-south-1:1:execution:bbws-promotion-prod:run-1";
+        PromotionPlan::new(&request, &Config::runbook(), execution, Utc::now()).expect("plan")
+    }
+
+    fn request_id() -> String {
+        approval_request_id(&plan().execution_arn, "promotion")
+    }
+
+    /// The approval step under `token` (each attempt of the step has its own).
+    async fn ask(app: &TestApp, token: &str) -> Result<Value, BbwsError> {
+        let plan = plan();
+        let preflight = Preflight {
+            passed: true,
+            checks: Vec::new(),
+            source: Vec::new(),
+            window: WindowCheck::NotRequired,
+            emergency: false,
+            approval: plan.rules.approval.clone(),
+        };
+        app.handle(
+            json!({"op": "request", "task_token": token, "promotion": plan,
+                          "preflight": preflight, "entered_at": Utc::now().to_rfc3339()}),
+        )
+        .await
+    }
+
+    /// The link (`Approve` or `Reject`) mailed to `to`.
+    fn link(app: &TestApp, to: &str, decision: &str) -> String {
+        let emails = app.mail.emails.borrow();
+        let email = emails.iter().find(|e| e.to == to).expect("mailed");
+        let line = email
+            .text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{decision}: ")))
+            .expect("a link");
+        let t = line
+            .strip_prefix("https://approve.bbws.example/decide?t=")
+            .expect("a link to the function's URL");
+        t.to_owned()
+    }
+
+    /// A Function URL request to `/decide`: a GET with `?t=`, or a POST of `form`.
+    fn http(method: &str, t: &str, form: &[(&str, &str)]) -> Value {
+        let mut event = json!({"version": "2.0", "routeKey": "$default", "rawPath": "/decide",
+            "rawQueryString": "", "headers": {}, "isBase64Encoded": false,
+            "requestContext": {"accountId": "anonymous", "apiId": "u", "domainName": "u",
+                "domainPrefix": "u", "requestId": "r", "routeKey": "$default", "stage": "$default",
+                "time": "24/Nov/2026:20:00:00 +0000", "timeEpoch": 0,
+                "http": {"method": method, "path": "/decide", "protocol": "HTTP/1.1",
+                         "sourceIp": "203.0.113.9", "userAgent": "unit-test"}}});
+        if method == "GET" {
+            event["queryStringParameters"] = json!({"t": t});
+        } else {
+            let mut body = form_urlencoded::Serializer::new(String::new());
+            body.append_pair("t", t);
+            for (k, v) in form {
+                body.append_pair(k, v);
+            }
+            event["body"] = json!(body.finish());
+        }
+        event
+    }
+
+    /// A page answered: its status and title.
+    async fn page(app: &TestApp, event: Value) -> (u64, String) {
+        let out = app.handle(event).await.expect("a page");
+        let body = out["body"].as_str().unwrap_or_default();
+        let title = body
+            .split("<title>")
+            .nth(1)
+            .and_then(|rest| rest.split("</title>").next())
+            .unwrap_or_default();
+        (out["statusCode"].as_u64().unwrap_or(0), title.to_owned())
+    }
+
+    async fn open(app: &TestApp, t: &str) -> (u64, String) {
+        page(app, http("GET", t, &[])).await
+    }
+
+    async fn confirm(app: &TestApp, t: &str) -> (u64, String) {
+        page(app, http("POST", t, &[("confirm", "yes")])).await
+    }
+
+    async fn reject(app: &TestApp, t: &str, reason: &str) -> (u64, String) {
+        page(
+            app,
+            http("POST", t, &[("confirm", "yes"), ("reason", reason)]),
+        )
+        .await
+    }
+
+    fn status(app: &TestApp) -> String {
+        app.store
+            .request(&request_id())
+            .and_then(|r| r.get("status").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    fn mailed_to(app: &TestApp) -> Vec<String> {
+        let mut to: Vec<String> = app
+            .mail
+            .emails
+            .borrow()
+            .iter()
+            .map(|e| e.to.clone())
+            .collect();
+        to.sort();
+        to
+    }
+
+    fn approvers_of(sent: &Sent) -> Vec<String> {
+        match sent {
+            Sent::Success(output) => output["approvers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| format!("{}/{}", a["person"].as_str().unwrap_or("?"), a["role"]))
+                .collect(),
+            Sent::Failure(..) => Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_ask_mails_every_approver_but_the_requester_once_and_a_retry_nobody_again() {
+        let app = app();
+        let first = ask(&app, "token-1").await.expect("asked");
+        assert_eq!(first["emails"], 3);
+        assert_eq!(first["repeated"], false);
+        assert_eq!(mailed_to(&app), [OPS_LEAD, SECOND_TECH_LEAD, TECH_LEAD]);
+        assert_eq!(app.mail.notices.borrow().len(), 1);
+        let request = app.store.request(&request_id()).expect("stored");
+        assert_eq!(request["task_token"], "token-1");
+        assert!(request.contains_key(READY), "ready once the ask is done");
+        let subject = app.mail.emails.borrow()[0].subject.clone();
+        assert_eq!(subject, "Approval wanted: site-management SIT -> PROD");
+
+        let again = ask(&app, "token-2").await.expect("asked again");
+        assert_eq!(again["repeated"], true);
+        assert_eq!(again["emails"], 0);
+        assert_eq!(again["already_mailed"], 3);
+        assert_eq!(again["request_id"], first["request_id"]);
+        assert_eq!(app.mail.emails.borrow().len(), 3, "nobody mailed twice");
+        assert_eq!(app.mail.notices.borrow().len(), 1, "the topic told once");
+        let request = app.store.request(&request_id()).expect("stored");
+        assert_eq!(
+            request["task_token"], "token-2",
+            "the links now answer the new wait"
+        );
+        assert!(request.contains_key(READY));
+        assert!(app.callbacks.sent.borrow().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_ask_that_failed_half_way_mails_only_whoever_was_not_mailed() {
+        let app = app();
+        app.mail
+            .refuse_email_to
+            .replace(Some(SECOND_TECH_LEAD.into()));
+        let e = ask(&app, "token-1").await.expect_err("SNS throttled");
+        assert_eq!(e.error_type, ErrorName::AwsUnavailable);
+        let before = mailed_to(&app);
+        assert!(!before.contains(&SECOND_TECH_LEAD.to_owned()));
+        assert!(
+            !app.store
+                .request(&request_id())
+                .expect("stored")
+                .contains_key(READY),
+            "not ready: a decision now would be kept for the ask"
+        );
+        let again = ask(&app, "token-2").await.expect("asked again");
+        assert_eq!(again["emails"], 3 - before.len());
+        assert_eq!(
+            mailed_to(&app),
+            [OPS_LEAD, SECOND_TECH_LEAD, TECH_LEAD],
+            "each approver mailed exactly once"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_quorum_is_one_approval_from_each_required_role() {
+        let app = app();
+        ask(&app, "token-1").await.expect("asked");
+        assert_eq!(
+            confirm(&app, &link(&app, TECH_LEAD, "Approve")).await,
+            (200, "Approved".into())
+        );
+        assert_eq!(status(&app), "pending", "one role of two");
+        assert!(app.callbacks.sent.borrow().is_empty());
+
+        // The role is given: a second Tech Lead does not count, and nothing changes.
+        let before = app.store.state();
+        assert_eq!(
+            confirm(&app, &link(&app, SECOND_TECH_LEAD, "Approve")).await,
+            (403, "Approval not counted".into())
+        );
+        assert_eq!(app.store.state(), before);
+
+        assert_eq!(
+            confirm(&app, &link(&app, OPS_LEAD, "Approve")).await,
+            (200, "Approved".into())
+        );
+        assert_eq!(status(&app), "approved");
+        let sent = app.callbacks.sent.borrow().clone();
+        assert_eq!(sent.len(), 1, "one callback");
+        assert_eq!(sent[0].0, "token-1");
+        assert_eq!(
+            approvers_of(&sent[0].1),
+            [
+                format!("{TECH_LEAD}/\"tech_lead\""),
+                format!("{OPS_LEAD}/\"operations_lead\"")
+            ]
+        );
+        let request = app.store.request(&request_id()).expect("stored");
+        assert!(request.contains_key(DELIVERED));
+
+        // Decided: a later link is told so, and nothing is sent again.
+        assert_eq!(
+            confirm(&app, &link(&app, SECOND_TECH_LEAD, "Approve")).await,
+            (409, "Already approved".into())
+        );
+        assert_eq!(app.callbacks.sent.borrow().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_decision_made_while_the_ask_is_at_work_goes_to_the_asks_own_token() {
+        let app = app();
+        let (reached_tx, reached) = oneshot::channel();
+        let (go, go_rx) = oneshot::channel();
+        app.mail.hold_notice.replace(Some((reached_tx, go_rx)));
+        let approvers = async {
+            reached.await.expect("the ask reaches the events topic");
+            // Every email is out; the request is not ready yet.
+            for approver in [TECH_LEAD, OPS_LEAD] {
+                assert_eq!(
+                    confirm(&app, &link(&app, approver, "Approve")).await,
+                    (200, "Approved".into())
+                );
+            }
+            assert_eq!(status(&app), "approved");
+            assert!(
+                app.callbacks.sent.borrow().is_empty(),
+                "the approver's side leaves the callback to the ask"
+            );
+            go.send(()).expect("the ask waits");
+        };
+        let (out, ()) = tokio::join!(ask(&app, "token-1"), approvers);
+        let out = out.expect("the ask ends");
+        assert_eq!(out["redelivered"], "approved");
+        let sent = app.callbacks.sent.borrow().clone();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0, "token-1", "its own token");
+        assert_eq!(approvers_of(&sent[0].1).len(), 2);
+        assert!(app
+            .store
+            .request(&request_id())
+            .expect("stored")
+            .contains_key(DELIVERED));
+    }
+
+    #[tokio::test]
+    async fn a_retried_ask_gives_a_decision_made_meanwhile_to_its_new_token() {
+        let app = app();
+        app.mail.refuse_notice.set(true);
+        ask(&app, "token-1")
+            .await
+            .expect_err("the events topic failed");
+        reject(
+            &app,
+            &link(&app, OPS_LEAD, "Reject"),
+            "not during the freeze",
+        )
+        .await;
+        assert_eq!(status(&app), "rejected");
+        assert!(app.callbacks.sent.borrow().is_empty());
+        let out = ask(&app, "token-2").await.expect("asked again");
+        assert_eq!(out["redelivered"], "rejected");
+        assert_eq!(
+            *app.callbacks.sent.borrow(),
+            vec![(
+                "token-2".to_owned(),
+                Sent::Failure(
+                    ErrorName::ApprovalRejected,
+                    format!("{OPS_LEAD} (Operations Lead) rejected: not during the freeze")
+                )
+            )]
+        );
+        assert_eq!(mailed_to(&app).len(), 3, "nobody mailed again");
+    }
+
+    #[tokio::test]
+    async fn a_decision_whose_callback_failed_is_passed_on_by_the_next_visit() {
+        let app = app();
+        ask(&app, "token-1").await.expect("asked");
+        confirm(&app, &link(&app, TECH_LEAD, "Approve")).await;
+        app.callbacks.failing.set(1);
+        assert_eq!(
+            confirm(&app, &link(&app, OPS_LEAD, "Approve")).await,
+            (503, "Recorded, not yet passed on".into())
+        );
+        assert_eq!(status(&app), "approved");
+        let request = app.store.request(&request_id()).expect("stored");
+        assert!(!request.contains_key(DELIVERED));
+        assert!(app.callbacks.sent.borrow().is_empty());
+
+        // Any link of the request passes it on, even one that only opens a page.
+        assert_eq!(
+            open(&app, &link(&app, SECOND_TECH_LEAD, "Reject")).await,
+            (409, "Already approved".into())
+        );
+        let sent = app.callbacks.sent.borrow().clone();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0, "token-1");
+        assert_eq!(approvers_of(&sent[0].1).len(), 2);
+        let request = app.store.request(&request_id()).expect("stored");
+        assert!(request.contains_key(DELIVERED));
+        let audit = app.store.audit(&request_id());
+        assert!(
+            audit.iter().any(|a| a["outcome"] == "passed_on"),
+            "{audit:?}"
+        );
+
+        // Delivered: the next visit has nothing to pass on.
+        assert_eq!(
+            open(&app, &link(&app, TECH_LEAD, "Approve")).await,
+            (409, "Already approved".into())
+        );
+        assert_eq!(app.callbacks.sent.borrow().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_approval_that_lost_its_write_reads_again_and_decides_on_what_won() {
+        let app = app();
+        ask(&app, "token-1").await.expect("asked");
+        let other = json!({"request_id": request_id(), "item": "approval#tech_lead",
+                           "person": TECH_LEAD, "role": "tech_lead", "at": Utc::now().to_rfc3339()});
+        if let Value::Object(other) = other {
+            app.store.race.replace(Some(other));
+        }
+        assert_eq!(
+            confirm(&app, &link(&app, OPS_LEAD, "Approve")).await,
+            (200, "Approved".into())
+        );
+        assert_eq!(
+            status(&app),
+            "approved",
+            "the second approval met the quorum"
+        );
+        let sent = app.callbacks.sent.borrow().clone();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            approvers_of(&sent[0].1),
+            [
+                format!("{TECH_LEAD}/\"tech_lead\""),
+                format!("{OPS_LEAD}/\"operations_lead\"")
+            ]
+        );
+        let request = app.store.request(&request_id()).expect("stored");
+        assert_eq!(request[bbws_aws::approvals::APPROVALS_GIVEN], 2);
+    }
+
+    /// A link for `approver` signed with `key`, expiring at `expires_at`.
+    fn signed(approver: &str, role: Role, expires_at: i64, key: &[u8]) -> String {
+        let claims = LinkClaims {
+            request_id: request_id(),
+            approver: approver.to_owned(),
+            role,
+            decision: LinkDecision::Approve,
+            expires_at,
+        };
+        sign(&claims, key).expect("signed")
+    }
+
+    #[tokio::test]
+    async fn an_expired_link_or_one_to_a_rejected_request_changes_nothing() {
+        let app = app();
+        ask(&app, "token-1").await.expect("asked");
+        let expired = signed(
+            TECH_LEAD,
+            Role::TechLead,
+            Utc::now().timestamp() - 1,
+            KEY.as_bytes(),
+        );
+        let before = app.store.state();
+        assert_eq!(
+            open(&app, &expired).await,
+            (403, "This link has expired".into())
+        );
+        assert_eq!(
+            confirm(&app, &expired).await,
+            (403, "This link has expired".into())
+        );
+        assert_eq!(app.store.state(), before, "nothing written but the audit");
+        assert!(app.callbacks.sent.borrow().is_empty());
+
+        assert_eq!(
+            reject(&app, &link(&app, OPS_LEAD, "Reject"), "broken build").await,
+            (200, "Rejected".into())
+        );
+        let sent = app.callbacks.sent.borrow().clone();
+        assert_eq!(sent.len(), 1);
+        assert!(
+            matches!(&sent[0].1, Sent::Failure(ErrorName::ApprovalRejected, cause) if cause.ends_with("rejected: broken build"))
+        );
+        let before = app.store.state();
+        for approver in [TECH_LEAD, SECOND_TECH_LEAD] {
+            assert_eq!(
+                confirm(&app, &link(&app, approver, "Approve")).await,
+                (409, "This promotion was rejected".into())
+            );
+        }
+        assert_eq!(
+            reject(&app, &link(&app, TECH_LEAD, "Reject"), "me too").await,
+            (409, "This promotion was rejected".into())
+        );
+        assert_eq!(
+            app.store.state(),
+            before,
+            "no approval, no second rejection"
+        );
+        assert_eq!(app.callbacks.sent.borrow().len(), 1, "no second callback");
+        let audit = app.store.audit(&request_id());
+        assert_eq!(
+            audit
+                .iter()
+                .filter(|a| a["outcome"] == "not_counted")
+                .count(),
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn a_link_whose_signature_does_not_match_changes_nothing() {
+        let app = app();
+        ask(&app, "token-1").await.expect("asked");
+        let later = Utc::now().timestamp() + 3600;
+        // Signed with another key; and a real link whose claims were changed.
+        let forged = signed(OPS_LEAD, Role::OperationsLead, later, &[7u8; 32]);
+        let real = link(&app, TECH_LEAD, "Approve");
+        let (_, real_sig) = real.split_once('.').expect("claims.signature");
+        let (other_claims, _) = forged.split_once('.').expect("claims.signature");
+        let tampered = format!("{other_claims}.{real_sig}");
+        let before = app.store.state();
+        for t in [&forged, &tampered] {
+            assert_eq!(open(&app, t).await, (403, "This link is not valid".into()));
+            assert_eq!(
+                confirm(&app, t).await,
+                (403, "This link is not valid".into())
+            );
+        }
+        assert_eq!(app.store.state(), before);
+        assert_eq!(status(&app), "pending");
+        assert!(app.callbacks.sent.borrow().is_empty());
+        let refused = app.store.audit("unverified-links");
+        assert_eq!(refused.len(), 2, "each confirmation audited");
+        assert!(refused
+            .iter()
+            .all(|a| a["outcome"] == "refused" && a["person"] == "unknown"));
+        assert!(app.store.audit(&request_id()).is_empty());
     }
 }

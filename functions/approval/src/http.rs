@@ -20,6 +20,7 @@ use tracing::{info, warn};
 use crate::deliver::{deliver, undelivered, Decision, IfGone};
 use crate::handler::App;
 use crate::pages;
+use crate::ports::{Callbacks, Mail, Parameters, Store};
 
 /// The page to answer with.
 struct Answer {
@@ -43,7 +44,10 @@ struct Caller {
     user_agent: String,
 }
 
-pub async fn handle(app: &App, event: Value) -> Value {
+pub async fn handle<S: Store, C: Callbacks, M: Mail, P: Parameters>(
+    app: &App<S, C, M, P>,
+    event: Value,
+) -> Value {
     let answer = match serde_json::from_value::<LambdaFunctionUrlRequest>(event) {
         Ok(req) => route(app, &req).await,
         Err(e) => {
@@ -65,7 +69,10 @@ pub async fn handle(app: &App, event: Value) -> Value {
     })
 }
 
-async fn route(app: &App, req: &LambdaFunctionUrlRequest) -> Answer {
+async fn route<S: Store, C: Callbacks, M: Mail, P: Parameters>(
+    app: &App<S, C, M, P>,
+    req: &LambdaFunctionUrlRequest,
+) -> Answer {
     let path = req.raw_path.as_deref().unwrap_or("/");
     let method = req.request_context.http.method.as_deref().unwrap_or("GET");
     let caller = Caller {
@@ -138,7 +145,10 @@ struct Context {
 }
 
 /// Verifies the link and loads its request; `Err(Answer)` is the refusal to show.
-async fn context(app: &App, token: &str) -> Result<Result<Context, Answer>, BbwsError> {
+async fn context<S: Store, C: Callbacks, M: Mail, P: Parameters>(
+    app: &App<S, C, M, P>,
+    token: &str,
+) -> Result<Result<Context, Answer>, BbwsError> {
     let settings = app.settings.as_ref().map_err(Clone::clone)?;
     let secrets = app.secrets().await?;
     let claims = match verify(token, &secrets.key, Utc::now().timestamp()) {
@@ -156,13 +166,10 @@ async fn context(app: &App, token: &str) -> Result<Result<Context, Answer>, Bbws
             )));
         }
     };
-    let Some(request) = approvals::get(
-        &app.clients.dynamodb.clone(),
-        &settings.approvals_table,
-        &claims.request_id,
-        "request",
-    )
-    .await?
+    let Some(request) = app
+        .store
+        .get(&settings.approvals_table, &claims.request_id, "request")
+        .await?
     else {
         return Ok(Err(Answer::refused(
             404,
@@ -275,7 +282,10 @@ fn link_refused(asked: Asked, why: &Refusal) -> Answer {
 
 /// Whether the holder of the link may use it, by the one rule for both decisions.
 /// (Also answers the roles approved so far, which the page shows.)
-async fn refusal_of(app: &App, ctx: &Context) -> Result<(Option<Refusal>, Vec<Role>), BbwsError> {
+async fn refusal_of<S: Store, C: Callbacks, M: Mail, P: Parameters>(
+    app: &App<S, C, M, P>,
+    ctx: &Context,
+) -> Result<(Option<Refusal>, Vec<Role>), BbwsError> {
     let so_far = approvals_so_far(app, &ctx.claims.request_id).await?;
     let attempt = ApprovalAttempt {
         email: ctx.claims.approver.clone(),
@@ -310,7 +320,11 @@ fn confirm_page(ctx: &Context, token: &str, given: &[Role], error: Option<&str>)
     )
 }
 
-async fn show(app: &App, token: &str, caller: &Caller) -> Result<Answer, BbwsError> {
+async fn show<S: Store, C: Callbacks, M: Mail, P: Parameters>(
+    app: &App<S, C, M, P>,
+    token: &str,
+    caller: &Caller,
+) -> Result<Answer, BbwsError> {
     let ctx = match context(app, token).await? {
         Ok(c) => c,
         Err(refusal) => return Ok(refusal),
@@ -332,8 +346,8 @@ async fn show(app: &App, token: &str, caller: &Caller) -> Result<Answer, BbwsErr
     Ok(Answer::page(200, confirm_page(&ctx, token, &given, None)))
 }
 
-async fn answer(
-    app: &App,
+async fn answer<S: Store, C: Callbacks, M: Mail, P: Parameters>(
+    app: &App<S, C, M, P>,
     token: &str,
     reason: &str,
     caller: &Caller,
@@ -387,15 +401,15 @@ fn approval_of(item: &Item) -> Option<Approval> {
     Some(Approval { email, role, at })
 }
 
-async fn approvals_so_far(app: &App, request_id: &str) -> Result<Vec<Approval>, BbwsError> {
+async fn approvals_so_far<S: Store, C: Callbacks, M: Mail, P: Parameters>(
+    app: &App<S, C, M, P>,
+    request_id: &str,
+) -> Result<Vec<Approval>, BbwsError> {
     let settings = app.settings.as_ref().map_err(Clone::clone)?;
-    let items = approvals::items_with_prefix(
-        &app.clients.dynamodb.clone(),
-        &settings.approvals_table,
-        request_id,
-        "approval#",
-    )
-    .await?;
+    let items = app
+        .store
+        .items_with_prefix(&settings.approvals_table, request_id, "approval#")
+        .await?;
     Ok(items.iter().filter_map(approval_of).collect())
 }
 
@@ -412,9 +426,12 @@ fn with_article(role: Role) -> String {
 /// How many times an approval is tried again after another approval was written first.
 const APPROVAL_ATTEMPTS: usize = 5;
 
-async fn approve(app: &App, ctx: &Context, caller: &Caller) -> Result<Answer, BbwsError> {
+async fn approve<S: Store, C: Callbacks, M: Mail, P: Parameters>(
+    app: &App<S, C, M, P>,
+    ctx: &Context,
+    caller: &Caller,
+) -> Result<Answer, BbwsError> {
     let settings = app.settings.as_ref().map_err(Clone::clone)?;
-    let ddb = app.clients.dynamodb.clone();
     let request_id = &ctx.claims.request_id;
     let attempt = ApprovalAttempt {
         email: ctx.claims.approver.clone(),
@@ -490,10 +507,16 @@ async fn approve(app: &App, ctx: &Context, caller: &Caller) -> Result<Answer, Bb
             ready: request.contains_key(READY),
             decides: met.then_some(&fields),
         };
-        if !approvals::record_approval(&ddb, &settings.approvals_table, &write).await? {
+        if !app
+            .store
+            .record_approval(&settings.approvals_table, &write)
+            .await?
+        {
             info!(event = "approval_write_lost", request_id = %request_id, role = ctx.claims.role.as_str(), round,
                   "approval {request_id}: the request changed since it was read (round {round}); reading it again");
-            request = approvals::get(&ddb, &settings.approvals_table, request_id, "request")
+            request = app
+                .store
+                .get(&settings.approvals_table, request_id, "request")
                 .await?
                 .ok_or_else(|| {
                     BbwsError::invalid_event(format!("request {request_id} vanished"))
@@ -562,8 +585,8 @@ async fn approve(app: &App, ctx: &Context, caller: &Caller) -> Result<Answer, Bb
     ))
 }
 
-async fn reject(
-    app: &App,
+async fn reject<S: Store, C: Callbacks, M: Mail, P: Parameters>(
+    app: &App<S, C, M, P>,
     ctx: &Context,
     token: &str,
     reason: &str,
@@ -615,15 +638,16 @@ async fn reject(
     fields.insert("rejected_by".into(), json!({"person": ctx.claims.approver, "role": role, "at": now.to_rfc3339(), "reason": reason}));
     // What the wait is failed with, kept so a retried request gives the same rejection.
     fields.insert("cause".into(), json!(cause));
-    let decided = approvals::transition_item(
-        &app.clients.dynamodb.clone(),
-        &settings.approvals_table,
-        request_id,
-        "pending",
-        "rejected",
-        &fields,
-    )
-    .await?;
+    let decided = app
+        .store
+        .transition(
+            &settings.approvals_table,
+            request_id,
+            "pending",
+            "rejected",
+            &fields,
+        )
+        .await?;
     let Some(decided) = decided else {
         // Lost to the quorum (or the wait's end): read what won and say so.
         let now_request = request_now(app, settings, request_id).await?;
@@ -680,19 +704,16 @@ async fn reject(
 }
 
 /// The request as it reads now, after a write lost to another (empty if it is gone).
-async fn request_now(
-    app: &App,
+async fn request_now<S: Store, C: Callbacks, M: Mail, P: Parameters>(
+    app: &App<S, C, M, P>,
     settings: &bbws_aws::Settings,
     request_id: &str,
 ) -> Result<Item, BbwsError> {
-    Ok(approvals::get(
-        &app.clients.dynamodb.clone(),
-        &settings.approvals_table,
-        request_id,
-        "request",
-    )
-    .await?
-    .unwrap_or_default())
+    Ok(app
+        .store
+        .get(&settings.approvals_table, request_id, "request")
+        .await?
+        .unwrap_or_default())
 }
 
 /// The wait ended before the decision reached it.
@@ -721,7 +742,11 @@ fn not_passed_on(request: &Item) -> Answer {
 
 /// A decision recorded but not yet given to the wait (its callback failed on the way) is passed on
 /// by the next visit of any of the request's links; `None` when there is nothing to pass on.
-async fn pass_on(app: &App, ctx: &Context, caller: &Caller) -> Result<Option<Answer>, BbwsError> {
+async fn pass_on<S: Store, C: Callbacks, M: Mail, P: Parameters>(
+    app: &App<S, C, M, P>,
+    ctx: &Context,
+    caller: &Caller,
+) -> Result<Option<Answer>, BbwsError> {
     let Some(decision) = undelivered(&ctx.request) else {
         return Ok(None);
     };
@@ -769,8 +794,8 @@ async fn pass_on(app: &App, ctx: &Context, caller: &Caller) -> Result<Option<Ans
 }
 
 /// Every decision and refusal: who, when, from which address and user agent.
-async fn audit(
-    app: &App,
+async fn audit<S: Store, C: Callbacks, M: Mail, P: Parameters>(
+    app: &App<S, C, M, P>,
     ctx: Option<&Context>,
     outcome: &str,
     detail: &str,
@@ -810,12 +835,9 @@ async fn audit(
     item.insert("expires_at".into(), json!(now.timestamp() + 400 * 86_400));
     info!(event = "approval_audit", request_id = %request_id, person = %person, role, decision, outcome,
           source_ip = %caller.source_ip, "{outcome}: {detail}");
-    approvals::put_if_absent(
-        &app.clients.dynamodb.clone(),
-        &settings.approvals_table,
-        &item,
-    )
-    .await?;
+    app.store
+        .put_if_absent(&settings.approvals_table, &item)
+        .await?;
     Ok(())
 }
 

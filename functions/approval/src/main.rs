@@ -5,13 +5,21 @@ mod deliver;
 mod handler;
 mod http;
 mod pages;
+mod ports;
 mod release;
 
-use bbws_aws::{Aws, Clients, Settings};
+use bbws_aws::{Aws, Settings};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     bbws_aws::runtime::init_tracing();
-    let app = handler::App::new(Clients::new(&Aws::load().await), Settings::from_env());
+    let aws = Aws::load().await;
+    let app = handler::App::new(
+        ports::AwsStore(aws.dynamodb()),
+        ports::AwsCallbacks(aws.sfn()),
+        ports::AwsMail(aws.sns()),
+        ports::AwsParameters(aws.ssm()),
+        Settings::from_env(),
+    );
     bbws_aws::runtime::serve(|event| app.handle(event)).await
 }

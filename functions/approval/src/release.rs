@@ -1,8 +1,6 @@
 //! A release's approval: one round for every phase (`request_release`), and a phase's child
 //! promotion accepting it (`accept_release`) instead of asking again.
 
-use bbws_aws::approvals::{get, put_if_absent};
-use bbws_aws::store::to_item;
 use bbws_aws::{BbwsError, Settings};
 use bbws_domain::{
     covers, ApprovedPackage, ErrorName, Preflight, PromotionPlan, ReleasePlan, ReleaseRef,
@@ -13,11 +11,12 @@ use serde_json::{json, Value};
 use tracing::info;
 
 use crate::handler::{App, Ask};
+use crate::ports::{Callbacks, Mail, Parameters, Store};
 
 /// The range key of the item that points from a release execution to its approval request.
 const POINTER: &str = "release";
 
-impl App {
+impl<S: Store, C: Callbacks, M: Mail, P: Parameters> App<S, C, M, P> {
     pub(crate) async fn request_release(
         &self,
         settings: &Settings,
@@ -120,14 +119,7 @@ impl App {
         let pointer = json!({"request_id": release.execution_arn, "item": POINTER,
                              "request": answer["request_id"], "created_at": Utc::now().to_rfc3339()});
         if let Value::Object(map) = pointer {
-            self.clients
-                .dynamodb
-                .put_item()
-                .table_name(&settings.approvals_table)
-                .set_item(Some(to_item(&map)))
-                .send()
-                .await
-                .map_err(|e| BbwsError::aws(format!("PutItem {}", settings.approvals_table), e))?;
+            self.store.put(&settings.approvals_table, &map).await?;
         }
         Ok(answer)
     }
@@ -155,9 +147,10 @@ impl App {
             .release
             .clone()
             .ok_or_else(|| refuse("the request names no release".to_owned()))?;
-        let ddb = self.clients.dynamodb.clone();
         let table = &settings.approvals_table;
-        let pointer = get(&ddb, table, &release.execution_arn, POINTER)
+        let pointer = self
+            .store
+            .get(table, &release.execution_arn, POINTER)
             .await?
             .ok_or_else(|| refuse(format!("{} asked nobody to approve", release.execution_arn)))?;
         let request_id = pointer
@@ -165,7 +158,9 @@ impl App {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let request = get(&ddb, table, &request_id, "request")
+        let request = self
+            .store
+            .get(table, &request_id, "request")
             .await?
             .ok_or_else(|| refuse(format!("approval request {request_id} is gone")))?;
         let text = |k: &str| request.get(k).and_then(Value::as_str).unwrap_or_default();
@@ -220,20 +215,17 @@ impl App {
         let used = json!({"request_id": request_id, "item": format!("phase#{}", release.phase),
                           "execution_arn": execution_arn, "at": Utc::now().to_rfc3339()});
         if let Value::Object(map) = used {
-            if !put_if_absent(&ddb, table, &map).await? {
-                let holder = get(
-                    &ddb,
-                    table,
-                    &request_id,
-                    &format!("phase#{}", release.phase),
-                )
-                .await?
-                .and_then(|i| {
-                    i.get("execution_arn")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                })
-                .unwrap_or_default();
+            if !self.store.put_if_absent(table, &map).await? {
+                let holder = self
+                    .store
+                    .get(table, &request_id, &format!("phase#{}", release.phase))
+                    .await?
+                    .and_then(|i| {
+                        i.get("execution_arn")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    })
+                    .unwrap_or_default();
                 if holder != execution_arn {
                     return Err(refuse(format!(
                         "phase {} was already run by {holder}",

@@ -11,8 +11,7 @@
 //!   (`bbws-rollback-<env>`), which takes the lock a promotion of the service would take.
 
 use bbws_aws::runtime::{parse, to_value};
-use bbws_aws::store::{acquire_lock, holder_status, notify, put_new, release_lock, take_over_lock};
-use bbws_aws::{BbwsError, Clients, Settings};
+use bbws_aws::{BbwsError, Settings};
 use bbws_domain::lock::{promotion_hold_seconds, release_hold_seconds, rollback_hold_seconds};
 use bbws_domain::{lock_verdict, ErrorName, LockVerdict, PromotionPlan, ReleasePlan, RollbackPlan};
 use chrono::Utc;
@@ -20,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 
+use crate::ports::{Claim, Executions, Functions, Store, Topic};
 use crate::{manual, outcome, release};
 
 #[derive(Deserialize)]
@@ -47,41 +47,50 @@ struct Taken {
     took_over: Option<Value>,
 }
 
-/// The record: the deployed settings and this account's clients.
-pub struct App {
-    /// This account's clients.
-    pub clients: Clients,
+/// The record: this account's tables, executions, events topic and functions, and the deployed
+/// settings.
+pub struct App<D, X, N, F> {
+    /// The lock and deployment tables.
+    pub store: D,
+    /// The executions holding locks.
+    pub executions: X,
+    /// The events topic.
+    pub topic: N,
+    /// This account's functions (where a release ended).
+    pub functions: F,
     /// The deployed settings, or why they cannot be used (every event is then refused).
     pub settings: Result<Settings, BbwsError>,
 }
 
-impl App {
+impl<D: Store, X: Executions, N: Topic, F: Functions> App<D, X, N, F> {
     /// One record event.
     pub async fn handle(&self, event: Value) -> Result<Value, BbwsError> {
         let settings = self.settings.as_ref().map_err(Clone::clone)?;
         match parse::<Event>("the record event", event)? {
             Event::Lock { promotion } => self.lock(settings, &promotion).await,
             Event::Unlock { promotion } => {
-                let released = release_lock(
-                    &self.clients.dynamodb.clone(),
-                    &settings.locks_table,
-                    &promotion.lock_id(),
-                    &promotion.execution_arn,
-                )
-                .await?;
+                let released = self
+                    .store
+                    .release_lock(
+                        &settings.locks_table,
+                        &promotion.lock_id(),
+                        &promotion.execution_arn,
+                    )
+                    .await?;
                 info!(event = "unlock", lock = %promotion.lock_id(), released, "lock {} released: {released}", promotion.lock_id());
                 to_value(&json!({"released": released}))
             }
             Event::Finish { outcome, state } => self.finish(settings, &outcome, &state).await,
             Event::LockRollback { rollback } => self.lock_rollback(settings, &rollback).await,
             Event::UnlockRollback { rollback } => {
-                let released = release_lock(
-                    &self.clients.dynamodb.clone(),
-                    &settings.locks_table,
-                    &rollback.lock_id,
-                    &rollback.execution_arn,
-                )
-                .await?;
+                let released = self
+                    .store
+                    .release_lock(
+                        &settings.locks_table,
+                        &rollback.lock_id,
+                        &rollback.execution_arn,
+                    )
+                    .await?;
                 info!(event = "unlock", lock = %rollback.lock_id, released, "lock {} released: {released}", rollback.lock_id);
                 to_value(&json!({"released": released}))
             }
@@ -90,13 +99,14 @@ impl App {
             }
             Event::LockRelease { release } => self.lock_release(settings, &release).await,
             Event::UnlockRelease { release } => {
-                let released = release_lock(
-                    &self.clients.dynamodb.clone(),
-                    &settings.locks_table,
-                    &release.lock_id,
-                    &release.execution_arn,
-                )
-                .await?;
+                let released = self
+                    .store
+                    .release_lock(
+                        &settings.locks_table,
+                        &release.lock_id,
+                        &release.execution_arn,
+                    )
+                    .await?;
                 info!(event = "unlock", lock = %release.lock_id, released, "lock {} released: {released}", release.lock_id);
                 to_value(&json!({"released": released}))
             }
@@ -141,23 +151,23 @@ impl App {
         hold_seconds: u64,
         refused: impl FnOnce(&str) -> String,
     ) -> Result<Taken, BbwsError> {
-        let ddb = self.clients.dynamodb.clone();
         let table = &settings.locks_table;
         // A takeover lost to another contender is looked at again, a bounded number of times.
         let mut last_holder = None;
         for _ in 0..LOCK_ATTEMPTS {
             let now = Utc::now();
             let expires = now.timestamp() + i64::try_from(hold_seconds).unwrap_or(i64::MAX / 2);
-            let got = acquire_lock(
-                &ddb,
-                table,
+            let acquired_at = now.to_rfc3339();
+            let claim = Claim {
                 lock_id,
                 execution_arn,
-                now.timestamp(),
-                expires,
-                &now.to_rfc3339(),
-            )
-            .await?;
+                expires_at: expires,
+                acquired_at: &acquired_at,
+            };
+            let got = self
+                .store
+                .acquire_lock(table, &claim, now.timestamp())
+                .await?;
             let holder = match got {
                 Ok(()) => {
                     info!(event = "lock", lock = %lock_id, expires_at = expires, "lock {lock_id} taken until {expires}");
@@ -169,7 +179,7 @@ impl App {
                 Err(holder) if holder.execution_arn.is_empty() => continue, // released meanwhile
                 Err(holder) => holder,
             };
-            let status = holder_status(&self.clients.sfn.clone(), &holder.execution_arn).await?;
+            let status = self.executions.status(&holder.execution_arn).await?;
             match lock_verdict(&status) {
                 LockVerdict::Held => {
                     last_holder = Some(holder);
@@ -183,17 +193,10 @@ impl App {
                     from.insert("status".into(), json!(ended));
                     from.insert("acquired_at".into(), json!(holder.acquired_at));
                     from.insert("taken_over_at".into(), json!(now.to_rfc3339()));
-                    let won = take_over_lock(
-                        &ddb,
-                        table,
-                        lock_id,
-                        execution_arn,
-                        &holder.execution_arn,
-                        expires,
-                        &now.to_rfc3339(),
-                        &from,
-                    )
-                    .await?;
+                    let won = self
+                        .store
+                        .take_over_lock(table, &claim, &holder.execution_arn, &from)
+                        .await?;
                     info!(event = "lock_stale", lock = %lock_id, holder = %holder.execution_arn,
                           holder_status = %ended, won, expires_at = expires,
                           "lock {lock_id} held by {} ({ended}, not running): taken over: {won}",
@@ -232,13 +235,10 @@ impl App {
         let Value::Object(item) = record else {
             return Err(BbwsError::invalid_event("the record is not an object"));
         };
-        let written = put_new(
-            &self.clients.dynamodb.clone(),
-            &settings.deployments_table,
-            "deployment_id",
-            &item,
-        )
-        .await?;
+        let written = self
+            .store
+            .put_new(&settings.deployments_table, "deployment_id", &item)
+            .await?;
         Ok((item, written))
     }
 
@@ -344,7 +344,9 @@ impl App {
             .map_err(|e| BbwsError::invalid_event(e.to_string()))?;
         let mut out = Map::new();
         for (service, region, f) in &targets {
-            let v = bbws_aws::functions::alias_version(&self.clients.lambda.get(region), f, &alias)
+            let v = self
+                .functions
+                .alias_version(region, f, &alias)
                 .await?
                 .unwrap_or_else(|| "none".to_owned());
             if let Value::Object(versions) = out
@@ -509,14 +511,10 @@ impl App {
         subject: &str,
         message: &str,
     ) -> bool {
-        match notify(
-            &self.clients.sns.clone(),
-            &settings.events_topic_arn,
-            event,
-            subject,
-            message,
-        )
-        .await
+        match self
+            .topic
+            .notify(&settings.events_topic_arn, event, subject, message)
+            .await
         {
             Ok(()) => {
                 info!(event = "notified", notification = %event, topic = %settings.events_topic_arn,
@@ -567,5 +565,562 @@ fn activity(execution_arn: &str) -> &'static str {
         "part of a release"
     } else {
         "being promoted"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bbws_aws::store::LockHolder;
+    use bbws_domain::{Catalog, Config, HolderStatus, PromotionRequest, ReleaseRequest};
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    const TOPIC: &str = "arn:aws:sns:af-south-1:1:bbws-events-prod";
+
+    fn arn(machine: &str, name: &str) -> String {
+        format!("arn:aws:states:af-south-1:1:execution:{machine}:{name}")
+    }
+
+    /// One lock item as DynamoDB keeps it.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Lock {
+        execution_arn: String,
+        acquired_at: String,
+        expires_at: i64,
+        took_over_from: Option<Map<String, Value>>,
+    }
+
+    /// The lock and deployment tables, with DynamoDB's conditions.
+    #[derive(Default)]
+    struct Tables {
+        locks: RefCell<BTreeMap<String, Lock>>,
+        records: RefCell<BTreeMap<String, Map<String, Value>>>,
+        record_writes: RefCell<usize>,
+        /// An execution that takes the lock between this one's look at it and its takeover.
+        contender: RefCell<Option<String>>,
+    }
+
+    impl Tables {
+        fn lock(&self, lock_id: &str) -> Option<Lock> {
+            self.locks.borrow().get(lock_id).cloned()
+        }
+
+        fn hold(&self, lock_id: &str, execution_arn: &str, expires_at: i64) {
+            self.locks.borrow_mut().insert(
+                lock_id.to_owned(),
+                Lock {
+                    execution_arn: execution_arn.to_owned(),
+                    acquired_at: "2026-11-24T20:00:00+00:00".into(),
+                    expires_at,
+                    took_over_from: None,
+                },
+            );
+        }
+    }
+
+    impl Store for Tables {
+        async fn acquire_lock(
+            &self,
+            _table: &str,
+            claim: &Claim<'_>,
+            now_epoch: i64,
+        ) -> Result<Result<(), LockHolder>, BbwsError> {
+            let mut locks = self.locks.borrow_mut();
+            if let Some(held) = locks.get(claim.lock_id) {
+                if held.expires_at >= now_epoch && held.execution_arn != claim.execution_arn {
+                    return Ok(Err(LockHolder {
+                        execution_arn: held.execution_arn.clone(),
+                        acquired_at: held.acquired_at.clone(),
+                    }));
+                }
+            }
+            locks.insert(
+                claim.lock_id.to_owned(),
+                Lock {
+                    execution_arn: claim.execution_arn.to_owned(),
+                    acquired_at: claim.acquired_at.to_owned(),
+                    expires_at: claim.expires_at,
+                    took_over_from: None,
+                },
+            );
+            Ok(Ok(()))
+        }
+
+        async fn take_over_lock(
+            &self,
+            _table: &str,
+            claim: &Claim<'_>,
+            stale_holder: &str,
+            took_over_from: &Map<String, Value>,
+        ) -> Result<bool, BbwsError> {
+            if let Some(contender) = self.contender.borrow_mut().take() {
+                self.hold(claim.lock_id, &contender, claim.expires_at);
+            }
+            let mut locks = self.locks.borrow_mut();
+            match locks.get(claim.lock_id) {
+                Some(held) if held.execution_arn == stale_holder => {
+                    locks.insert(
+                        claim.lock_id.to_owned(),
+                        Lock {
+                            execution_arn: claim.execution_arn.to_owned(),
+                            acquired_at: claim.acquired_at.to_owned(),
+                            expires_at: claim.expires_at,
+                            took_over_from: Some(took_over_from.clone()),
+                        },
+                    );
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        }
+
+        async fn release_lock(
+            &self,
+            _table: &str,
+            lock_id: &str,
+            execution_arn: &str,
+        ) -> Result<bool, BbwsError> {
+            let mut locks = self.locks.borrow_mut();
+            match locks.get(lock_id) {
+                Some(held) if held.execution_arn == execution_arn => {
+                    locks.remove(lock_id);
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        }
+
+        async fn put_new(
+            &self,
+            table: &str,
+            key_attr: &str,
+            record: &Map<String, Value>,
+        ) -> Result<bool, BbwsError> {
+            assert_eq!(table, "bbws-deployments-prod");
+            *self.record_writes.borrow_mut() += 1;
+            let key = record[key_attr].as_str().unwrap_or_default().to_owned();
+            let mut records = self.records.borrow_mut();
+            if records.contains_key(&key) {
+                return Ok(false);
+            }
+            records.insert(key, record.clone());
+            Ok(true)
+        }
+    }
+
+    /// What Step Functions says of each execution; any other does not exist.
+    #[derive(Default)]
+    struct Runs {
+        status: BTreeMap<String, &'static str>,
+        asked: RefCell<Vec<String>>,
+    }
+
+    impl Executions for Runs {
+        async fn status(&self, execution_arn: &str) -> Result<HolderStatus, BbwsError> {
+            self.asked.borrow_mut().push(execution_arn.to_owned());
+            Ok(self
+                .status
+                .get(execution_arn)
+                .map_or(HolderStatus::Missing, |s| HolderStatus::Status((*s).into())))
+        }
+    }
+
+    /// One notification published: the topic, the event attribute, the subject and the text.
+    type Notice = (String, String, String, String);
+
+    /// The events topic; `refuse` makes every publish fail.
+    #[derive(Default)]
+    struct Notices {
+        sent: RefCell<Vec<Notice>>,
+        refuse: bool,
+    }
+
+    impl Topic for Notices {
+        async fn notify(
+            &self,
+            topic_arn: &str,
+            event: &str,
+            subject: &str,
+            message: &str,
+        ) -> Result<(), BbwsError> {
+            if self.refuse {
+                return Err(BbwsError::new(
+                    ErrorName::AwsRefused,
+                    format!("Publish {event} to {topic_arn}: AuthorizationError"),
+                ));
+            }
+            self.sent.borrow_mut().push((
+                topic_arn.into(),
+                event.into(),
+                subject.into(),
+                message.into(),
+            ));
+            Ok(())
+        }
+    }
+
+    /// `latest-<env>` of each (region, function).
+    #[derive(Default)]
+    struct Aliases(BTreeMap<(String, String), String>);
+
+    impl Functions for Aliases {
+        async fn alias_version(
+            &self,
+            region: &str,
+            function: &str,
+            alias: &str,
+        ) -> Result<Option<String>, BbwsError> {
+            assert_eq!(alias, "latest-sit");
+            Ok(self.0.get(&(region.into(), function.into())).cloned())
+        }
+    }
+
+    type TestApp = App<Tables, Runs, Notices, Aliases>;
+
+    fn app() -> TestApp {
+        let settings = Settings::from_lookup(|name| match name {
+            "BBWS_ENV" => Some("prod".into()),
+            "BBWS_EVENTS_TOPIC_ARN" => Some(TOPIC.into()),
+            _ => None,
+        });
+        App {
+            store: Tables::default(),
+            executions: Runs::default(),
+            topic: Notices::default(),
+            functions: Aliases::default(),
+            settings,
+        }
+    }
+
+    /// A promotion of site-management from SIT to PROD by the execution `name`.
+    fn plan(name: &str) -> PromotionPlan {
+        let request = PromotionRequest::validate(
+            &json!({"service": "site-management", "source_env": "sit", "target_env": "prod",
+                "requested_by": "jane@bbws.io", "reason": "r", "change_request": "CHG-1"}),
+            &Catalog::runbook(),
+        )
+        .expect("valid request");
+        let execution = arn("bbws-promotion-prod", name);
+        PromotionPlan::new(&request, &Config::runbook(), &execution, Utc::now()).expect("plan")
+    }
+
+    const LOCK: &str = "site-management#prod";
+
+    fn later() -> i64 {
+        Utc::now().timestamp() + 3600
+    }
+
+    async fn lock(app: &TestApp, plan: &PromotionPlan) -> Result<Value, BbwsError> {
+        app.handle(json!({"op": "lock", "promotion": plan})).await
+    }
+
+    async fn unlock(app: &TestApp, plan: &PromotionPlan) -> Value {
+        app.handle(json!({"op": "unlock", "promotion": plan}))
+            .await
+            .expect("unlock answers")
+    }
+
+    #[tokio::test]
+    async fn a_free_lock_is_taken_and_the_start_announced() {
+        let app = app();
+        let plan = plan("run-1");
+        let out = lock(&app, &plan).await.expect("taken");
+        assert_eq!(out["lock_id"], LOCK);
+        assert_eq!(out["took_over"], Value::Null);
+        assert_eq!(out["notified"], true);
+        let held = app.store.lock(LOCK).expect("a lock item");
+        assert_eq!(held.execution_arn, plan.execution_arn);
+        assert_eq!(out["expires_at"], held.expires_at);
+        assert!(held.expires_at > Utc::now().timestamp());
+        assert!(app.executions.asked.borrow().is_empty(), "nobody to ask");
+        {
+            let sent = app.topic.sent.borrow();
+            assert_eq!(sent.len(), 1);
+            let (topic, event, subject, text) = &sent[0];
+            assert_eq!(
+                (topic.as_str(), event.as_str(), subject.as_str()),
+                (
+                    TOPIC,
+                    "started",
+                    "Promotion started: site-management SIT -> PROD"
+                )
+            );
+            assert!(text.contains("Change request: CHG-1\n"), "{text}");
+        }
+
+        // The same execution asking again (a retried step) keeps its lock.
+        let again = lock(&app, &plan).await.expect("its own lock");
+        assert_eq!(again["took_over"], Value::Null);
+        assert_eq!(
+            app.store.lock(LOCK).map(|l| l.execution_arn),
+            Some(plan.execution_arn)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lock_held_by_a_running_execution_is_refused_and_left_alone() {
+        let mut app = app();
+        let holder = arn("bbws-rollback-prod", "rb-1");
+        app.executions.status.insert(holder.clone(), "RUNNING");
+        app.store.hold(LOCK, &holder, later());
+        let before = app.store.lock(LOCK);
+        let e = lock(&app, &plan("run-2")).await.expect_err("refused");
+        assert_eq!(e.error_type, ErrorName::PromotionInProgress);
+        assert_eq!(
+            e.message,
+            format!(
+                "site-management cannot be promoted to PROD now: it is being rolled back by \
+                 {holder} (since 2026-11-24T20:00:00+00:00); wait for it to end, or stop it: the \
+                 next attempt takes over the lock of an execution that no longer runs"
+            )
+        );
+        assert_eq!(app.store.lock(LOCK), before, "the holder keeps its lock");
+        assert_eq!(*app.executions.asked.borrow(), vec![holder]);
+        assert!(app.topic.sent.borrow().is_empty(), "nothing announced");
+    }
+
+    #[tokio::test]
+    async fn a_lock_whose_holder_no_longer_runs_is_taken_over_and_the_takeover_recorded() {
+        for (status, said) in [(Some("ABORTED"), "ABORTED"), (None, "MISSING")] {
+            let mut app = app();
+            let holder = arn("bbws-promotion-prod", "stopped-by-hand");
+            if let Some(s) = status {
+                app.executions.status.insert(holder.clone(), s);
+            }
+            app.store.hold(LOCK, &holder, later());
+            let plan = plan("run-2");
+            let out = lock(&app, &plan).await.expect("taken over");
+            let from = &out["took_over"];
+            assert_eq!(from["execution_arn"], holder.as_str(), "{said}");
+            assert_eq!(from["status"], said);
+            assert_eq!(from["acquired_at"], "2026-11-24T20:00:00+00:00");
+            let held = app.store.lock(LOCK).expect("a lock item");
+            assert_eq!(held.execution_arn, plan.execution_arn);
+            assert_eq!(
+                held.took_over_from.map(Value::Object).as_ref(),
+                Some(from),
+                "the lock item records the takeover too"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_takeover_lost_to_another_contender_looks_again_and_finds_it_running() {
+        let mut app = app();
+        let stale = arn("bbws-promotion-prod", "stopped-by-hand");
+        let winner = arn("bbws-release-prod", "rel-9");
+        app.executions.status.insert(stale.clone(), "ABORTED");
+        app.executions.status.insert(winner.clone(), "RUNNING");
+        app.store.hold(LOCK, &stale, later());
+        *app.store.contender.borrow_mut() = Some(winner.clone());
+        let e = lock(&app, &plan("run-2")).await.expect_err("refused");
+        assert_eq!(e.error_type, ErrorName::PromotionInProgress);
+        assert!(
+            e.message
+                .contains(&format!("it is part of a release by {winner}")),
+            "{}",
+            e.message
+        );
+        assert_eq!(*app.executions.asked.borrow(), vec![stale, winner.clone()]);
+        assert_eq!(app.store.lock(LOCK).map(|l| l.execution_arn), Some(winner));
+    }
+
+    #[tokio::test]
+    async fn only_the_own_lock_is_released_and_releasing_twice_is_fine() {
+        let app = app();
+        let (mine, other) = (plan("run-1"), plan("run-2"));
+        lock(&app, &mine).await.expect("taken");
+        assert_eq!(unlock(&app, &other).await, json!({"released": false}));
+        assert_eq!(
+            app.store.lock(LOCK).map(|l| l.execution_arn),
+            Some(mine.execution_arn.clone()),
+            "another execution's unlock leaves the lock alone"
+        );
+        assert_eq!(unlock(&app, &mine).await, json!({"released": true}));
+        assert_eq!(app.store.lock(LOCK), None);
+        assert_eq!(unlock(&app, &mine).await, json!({"released": false}));
+        assert_eq!(app.store.lock(LOCK), None);
+    }
+
+    /// The state of a promotion that failed at `stage` with `error` (its name and message).
+    fn failed(plan: &PromotionPlan, stage: &str, error: &str, message: &str) -> Value {
+        let cause = json!({"errorType": error, "errorMessage": message}).to_string();
+        json!({"promotion": plan, "failed_stage": stage, "error": {"Error": error, "Cause": cause},
+               "lock": {"took_over": null}})
+    }
+
+    async fn finish(app: &TestApp, outcome: &str, state: &Value) -> Value {
+        app.handle(json!({"op": "finish", "outcome": outcome, "state": state}))
+            .await
+            .expect("recorded")
+    }
+
+    #[tokio::test]
+    async fn an_outcome_recorded_twice_is_written_once() {
+        let app = app();
+        let plan = plan("run-1");
+        let state = failed(
+            &plan,
+            "deploy",
+            "Sandbox.Timedout",
+            "Task timed out after 60.00 seconds",
+        );
+        let first = finish(&app, "failed", &state).await;
+        assert_eq!(first["deployment_id"], "run-1:failed");
+        let kept = app.store.records.borrow().get("run-1:failed").cloned();
+        assert!(kept.is_some(), "the record is written");
+        let second = finish(&app, "failed", &state).await;
+        assert_eq!(second, first, "the retried step answers the same");
+        assert_eq!(*app.store.record_writes.borrow(), 2, "both tried to write");
+        assert_eq!(app.store.records.borrow().len(), 1, "one record");
+        assert_eq!(
+            app.store.records.borrow().get("run-1:failed").cloned(),
+            kept,
+            "never overwritten (its timestamp is the first attempt's)"
+        );
+        // Another outcome of the same execution is a record of its own.
+        finish(&app, "succeeded", &json!({"promotion": plan})).await;
+        assert_eq!(app.store.records.borrow().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failure_is_named_by_the_stage_it_happened_in() {
+        let refused = ErrorName::AwsRefused.as_str();
+        for (stage, error, name, event, subject) in [
+            (
+                "deploy",
+                "Sandbox.Timedout",
+                ErrorName::DeployFailed,
+                "failed",
+                "Promotion failed: site-management to PROD",
+            ),
+            (
+                "backup",
+                refused,
+                ErrorName::DeployFailed,
+                "failed",
+                "Promotion failed: site-management to PROD",
+            ),
+            (
+                "preflight",
+                refused,
+                ErrorName::PreflightFailed,
+                "failed",
+                "Promotion failed: site-management to PROD",
+            ),
+            (
+                "window",
+                "States.TaskFailed",
+                ErrorName::OutsideMaintenanceWindow,
+                "failed",
+                "Promotion failed: site-management to PROD",
+            ),
+            (
+                "approval-timeout",
+                "States.Timeout",
+                ErrorName::ApprovalTimedOut,
+                "approval_timed_out",
+                "Approval timed out: site-management to PROD",
+            ),
+        ] {
+            let app = app();
+            let plan = plan("run-1");
+            let out = finish(&app, "failed", &failed(&plan, stage, error, "it broke")).await;
+            assert_eq!(out["status"], "failed", "{stage}");
+            assert_eq!(out["error"], name.as_str(), "{stage}");
+            let records = app.store.records.borrow();
+            let record = records.get("run-1:failed").expect("a record");
+            assert_eq!(record["error"], name.as_str(), "{stage}");
+            assert_eq!(record["cause"], out["cause"], "{stage}");
+            assert_eq!(record["outcome"], "failed");
+            let sent = app.topic.sent.borrow();
+            let (_, sent_event, sent_subject, text) = &sent[0];
+            assert_eq!(
+                (sent_event.as_str(), sent_subject.as_str()),
+                (event, subject),
+                "{stage}"
+            );
+            assert!(
+                text.contains(&format!("Error: {name}\n")),
+                "{stage}: {text}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_notification_that_cannot_be_sent_changes_no_outcome() {
+        let mut app = app();
+        app.topic.refuse = true;
+        let plan = plan("run-1");
+        let taken = lock(&app, &plan).await.expect("taken all the same");
+        assert_eq!(taken["notified"], false);
+        assert!(app.store.lock(LOCK).is_some());
+        let state = failed(&plan, "deploy", "Sandbox.Timedout", "timed out");
+        let out = finish(&app, "failed", &state).await;
+        assert_eq!(out["notified"], false);
+        assert_eq!(out["error"], ErrorName::DeployFailed.as_str());
+        assert_eq!(app.store.records.borrow().len(), 1, "the record is kept");
+        // What a successful notification of the same outcome carries.
+        let app = self::app();
+        let out = finish(
+            &app,
+            "rolled_back",
+            &json!({"promotion": plan, "rollback": {"reason": "health 500"}}),
+        )
+        .await;
+        assert_eq!(out["notified"], true);
+        let sent = app.topic.sent.borrow();
+        assert_eq!(sent.len(), 1);
+        let (topic, event, subject, text) = &sent[0];
+        assert_eq!(
+            (topic.as_str(), event.as_str(), subject.as_str()),
+            (TOPIC, "rolled_back", "Rolled back: site-management to PROD")
+        );
+        assert!(
+            text.contains("Outcome: rolled_back\nError: Bbws.RolledBack\nCause: health 500."),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(&format!("Execution: {}\n", plan.execution_arn)),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_finished_release_records_where_every_service_ended() {
+        let mut app = app();
+        let request = ReleaseRequest::validate(
+            &json!({"target_env": "sit", "services": ["site-management"],
+                "requested_by": "lead@bbws.io", "reason": "Release 2026.12"}),
+            &Config::runbook().catalog,
+        )
+        .expect("valid");
+        let execution = arn("bbws-release-sit", "rel");
+        let release =
+            ReleasePlan::new(request, &Config::runbook(), &execution, Utc::now()).expect("plan");
+        let targets = release
+            .targets(&Config::runbook().catalog)
+            .expect("targets");
+        let (_, region, missing) = targets.first().cloned().expect("a function");
+        for (_, region, f) in &targets[1..] {
+            app.functions
+                .0
+                .insert((region.clone(), f.clone()), "5".into());
+        }
+        let out = app
+            .handle(json!({"op": "finish_release", "outcome": "succeeded",
+                           "state": {"release": release}}))
+            .await
+            .expect("recorded");
+        let ended = &out["ended_on"]["site-management"];
+        assert_eq!(ended[format!("{region}/{missing}")], "none");
+        for (_, region, f) in &targets[1..] {
+            assert_eq!(ended[format!("{region}/{f}")], "5");
+        }
+        let records = app.store.records.borrow();
+        assert_eq!(records["rel:succeeded"]["ended_on"], out["ended_on"]);
+        let sent = app.topic.sent.borrow();
+        assert_eq!(sent[0].1, "released");
     }
 }
