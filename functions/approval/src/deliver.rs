@@ -5,12 +5,15 @@
 //! is only recorded and the ask sends it to its own token as its last act; once the request is
 //! ready, the approver whose decision completes it sends it at once. A callback that failed on the
 //! way (throttled, a 5xx) leaves the request decided but not [`DELIVERED`]: the next visit of any
-//! link of the request, or a retried ask, delivers it.
+//! link of the request, or a retried ask, delivers it. The decider has the delivery to itself for
+//! [`DELIVERY_LEASE`] unless it hands it over ([`HANDED_OVER`]) when its callback failed: a visit at
+//! the same moment never races it (one of the two callbacks would be refused, and its page would
+//! tell its approver the wait had ended).
 
 use bbws_aws::approvals::{Callback, Item, DELIVERED, READY};
 use bbws_aws::{BbwsError, Settings};
 use bbws_domain::ErrorName;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 
@@ -52,13 +55,35 @@ pub(crate) fn decision_of(request: &Item) -> Option<Decision> {
     }
 }
 
-/// Whether the request's decision is still to be passed on by whoever opens a link next: decided,
-/// ready (so the approver's side delivers, not the ask), and not delivered.
-pub(crate) fn undelivered(request: &Item) -> Option<Decision> {
+/// How long the one who decided (or the ask, for a decision made before it was ready) has the
+/// delivery to itself: longer than one callback with all its SDK attempts (45 s).
+pub(crate) const DELIVERY_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// Set on a decided request by the decider whose callback failed: it gives up its lease, and the
+/// next visit of a link delivers at once.
+pub(crate) const HANDED_OVER: &str = "handed_over_at";
+
+/// Whether the request's decision is to be passed on by whoever opens a link `now`: decided, ready
+/// (so the approver's side delivers, not the ask), not delivered, and handed over by its decider or
+/// decided (or made ready) longer than [`DELIVERY_LEASE`] ago.
+pub(crate) fn undelivered(request: &Item, now: DateTime<Utc>) -> Option<Decision> {
     if request.contains_key(DELIVERED) || !request.contains_key(READY) {
         return None;
     }
-    decision_of(request)
+    let decision = decision_of(request)?;
+    if request.contains_key(HANDED_OVER) {
+        return Some(decision);
+    }
+    let since = ["decided_at", READY]
+        .iter()
+        .filter_map(|k| request.get(*k).and_then(Value::as_str))
+        .filter_map(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .max();
+    match since {
+        Some(t) if now - t < DELIVERY_LEASE => None,
+        _ => Some(decision),
+    }
 }
 
 /// What a refused callback (`Gone`) says of the request.
@@ -163,27 +188,55 @@ mod tests {
         assert_eq!(decision_of(&item(json!({"status": "expired"}))), None);
     }
 
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_decision_is_its_deciders_to_deliver_until_handed_over_or_its_lease_ran_out() {
+        let decided = json!({"status": "rejected", "cause": "c", READY: "2026-12-02T20:05:00Z",
+                             "decided_at": "2026-12-02T20:06:00Z"});
+        let during = at("2026-12-02T20:06:59Z");
+        assert_eq!(
+            undelivered(&item(decided.clone()), during),
+            None,
+            "a visit while the decider delivers leaves it to the decider"
+        );
+        assert!(undelivered(&item(decided.clone()), at("2026-12-02T20:07:00Z")).is_some());
+        let mut handed = decided.clone();
+        handed[HANDED_OVER] = json!("2026-12-02T20:06:02Z");
+        assert!(
+            undelivered(&item(handed), during).is_some(),
+            "its callback failed: the next visit delivers at once"
+        );
+        // Decided before the ask was ready: the lease runs from the ready mark (the ask delivers).
+        let early = json!({"status": "approved", "approvers": [], "decided_at": "2026-12-02T20:04:00Z",
+                           READY: "2026-12-02T20:06:30Z"});
+        assert_eq!(undelivered(&item(early), during), None);
+    }
+
     #[test]
     fn only_a_ready_decided_request_not_yet_delivered_is_passed_on_by_a_link() {
+        let now = Utc::now();
         let approved = json!({"status": "approved", "approvers": [], READY: "t"});
-        assert!(undelivered(&item(approved.clone())).is_some());
+        let undelivered = |v: Value| undelivered(&item(v), now);
+        assert!(undelivered(approved.clone()).is_some());
         let mut delivered = approved.clone();
         delivered[DELIVERED] = json!("t2");
-        assert_eq!(undelivered(&item(delivered)), None, "delivered once");
+        assert_eq!(undelivered(delivered), None, "delivered once");
         let mut not_ready = approved;
         not_ready
             .as_object_mut()
             .map(|m| m.remove(READY))
             .unwrap_or_default();
         assert_eq!(
-            undelivered(&item(not_ready)),
+            undelivered(not_ready),
             None,
             "the ask delivers what was decided before it was ready"
         );
-        assert_eq!(
-            undelivered(&item(json!({"status": "pending", READY: "t"}))),
-            None
-        );
-        assert!(undelivered(&item(json!({"status": "rejected", READY: "t"}))).is_some());
+        assert_eq!(undelivered(json!({"status": "pending", READY: "t"})), None);
+        assert!(undelivered(json!({"status": "rejected", READY: "t"})).is_some());
     }
 }

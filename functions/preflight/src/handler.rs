@@ -12,9 +12,9 @@ use bbws_aws::runtime::{parse, to_value};
 use bbws_aws::{BbwsError, Settings};
 use bbws_domain::windows::outside_window_cause;
 use bbws_domain::{
-    check_readiness, check_source_health, check_window, evaluate_gates, evaluate_stability, own_environment,
-    validate_request, Check, EnvRequest, ErrorName, Preflight, PromotionPlan, ReleasePlan,
-    ReleaseRequest, SourceFunction, WindowCheck,
+    check_readiness, check_source_health, check_window, evaluate_gates, evaluate_stability,
+    own_environment, validate_request, Check, EnvRequest, ErrorName, Preflight, PromotionPlan,
+    ReleasePlan, ReleaseRequest, SourceFunction, WindowCheck,
 };
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
