@@ -23,7 +23,7 @@ pub enum Rule {
     Stability(Metric),
     /// The source's errors and throttles both passed over a look-back of at least 24 h.
     StableFor24h,
-    /// The source's `/health`: the preflight reads readiness, not `/health`, so a person decides.
+    /// The source version's `/health`, invoked by the preflight.
     SourceHealth,
     /// The approval of `Role`, when the path requires it.
     Approval(Role),
@@ -1119,20 +1119,7 @@ pub fn decide(rule: Rule, facts: &Facts) -> Decision {
                 )
             }
         }
-        Rule::SourceHealth => {
-            let ready = checks_ending(facts, "is ready").unwrap_or_default();
-            d(
-                Verdict::Open,
-                concat!(
-                    "the preflight checks the source's State and LastUpdateStatus, ",
-                    "not its /health: a person confirms"
-                ),
-                ready
-                    .iter()
-                    .map(|c| Evidence::new(Source::Figure, format!("{}: {}", c.check, c.detail)))
-                    .collect(),
-            )
-        }
+        Rule::SourceHealth => checks_decision(facts, "/health", "the source version's /health"),
         Rule::Approval(role) => approval(facts, role),
         Rule::ReleaseNotes => match &facts.release_notes {
             Some(at) => d(

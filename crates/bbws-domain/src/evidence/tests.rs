@@ -772,6 +772,7 @@ fn the_dev_to_sit_table_uses_the_dev_lead_and_trusts_nothing() {
             .verdict,
         F
     );
+    // A record from before the preflight invoked /health keeps no such check: a person decides.
     assert_eq!(
         list.item("DEV Lambda health check returns 200")
             .expect("item")
@@ -782,6 +783,24 @@ fn the_dev_to_sit_table_uses_the_dev_lead_and_trusts_nothing() {
         list.item("Release notes documented").expect("item").verdict,
         O
     );
+    for (passed, verdict) in [(true, T), (false, F)] {
+        let mut facts = facts.clone();
+        let checks = facts.record["preflight"].as_array_mut().expect("checks");
+        checks.push(
+            json!({"check": format!("{TIM_SIT} /health"), "passed": passed,
+                           "detail": format!("{TIM_SIT}:12 answered GET /health with 200")}),
+        );
+        let report = build(&facts);
+        let item = report
+            .checklist("DEV to SIT Promotion Checklist")
+            .and_then(|l| l.item("DEV Lambda health check returns 200"))
+            .expect("item");
+        assert_eq!(item.verdict, verdict);
+        assert!(item
+            .evidence
+            .iter()
+            .any(|e| e.text.contains("answered GET /health")));
+    }
 }
 
 #[test]
