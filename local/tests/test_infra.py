@@ -535,8 +535,10 @@ def test_source_reader_trusts_exactly_the_next_pipeline_roles(deployed, env):
     acct = ACCOUNTS[env]
     assert set(g) == {"lambda:GetFunction", "lambda:GetAlias", "lambda:GetFunctionConfiguration",
                       "lambda:ListVersionsByFunction", "lambda:ListAliases", "cloudwatch:GetMetricStatistics",
-                      "dynamodb:GetItem", "dynamodb:Query"}
+                      "dynamodb:GetItem", "dynamodb:Query", "lambda:InvokeFunction"}
     assert g["lambda:GetFunction"] == service_arns(env, ["af-south-1"])
+    # The preflight's /health of the version promoted: qualified ARNs only, never $LATEST.
+    assert g["lambda:InvokeFunction"] == {a for a in service_arns(env, ["af-south-1"]) if a.endswith(":*")}
     assert g["dynamodb:Query"] == {f"arn:aws:dynamodb:af-south-1:{acct}:table/bbws-quality-gates-{env}"}
 
 
