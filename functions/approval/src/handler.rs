@@ -1376,4 +1376,132 @@ mod flows {
             .all(|a| a["outcome"] == "refused" && a["person"] == "unknown"));
         assert!(app.store.audit(&request_id()).is_empty());
     }
+
+    /// A PROD release of site-management and the preflight's answer for its one phase (every
+    /// source function on version 7).
+    fn release() -> (ReleasePlan, Value) {
+        let request = bbws_domain::ReleaseRequest::validate(
+            &json!({"target_env": "prod", "services": ["site-management"],
+                    "requested_by": REQUESTER, "reason": "r", "change_request": "CHG-9"}),
+            &Catalog::runbook(),
+        )
+        .expect("valid release");
+        let arn = "arn:aws:states:af-south-1:1:execution:bbws-release-prod:rel-1";
+        let release =
+            ReleasePlan::new(request, &Config::runbook(), arn, Utc::now()).expect("release plan");
+        let plan = phase_plan(&release);
+        let phase = &release.phases[0];
+        let preflight = json!({"passed": true, "approval": plan.rules.approval,
+            "phases": [{"index": phase.index, "service": phase.service,
+                        "execution_name": phase.execution_name,
+                        "source": phase_preflight(&plan, None).source, "current": []}]});
+        (release, preflight)
+    }
+
+    /// The promotion the release starts for its first phase.
+    fn phase_plan(release: &ReleasePlan) -> PromotionPlan {
+        let phase = &release.phases[0];
+        let request =
+            PromotionRequest::validate(&phase.input, &Catalog::runbook()).expect("phase input");
+        let arn = format!(
+            "arn:aws:states:af-south-1:1:execution:bbws-promotion-prod:{}",
+            phase.execution_name
+        );
+        PromotionPlan::new(&request, &Config::runbook(), &arn, Utc::now()).expect("phase plan")
+    }
+
+    /// What a phase's preflight resolved; `code` replaces the first package's CodeSha256.
+    fn phase_preflight(plan: &PromotionPlan, code: Option<&str>) -> Preflight {
+        let source = plan
+            .functions
+            .iter()
+            .enumerate()
+            .map(|(i, f)| bbws_domain::SourceFunction {
+                function: bbws_domain::FunctionVersion {
+                    name: f.source.clone(),
+                    version: "7".into(),
+                    state: "Active".into(),
+                    last_update_status: "Successful".into(),
+                    code_sha256: match code {
+                        Some(other) if i == 0 => other.to_owned(),
+                        _ => format!("{}=", f.source),
+                    },
+                },
+                target: f.target.clone(),
+            })
+            .collect();
+        Preflight {
+            passed: true,
+            checks: Vec::new(),
+            source,
+            window: WindowCheck::NotRequired,
+            emergency: false,
+            approval: plan.rules.approval.clone(),
+        }
+    }
+
+    /// The phase execution `run` accepting the release's approval.
+    async fn accept(
+        app: &TestApp,
+        release: &ReleasePlan,
+        code: Option<&str>,
+        run: &str,
+    ) -> Result<Value, BbwsError> {
+        let plan = phase_plan(release);
+        let preflight = phase_preflight(&plan, code);
+        let arn = format!("arn:aws:states:af-south-1:1:execution:bbws-promotion-prod:{run}");
+        app.handle(json!({"op": "accept_release", "promotion": plan, "preflight": preflight,
+                          "execution_arn": arn, "execution_name": release.phases[0].execution_name}))
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_release_is_approved_once_and_its_phase_runs_only_what_was_approved_once() {
+        let app = app();
+        let (release, preflight) = release();
+        let ask = |token: &str| {
+            json!({"op": "request_release", "task_token": token, "release": release,
+                   "preflight": preflight, "entered_at": Utc::now().to_rfc3339()})
+        };
+        let first = app.handle(ask("release-1")).await.expect("asked");
+        assert_eq!(mailed_to(&app), [OPS_LEAD, SECOND_TECH_LEAD, TECH_LEAD]);
+        let e = accept(&app, &release, None, "phase-run-1")
+            .await
+            .expect_err("not approved yet");
+        assert_eq!(e.error_type, ErrorName::ApprovalRejected);
+        assert!(e.message.contains("(not approved)"), "{}", e.message);
+
+        // A retried ask mails nobody again; the links answer its new wait.
+        let again = app.handle(ask("release-2")).await.expect("asked again");
+        assert_eq!(again["request_id"], first["request_id"]);
+        assert_eq!(app.mail.emails.borrow().len(), 3, "nobody mailed twice");
+
+        for who in [TECH_LEAD, OPS_LEAD] {
+            let t = link(&app, who, "Approve");
+            assert_eq!(confirm(&app, &t).await.0, 200, "{who}");
+        }
+        let sent = app.callbacks.sent.borrow().clone();
+        assert_eq!(sent.len(), 1, "one callback: {sent:?}");
+        assert_eq!(sent[0].0, "release-2", "to the current wait");
+
+        // Another package than the approvers saw is refused, and uses nothing up.
+        let e = accept(&app, &release, Some("other="), "phase-run-1")
+            .await
+            .expect_err("not what was approved");
+        assert_eq!(e.error_type, ErrorName::ApprovalRejected);
+        let accepted = accept(&app, &release, None, "phase-run-1")
+            .await
+            .expect("covered");
+        assert_eq!(accepted["request_id"], first["request_id"]);
+        assert_eq!(accepted["phase"], 1);
+        assert_eq!(
+            accept(&app, &release, None, "phase-run-1").await.ok(),
+            Some(accepted),
+            "the same phase execution again (a retry) is accepted again"
+        );
+        let e = accept(&app, &release, None, "phase-run-2")
+            .await
+            .expect_err("used once");
+        assert!(e.message.contains("was already run by"), "{}", e.message);
+    }
 }
