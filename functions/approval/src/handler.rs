@@ -1504,4 +1504,74 @@ mod flows {
             .expect_err("used once");
         assert!(e.message.contains("was already run by"), "{}", e.message);
     }
+
+    /// A manual rollback of the tenant service in `env`, asked by Jane, to version 7 (forced).
+    fn rollback(env: &str) -> (Value, Value) {
+        let request = bbws_domain::RollbackRequest::validate(
+            &json!({"service": "tenant-instance-management", "environment": env,
+                    "target_version": "7", "force": true, "reason": "API errors",
+                    "requested_by": REQUESTER, "incident": "INC-91"}),
+            &Catalog::runbook(),
+        )
+        .expect("valid rollback");
+        let arn = format!("arn:aws:states:af-south-1:1:execution:bbws-rollback-{env}:rb-1");
+        let plan = bbws_domain::RollbackPlan::new(request, &Config::runbook(), &arn, Utc::now())
+            .expect("rollback plan");
+        let function = format!("bbws-tenant-instance-management-{env}");
+        let target = json!({"target": "version 7",
+            "moves": [{"region": "af-south-1", "function": function, "from_version": "9", "to_version": "7"}],
+            "forced": [format!("{function} version 7")]});
+        (json!(plan), target)
+    }
+
+    #[tokio::test]
+    async fn a_prod_rollback_asks_either_lead_with_every_move_and_one_approval_decides() {
+        let app = app();
+        let (plan, target) = rollback("prod");
+        let asked = app
+            .handle(
+                json!({"op": "request_rollback", "task_token": "rb-token", "rollback": plan,
+                           "target": target, "entered_at": Utc::now().to_rfc3339()}),
+            )
+            .await
+            .expect("asked");
+        assert_eq!(asked["emails"], 3);
+        assert_eq!(mailed_to(&app), [OPS_LEAD, SECOND_TECH_LEAD, TECH_LEAD]);
+        let text = app.mail.emails.borrow()[0].text.clone();
+        assert!(
+            text.contains("bbws-tenant-instance-management-prod version 9 -> 7 in af-south-1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "FORCED: never live before: bbws-tenant-instance-management-prod version 7"
+            ),
+            "{text}"
+        );
+        let t = link(&app, OPS_LEAD, "Approve");
+        assert_eq!(confirm(&app, &t).await.0, 200);
+        let sent = app.callbacks.sent.borrow().clone();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].0, "rb-token");
+        assert_eq!(
+            approvers_of(&sent[0].1),
+            [format!("{OPS_LEAD}/\"operations_lead\"")]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rollback_that_needs_no_approval_asks_nobody() {
+        let app = app();
+        let (plan, target) = rollback("dev");
+        let e = app
+            .handle(
+                json!({"op": "request_rollback", "task_token": "rb-token", "rollback": plan,
+                           "target": target, "entered_at": Utc::now().to_rfc3339()}),
+            )
+            .await
+            .expect_err("refused");
+        assert!(e.message.contains("needs no approval"), "{}", e.message);
+        assert!(app.mail.emails.borrow().is_empty());
+        assert!(app.mail.notices.borrow().is_empty());
+    }
 }
