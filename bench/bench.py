@@ -11,18 +11,27 @@ to bench/results.json. What is measured (and what is the estate's own):
 - cost: state transitions per execution (AWS bills Standard workflows per transition), Lambda GB-seconds
   (the estate's journal of invocations), priced at the public rates below.
 - approval latency: from the approver's confirming POST to the next state entered.
+- breach -> rollback: a SIT -> PROD promotion of a build that fails under traffic (no smoke test in the
+  deployed catalog, so it reaches the monitor); live traffic on latest-prod as soon as the monitor waits
+  for its next poll; from the first failing invocation to `latest-prod` back on the good version in both
+  regions (polled every 50 ms), against the monitor's poll interval (goal: at most the interval + 5 s).
+- scale: N promotions of different services and environments started at once (N = 1, 3: the three
+  services into SIT, 6: and the three into PROD), wall time of the batch and active time of each; and N
+  promotions of the same service and environment at once (the lock lets one through; how long the others
+  take to be refused).
 - the estate's own overhead: the median round trip of a cheap call (Lambda GetAlias) through the gateway,
   so a figure is not mistaken for the pipeline's.
 
-Not measured yet (reported as such): breach -> rollback time, N concurrent promotions, a 30-service
-catalog's preflight, a PROD promotion with its full 5-minute monitor (its transitions are counted with the
-monitor shortened to one poll; each further poll costs three transitions).
+Not measured yet (reported as such): a 30-service catalog's preflight, a PROD promotion with its full
+5-minute monitor (its transitions are counted with the monitor shortened to one poll; each further poll
+costs three transitions). The catalog has three services, so N stops at 6 distinct promotions.
 """
 from __future__ import annotations
 
 import json
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -201,6 +210,138 @@ def promotions() -> dict[str, Any]:
     return out
 
 
+# breach -> rollback ------------------------------------------------------------------------------------------
+BREACH_POLL_SECONDS = 4
+
+
+def breach_to_rollback() -> dict[str, Any]:
+    tenant = "tenant-instance-management"
+    prev = ph.set_config("prod", {**ph.inside_every_window(),
+                                  "monitor": {"prod_seconds": 60, "poll_seconds": BREACH_POLL_SECONDS},
+                                  "catalog": ph.catalog_with(tenant, smoke_tests=[])})
+    sit_before = ph.deploy_build("sit", tenant, "errors-under-traffic", "1.4.3")
+    runs: list[dict[str, float]] = []
+    try:
+        ph.record_service_gates("sit", tenant)
+        for _ in range(RUNS):
+            good = ph.latest_versions("prod", tenant)
+            arn = ph.start("prod", ph.sample_input("promote-sit-to-prod"))
+            ph.approve_with_task_token("prod", arn, [ph.TECH_LEAD, ph.OPS_LEAD])
+            ph.wait_state_entered("prod", arn, "Wait before next check")
+            first_failure = time.time()
+            report = ph.traffic.send_traffic("prod", tenant, requests=8, estate=ph.ESTATE)
+            if report.total.function_errors == 0:
+                raise RuntimeError("the errors-under-traffic build answered without errors")
+            while ph.latest_versions("prod", tenant) != good:
+                if time.time() - first_failure > 120:
+                    raise RuntimeError(f"{arn}: latest-prod not back on {good} within 120 s")
+                time.sleep(0.05)
+            back = time.time()
+            d = ph.wait_execution("prod", arn, timeout=120)
+            if d.get("error") != "Bbws.RolledBack":
+                raise RuntimeError(f"{arn} ended {d['status']} {d.get('error')}: {d.get('cause')}")
+            runs.append({"breach_to_good_s": back - first_failure})
+    finally:
+        ph.restore_aliases("sit", sit_before)
+        ph.restore_config("prod", prev)
+    return {"poll_seconds": BREACH_POLL_SECONDS, "goal_s": BREACH_POLL_SECONDS + 5,
+            "breach_to_good_s": spread([r["breach_to_good_s"] for r in runs])}
+
+
+# scale -------------------------------------------------------------------------------------------------------
+def _promote_concurrently(jobs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Start every (target env, service) promotion at once, each approved as soon as it asks; the
+    batch's wall time and each one's active time."""
+    events = {"sit": ph.sample_input("promote-dev-to-sit"), "prod": ph.sample_input("promote-sit-to-prod")}
+    approvers = {"sit": [ph.DEV_LEAD], "prod": [ph.TECH_LEAD, ph.OPS_LEAD]}
+    # The SIT promotion of a service in the same batch may move latest-sit before the PROD promotion
+    # of that service reads it: SIT's gates are recorded for DEV's package too.
+    for env, service in jobs:
+        ph.record_service_gates("dev" if env == "sit" else "sit", service)
+        if env == "prod":
+            for fn in ph.functions_of(service, "dev"):
+                ph.record_gates("dev", fn, "latest-dev", into="sit")
+    results: dict[tuple[str, str], dict[str, Any]] = {}
+    errors: list[str] = []
+
+    def one(env: str, service: str) -> None:
+        arn = ""
+        try:
+            arn = ph.start(env, {**events[env], "service": service})
+            ph.approve_with_task_token(env, arn, approvers[env])
+            d = ph.wait_execution(env, arn, timeout=300)
+            if d["status"] != "SUCCEEDED":
+                errors.append(f"{service} -> {env}: {d.get('error')}: {d.get('cause')}")
+                return
+            results[(env, service)] = anatomy(env, arn)
+        except Exception as e:  # noqa: BLE001 - reported with the batch
+            d = ph.client(env, "stepfunctions").describe_execution(executionArn=arn) if arn else {}
+            errors.append(f"{service} -> {env}: {e} ({d.get('status')} {d.get('error')}: {d.get('cause')})")
+
+    t0 = time.time()
+    threads = [threading.Thread(target=one, args=job) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError("; ".join(errors))
+    return {"n": len(jobs), "batch_wall_s": round(time.time() - t0, 3),
+            "active_s": spread([r["active_s"] for r in results.values()]),
+            "wall_s": spread([r["wall_s"] for r in results.values()])}
+
+
+def _same_one_at_once(n: int) -> dict[str, Any]:
+    """N promotions of the same service into SIT at once: one runs, the lock refuses the others."""
+    event = ph.sample_input("promote-dev-to-sit")
+    ph.record_service_gates("dev", "site-management")
+    arns = [ph.start("sit", {**event, "service": "site-management"}) for _ in range(n)]
+    t0 = time.time()
+    refused, ran = [], []
+    sfn = ph.client("sit", "stepfunctions")
+    for arn in arns:
+        while True:
+            d = sfn.describe_execution(executionArn=arn)
+            if d["status"] != "RUNNING":
+                if d.get("error") != "Bbws.PromotionInProgress":
+                    raise RuntimeError(f"{arn} ended {d['status']} {d.get('error')}: {d.get('cause')}")
+                refused.append(anatomy("sit", arn)["wall_s"])
+                break
+            if "Request approval" in ph.states_entered("sit", arn):
+                ran.append(arn)
+                break
+            if time.time() - t0 > 120:
+                raise RuntimeError(f"{arn} neither refused nor asking for approval after 120 s")
+            time.sleep(0.1)
+    for arn in ran:
+        ph.approve_with_task_token("sit", arn, [ph.DEV_LEAD])
+        ph.wait_execution("sit", arn, timeout=300)
+    return {"n": n, "ran": len(ran), "refused": len(refused),
+            "refused_after_s": spread(refused) if refused else None, "checked_in_s": round(time.time() - t0, 3)}
+
+
+# The DEV errors and throttles the source is judged by: the last minute (the integration tests leave errors
+# and throttles in DEV on purpose, which refuse a DEV -> SIT promotion for an hour).
+BENCH_STABILITY = {"stability": {"dev_to_sit": {"lookback_seconds": 60, "errors": {"fewer_than": 10},
+                                                "throttles": {"at_most": 0}}}}
+
+
+def scale() -> dict[str, Any]:
+    services = ph.SERVICE_NAMES
+    prev = {env: ph.set_config(env, {**ph.inside_every_window(), **FAST, **BENCH_STABILITY})
+            for env in ("sit", "prod")}
+    try:
+        out = {f"n={len(jobs)}": _promote_concurrently(jobs) for jobs in (
+            [("sit", services[0])],
+            [("sit", s) for s in services],
+            [("sit", s) for s in services] + [("prod", s) for s in services])}
+        out["same service and environment, n=3"] = _same_one_at_once(3)
+    finally:
+        for env, p in prev.items():
+            ph.restore_config(env, p)
+    return out
+
+
 # the estate's own overhead ---------------------------------------------------------------------------------
 def estate_overhead() -> dict[str, Any]:
     lam = ph.client("sit", "lambda")
@@ -229,6 +370,19 @@ def table(results: dict[str, Any]) -> str:
                 s = v[k]
                 lines.append(f"  {k:<20} {s['min']:>10} {s['median']:>10} {s['max']:>10}")
         lines.append("  slowest states (last run, s): " + ", ".join(f"{n} {d}" for n, d in v["top_states_last_run"]))
+    b = results["breach_to_rollback"]
+    s = b["breach_to_good_s"]
+    lines.append(f"breach -> latest-prod back on the good version in both regions (s; poll {b['poll_seconds']} s, "
+                 f"goal <= {b['goal_s']} s): {s['min']} / {s['median']} / {s['max']}")
+    lines.append("scale: promotions started at once (batch wall s; active s min / median / max)")
+    for k, v in results["scale"].items():
+        if "batch_wall_s" in v:
+            a = v["active_s"]
+            lines.append(f"  {k:<6} batch {v['batch_wall_s']:>7} s   active {a['min']} / {a['median']} / {a['max']}")
+        else:
+            r = v["refused_after_s"] or {}
+            lines.append(f"  {k}: {v['ran']} ran, {v['refused']} refused by the lock after "
+                         f"{r.get('min')} / {r.get('median')} / {r.get('max')} s")
     o = results["estate_overhead"]["get_alias_ms"]
     lines.append(f"estate: one GetAlias round trip {o['min']} / {o['median']} / {o['max']} ms")
     return "\n".join(lines)
@@ -242,9 +396,9 @@ def main() -> int:
     ph.use_estate_profiles()
     t0 = time.time()
     results = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "runs": RUNS,
-               "cold_start": cold_start(), "promotions": promotions(), "estate_overhead": estate_overhead(),
-               "not_measured": ["breach -> rollback", "N concurrent promotions", "30-service catalog preflight",
-                                "PROD promotion with its full 5-minute monitor"]}
+               "cold_start": cold_start(), "promotions": promotions(), "breach_to_rollback": breach_to_rollback(),
+               "scale": scale(), "estate_overhead": estate_overhead(),
+               "not_measured": ["30-service catalog preflight", "PROD promotion with its full 5-minute monitor"]}
     results["seconds"] = round(time.time() - t0, 1)
     out = ROOT / "bench" / "results.json"
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")

@@ -158,9 +158,12 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> None:
             base[k] = v
 
 
-def record_gates(env: str, function: str, qualifier: str, gates=None, ci_run: str | None = None) -> str:
-    """What a service's CI does: one item per gate, keyed by the package's CodeSha256 (returned)."""
-    return ci.record_gates(session(env), env, function, qualifier, GATES if gates is None else gates, ci_run)
+def record_gates(env: str, function: str, qualifier: str, gates=None, ci_run: str | None = None,
+                 into: str | None = None) -> str:
+    """What a service's CI does: one item per gate, keyed by the package's CodeSha256 (returned); in
+    the table of `into` when given (that environment's CI ran them on the package ahead of time)."""
+    return ci.record_gates(session(env), env, function, qualifier, GATES if gates is None else gates, ci_run,
+                           (session(into), into) if into else None)
 
 
 STARTED: list[tuple[str, str]] = []  # (env, execution ARN) of every execution a test started

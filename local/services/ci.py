@@ -13,10 +13,13 @@ GATES: list[tuple[str, bool, float | None]] = [
 
 
 def record_gates(session: Any, env: str, function: str, qualifier: str, gates=GATES,
-                 ci_run: str | None = None) -> str:
-    """Records `gates` for the package behind `function:qualifier` in `env`; its CodeSha256."""
+                 ci_run: str | None = None, into: tuple[Any, str] | None = None) -> str:
+    """Records `gates` for the package behind `function:qualifier` in `env`; its CodeSha256. `into`
+    (a session and its environment) records them in that environment's table instead: its CI ran them
+    on the package before it arrived there."""
     sha = session.client("lambda").get_function(
         FunctionName=function, Qualifier=qualifier)["Configuration"]["CodeSha256"]
+    session, env = into or (session, env)
     ddb = session.client("dynamodb")
     now = dt.datetime.now(dt.timezone.utc).isoformat()
     for gate, passed, coverage in gates:
