@@ -207,6 +207,24 @@ def test_the_background_evaluator_evaluates_a_new_alarm_without_being_asked(dev,
         ["Alarm updated from INSUFFICIENT_DATA to OK"]
 
 
+def test_the_pipeline_key_lets_only_bbws_alarms_notify_the_encrypted_events_topic(dev):
+    """The events topic is encrypted with the pipeline key, whose policy lets CloudWatch use it for this
+    account's bbws- alarms only (infra/modules/pipeline/kms.tf): any other alarm's notification fails."""
+    cw = dev.client("cloudwatch")
+    topic_arn = f"arn:aws:sns:{REGION}:{ACCOUNTS['dev']}:bbws-promotion-events-dev"
+    allowed, refused = unique("bbws-test-key"), unique("test-key")
+    for name in (allowed, refused):
+        put_errors_alarm(cw, name, unique("bbws-no-such-function"), topic_arn)
+        cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="Testing the key policy")
+    wait_for(lambda: notifications("platform-team@bbws.io", allowed, "ALARM"), what="the bbws- alarm's email")
+    assert mailbox("platform-team@bbws.io", refused) == []
+    action = history(cw, refused, "Action")  # (the next evaluation's return to OK may add a second)
+    assert action and all(a["HistorySummary"].startswith(f"Failed to execute action {topic_arn}") for a in action)
+    assert "CloudWatch Alarms does not have authorization to access the SNS topic encryption key" in \
+        action[0]["HistorySummary"]
+    assert {json.loads(h["HistoryData"])["actionState"] for h in history(cw, allowed, "Action")} == {"Succeeded"}
+
+
 def test_put_metric_alarm_refuses_an_action_in_another_region(prod):
     cw = prod.client("cloudwatch", region_name="eu-west-1")
     with pytest.raises(ClientError) as e:
