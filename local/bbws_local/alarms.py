@@ -39,7 +39,6 @@ import logging
 import math
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
@@ -410,9 +409,10 @@ class Alarms:
             if topic is not None and self.authorize is not None:
                 error = self.authorize(alarm, arn, topic)
             if error is None and topic is not None:
-                subject, message = notification(account, region, alarm, old, new, reason, at)
+                subject, message, text = notification(account, region, alarm, old, new, reason, at)
                 try:
-                    message_id = topic.publish(message, subject=subject, message_structure="json")
+                    message_id = topic.publish(json.dumps({"default": message, "email": text}),
+                                               subject=subject, message_structure="json")
                 except Exception as e:  # a subscriber's failure is the topic's, not the alarm's
                     LOG.exception("publishing %s's notification to %s failed", alarm.name, arn)
                     error = f"{type(e).__name__}: {e}"
@@ -427,7 +427,8 @@ class Alarms:
             data = {"actionState": "Failed", "stateUpdateTimestamp": int(at * 1000),
                     "notificationResource": arn, "error": error}
             summary = f"Failed to execute action {arn}. Received error: \"{error}\""
-        self.record(account, region, HistoryItem(alarm.name, "MetricAlarm", at, "Action", summary, data))
+        # Recorded just after the state change it follows, as CloudWatch lists them.
+        self.record(account, region, HistoryItem(alarm.name, "MetricAlarm", at + 0.001, "Action", summary, data))
 
     # -- evaluation --------------------------------------------------------------------------------
     def evaluate_alarm(self, account: str, region: str, backend: Any, alarm: Any, at: float) -> str | None:
@@ -534,9 +535,9 @@ def _long_time(t: float) -> str:
 
 
 def notification(account: str, region: str, alarm: Any, old: str, new: str, reason: str,
-                 at: float) -> tuple[str, str]:
-    """(subject, message) of CloudWatch's SNS notification: MessageStructure json, the JSON document for
-    every protocol but email, which gets CloudWatch's text."""
+                 at: float) -> tuple[str, str, str]:
+    """(subject, JSON document, text) of CloudWatch's SNS notification: published with MessageStructure
+    json, the document for every protocol but email, which gets CloudWatch's text."""
     region_name = REGION_NAMES.get(region, region)
     stat = alarm.statistic or alarm.extended_statistic
     doc = {
@@ -600,8 +601,4 @@ def notification(account: str, region: str, alarm: Any, old: str, new: str, reas
     subject = f'{new}: "{alarm.name}" in {region_name}'
     if len(subject) > 100:
         subject = subject[:97] + "..."
-    return subject, json.dumps({"default": json.dumps(doc), "email": text})
-
-
-def new_message_id() -> str:
-    return str(uuid.uuid4())
+    return subject, json.dumps(doc), text

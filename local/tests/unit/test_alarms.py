@@ -221,6 +221,11 @@ def test_errors_move_the_alarm_to_alarm_and_time_brings_it_back_to_ok_with_notif
         'Alarm "unit-errors" created', "Alarm updated from INSUFFICIENT_DATA to ALARM",
         f"Successfully executed action {topic}", "Alarm updated from ALARM to OK",
         f"Successfully executed action {topic}"]
+    published = json.loads(items[2].data["publishedMessage"]["message"])  # what JSON subscribers get
+    assert (published["AlarmName"], published["OldStateValue"], published["NewStateValue"]) == \
+        ("unit-errors", "INSUFFICIENT_DATA", "ALARM")
+    assert published["Trigger"]["Dimensions"] == [{"value": "fn-errors", "name": "FunctionName"}]
+    assert published["Region"] == "Africa (Cape Town)" and published["AWSAccountId"] == ACCOUNT
 
 
 def test_set_alarm_state_runs_the_actions_of_a_new_state_only(estate):
