@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -277,3 +278,11 @@ def test_executions_put_aws_states_metrics_and_a_failed_execution_alarms(dev, ma
     assert total("ExecutionsStarted") == 1 and total("ExecutionsSucceeded") == 0
     assert evaluate("dev", [alarm_name], at=time.time() + 60)[alarm_name]["state"] == "ALARM"
     wait_for(lambda: notifications(topic[1], alarm_name, "ALARM"), what="the ALARM email")
+
+
+def test_the_evaluation_endpoint_refuses_what_it_cannot_read():
+    for body in (b"[]", b"not json", json.dumps({"at": "soon"}).encode(), json.dumps({"alarm_names": "x"}).encode()):
+        req = urllib.request.Request(f"{ENDPOINT}/_local/alarms/evaluate", data=body, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=10)
+        assert e.value.code == 400, body
