@@ -367,6 +367,16 @@ class Alarms:
         """Move an alarm to `state` (also for SetAlarmState): reason, history, and the state's actions
         when the state value changed."""
         at = time.time() if at is None else at
+        self._run_actions(self._change(account, region, alarm, state, reason, reason_data, at))
+
+    def _run_actions(self, pending: list[tuple[Any, ...]]) -> None:
+        # Outside the lock: a subscriber of the topic may itself call CloudWatch.
+        for args in pending:
+            self._act(*args)
+
+    def _change(self, account: str, region: str, alarm: Any, state: str, reason: str,
+                reason_data: str | None, at: float) -> list[tuple[Any, ...]]:
+        """The change itself, under the lock; the actions to run afterwards."""
         with self.lock:
             old_state, old_reason = alarm.state_value, alarm.state_reason
             alarm.state_reason = reason
@@ -386,11 +396,11 @@ class Alarms:
                 alarm.name, "MetricAlarm", at, "StateUpdate", f"Alarm updated from {old_state} to {state}",
                 {"version": "1.0", "oldState": {"stateValue": old_state, "stateReason": old_reason},
                  "newState": new}))
-        if changed and alarm.actions_enabled:
-            actions = {OK: alarm.ok_actions, ALARM: alarm.alarm_actions,
-                       INSUFFICIENT: alarm.insufficient_data_actions}[state] or []
-            for arn in actions:
-                self._act(account, region, alarm, arn, old_state, state, reason, at)
+        if not (changed and alarm.actions_enabled):
+            return []
+        actions = {OK: alarm.ok_actions, ALARM: alarm.alarm_actions,
+                   INSUFFICIENT: alarm.insufficient_data_actions}[state] or []
+        return [(account, region, alarm, arn, old_state, state, reason, at) for arn in actions]
 
     def _act(self, account: str, region: str, alarm: Any, arn: str, old: str, new: str, reason: str,
              at: float) -> None:
@@ -456,8 +466,9 @@ class Alarms:
                                             for t, v in d.evaluated]}
             if alarm.unit:
                 data["unit"] = alarm.unit
-            self.transition(account, region, alarm, d.state, d.reason, json.dumps(data), at)
-            return alarm.state_value
+            pending = self._change(account, region, alarm, d.state, d.reason, json.dumps(data), at)
+        self._run_actions(pending)
+        return alarm.state_value
 
     def evaluate(self, at: float | None = None, account: str | None = None, region: str | None = None,
                  names: list[str] | None = None) -> list[dict[str, Any]]:
