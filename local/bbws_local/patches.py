@@ -76,6 +76,8 @@ The patches, by what AWS does that moto 5.2.5 does not:
 21. sfn-metrics          Executions put AWS/States ExecutionsStarted, ExecutionsSucceeded, ExecutionsFailed,
                          ExecutionsAborted, ExecutionsTimedOut and ExecutionTime (StateMachineArn), as Step
                          Functions does (moto puts none), so the pipeline's own alarms have data.
+22. cloudwatch-dashboards A dashboard belongs to the account, as on AWS: put, get, list and delete from any
+                         region see the same dashboards (moto keeps them per region).
 """
 from __future__ import annotations
 
@@ -191,6 +193,14 @@ PATCHES: list[Patch] = [
           "f660829b233baf0a7251126afad7b79564c3a408aad665d7ec35886fa92d8efc"),
     Patch("cloudwatch-alarms-history", "moto.cloudwatch.responses", "CloudWatchResponse.describe_alarm_history",
           ABSENT),
+    Patch("cloudwatch-dashboards-put", "moto.cloudwatch.models", "CloudWatchBackend.put_dashboard",
+          "afc2d07004d9607ec17307ba06e15d33a917802412a81b91edf667c7a75d3a5c"),
+    Patch("cloudwatch-dashboards-list", "moto.cloudwatch.models", "CloudWatchBackend.list_dashboards",
+          "6a0eb78419522f7d90ba6ba4214b1910914a560535c5b6a968a181cabe5eedf6"),
+    Patch("cloudwatch-dashboards-get", "moto.cloudwatch.models", "CloudWatchBackend.get_dashboard",
+          "86fc16469257f0e8299772f5ee9658d7f22feaf89554bbaeb22d63fc19c7ecff"),
+    Patch("cloudwatch-dashboards-delete", "moto.cloudwatch.models", "CloudWatchBackend.delete_dashboards",
+          "0ff5ad5f27206952a993d3e285627127506f427391aeb0464b60bf21e5cfacd0"),
     Patch("sfn-metrics-started", "moto.stepfunctions.parser.backend.execution", "Execution.start",
           "07e927c2d5f9e1045b9afd33ffd85b672eca4da712ad93354365076b2419cc13"),
     Patch("sfn-metrics-ended", "moto.stepfunctions.parser.backend.execution",
@@ -1290,6 +1300,23 @@ def _make_execution_terminated(original: Callable) -> Callable:
 
 
 # ---------------------------------------------------------------------------------------------------
+# 22. cloudwatch-dashboards
+# ---------------------------------------------------------------------------------------------------
+
+# Where an account's dashboards are kept, whatever region a request names.
+DASHBOARD_REGION = "us-east-1"
+
+
+def _account_wide(original: Callable) -> Callable:
+    def dashboards(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        return original(cloudwatch_backends[self.account_id][DASHBOARD_REGION], *args, **kwargs)
+
+    return dashboards
+
+
+# ---------------------------------------------------------------------------------------------------
 # apply
 # ---------------------------------------------------------------------------------------------------
 
@@ -1381,6 +1408,8 @@ def apply(settings: settings_mod.Settings) -> Estate:
     _replace("moto.cloudwatch.models", "Alarm.update_state", _alarm_update_state)
     _replace("moto.cloudwatch.responses", "CloudWatchResponse.describe_alarms", _describe_alarms)
     _replace("moto.cloudwatch.responses", "CloudWatchResponse.describe_alarm_history", _describe_alarm_history)
+    for op in ("put_dashboard", "list_dashboards", "get_dashboard", "delete_dashboards"):
+        _replace("moto.cloudwatch.models", f"CloudWatchBackend.{op}", _account_wide(getattr(cwm.CloudWatchBackend, op)))
     from moto.stepfunctions.parser.backend import execution as sfn_execution
 
     _replace(sfn_execution.__name__, "Execution.start", _make_execution_start(sfn_execution.Execution.start))

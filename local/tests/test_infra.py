@@ -723,8 +723,9 @@ def test_the_environment_dashboard_shows_each_service_in_each_region_and_the_pip
     acct = ACCOUNTS[env]
     cw = session_for(env).client("cloudwatch")
     assert out["dashboard_name"] == f"bbws-{env}"
-    assert [d["DashboardName"] for d in cw.list_dashboards(DashboardNamePrefix="bbws-")["DashboardEntries"]] == \
-        [f"bbws-{env}"]
+    for region in regions_of(env):  # a dashboard belongs to the account: every region's endpoint sees it
+        listed = session_for(env, region).client("cloudwatch").list_dashboards(DashboardNamePrefix="bbws-")
+        assert [d["DashboardName"] for d in listed["DashboardEntries"]] == [f"bbws-{env}"], region
     widgets = json.loads(cw.get_dashboard(DashboardName=f"bbws-{env}")["DashboardBody"])["widgets"]
     lines = set()
     for w in widgets:

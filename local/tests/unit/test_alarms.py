@@ -272,3 +272,14 @@ def test_metric_math_and_composite_alarms_are_not_evaluated():
         rule = None
         metric_data_queries = [object()]
     assert alarms.rule_of(A()) is None
+
+
+def test_a_dashboard_belongs_to_the_account_not_the_region(estate):
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    cloudwatch_backends[ACCOUNT]["af-south-1"].put_dashboard("unit-dashboard", "{}")
+    assert cloudwatch_backends[ACCOUNT]["eu-west-1"].get_dashboard("unit-dashboard") is not None
+    assert [d.name for d in cloudwatch_backends[ACCOUNT]["eu-west-1"].list_dashboards("unit-")] == ["unit-dashboard"]
+    assert cloudwatch_backends["093646564004"]["af-south-1"].get_dashboard("unit-dashboard") is None
+    assert cloudwatch_backends[ACCOUNT]["eu-west-1"].delete_dashboards(["unit-dashboard"]) is None
+    assert cloudwatch_backends[ACCOUNT]["af-south-1"].get_dashboard("unit-dashboard") is None
