@@ -9,6 +9,9 @@
 - `/_local/invocations`     each Lambda invocation's cost: init (cold start), duration, peak memory (`?since=<seq>`);
 - `/_local/github-oidc/…`    the estate as GitHub Actions' OIDC issuer (see oidc.py); STS's
                             AssumeRoleWithWebIdentity is decided there before moto sees it;
+- `/_local/alarms/evaluate` evaluate CloudWatch alarms now (POST `{"account", "region", "alarm_names", "at"}`,
+                            all optional; `at`: epoch seconds, not before now), as the background
+                            evaluator does every few seconds (see alarms.py);
 - `/_local/recycle`         stop a function's idle processes (`{"account", "function"}`), as AWS recycles
                             execution environments: the next invocation starts cold;
 - the cross-account guard:  a request that names a resource of another of the estate's accounts by ARN
@@ -190,6 +193,8 @@ class Gateway:
                                 b'{"message":"account, function: non-empty strings are required"}')
             stopped = self.estate.executor.recycle(account, function)
             return _respond(start, "200 OK", json.dumps({"stopped": stopped}).encode())
+        if path == "/_local/alarms/evaluate" and environ.get("REQUEST_METHOD") == "POST":
+            return self._evaluate_alarms(environ, start)
         if path in ("/_local/faults", "/_local/function-state"):
             return self._faults(path, environ, start)
         if path == "/_local/iam/replay" and environ.get("REQUEST_METHOD") == "POST":
@@ -209,6 +214,25 @@ class Gateway:
             since = int((query.get("since") or ["0"])[0] or 0)
             return _respond(start, "200 OK", json.dumps(self.estate.iam.summary(since)).encode())
         return _respond(start, "404 Not Found", b'{"message":"no such local route"}')
+
+    def _evaluate_alarms(self, environ: dict[str, Any], start: StartResponse) -> list[bytes]:
+        try:
+            doc = json.loads(_body(environ) or b"{}")
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            return _respond(start, "400 Bad Request", b'{"message":"body: a JSON object"}')
+        account, region, names, at = doc.get("account"), doc.get("region"), doc.get("alarm_names"), doc.get("at")
+        if (account is not None and not isinstance(account, str)) or (
+                region is not None and not isinstance(region, str)) or (
+                names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names))) or (
+                at is not None and (isinstance(at, bool) or not isinstance(at, (int, float)))):
+            return _respond(start, "400 Bad Request", b'{"message":"account, region: strings; alarm_names: '
+                                                      b'a list of strings; at: epoch seconds"}')
+        now = time.time()
+        when = max(float(at), now) if at is not None else now
+        out = self.estate.alarms.evaluate(when, account, region, names)
+        return _respond(start, "200 OK", json.dumps({"at": when, "alarms": out}).encode())
 
     def _faults(self, path: str, environ: dict[str, Any], start: StartResponse) -> list[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")

@@ -758,3 +758,42 @@ def anonymous_function_url_allowed(evaluator: Evaluator, account: str, region: s
         if evaluator.decide(sim, False) != "Allowed":
             return False
     return True
+
+
+CLOUDWATCH_PRINCIPAL = "cloudwatch.amazonaws.com"
+
+
+def alarm_publish_refusal(evaluator: Evaluator, alarm_arn: str, topic_arn: str, topic: Any) -> str | None:
+    """Why CloudWatch may not publish an alarm's notification to a topic (None: it may), as AWS decides
+    it for the CloudWatch service principal acting for the alarm: sns:Publish under the topic's policy,
+    and for a topic encrypted with a customer key kms:GenerateDataKey and kms:Decrypt under the key's
+    policy (an AWS managed key's policy allows no service principal). The words are CloudWatch's."""
+    alarm_account = alarm_arn.split(":")[4]
+    topic_account, region = topic_arn.split(":")[4], topic_arn.split(":")[3]
+    context = {"aws:SourceAccount": alarm_account, "aws:SourceArn": alarm_arn, "aws:SourceOwner": alarm_account}
+
+    def allowed(action: str, resource: str, account: str, policy: str | None, extra: dict[str, str]) -> bool:
+        sim: dict[str, Any] = {
+            "identityPolicies": [], "serviceControlPolicies": [], "resourceControlPolicies": [],
+            "request": {"action": action, "principal": CLOUDWATCH_PRINCIPAL,
+                        "resource": {"resource": resource, "accountId": account},
+                        "contextVariables": {**context, **extra}}}
+        if policy:
+            sim["resourcePolicy"] = _doc(policy)
+        try:
+            return evaluator.decide(sim, False) == "Allowed"
+        except EvaluatorError as e:
+            LOG.warning("could not evaluate %s for CloudWatch on %s: %s", action, resource, e)
+            return False
+
+    if not allowed("sns:Publish", topic_arn, topic_account, _sns_policy(getattr(topic, "policy", None)), {}):
+        return f"CloudWatch Alarms is not authorized to perform: SNS:Publish on resource:{topic_arn}"
+    key_id = getattr(topic, "kms_master_key_id", None) or ""
+    if key_id:
+        key = _kms_key(region, topic_account, key_id)
+        policy = None if key is None else (key.policy if isinstance(key.policy, str) else json.dumps(key.policy))
+        via = {"kms:ViaService": f"sns.{region}.amazonaws.com"}
+        if key is None or not all(allowed(a, key.arn, key.arn.split(":")[4], policy, via)
+                                  for a in ("kms:GenerateDataKey", "kms:Decrypt")):
+            return "CloudWatch Alarms does not have authorization to access the SNS topic encryption key."
+    return None

@@ -58,6 +58,26 @@ The patches, by what AWS does that moto 5.2.5 does not:
                          `StepFunctions.AWSStepFunctionsException` (a throttle, a 5xx), so a Retry on those
                          names matches (moto appended `Exception` to any code:
                          StepFunctions.ThrottlingExceptionException).
+20. cloudwatch-alarms     Static-threshold metric alarms are evaluated from the estate's metrics as CloudWatch
+                         evaluates them (alarms.py: period, evaluation periods, datapoints to alarm,
+                         comparison, statistic, treat-missing-data), move between OK, ALARM and
+                         INSUFFICIENT_DATA with AWS's reasons and StateReasonData, keep a history
+                         (DescribeAlarmHistory answers; moto has none) and publish to their SNS topics
+                         (moto stores alarms and never moves them). A new alarm starts in
+                         INSUFFICIENT_DATA ("Unchecked: Initial alarm creation"; moto: OK), an updated one
+                         keeps its state (moto: back to OK); PutMetricAlarm refuses what AWS refuses (an
+                         action in another region, a period that is not 10, 20, 30 or a multiple of 60,
+                         DatapointsToAlarm above EvaluationPeriods, an unknown TreatMissingData);
+                         SetAlarmState goes through the same transition (history, and the new state's
+                         actions when the state changed); DescribeAlarms combines its filters, returns
+                         metric alarms only unless AlarmTypes says otherwise, sorted by name, in pages
+                         (moto applies one filter and ignores the rest: `--alarm-name-prefix bbws-
+                         --state-value ALARM`, RB-003 §4.4, listed alarms in OK).
+21. sfn-metrics          Executions put AWS/States ExecutionsStarted, ExecutionsSucceeded, ExecutionsFailed,
+                         ExecutionsAborted, ExecutionsTimedOut and ExecutionTime (StateMachineArn), as Step
+                         Functions does (moto puts none), so the pipeline's own alarms have data.
+22. cloudwatch-dashboards A dashboard belongs to the account, as on AWS: put, get, list and delete from any
+                         region see the same dashboards (moto keeps them per region).
 """
 from __future__ import annotations
 
@@ -75,6 +95,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 from urllib.parse import unquote
 
+from . import alarms as alarms_mod
 from . import iam as iam_mod
 from . import runtime as runtime_mod
 from . import settings as settings_mod
@@ -164,6 +185,27 @@ PATCHES: list[Patch] = [
     Patch("sfn-token-once-failure", "moto.stepfunctions.parser.models",
           "StepFunctionsParserBackend.send_task_failure",
           "2d5a9597cf1d92f9cb4bc47b3b6ae48a0fe5d3c72e20b3cc57afdeabfcddd5ca"),
+    Patch("cloudwatch-alarms-put", "moto.cloudwatch.models", "CloudWatchBackend.put_metric_alarm",
+          "aff786ddccbc9f135373cec565c38ac5016cbdf68a3e8196fa36ec2325829fbb"),
+    Patch("cloudwatch-alarms-state", "moto.cloudwatch.models", "Alarm.update_state",
+          "9308fec8c5cd8039de8afdef01bd41053f417824ec558b81e58f2753555998d5"),
+    Patch("cloudwatch-alarms-describe", "moto.cloudwatch.responses", "CloudWatchResponse.describe_alarms",
+          "f660829b233baf0a7251126afad7b79564c3a408aad665d7ec35886fa92d8efc"),
+    Patch("cloudwatch-alarms-history", "moto.cloudwatch.responses", "CloudWatchResponse.describe_alarm_history",
+          ABSENT),
+    Patch("cloudwatch-dashboards-put", "moto.cloudwatch.models", "CloudWatchBackend.put_dashboard",
+          "afc2d07004d9607ec17307ba06e15d33a917802412a81b91edf667c7a75d3a5c"),
+    Patch("cloudwatch-dashboards-list", "moto.cloudwatch.models", "CloudWatchBackend.list_dashboards",
+          "6a0eb78419522f7d90ba6ba4214b1910914a560535c5b6a968a181cabe5eedf6"),
+    Patch("cloudwatch-dashboards-get", "moto.cloudwatch.models", "CloudWatchBackend.get_dashboard",
+          "86fc16469257f0e8299772f5ee9658d7f22feaf89554bbaeb22d63fc19c7ecff"),
+    Patch("cloudwatch-dashboards-delete", "moto.cloudwatch.models", "CloudWatchBackend.delete_dashboards",
+          "0ff5ad5f27206952a993d3e285627127506f427391aeb0464b60bf21e5cfacd0"),
+    Patch("sfn-metrics-started", "moto.stepfunctions.parser.backend.execution", "Execution.start",
+          "07e927c2d5f9e1045b9afd33ffd85b672eca4da712ad93354365076b2419cc13"),
+    Patch("sfn-metrics-ended", "moto.stepfunctions.parser.backend.execution",
+          "BaseExecutionWorkerCommunication.terminated",
+          "360372a6a57bf99b6067dcd0a364f56330f090650dc94d32f80b41b875456caf"),
 ]
 
 
@@ -225,6 +267,7 @@ class Estate:
         self.urls = FunctionUrls(settings.host, settings.url_port_base, invoke_for_url)
         self.mailbox = Mailbox(settings.state_dir / "mailbox")
         self.iam = iam_mod.Authorizer(settings.state_dir)
+        self.alarms = alarms_mod.Alarms(settings.time_scale, authorize=alarm_action_refusal)
 
 
 ESTATE: Estate | None = None
@@ -267,10 +310,10 @@ def role_credentials(account: str, region: str, role_arn: str) -> dict[str, str]
         return creds
 
 
-def put_metrics(account: str, region: str, data: list[dict[str, Any]]) -> None:
+def put_metrics(account: str, region: str, data: list[dict[str, Any]], namespace: str = "AWS/Lambda") -> None:
     from moto.cloudwatch.models import cloudwatch_backends
 
-    cloudwatch_backends[account][region].put_metric_data("AWS/Lambda", data)
+    cloudwatch_backends[account][region].put_metric_data(namespace, data)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -588,6 +631,8 @@ def _stop_execution(self: Any) -> Any:
     now = datetime.now(timezone.utc)
     error, cause = self._get_param("error"), self._get_param("cause")
     if execution.exec_status == ExecutionStatus.RUNNING:
+        execution.bbws_stopping = True
+
         def aborted() -> None:
             execution.exec_status = ExecutionStatus.ABORTED
             execution.stop_date = now
@@ -606,6 +651,7 @@ def _stop_execution(self: Any) -> Any:
             comm.terminated = terminated
         execution.stop(stop_date=now, error=error, cause=cause)
         aborted()
+        execution_metrics(execution, "ExecutionsAborted", with_time=True)
     return ActionResult({"stopDate": execution.stop_date or now})
 
 
@@ -1049,6 +1095,228 @@ def _atomic(original: Callable) -> Callable:
 
 
 # ---------------------------------------------------------------------------------------------------
+# 20. cloudwatch-alarms
+# ---------------------------------------------------------------------------------------------------
+
+TREAT_MISSING_DATA = ("breaching", "notBreaching", "ignore", "missing")
+
+
+def alarm_action_refusal(alarm: Any, topic_arn: str, topic: Any) -> str | None:
+    """Why CloudWatch could not publish an alarm's notification to `topic` (None: it can): the topic's
+    policy and, for a topic encrypted with a customer key, the key's policy must allow the CloudWatch
+    service principal acting for this alarm."""
+    if not iam_mod.enforcing():
+        return None
+    return iam_mod.alarm_publish_refusal(estate().iam.evaluator, alarm.alarm_arn, topic_arn, topic)
+
+
+def put_metric_alarm_problems(region: str, args: dict[str, Any]) -> list[str]:
+    """What PutMetricAlarm refuses that moto accepts (AWS's ValidationError messages)."""
+    problems = []
+    for key in ("alarm_actions", "ok_actions", "insufficient_data_actions"):
+        for arn in args.get(key) or []:
+            parts = str(arn).split(":")
+            if len(parts) > 3 and parts[0] == "arn" and parts[3] and parts[3] != region:
+                problems.append(f"Invalid region {parts[3]} specified. Only {region} is supported.")
+    if args.get("rule") or args.get("metric_data_queries"):
+        return problems
+    period = int(args.get("period") or 0)
+    evaluations = int(args.get("evaluation_periods") or 0)
+    if period not in (10, 20, 30) and (period <= 0 or period % 60):
+        problems.append("The parameter Period must be 10, 20, 30 or a multiple of 60.")
+    elif period * evaluations > (86_400 if period < 3_600 else 604_800):
+        problems.append("The evaluation period (Period multiplied by EvaluationPeriods) of an alarm with a period "
+                        "under one hour may not exceed one day, and may never exceed seven days.")
+    if evaluations < 1:
+        problems.append("The parameter EvaluationPeriods must be at least 1.")
+    points = args.get("datapoints_to_alarm")
+    if points is not None and not (1 <= int(points) <= evaluations):
+        problems.append("DatapointsToAlarm must be between 1 and EvaluationPeriods.")
+    treat = args.get("treat_missing_data")
+    if treat is not None and treat not in TREAT_MISSING_DATA:
+        problems.append(f"Option {treat} is not supported. Supported options for parameter TreatMissingData are "
+                        "breaching, notBreaching, ignore and missing.")
+    return problems
+
+
+def _make_put_metric_alarm(original: Callable) -> Callable:
+    signature = inspect.signature(original)
+
+    def put_metric_alarm(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from moto.cloudwatch.exceptions import ValidationError
+
+        bound = signature.bind(self, *args, **kwargs)
+        params = dict(bound.arguments)
+        problems = put_metric_alarm_problems(self.region_name, params)
+        if problems:
+            raise ValidationError(problems[0])
+        previous = self.alarms.get(params["name"])
+        alarm = original(self, *args, **kwargs)
+        if previous is not None:  # AWS: an update leaves the state as it is
+            for attr in ("state_value", "state_reason", "state_reason_data", "state_updated_timestamp",
+                         "state_transitioned_timestamp", "bbws_evaluated_at"):
+                if hasattr(previous, attr):
+                    setattr(alarm, attr, getattr(previous, attr))
+        else:
+            alarm.state_value = alarms_mod.INSUFFICIENT
+            alarm.state_reason = "Unchecked: Initial alarm creation"
+            alarm.state_reason_data = None
+            alarm.state_transitioned_timestamp = alarm.state_updated_timestamp
+        estate().alarms.configured(self.account_id, self.region_name, alarm, created=previous is None)
+        return alarm
+
+    return put_metric_alarm
+
+
+def _alarm_update_state(self: Any, reason: str, reason_data: str, state_value: str) -> None:
+    parts = self.alarm_arn.split(":")
+    estate().alarms.transition(parts[4], parts[3], self, state_value, reason, reason_data)
+
+
+ALARM_TYPES = ("MetricAlarm", "CompositeAlarm")
+
+
+def _describe_alarms(self: Any) -> Any:
+    from moto.cloudwatch.exceptions import InvalidParameterCombination, InvalidParameterValue
+    from moto.core.responses import ActionResult
+
+    names = self._get_param("AlarmNames", []) or []
+    prefix = self._get_param("AlarmNamePrefix")
+    if names and prefix:
+        raise InvalidParameterCombination("AlarmNamePrefix and AlarmNames cannot be specified together.")
+    action_prefix = self._get_param("ActionPrefix")
+    state = self._get_param("StateValue")
+    types = self._get_param("AlarmTypes", []) or ["MetricAlarm"]
+    if any(t not in ALARM_TYPES for t in types):
+        raise InvalidParameterValue("AlarmTypes must be MetricAlarm or CompositeAlarm.")
+    alarms = sorted(self.cloudwatch_backend.describe_alarms(), key=lambda a: a.name)
+    alarms = [a for a in alarms
+              if (not names or a.name in names) and (not prefix or a.name.startswith(prefix))
+              and (not state or a.state_value == state)
+              and (not action_prefix or any(x.startswith(action_prefix) for x in a.alarm_actions or []))
+              and ("CompositeAlarm" if a.rule is not None else "MetricAlarm") in types]
+    limit = int(self._get_param("MaxRecords") or 50)
+    if not 1 <= limit <= 100:
+        raise InvalidParameterValue("MaxRecords must be between 1 and 100.")
+    token = self._get_param("NextToken")
+    start = int(token) if token and str(token).isdigit() else 0
+    page = alarms[start:start + limit]
+    result: dict[str, Any] = {"MetricAlarms": [a for a in page if a.rule is None],
+                              "CompositeAlarms": [a for a in page if a.rule is not None]}
+    if start + limit < len(alarms):
+        result["NextToken"] = str(start + limit)
+    return ActionResult(result)
+
+
+def _as_epoch(value: Any) -> float | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+
+
+def _describe_alarm_history(self: Any) -> Any:
+    from moto.cloudwatch.exceptions import InvalidParameterValue
+    from moto.core.responses import ActionResult
+
+    name = self._get_param("AlarmName")
+    types = self._get_param("AlarmTypes", []) or ["MetricAlarm"]
+    item_type = self._get_param("HistoryItemType")
+    if item_type and item_type not in ("ConfigurationUpdate", "StateUpdate", "Action"):
+        raise InvalidParameterValue("HistoryItemType must be ConfigurationUpdate, StateUpdate or Action.")
+    start, end = _as_epoch(self._get_param("StartDate")), _as_epoch(self._get_param("EndDate"))
+    descending = (self._get_param("ScanBy") or "TimestampDescending") == "TimestampDescending"
+    items = [i for i in estate().alarms.items(self.current_account, self.region)
+             if (not name or i.alarm_name == name) and i.alarm_type in types
+             and (not item_type or i.item_type == item_type)
+             and (start is None or i.timestamp >= start) and (end is None or i.timestamp <= end)]
+    items.sort(key=lambda i: i.timestamp, reverse=descending)
+    limit = int(self._get_param("MaxRecords") or 100)
+    if not 1 <= limit <= 100:
+        raise InvalidParameterValue("MaxRecords must be between 1 and 100.")
+    token = self._get_param("NextToken")
+    first = int(token) if token and str(token).isdigit() else 0
+    result: dict[str, Any] = {"AlarmHistoryItems": [i.as_aws() for i in items[first:first + limit]]}
+    if first + limit < len(items):
+        result["NextToken"] = str(first + limit)
+    return ActionResult(result)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 21. sfn-metrics
+# ---------------------------------------------------------------------------------------------------
+
+_SFN_ENDED = {"SUCCEEDED": "ExecutionsSucceeded", "FAILED": "ExecutionsFailed", "ABORTED": "ExecutionsAborted",
+              "TIMED_OUT": "ExecutionsTimedOut"}
+
+
+def execution_metrics(execution: Any, metric: str, with_time: bool = False) -> None:
+    """Put one AWS/States metric of an execution (once per execution for the ending ones)."""
+    dims = [{"Name": "StateMachineArn", "Value": execution.state_machine_arn}]
+    data: list[dict[str, Any]] = [{"MetricName": metric, "Value": 1.0, "Unit": "Count", "Dimensions": dims}]
+    if with_time:
+        if getattr(execution, "bbws_metrics_ended", False):
+            return
+        execution.bbws_metrics_ended = True
+        started = execution.start_date
+        stopped = execution.stop_date or datetime.now(timezone.utc)
+        if started is not None:
+            if started.tzinfo is None:
+                started = started.replace(tzinfo=timezone.utc)
+            if stopped.tzinfo is None:
+                stopped = stopped.replace(tzinfo=timezone.utc)
+            data.append({"MetricName": "ExecutionTime", "Unit": "Milliseconds", "Dimensions": dims,
+                         "Value": max(0.0, (stopped - started).total_seconds() * 1000.0)})
+    try:
+        put_metrics(execution.account_id, execution.region_name, data, namespace="AWS/States")
+    except Exception:  # metrics must never fail an execution
+        LOG.exception("could not record %s of %s", metric, execution.exec_arn)
+
+
+def _make_execution_start(original: Callable) -> Callable:
+    def start(self: Any) -> None:
+        original(self)
+        execution_metrics(self, "ExecutionsStarted")
+
+    return start
+
+
+def _make_execution_terminated(original: Callable) -> Callable:
+    def terminated(self: Any) -> None:
+        original(self)
+        execution = self.execution
+        if getattr(execution, "bbws_stopping", False):
+            return  # StopExecution puts ExecutionsAborted itself
+        status = str(getattr(execution.exec_status, "value", execution.exec_status))
+        metric = _SFN_ENDED.get(status)
+        if metric:
+            execution_metrics(execution, metric, with_time=True)
+
+    return terminated
+
+
+# ---------------------------------------------------------------------------------------------------
+# 22. cloudwatch-dashboards
+# ---------------------------------------------------------------------------------------------------
+
+# Where an account's dashboards are kept, whatever region a request names.
+DASHBOARD_REGION = "us-east-1"
+
+
+def _account_wide(original: Callable) -> Callable:
+    def dashboards(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        return original(cloudwatch_backends[self.account_id][DASHBOARD_REGION], *args, **kwargs)
+
+    return dashboards
+
+
+# ---------------------------------------------------------------------------------------------------
 # apply
 # ---------------------------------------------------------------------------------------------------
 
@@ -1135,6 +1403,18 @@ def apply(settings: settings_mod.Settings) -> Estate:
     for op in ("send_task_success", "send_task_failure"):
         _replace("moto.stepfunctions.parser.models", f"StepFunctionsParserBackend.{op}",
                  _make_send_task_once(getattr(sfn_models.StepFunctionsParserBackend, op)))
+    _replace("moto.cloudwatch.models", "CloudWatchBackend.put_metric_alarm",
+             _make_put_metric_alarm(cwm.CloudWatchBackend.put_metric_alarm))
+    _replace("moto.cloudwatch.models", "Alarm.update_state", _alarm_update_state)
+    _replace("moto.cloudwatch.responses", "CloudWatchResponse.describe_alarms", _describe_alarms)
+    _replace("moto.cloudwatch.responses", "CloudWatchResponse.describe_alarm_history", _describe_alarm_history)
+    for op in ("put_dashboard", "list_dashboards", "get_dashboard", "delete_dashboards"):
+        _replace("moto.cloudwatch.models", f"CloudWatchBackend.{op}", _account_wide(getattr(cwm.CloudWatchBackend, op)))
+    from moto.stepfunctions.parser.backend import execution as sfn_execution
+
+    _replace(sfn_execution.__name__, "Execution.start", _make_execution_start(sfn_execution.Execution.start))
+    _replace(sfn_execution.__name__, "BaseExecutionWorkerCommunication.terminated",
+             _make_execution_terminated(sfn_execution.BaseExecutionWorkerCommunication.terminated))
     del lsm, sfr
     _applied = True
     return ESTATE

@@ -93,9 +93,11 @@ def main() -> int:
     ready = settings.state_dir / "ready.json"
     ready.write_text(json.dumps({"endpoint": settings.endpoint, "pid": os.getpid()}))
     LOG.info("local estate listening on %s", settings.endpoint)
+    estate.alarms.start()
     try:
         server.serve_forever()
     finally:
+        estate.alarms.stop()
         estate.urls.close_all()
         estate.executor.stop_all()
         estate.iam.evaluator.close()

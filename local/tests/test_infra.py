@@ -27,7 +27,8 @@ import pytest
 from bbws_local.pipeline import terraform_env
 from bbws_local.settings import RUNBOOK_CONFIG_FILE, Settings, runbook_config, terraform_plugin_args
 from botocore.exceptions import ClientError
-from conftest import ACCOUNTS, ENDPOINT, PROBE_ZIP, ROOT, STATE, session_for, unique
+from bbws_local import pipeline_client
+from conftest import ACCOUNTS, ENDPOINT, PROBE_ZIP, ROOT, STATE, session_for, unique, wait_for
 
 INFRA = ROOT / "infra"
 ENVS = ("dev", "sit", "prod")
@@ -597,3 +598,159 @@ def test_the_deploy_role_reads_the_source_through_its_reader_and_an_admin_cannot
     with pytest.raises(ClientError) as e:
         s.client("sts").assume_role(RoleArn=reader, RoleSessionName="admin")
     assert e.value.response["Error"]["Code"] == "AccessDenied"
+
+
+# -- alarms and the dashboard -----------------------------------------------------------------------
+
+STATE_MACHINES = {"dev": ("rollback",), "sit": ("promote", "rollback", "release"),
+                  "prod": ("promote", "rollback", "release")}
+
+
+def regions_of(env: str) -> list[str]:
+    return ["af-south-1", FAILOVER] if env == "prod" else ["af-south-1"]
+
+
+def alarm_name(resource: str, suffix: str) -> str:
+    """bbws-<name>-<suffix>, a name that starts with bbws- not prefixed twice (alarms.tf)."""
+    return f"bbws-{resource.removeprefix('bbws-')}-{suffix}"
+
+
+def bbws_alarms(env: str, region: str) -> dict[str, dict[str, Any]]:
+    cw = session_for(env, region).client("cloudwatch")
+    found: dict[str, dict[str, Any]] = {}
+    for page in cw.get_paginator("describe_alarms").paginate(AlarmNamePrefix="bbws-"):
+        found.update({a["AlarmName"]: a for a in page["MetricAlarms"]})
+    return found
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_service_function_has_its_errors_and_throttles_alarms_in_every_region(deployed, env):
+    """RB-003 §4.4/§7.2: bbws-<function>-errors and -throttles on latest-<env>, with the monitor's rollback
+    triggers as thresholds, notifying the events topic of the alarm's own region, and evaluated."""
+    out = deployed["outputs"][env]
+    acct = ACCOUNTS[env]
+    triggers = runbook_config()["monitor"]["triggers"]
+    assert sorted(out["alarm_names"]) == sorted(regions_of(env))
+    for region in regions_of(env):
+        topic = f"arn:aws:sns:{region}:{acct}:bbws-promotion-events-{env}"
+        assert out["alarm_topic_arns"][region] == topic
+        alarms = bbws_alarms(env, region)
+        expected = {}
+        for template in SERVICE_FUNCTIONS:
+            fn = template.replace("{env}", env)
+            for kind, metric in (("errors", "Errors"), ("throttles", "Throttles")):
+                expected[alarm_name(fn, kind)] = (fn, kind, metric)
+        machines = {alarm_name(f"bbws-{m}-{env}", "executions-failed"): m
+                    for m in STATE_MACHINES[env]} if region == "af-south-1" else {}
+        assert out["alarm_names"][region] == sorted([*expected, *machines])
+        assert not any(n.startswith("bbws-bbws-") for n in out["alarm_names"][region])
+        for name, (fn, kind, metric) in expected.items():
+            a = alarms[name]
+            limit = triggers[kind]
+            comparison = "GreaterThanThreshold" if "at_most" in limit else "GreaterThanOrEqualToThreshold"
+            threshold = float(limit.get("at_most", limit.get("fewer_than")))
+            assert (a["Namespace"], a["MetricName"], a["Statistic"]) == ("AWS/Lambda", metric, "Sum"), name
+            assert sorted((d["Name"], d["Value"]) for d in a["Dimensions"]) == \
+                [("FunctionName", fn), ("Resource", f"{fn}:latest-{env}")], name
+            assert (a["Period"], a["EvaluationPeriods"], a["DatapointsToAlarm"]) == \
+                (triggers["lookback_seconds"], 1, 1), name
+            assert (a["ComparisonOperator"], a["Threshold"], a["TreatMissingData"]) == \
+                (comparison, threshold, "notBreaching"), name
+            assert a["ActionsEnabled"] and a["AlarmActions"] == a["OKActions"] == [topic], name
+            assert a["InsufficientDataActions"] == [], name
+        for name, machine in machines.items():
+            a = alarms[name]
+            assert (a["Namespace"], a["MetricName"], a["Statistic"]) == ("AWS/States", "ExecutionsFailed", "Sum")
+            assert a["Dimensions"] == [{"Name": "StateMachineArn",
+                                        "Value": f"arn:aws:states:af-south-1:{acct}:stateMachine:bbws-{machine}-{env}"}]
+            assert (a["ComparisonOperator"], a["Threshold"]) == ("GreaterThanThreshold", 0.0)
+            assert a["AlarmActions"] == a["OKActions"] == [topic]
+        # The estate's evaluator has looked at each of them since make up created them.
+        for name in [*expected, *machines]:
+            wait_for(lambda: bbws_alarms(env, region)[name]["StateReason"].startswith("Threshold Crossed"),
+                     timeout=30, what=f"the first evaluation of {name}")
+
+
+def test_prod_failover_region_alarms_notify_the_platform_team_through_a_topic_and_key_of_their_own(deployed):
+    """An alarm's actions must be in its region: eu-west-1 has its own events topic, encrypted with a key
+    of that region whose policy lets CloudWatch use it for this account's bbws- alarms only."""
+    s = session_for("prod", FAILOVER)
+    acct = ACCOUNTS["prod"]
+    topic = deployed["outputs"]["prod"]["alarm_topic_arns"][FAILOVER]
+    sns, kms, cw = s.client("sns"), s.client("kms"), s.client("cloudwatch")
+    key = sns.get_topic_attributes(TopicArn=topic)["Attributes"]["KmsMasterKeyId"]
+    assert key.startswith(f"arn:aws:kms:{FAILOVER}:{acct}:key/")
+    assert kms.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"]
+    subs = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert [(x["Protocol"], x["Endpoint"]) for x in subs] == [("email", "platform-team@bbws.io")]
+    policy = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+    cloudwatch = [st for st in policy["Statement"] if st.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert len(cloudwatch) == 1 and sorted(as_list(cloudwatch[0]["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert cloudwatch[0]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": acct},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{FAILOVER}:{acct}:alarm:bbws-*"}}
+    # A bbws- alarm of eu-west-1 notifies through it; another alarm's notification is refused the key.
+    allowed, refused = unique("bbws-test-failover"), unique("test-failover")
+    for name in (allowed, refused):
+        cw.put_metric_alarm(AlarmName=name, Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum",
+                            Period=120, EvaluationPeriods=1, Threshold=5, ComparisonOperator="GreaterThanThreshold",
+                            TreatMissingData="notBreaching", AlarmActions=[topic])
+        cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="Testing the failover topic")
+    try:
+        wait_for(lambda: [m for m in pipeline_client.mailbox("platform-team@bbws.io", allowed)
+                          if m["subject"] == f'ALARM: "{allowed}" in EU (Ireland)'], what="the ALARM email")
+        assert pipeline_client.mailbox("platform-team@bbws.io", refused) == []
+        failed = cw.describe_alarm_history(AlarmName=refused, HistoryItemType="Action")["AlarmHistoryItems"]
+        assert failed and "does not have authorization to access the SNS topic encryption key" in \
+            failed[0]["HistorySummary"]
+    finally:
+        cw.delete_alarms(AlarmNames=[allowed, refused])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_pipeline_key_lets_cloudwatch_publish_for_the_accounts_bbws_alarms_only(deployed, env):
+    acct = ACCOUNTS[env]
+    kms = session_for(env).client("kms")
+    policy = json.loads(kms.get_key_policy(KeyId=deployed["outputs"][env]["kms_key_arn"],
+                                           PolicyName="default")["Policy"])
+    cloudwatch = [st for st in policy["Statement"] if st.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert len(cloudwatch) == 1 and sorted(as_list(cloudwatch[0]["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert cloudwatch[0]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": acct},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:af-south-1:{acct}:alarm:bbws-*"}}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_environment_dashboard_shows_each_service_in_each_region_and_the_pipeline(deployed, env):
+    """RB-003 §2.3: bbws-<env> with invocations, errors, throttles and duration of latest-<env> of every
+    service function in every region it runs in, the pipeline's executions, and every alarm's state."""
+    out = deployed["outputs"][env]
+    acct = ACCOUNTS[env]
+    cw = session_for(env).client("cloudwatch")
+    assert out["dashboard_name"] == f"bbws-{env}"
+    for region in regions_of(env):  # a dashboard belongs to the account: every region's endpoint sees it
+        listed = session_for(env, region).client("cloudwatch").list_dashboards(DashboardNamePrefix="bbws-")
+        assert [d["DashboardName"] for d in listed["DashboardEntries"]] == [f"bbws-{env}"], region
+    widgets = json.loads(cw.get_dashboard(DashboardName=f"bbws-{env}")["DashboardBody"])["widgets"]
+    lines = set()
+    for w in widgets:
+        if w["type"] != "metric":
+            continue
+        for m in w["properties"]["metrics"]:
+            options = m[-1] if isinstance(m[-1], dict) else {}
+            plain = [x for x in m if not isinstance(x, dict)]
+            lines.add((plain[0], plain[1], tuple(zip(plain[2::2], plain[3::2])),
+                       options.get("region", w["properties"]["region"])))
+    for template in SERVICE_FUNCTIONS:
+        fn = template.replace("{env}", env)
+        for region in regions_of(env):
+            for metric in ("Invocations", "Errors", "Throttles", "Duration"):
+                assert ("AWS/Lambda", metric, (("FunctionName", fn), ("Resource", f"{fn}:latest-{env}")),
+                        region) in lines, (fn, region, metric)
+    for machine in STATE_MACHINES[env]:
+        arn = f"arn:aws:states:af-south-1:{acct}:stateMachine:bbws-{machine}-{env}"
+        for metric in ("ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed"):
+            assert ("AWS/States", metric, (("StateMachineArn", arn),), "af-south-1") in lines, (machine, metric)
+    shown = {a for w in widgets if w["type"] == "alarm" for a in w["properties"]["alarms"]}
+    assert shown == {f"arn:aws:cloudwatch:{r}:{acct}:alarm:{n}"
+                     for r, names in out["alarm_names"].items() for n in names}

@@ -62,3 +62,18 @@ output "github_actions_role_arn" {
   description = "bbws-github-actions-role-<env>: role-to-assume of the workflows."
   value       = module.github_oidc.role_arn
 }
+
+output "alarm_names" {
+  description = "The bbws- alarms by region (service functions' errors and throttles, the state machines' failed executions)."
+  value       = module.pipeline.alarm_names
+}
+
+output "alarm_topic_arns" {
+  description = "The topic each region's alarms notify."
+  value       = module.pipeline.alarm_topic_arns
+}
+
+output "dashboard_name" {
+  description = "The environment's CloudWatch dashboard."
+  value       = module.pipeline.dashboard_name
+}

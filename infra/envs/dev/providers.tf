@@ -16,6 +16,7 @@ provider "aws" {
     content {
       cloudcontrolapi = endpoints.value
       cloudformation  = endpoints.value
+      cloudwatch      = endpoints.value
       dynamodb        = endpoints.value
       iam             = endpoints.value
       kms             = endpoints.value

@@ -37,6 +37,28 @@ data "aws_iam_policy_document" "key" {
     }
   }
 
+  # CloudWatch publishes the bbws- alarms' notifications to the events topic, which this key encrypts:
+  # without this statement an alarm changes state and its notification is dropped.
+  statement {
+    sid       = "CloudWatchAlarmsPublishToTheEventsTopic"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm:bbws-*"]
+    }
+  }
+
   statement {
     sid       = "DynamoDbTablesForPrincipalsOfThisAccount"
     actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey", "kms:CreateGrant"]

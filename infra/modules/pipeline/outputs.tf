@@ -80,3 +80,31 @@ output "table_arns" {
     gates       = aws_dynamodb_table.quality_gates.arn
   }
 }
+
+output "alarm_names" {
+  description = "The bbws- alarms by region: each service function's errors and throttles (every region it runs in) and, in the primary region, each state machine's failed executions."
+  value = merge(
+    {
+      (var.region) = sort(concat(
+        [for a in aws_cloudwatch_metric_alarm.function : a.alarm_name],
+        [for a in aws_cloudwatch_metric_alarm.state_machine : a.alarm_name],
+      ))
+    },
+    var.failover_region == null ? {} : {
+      (var.failover_region) = sort([for a in aws_cloudwatch_metric_alarm.function_failover : a.alarm_name])
+    },
+  )
+}
+
+output "alarm_topic_arns" {
+  description = "The topic each region's alarms notify: the events topic, and in PROD its namesake in the failover region."
+  value = merge(
+    { (var.region) = aws_sns_topic.events.arn },
+    var.failover_region == null ? {} : { (var.failover_region) = aws_sns_topic.failover_events[0].arn },
+  )
+}
+
+output "dashboard_name" {
+  description = "bbws-<env>, the environment's CloudWatch dashboard."
+  value       = aws_cloudwatch_dashboard.environment.dashboard_name
+}
