@@ -121,7 +121,10 @@ def deploy(settings: Settings, force: bool = False) -> None:
         env = terraform_env(settings, name)
         override = root / "backend_override.tf"
         if not override.exists() or override.read_text() != BACKEND_OVERRIDE:
-            override.write_text(BACKEND_OVERRIDE)
+            # Atomically: the other estate's Terraform may be reading the root's files right now.
+            partial = root / f".backend_override.tf.{os.getpid()}"
+            partial.write_text(BACKEND_OVERRIDE)
+            os.replace(partial, override)
         tfvars = tf_dir / f"{name}.tfvars.json"
         tfvars.write_text(json.dumps({
             "local_endpoint": settings.endpoint,
