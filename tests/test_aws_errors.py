@@ -34,12 +34,7 @@ def denied(env: str, role: str, action: str, table: str) -> str:
 
 
 def arm_dynamodb(env: str, operation: str, table: str, times: int, status: int, code: str, message: str) -> None:
-    import requests
-
-    r = requests.post(f"{ph.SETTINGS.endpoint}/_local/faults", timeout=5, json={
-        "service": "dynamodb", "account": ph.ACCOUNTS[env], "region": "af-south-1", "operation": operation,
-        "target": table, "times": times, "status": status, "code": code, "message": message})
-    assert r.status_code == 200, r.text
+    ph.arm_call_fault(env, "dynamodb", operation, table, times=times, code=code, status=status, message=message)
 
 
 def scheduled_per_state(env: str, arn: str) -> Counter:

@@ -596,20 +596,18 @@ def wait_notification(execution_arn: str, subject: str, timeout: float = 30) -> 
 def arm_fault(env: str, function: str, operation: str, region: str = "af-south-1", times: int = 1,
               code: str = "ResourceConflictException", status: int = 409) -> None:
     """Make the next `times` calls of `operation` on `function` fail as AWS can (local/bbws_local/faults.py)."""
-    r = requests.post(f"{SETTINGS.endpoint}/_local/faults", timeout=5, json={
+    _arm({
         "account": ACCOUNTS[env], "region": region, "operation": operation, "function": function,
         "times": times, "code": code, "status": status,
         "message": f"An update is in progress for resource: {function}"})
-    assert r.status_code == 200, r.text
 
 
 def arm_publish_fault(env: str, topic: str, times: int = 1, code: str = "KMSThrottling", status: int = 400,
                       message: str = "Request was denied due to request throttling (KMS)") -> None:
     """Make the next `times` SNS Publish calls to `topic` (a name or ARN) in `env` fail as AWS can."""
-    r = requests.post(f"{SETTINGS.endpoint}/_local/faults", timeout=5, json={
+    _arm({
         "service": "sns", "account": ACCOUNTS[env], "region": "af-south-1", "operation": "Publish",
         "target": topic, "times": times, "code": code, "status": status, "message": message})
-    assert r.status_code == 200, r.text
 
 
 def arm_call_fault(env: str, service: str, operation: str, target: str = "*", caller: str | None = None,
@@ -621,8 +619,7 @@ def arm_call_fault(env: str, service: str, operation: str, target: str = "*", ca
            "target": target, "times": times, "code": code, "status": status, "message": message}
     if caller:
         doc["caller"] = caller
-    r = requests.post(f"{SETTINGS.endpoint}/_local/faults", timeout=5, json=doc)
-    assert r.status_code == 200, r.text
+    _arm(doc)
 
 
 def approval_mails(address: str, execution_arn: str) -> list[dict[str, Any]]:
@@ -652,12 +649,29 @@ def recycle(env: str, function: str) -> int:
     return r.json()["stopped"]
 
 
+# The faults this process armed: the estate's own tests arm theirs on the same estate meanwhile, and
+# neither suite may see or disarm the other's.
+ARMED_FAULTS: list[int] = []
+
+
+def _arm(doc: dict[str, Any]) -> int:
+    r = requests.post(f"{SETTINGS.endpoint}/_local/faults", timeout=5, json=doc)
+    assert r.status_code == 200, r.text
+    fault_id = r.json()["armed"]["id"]
+    ARMED_FAULTS.append(fault_id)
+    return fault_id
+
+
 def armed_faults() -> list[dict[str, Any]]:
-    return requests.get(f"{SETTINGS.endpoint}/_local/faults", timeout=5).json()
+    """The faults this process armed that are still armed."""
+    return [f for f in requests.get(f"{SETTINGS.endpoint}/_local/faults", timeout=5).json()
+            if f["id"] in ARMED_FAULTS]
 
 
 def disarm_faults() -> None:
-    requests.delete(f"{SETTINGS.endpoint}/_local/faults", timeout=5)
+    """Disarms the faults this process armed."""
+    while ARMED_FAULTS:
+        requests.delete(f"{SETTINGS.endpoint}/_local/faults", params={"id": ARMED_FAULTS.pop()}, timeout=5)
 
 
 def set_function_state(env: str, function: str, state: str, region: str = "af-south-1") -> None:
