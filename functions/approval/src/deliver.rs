@@ -127,17 +127,8 @@ pub(crate) async fn deliver<S: Store, C: Callbacks, M: Mail, P: Parameters>(
     let status = decision.as_str();
     match &callback {
         Callback::Delivered => {
-            let mut f = Map::new();
-            f.insert(DELIVERED.into(), json!(Utc::now().to_rfc3339()));
-            // Only a mark: a failure to write it means one more (refused) delivery later.
-            if let Err(e) = app
-                .store
-                .transition(table, request_id, status, status, &f)
-                .await
-            {
-                warn!(event = "delivery_mark_failed", request_id = %request_id, error_type = %e.error_type,
-                      error = %e.message, "approval {request_id}: delivered, but the mark was not written");
-            }
+            // A failure to write it means one more (refused) delivery later.
+            mark(app, table, request_id, decision, DELIVERED).await;
             info!(event = "decision_delivered", request_id = %request_id, decision = status,
                   "approval {request_id}: {status}, given to the wait");
         }
@@ -154,6 +145,45 @@ pub(crate) async fn deliver<S: Store, C: Callbacks, M: Mail, P: Parameters>(
         }
     }
     Ok(callback)
+}
+
+/// The decider's callback failed: the next visit of any link passes the decision on at once
+/// instead of after the [`DELIVERY_LEASE`]. If the mark cannot be written, the lease runs out instead.
+pub(crate) async fn hand_over<S: Store, C: Callbacks, M: Mail, P: Parameters>(
+    app: &App<S, C, M, P>,
+    settings: &Settings,
+    request_id: &str,
+    decision: &Decision,
+) {
+    mark(
+        app,
+        &settings.approvals_table,
+        request_id,
+        decision,
+        HANDED_OVER,
+    )
+    .await;
+}
+
+/// Sets `field` to now on the decided request. Only a mark: a failure is logged, not raised.
+async fn mark<S: Store, C: Callbacks, M: Mail, P: Parameters>(
+    app: &App<S, C, M, P>,
+    table: &str,
+    request_id: &str,
+    decision: &Decision,
+    field: &str,
+) {
+    let status = decision.as_str();
+    let mut f = Map::new();
+    f.insert(field.into(), json!(Utc::now().to_rfc3339()));
+    if let Err(e) = app
+        .store
+        .transition(table, request_id, status, status, &f)
+        .await
+    {
+        warn!(event = "mark_failed", request_id = %request_id, field, error_type = %e.error_type,
+              error = %e.message, "approval {request_id}: {field} was not written");
+    }
 }
 
 #[cfg(test)]

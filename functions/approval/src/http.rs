@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 
-use crate::deliver::{deliver, undelivered, Decision, IfGone, HANDED_OVER};
+use crate::deliver::{deliver, hand_over, undelivered, Decision, IfGone};
 use crate::handler::App;
 use crate::pages;
 use crate::ports::{Callbacks, Mail, Parameters, Store};
@@ -571,7 +571,7 @@ async fn approve<S: Store, C: Callbacks, M: Mail, P: Parameters>(
             Err(e) => {
                 warn!(event = "delivery_failed", request_id = %request_id, error_type = %e.error_type,
                       error = %e.message, "approval {request_id} recorded; the wait could not be told");
-                hand_over(app, settings, request_id, "approved").await;
+                hand_over(app, settings, request_id, &decision).await;
                 Ok(not_passed_on(&ctx.request))
             }
         };
@@ -681,16 +681,8 @@ async fn reject<S: Store, C: Callbacks, M: Mail, P: Parameters>(
         .get("task_token")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    match deliver(
-        app,
-        settings,
-        request_id,
-        token,
-        &Decision::Rejected { cause },
-        IfGone::Close,
-    )
-    .await
-    {
+    let decision = Decision::Rejected { cause };
+    match deliver(app, settings, request_id, token, &decision, IfGone::Close).await {
         Ok(Callback::Delivered) => {
             info!(event = "rejected", request_id = %request_id, role = role.as_str(), "approval {request_id} rejected");
             Ok(Answer::page(200, pages::message("Rejected", &stops)))
@@ -699,29 +691,9 @@ async fn reject<S: Store, C: Callbacks, M: Mail, P: Parameters>(
         Err(e) => {
             warn!(event = "delivery_failed", request_id = %request_id, error_type = %e.error_type,
                   error = %e.message, "approval {request_id} rejected; the wait could not be told");
-            hand_over(app, settings, request_id, "rejected").await;
+            hand_over(app, settings, request_id, &decision).await;
             Ok(not_passed_on(&ctx.request))
         }
-    }
-}
-
-/// The decider's callback failed: the next visit of any link passes the decision on at once
-/// instead of after the lease. Only a mark: if it cannot be written, the lease runs out instead.
-async fn hand_over<S: Store, C: Callbacks, M: Mail, P: Parameters>(
-    app: &App<S, C, M, P>,
-    settings: &bbws_aws::Settings,
-    request_id: &str,
-    status: &str,
-) {
-    let mut f = Map::new();
-    f.insert(HANDED_OVER.into(), json!(Utc::now().to_rfc3339()));
-    if let Err(e) = app
-        .store
-        .transition(&settings.approvals_table, request_id, status, status, &f)
-        .await
-    {
-        warn!(event = "hand_over_failed", request_id = %request_id, error_type = %e.error_type,
-              error = %e.message, "approval {request_id}: the next visit passes it on after the lease");
     }
 }
 
