@@ -33,6 +33,22 @@ def preflight_config():
         ph.restore_config(env, previous)
 
 
+@pytest.fixture()
+def watch_config():
+    """Change the deployed configuration of an environment's watch function (its BBWS_CONFIG: the
+    checks' times, limits and automatic rollback) for one test."""
+    changed: list[tuple[str, dict]] = []
+
+    def _set(env: str, **watch) -> dict:
+        previous = ph.set_config(env, {"watch": watch}, function="watch")
+        changed.append((env, previous))
+        return previous
+
+    yield _set
+    for env, previous in reversed(changed):
+        ph.restore_config(env, previous, function="watch")
+
+
 @pytest.fixture(autouse=True)
 def _no_execution_left_running():
     """A test that fails while its promotion waits must not leave the promotion (and its lock)

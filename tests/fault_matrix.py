@@ -67,6 +67,10 @@ TOLERATED: dict[tuple[str, str], str] = {
         "a notification that cannot be sent is logged (notify_failed) and reported in the step's output "
         "(notified: false); it never turns the outcome into another one nor keeps a lock "
         "(functions/record: announce)",
+    ("bbws-promotion-record-", "states:StartExecution"):
+        "a 24-hour watch that cannot start never changes the outcome: the versions serve, the step's output "
+        "says watch.started: false with the error, and the completion email gives the command that starts it "
+        "(functions/record: start_watch)",
     ("bbws-promotion-record-", "dynamodb:DeleteItem"):
         "a lock that cannot be released after the outcome is recorded does not change that outcome: its holder "
         "has ended, so the lock is stale and the next lock attempt takes it over after DescribeExecution of "
@@ -554,7 +558,7 @@ def discover(scenario: Scenario) -> tuple[list[tuple[str, Call]], list[str]]:
     for c in calls:
         call = Call(c["account"], c["region"], c["service"], c["operation"], c["target"],
                     c["role"].rsplit("/", 1)[-1])
-        state = _state_at(windows, c["time"], call.role, scenario)
+        state = _state_at(windows, c["time"], call, scenario)
         if state is None:
             continue
         if (state, call) not in seen:
@@ -564,15 +568,20 @@ def discover(scenario: Scenario) -> tuple[list[tuple[str, Call]], list[str]]:
     return rows, problems
 
 
-def _state_at(windows: list[tuple[str, float, float]], t: float, role: str, scenario: Scenario) -> str | None:
-    """The Task state that made a call at `t`: the state running then whose Lambda runs as `role` (a
-    function's role has the function's name); the states role's and a source reader's calls belong to
-    whichever state was running."""
+def _state_at(windows: list[tuple[str, float, float]], t: float, call: Call, scenario: Scenario) -> str | None:
+    """The Task state that made `call` at `t`: the state running then whose Lambda runs as the call's role
+    (a function's role has the function's name); the states role's and a source reader's calls belong to
+    whichever state was running, except the states role's invocations of the watch function: those are
+    the 24-hour watch's, another execution the success starts, which runs as the same role."""
+    role = call.role
     inside = [w for w in windows if w[1] <= t <= w[2]]
     own = [w for w in inside if scenario.function_of(w[0]) == role]
     if own:
         return own[0][0]
     if role.startswith("bbws-promotion-states-"):
+        invoked = (call.target or "").split(":function:")[-1]
+        if call.service == "lambda" and invoked.startswith("bbws-promotion-watch-"):
+            return None
         return inside[0][0] if inside else None
     if role == "bbws-promotion-source-reader":  # assumed by the Lambda of the state (preflight, deploy)
         with_fn = [w for w in inside if scenario.function_of(w[0])]

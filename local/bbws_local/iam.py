@@ -384,9 +384,9 @@ def _states(call: Call, caller: Caller) -> list[Check]:
     if call.operation in ("DescribeExecution", "StopExecution", "GetExecutionHistory"):
         arn = str(p.get("executionArn", ""))
         return [Check(f"states:{call.operation}", arn, arn.split(":")[4] if arn.count(":") > 4 else call.account)]
-    if call.operation == "DescribeStateMachine":
+    if call.operation in ("DescribeStateMachine", "ListExecutions"):
         arn = str(p.get("stateMachineArn", ""))
-        return [Check("states:DescribeStateMachine", arn, call.account)]
+        return [Check(f"states:{call.operation}", arn, call.account)]
     raise UnknownOperation(call.operation)
 
 

@@ -78,6 +78,8 @@ The patches, by what AWS does that moto 5.2.5 does not:
                          Functions does (moto puts none), so the pipeline's own alarms have data.
 22. cloudwatch-dashboards A dashboard belongs to the account, as on AWS: put, get, list and delete from any
                          region see the same dashboards (moto keeps them per region).
+23. sfn-execution-name   StartExecution without a name names the execution with a UUID, as Step Functions
+                         does (moto names it "None", so a second one is refused as ExecutionAlreadyExists).
 """
 from __future__ import annotations
 
@@ -90,6 +92,7 @@ import logging
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -164,6 +167,8 @@ PATCHES: list[Patch] = [
           "81db2cb7d94e39c90b3a2077e1f4bb41a449c558ef9b1b1e2910fdaa39978ad4"),
     Patch("sts-trust", "moto.sts.responses", "TokenResponse.assume_role",
           "8e014e59789ffa44daed1f84ac4002fa91a9cd2e6e1434812b4989cdf937f25a"),
+    Patch("sfn-execution-name", "moto.stepfunctions.responses", "StepFunctionResponse.start_execution",
+          "3f4ac22f2a3e01cfe56bb229ab718ef700e677d91f0efe50f2a4ac4e9ccf2c6f"),
     Patch("sfn-stop-execution", "moto.stepfunctions.responses", "StepFunctionResponse.stop_execution",
           "633c8a544aacfd14c07f24bf62b1688a2125f8aba91eecc1feaa40bb7dc45d24"),
     # Set on the callback task class; pinned to the ExecutionState method it inherits.
@@ -621,6 +626,15 @@ def _send_task_failure(self: Any) -> Any:
 # ---------------------------------------------------------------------------------------------------
 # 14. sfn-stop-execution
 # ---------------------------------------------------------------------------------------------------
+
+
+def _start_execution(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    name = self._get_param("name") or str(uuid.uuid4())
+    execution = self.stepfunction_backend.start_execution(
+        self._get_param("stateMachineArn"), name, self._get_param("input", if_none="{}"))
+    return ActionResult({"executionArn": execution.execution_arn, "startDate": execution.start_date})
 
 
 def _stop_execution(self: Any) -> Any:
@@ -1377,6 +1391,7 @@ def apply(settings: settings_mod.Settings) -> Estate:
     for op in ("put_item", "update_item", "delete_item", "transact_write_items"):
         _replace("moto.dynamodb.models", f"DynamoDBBackend.{op}", _atomic(getattr(ddbm.DynamoDBBackend, op)))
     _replace("moto.sts.responses", "TokenResponse.assume_role", _make_assume_role(stsr.TokenResponse.assume_role))
+    _replace("moto.stepfunctions.responses", "StepFunctionResponse.start_execution", _start_execution)
     _replace("moto.stepfunctions.responses", "StepFunctionResponse.stop_execution", _stop_execution)
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_callback as stscb,

@@ -132,11 +132,12 @@ def state_machine_arn(env: str, kind: str = "promote") -> str:
     return f"arn:aws:states:{PRIMARY_REGION}:{ACCOUNTS[env]}:stateMachine:bbws-{kind}-{env}"
 
 
-def set_config(env: str, overrides: dict[str, Any]) -> dict[str, str]:
-    """Deploy a configuration (RB-003's, with `overrides` merged in) to the preflight of `env`, which
-    builds every execution's plan; returns the previous environment variables."""
+def set_config(env: str, overrides: dict[str, Any], function: str = "preflight") -> dict[str, str]:
+    """Deploy a configuration (RB-003's, with `overrides` merged in) to `function` of `env`: the
+    preflight (the default) builds every execution's plan; the watch reads its own. Returns the
+    function's previous environment variables."""
     lam = client(env, "lambda")
-    name = f"bbws-promotion-preflight-{env}"
+    name = f"bbws-promotion-{function}-{env}"
     variables = lam.get_function_configuration(FunctionName=name).get("Environment", {}).get("Variables", {})
     config = copy.deepcopy(RUNBOOK_CONFIG)
     _merge(config, overrides)
@@ -145,9 +146,9 @@ def set_config(env: str, overrides: dict[str, Any]) -> dict[str, str]:
     return variables
 
 
-def restore_config(env: str, variables: dict[str, str]) -> None:
+def restore_config(env: str, variables: dict[str, str], function: str = "preflight") -> None:
     client(env, "lambda").update_function_configuration(
-        FunctionName=f"bbws-promotion-preflight-{env}", Environment={"Variables": variables})
+        FunctionName=f"bbws-promotion-{function}-{env}", Environment={"Variables": variables})
 
 
 def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""The two Step Functions calls terraform-provider-aws makes that moto 5.2.5 lacks."""
+"""Step Functions API calls moto 5.2.5 lacks or answers unlike AWS: the two terraform-provider-aws makes,
+and the name of an execution started without one."""
 from __future__ import annotations
 
 import json
@@ -48,3 +49,17 @@ def test_create_state_machine_refuses_a_broken_structure(dev, make_state_machine
             "A": {"Type": "Pass", "Next": "Nowhere"}, "Orphan": {"Type": "Succeed"}}})
     message = e.value.response["Error"]["Message"]
     assert "Nowhere" in message and "Orphan" in message
+
+
+def test_an_execution_started_without_a_name_is_named_with_a_uuid(dev, make_state_machine):
+    """Step Functions names an unnamed execution with a UUID; two unnamed starts are two executions."""
+    import re
+
+    sfn = dev.client("stepfunctions")
+    arn = make_state_machine(dev, {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}},
+                             name=unique("unnamed"))
+    first = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+    second = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+    uuid = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    assert re.fullmatch(rf".*:execution:[^:]+:{uuid}", first), first
+    assert first != second

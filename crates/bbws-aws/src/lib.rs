@@ -7,6 +7,7 @@
 pub mod approvals;
 pub mod clients;
 pub mod error;
+pub mod executions;
 pub mod functions;
 pub mod metrics;
 pub mod runtime;

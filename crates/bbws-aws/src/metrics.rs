@@ -46,3 +46,29 @@ pub async fn sum(
     }
     Ok(Some(points.iter().filter_map(|p| p.sum()).sum()))
 }
+
+/// The names of the metric alarms whose names start with `prefix` and that are in ALARM now
+/// (RB-003 §4.4: `describe-alarms --alarm-name-prefix bbws- --state-value ALARM`), all pages.
+pub async fn alarms_in_alarm(client: &Client, prefix: &str) -> Result<Vec<String>, BbwsError> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = client
+            .describe_alarms()
+            .alarm_name_prefix(prefix)
+            .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| BbwsError::aws(format!("DescribeAlarms {prefix}* in ALARM"), e))?;
+        out.extend(
+            page.metric_alarms()
+                .iter()
+                .filter_map(|a| a.alarm_name().map(str::to_owned)),
+        );
+        match page.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+            _ => return Ok(out),
+        }
+    }
+}

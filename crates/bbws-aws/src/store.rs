@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use bbws_domain::{Gate, GateResult, HolderStatus};
@@ -241,6 +242,75 @@ pub async fn put_new(
             Ok(false)
         }
         Err(e) => Err(BbwsError::aws(format!("PutItem {table}"), e)),
+    }
+}
+
+/// The item of `table` whose `key_attr` is `key` (a consistent read); `None` when there is none.
+pub async fn get_item(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    key_attr: &str,
+    key: &str,
+) -> Result<Option<Map<String, Value>>, BbwsError> {
+    let out = ddb
+        .get_item()
+        .table_name(table)
+        .key(key_attr, AttributeValue::S(key.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| BbwsError::aws(format!("GetItem {table} {key}"), e))?;
+    Ok(out.item().map(|item| {
+        item.iter()
+            .map(|(k, v)| (k.clone(), from_attribute(v)))
+            .collect()
+    }))
+}
+
+/// Appends `entry` to the list attribute `list` of the existing item `key`, provided the list
+/// still has `known` entries (absent counts as 0): two writers never both append on top of the
+/// same list. `false` when the item changed meanwhile (read it again).
+pub async fn append_to_list(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    key_attr: &str,
+    key: &str,
+    list: &str,
+    entry: &Value,
+    known: usize,
+) -> Result<bool, BbwsError> {
+    let unchanged = if known == 0 {
+        "attribute_exists(#k) AND attribute_not_exists(#l)"
+    } else {
+        "attribute_exists(#k) AND size(#l) = :n"
+    };
+    let mut request = ddb
+        .update_item()
+        .table_name(table)
+        .key(key_attr, AttributeValue::S(key.to_owned()))
+        .update_expression("SET #l = list_append(if_not_exists(#l, :empty), :one)")
+        .condition_expression(unchanged)
+        .expression_attribute_names("#k", key_attr)
+        .expression_attribute_names("#l", list)
+        .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
+        .expression_attribute_values(":one", AttributeValue::L(vec![to_attribute(entry)]));
+    if known > 0 {
+        request = request.expression_attribute_values(":n", AttributeValue::N(known.to_string()));
+    }
+    match request.send().await {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(UpdateItemError::ConditionalCheckFailedException(_))
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(BbwsError::aws(
+            format!("UpdateItem {table} {key} {list}"),
+            e,
+        )),
     }
 }
 

@@ -10,6 +10,7 @@ use crate::errors::{join_field_errors, FieldError};
 use crate::gates::GatePolicy;
 use crate::metrics::StabilityThresholds;
 use crate::monitor::MonitorPolicy;
+use crate::watch::WatchPolicy;
 use crate::windows::Window;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -39,6 +40,8 @@ pub struct Config {
     pub approval_timeout_seconds: u64,
     /// Post-deployment monitoring and rollback triggers.
     pub monitor: MonitorPolicy,
+    /// The 24-hour watch after the monitor: its checks and what a failed one does.
+    pub watch: WatchPolicy,
 }
 
 /// Why a configuration could not be loaded.
@@ -70,6 +73,7 @@ impl Config {
             approvals: ApprovalPolicy::runbook(),
             approval_timeout_seconds: DEFAULT_APPROVAL_TIMEOUT_SECONDS,
             monitor: MonitorPolicy::runbook(),
+            watch: WatchPolicy::runbook(),
         }
     }
 
@@ -120,6 +124,7 @@ impl Config {
             ));
         }
         errors.extend(self.monitor.validate("monitor"));
+        errors.extend(self.watch.validate("watch"));
         errors
     }
 

@@ -75,6 +75,15 @@ pub enum ErrorName {
     /// action and the resource).
     #[error("Bbws.AwsRefused")]
     AwsRefused,
+    /// A check of the 24-hour watch found errors, throttles, an unhealthy alias or an alarm of the
+    /// watched functions: people were told with the rollback command, and where the
+    /// configuration says so the rollback started. A watch's ending only.
+    #[error("Bbws.WatchCheckFailed")]
+    WatchCheckFailed,
+    /// A newer promotion or a rollback of the same service and environment ended this watch
+    /// (StopExecution with this error): the version it watched no longer serves.
+    #[error("Bbws.Superseded")]
+    Superseded,
     /// The execution did its work (a promotion, release or manual rollback succeeded) but its
     /// deployment record could not be written; the cause says what was done and why the record
     /// failed.
@@ -93,7 +102,7 @@ pub enum ErrorName {
 impl ErrorName {
     /// Every error name: those a promotion can end with, in the order it can reach them, then the
     /// defects a step can fail with.
-    pub const ALL: [ErrorName; 17] = [
+    pub const ALL: [ErrorName; 19] = [
         ErrorName::InvalidInput,
         ErrorName::PromotionInProgress,
         ErrorName::PreflightFailed,
@@ -108,6 +117,8 @@ impl ErrorName {
         ErrorName::Cancelled,
         ErrorName::AwsUnavailable,
         ErrorName::AwsRefused,
+        ErrorName::WatchCheckFailed,
+        ErrorName::Superseded,
         ErrorName::RecordNotWritten,
         ErrorName::InvalidEvent,
         ErrorName::ConfigInvalid,
@@ -130,6 +141,8 @@ impl ErrorName {
             ErrorName::Cancelled => "Bbws.Cancelled",
             ErrorName::AwsUnavailable => "Bbws.AwsUnavailable",
             ErrorName::AwsRefused => "Bbws.AwsRefused",
+            ErrorName::WatchCheckFailed => "Bbws.WatchCheckFailed",
+            ErrorName::Superseded => "Bbws.Superseded",
             ErrorName::RecordNotWritten => "Bbws.RecordNotWritten",
             ErrorName::InvalidEvent => "Bbws.InvalidEvent",
             ErrorName::ConfigInvalid => "Bbws.ConfigInvalid",
@@ -291,6 +304,8 @@ mod tests {
                 "Bbws.Cancelled",
                 "Bbws.AwsUnavailable",
                 "Bbws.AwsRefused",
+                "Bbws.WatchCheckFailed",
+                "Bbws.Superseded",
                 "Bbws.RecordNotWritten",
                 "Bbws.InvalidEvent",
                 "Bbws.ConfigInvalid",

@@ -11,6 +11,7 @@
 //! - [`windows`]: PROD maintenance windows (§4.1.2);
 //! - [`approvals`]: approver roles and the quorum rule (§2.2, §4.1.2, §4.2);
 //! - [`monitor`]: post-deployment monitoring and rollback triggers (§6.3.1);
+//! - [`watch`]: the 24-hour watch after a deploy, its four checks and what a failed one does (§7.2);
 //! - [`lock`]: when a lock held by an execution that no longer runs may be taken over;
 //! - [`naming`]: alias, table, state-machine and execution names, and the `version` value;
 //! - [`fields`]: the generic reader of a request object, shared by the requests below;
@@ -45,6 +46,7 @@ pub mod request;
 pub mod rollback;
 pub mod stage;
 pub mod steps;
+pub mod watch;
 pub mod windows;
 
 pub use approvals::{

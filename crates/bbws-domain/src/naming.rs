@@ -67,6 +67,25 @@ pub fn state_machine_name(env: Env) -> String {
     format!("bbws-promote-{env}")
 }
 
+/// `bbws-watch-{env}`: the 24-hour watch of each deployment in `env`.
+pub fn watch_state_machine_name(env: Env) -> String {
+    format!("bbws-watch-{env}")
+}
+
+/// `bbws-rollback-{env}`: the manual rollback of `env`.
+pub fn rollback_state_machine_name(env: Env) -> String {
+    format!("bbws-rollback-{env}")
+}
+
+/// The ARN of the state machine `name` of `env`'s account, in its primary region.
+pub fn state_machine_arn(env: Env, name: &str) -> String {
+    format!(
+        "arn:aws:states:{}:{}:stateMachine:{name}",
+        env.primary_region(),
+        env.account_id()
+    )
+}
+
 /// `<service>-<target>-<yyyymmdd-hhmmss>`: a promotion's execution name.
 pub fn execution_name(service: &str, target: Env, at: DateTime<Utc>) -> String {
     format!("{service}-{target}-{}", timestamp(at))

@@ -138,8 +138,12 @@ fn rendered(dir: &Path, path: &Path) -> serde_json::Value {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let vars: serde_json::Value =
         serde_json::from_str(&read(&dir.join("shared-states.vars.json"))).unwrap_or_default();
+    // A machine without names in shared-states.vars.json (the watch) has no shared states.
+    let Some(names) = vars[machine].as_object().cloned() else {
+        return definition;
+    };
     let mut shared = read(&dir.join("shared-states.json"));
-    for (name, value) in vars[machine].as_object().cloned().unwrap_or_default() {
+    for (name, value) in names {
         shared = shared.replace(&format!("${{{name}}}"), value.as_str().unwrap_or_default());
     }
     let shared: serde_json::Map<String, serde_json::Value> =

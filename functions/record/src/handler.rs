@@ -14,7 +14,8 @@ use bbws_aws::runtime::{parse, to_value};
 use bbws_aws::{BbwsError, Settings};
 use bbws_domain::lock::{promotion_hold_seconds, release_hold_seconds, rollback_hold_seconds};
 use bbws_domain::{lock_verdict, ErrorName, LockVerdict, PromotionPlan, ReleasePlan, RollbackPlan};
-use chrono::Utc;
+use bbws_domain::{naming, watch};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tracing::{info, warn};
@@ -428,12 +429,13 @@ impl<D: Store, X: Executions, N: Topic, F: Functions> App<D, X, N, F> {
         let plan: RollbackPlan = parse("the rollback plan", state["rollback"].clone())?;
         let result = manual::classify(outcome, state, &plan)?;
         let deployment_id = outcome::deployment_id(&plan.execution_arn, result.status);
-        let (item, written) = self
-            .write_record(
-                settings,
-                manual::record(&plan, state, &result, &deployment_id, Utc::now()),
-            )
-            .await?;
+        let mut record = manual::record(&plan, state, &result, &deployment_id, Utc::now());
+        let watch = (result.status == "succeeded")
+            .then(|| Watch::of(settings, &plan.service, &deployment_id, plan.started_at));
+        if let Some(w) = &watch {
+            record["watch_execution_arn"] = Value::String(w.execution_arn.clone());
+        }
+        let (item, written) = self.write_record(settings, record).await?;
         info!(event = "recorded", deployment_id = %deployment_id, status = %result.status, error = ?result.error,
               written, "rollback of {} in {}: {}", plan.service, plan.environment, result.status);
         let event = match result.error {
@@ -442,19 +444,19 @@ impl<D: Store, X: Executions, N: Topic, F: Functions> App<D, X, N, F> {
             Some(ErrorName::ApprovalTimedOut) => "approval_timed_out",
             Some(_) => "failed",
         };
+        let mut message = manual::message(&plan, &item, &result);
+        let watched = match &watch {
+            Some(w) => Some(self.start_watch(w, &mut message).await),
+            None => None,
+        };
         let notified = self
-            .announce(
-                settings,
-                event,
-                &manual::subject(&plan, &result),
-                &manual::message(&plan, &item, &result),
-            )
+            .announce(settings, event, &manual::subject(&plan, &result), &message)
             .await;
-        Ok(Value::Object(outcome::output(
-            &result,
-            deployment_id,
-            notified,
-        )))
+        let mut out = outcome::output(&result, deployment_id, notified);
+        if let Some(w) = watched {
+            out.insert("watch".into(), w);
+        }
+        Ok(Value::Object(out))
     }
 
     async fn lock(&self, settings: &Settings, plan: &PromotionPlan) -> Result<Value, BbwsError> {
@@ -539,20 +541,95 @@ impl<D: Store, X: Executions, N: Topic, F: Functions> App<D, X, N, F> {
         let plan: PromotionPlan = parse("the promotion plan", state["promotion"].clone())?;
         let now = Utc::now();
         let deployment_id = outcome::deployment_id(&plan.execution_arn, result.status);
-        let record = outcome::record(&plan, state, &result, &deployment_id, now);
+        let mut record = outcome::record(&plan, state, &result, &deployment_id, now);
+        let watch = (result.status == "succeeded")
+            .then(|| Watch::of(settings, &plan.service, &deployment_id, plan.started_at));
+        if let Some(w) = &watch {
+            record["watch_execution_arn"] = Value::String(w.execution_arn.clone());
+        }
         let (item, written) = self.write_record(settings, record).await?;
         info!(event = "recorded", deployment_id = %deployment_id, status = %result.status, error = ?result.error,
               written, "{} {} -> {}: {}", plan.service, plan.source_env, plan.target_env, result.status);
         let subject = outcome::subject(&plan, &result);
-        let message = outcome::message(&plan, &item, &result);
+        let mut message = outcome::message(&plan, &item, &result);
+        let watched = match &watch {
+            Some(w) => Some(self.start_watch(w, &mut message).await),
+            None => None,
+        };
         let notified = self
             .announce(settings, outcome::event_name(&result), &subject, &message)
             .await;
-        Ok(Value::Object(outcome::output(
-            &result,
-            deployment_id,
-            notified,
-        )))
+        let mut out = outcome::output(&result, deployment_id, notified);
+        if let Some(w) = watched {
+            out.insert("watch".into(), w);
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// Starts the 24-hour watch of a deployment that succeeded and says so in `message`: its
+    /// execution, or why it did not start and the command that starts it. A watch that cannot start
+    /// never changes the outcome: the versions serve, and the record says which watch was meant.
+    async fn start_watch(&self, watch: &Watch, message: &mut String) -> Value {
+        let input = json!({"deployment_id": watch.deployment_id}).to_string();
+        match self
+            .executions
+            .start(&watch.state_machine_arn, &watch.name, &input)
+            .await
+        {
+            Ok(started) => {
+                info!(event = "watch_started", deployment_id = %watch.deployment_id,
+                      execution = %started.execution_arn, already = started.already,
+                      "24-hour watch of {}: {}{}", watch.deployment_id, started.execution_arn,
+                      if started.already { " (already started)" } else { "" });
+                message.push_str(&format!(
+                    "24-hour watch (RB-003 §7.2): {}\n",
+                    started.execution_arn
+                ));
+                json!({"name": watch.name, "execution_arn": started.execution_arn, "started": true})
+            }
+            Err(e) => {
+                warn!(event = "watch_not_started", deployment_id = %watch.deployment_id,
+                      error = %e.error_type, "the 24-hour watch of {} did not start: {}",
+                      watch.deployment_id, e.message);
+                message.push_str(&format!(
+                    "The 24-hour watch did NOT start ({}: {}). Start it:\naws stepfunctions start-execution \
+                     --state-machine-arn {} --name {} --input '{input}'\n",
+                    e.error_type, e.message, watch.state_machine_arn, watch.name
+                ));
+                json!({"name": watch.name, "execution_arn": watch.execution_arn, "started": false,
+                       "error": e.error_type.as_str(), "cause": e.message})
+            }
+        }
+    }
+}
+
+/// The 24-hour watch a deployment that succeeded gets: one execution of `bbws-watch-<env>`, named
+/// after the service, the deploying execution's start and the record (bbws_domain::watch).
+struct Watch {
+    deployment_id: String,
+    state_machine_arn: String,
+    name: String,
+    execution_arn: String,
+}
+
+impl Watch {
+    fn of(
+        settings: &Settings,
+        service: &str,
+        deployment_id: &str,
+        started_at: DateTime<Utc>,
+    ) -> Watch {
+        let state_machine_arn = naming::state_machine_arn(
+            settings.env,
+            &naming::watch_state_machine_name(settings.env),
+        );
+        let name = watch::watch_name(service, deployment_id, started_at);
+        Watch {
+            deployment_id: deployment_id.to_owned(),
+            execution_arn: bbws_aws::executions::execution_arn(&state_machine_arn, &name),
+            state_machine_arn,
+            name,
+        }
     }
 }
 
@@ -571,6 +648,7 @@ fn activity(execution_arn: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bbws_aws::executions::Started;
     use bbws_aws::store::LockHolder;
     use bbws_domain::{Catalog, Config, HolderStatus, PromotionRequest, ReleaseRequest};
     use std::cell::RefCell;
@@ -714,6 +792,9 @@ mod tests {
     struct Runs {
         status: BTreeMap<String, &'static str>,
         asked: RefCell<Vec<String>>,
+        /// The watches started: name and input.
+        started: RefCell<Vec<(String, String)>>,
+        refuse_start: bool,
     }
 
     impl Executions for Runs {
@@ -723,6 +804,27 @@ mod tests {
                 .status
                 .get(execution_arn)
                 .map_or(HolderStatus::Missing, |s| HolderStatus::Status((*s).into())))
+        }
+
+        async fn start(
+            &self,
+            state_machine_arn: &str,
+            name: &str,
+            input: &str,
+        ) -> Result<Started, BbwsError> {
+            if self.refuse_start {
+                return Err(BbwsError::new(
+                    ErrorName::AwsRefused,
+                    format!("StartExecution {state_machine_arn} {name}: AccessDeniedException"),
+                ));
+            }
+            let mut started = self.started.borrow_mut();
+            let already = started.iter().any(|(n, _)| n == name);
+            started.push((name.to_owned(), input.to_owned()));
+            Ok(Started {
+                execution_arn: bbws_aws::executions::execution_arn(state_machine_arn, name),
+                already,
+            })
         }
     }
 
@@ -982,6 +1084,74 @@ mod tests {
         // Another outcome of the same execution is a record of its own.
         finish(&app, "succeeded", &json!({"promotion": plan})).await;
         assert_eq!(app.store.records.borrow().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_success_starts_its_24_hour_watch_once_and_says_so() {
+        let app = app();
+        let plan = plan("run-1");
+        let out = finish(&app, "succeeded", &json!({"promotion": plan})).await;
+        let name = watch::watch_name("site-management", "run-1:succeeded", plan.started_at);
+        let arn =
+            format!("arn:aws:states:af-south-1:093646564004:execution:bbws-watch-prod:{name}");
+        assert_eq!(
+            out["watch"],
+            json!({"name": name, "execution_arn": arn, "started": true})
+        );
+        assert_eq!(
+            *app.executions.started.borrow(),
+            vec![(
+                name.clone(),
+                r#"{"deployment_id":"run-1:succeeded"}"#.to_owned()
+            )]
+        );
+        let record = app
+            .store
+            .records
+            .borrow()
+            .get("run-1:succeeded")
+            .cloned()
+            .expect("record");
+        assert_eq!(record["watch_execution_arn"], arn.as_str());
+        let text = app.topic.sent.borrow()[0].3.clone();
+        assert!(
+            text.contains(&format!("24-hour watch (RB-003 §7.2): {arn}\n")),
+            "{text}"
+        );
+        // A retried step starts the same watch (StartExecution answers with the running one).
+        let again = finish(&app, "succeeded", &json!({"promotion": plan})).await;
+        assert_eq!(again["watch"]["execution_arn"], arn.as_str());
+        {
+            let started = app.executions.started.borrow();
+            assert_eq!(started.len(), 2);
+            assert_eq!(started[0], started[1], "the same name and input both times");
+        }
+        // Nothing failed is watched.
+        let failed_app = self::app();
+        let state = failed(&plan, "deploy", "Sandbox.Timedout", "timed out");
+        let out = finish(&failed_app, "failed", &state).await;
+        assert!(out.get("watch").is_none());
+        assert!(failed_app.executions.started.borrow().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_watch_that_cannot_start_changes_no_outcome_and_gives_the_command() {
+        let mut app = app();
+        app.executions.refuse_start = true;
+        let plan = plan("run-1");
+        let out = finish(&app, "succeeded", &json!({"promotion": plan})).await;
+        assert_eq!(out["status"], "succeeded");
+        assert_eq!(out["watch"]["started"], false);
+        assert_eq!(out["watch"]["error"], "Bbws.AwsRefused");
+        let text = app.topic.sent.borrow()[0].3.clone();
+        assert!(
+            text.contains("The 24-hour watch did NOT start (Bbws.AwsRefused: StartExecution"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"--input '{"deployment_id":"run-1:succeeded"}'"#),
+            "{text}"
+        );
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 //! ended on (Lambda). The `Aws*` implementations are the AWS API through `bbws_aws`; the handler's
 //! tests use in-memory ones.
 
+use bbws_aws::executions::{self, Started};
 use bbws_aws::functions::alias_version;
 use bbws_aws::store::{
     acquire_lock, holder_status, notify, put_new, release_lock, take_over_lock, LockHolder,
@@ -65,6 +66,15 @@ pub trait Store {
 pub trait Executions {
     /// The status of `execution_arn` ([`HolderStatus::Missing`] when it does not exist).
     async fn status(&self, execution_arn: &str) -> Result<HolderStatus, BbwsError>;
+
+    /// Starts `name` of `state_machine_arn` with `input`; one of that name already started (a
+    /// retried step) counts as started.
+    async fn start(
+        &self,
+        state_machine_arn: &str,
+        name: &str,
+        input: &str,
+    ) -> Result<Started, BbwsError>;
 }
 
 /// The events topic.
@@ -157,6 +167,15 @@ pub struct AwsExecutions(pub SfnClient);
 impl Executions for AwsExecutions {
     async fn status(&self, execution_arn: &str) -> Result<HolderStatus, BbwsError> {
         holder_status(&self.0, execution_arn).await
+    }
+
+    async fn start(
+        &self,
+        state_machine_arn: &str,
+        name: &str,
+        input: &str,
+    ) -> Result<Started, BbwsError> {
+        executions::start(&self.0, state_machine_arn, name, input).await
     }
 }
 

@@ -13,13 +13,18 @@ output "rollback_state_machine_arn" {
   value       = module.pipeline.rollback_state_machine_arn
 }
 
+output "watch_state_machine_arn" {
+  description = "bbws-watch-dev: the 24-hour watch of each deployment (RB-003 §7.2)."
+  value       = module.pipeline.watch_state_machine_arn
+}
+
 output "release_state_machine_arn" {
   description = "bbws-release-dev (null: DEV has no source)."
   value       = module.pipeline.release_state_machine_arn
 }
 
 output "function_arns" {
-  description = "The seven pipeline functions by key."
+  description = "The eight pipeline functions by key."
   value       = module.pipeline.function_arns
 }
 

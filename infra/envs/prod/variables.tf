@@ -11,7 +11,7 @@ variable "aws_profile" {
 }
 
 variable "lambda_zip_dir" {
-  description = "Directory of <bin>/bootstrap.zip for the seven functions, relative to this directory or absolute."
+  description = "Directory of <bin>/bootstrap.zip for the eight functions, relative to this directory or absolute."
   type        = string
   default     = "../../../target/lambda"
 }

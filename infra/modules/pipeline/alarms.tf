@@ -43,9 +43,9 @@ locals {
   }
 
   state_machine_alarms = {
-    for i, name in local.state_machine_names : name => {
+    for i, name in local.all_state_machine_names : name => {
       name = "bbws-${trimprefix(name, "bbws-")}-executions-failed"
-      arn  = local.state_machine_arns[i]
+      arn  = local.all_state_machine_arns[i]
     }
   }
 

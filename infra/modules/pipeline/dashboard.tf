@@ -70,8 +70,8 @@ locals {
         stat    = "Sum"
         period  = 300
         metrics = [
-          for i, name in local.state_machine_names : [
-            "AWS/States", m.metric, "StateMachineArn", local.state_machine_arns[i], { label = name },
+          for i, name in local.all_state_machine_names : [
+            "AWS/States", m.metric, "StateMachineArn", local.all_state_machine_arns[i], { label = name },
           ]
         ]
       }

@@ -174,6 +174,12 @@ data "aws_iam_policy_document" "record" {
     resources = [for n in local.state_machine_names : "arn:${local.partition}:states:${var.region}:${local.account_id}:execution:${n}:*"]
   }
   statement {
+    # A deployment that succeeded starts its 24-hour watch (one execution, named after the deployment).
+    sid       = "StartTheWatch"
+    actions   = ["states:StartExecution"]
+    resources = [local.watch_state_machine_arn]
+  }
+  statement {
     # Where each service of a release ended: the version its alias points to.
     sid       = "ReadReleasedFunctions"
     actions   = ["lambda:GetAlias"]
@@ -250,6 +256,58 @@ data "aws_iam_policy_document" "approval" {
   }
 }
 
+data "aws_iam_policy_document" "watch" {
+  statement {
+    sid       = "OwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = [local.log_stream_arns.watch]
+  }
+  statement {
+    # The record watched (GetItem) and each check kept on it (a conditional UpdateItem of `checks`).
+    sid       = "ReadAndAnnotateDeployments"
+    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.deployments.arn]
+  }
+  statement {
+    # What latest-<env> serves now, and its /health, in every region the service runs in.
+    sid       = "WatchedFunctions"
+    actions   = ["lambda:GetAlias", "lambda:InvokeFunction"]
+    resources = local.all_region_service_arns
+  }
+  statement {
+    #checkov:skip=CKV_AWS_356:GetMetricStatistics has no resource-level permissions, and DescribeAlarms with a name prefix is authorised on "*" (a narrower scope hides composite alarms).
+    sid       = "MetricsAndAlarms"
+    actions   = ["cloudwatch:GetMetricStatistics", "cloudwatch:DescribeAlarms"]
+    resources = ["*"]
+  }
+  statement {
+    # A newer deployment's watch ends the older running watches of the same service.
+    sid       = "EndOlderWatches"
+    actions   = ["states:ListExecutions"]
+    resources = [local.watch_state_machine_arn]
+  }
+  statement {
+    sid       = "StopOlderWatches"
+    actions   = ["states:StopExecution"]
+    resources = ["arn:${local.partition}:states:${var.region}:${local.account_id}:execution:${local.watch_state_machine_name}:*"]
+  }
+  statement {
+    sid       = "PublishFailedChecks"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.events.arn]
+  }
+  statement {
+    sid       = "EncryptedEventsTopic"
+    actions   = local.sns_key_actions
+    resources = [aws_kms_key.pipeline.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sns.${var.region}.amazonaws.com"]
+    }
+  }
+}
+
 locals {
   function_policies = {
     preflight      = data.aws_iam_policy_document.preflight.json
@@ -259,6 +317,7 @@ locals {
     rollback       = data.aws_iam_policy_document.rollback.json
     record         = data.aws_iam_policy_document.record.json
     approval       = data.aws_iam_policy_document.approval.json
+    watch          = data.aws_iam_policy_document.watch.json
   }
 }
 

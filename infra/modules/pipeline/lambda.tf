@@ -1,4 +1,4 @@
-# The seven functions (Rust, provided.al2023), each with its own log group and role.
+# The eight functions (Rust, provided.al2023), each with its own log group and role.
 
 resource "aws_cloudwatch_log_group" "function" {
   #checkov:skip=CKV_AWS_338:90 days by decision (log_retention_days); the lasting record of each promotion is the deployments and approvals tables (PITR, deletion protection), not the logs.

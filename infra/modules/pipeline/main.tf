@@ -1,6 +1,7 @@
-# The promotion pipeline of one BBWS account (RB-003): seven Lambda functions, their roles, the
+# The promotion pipeline of one BBWS account (RB-003): eight Lambda functions, their roles, the
 # deployment/lock/approval/quality-gate tables, the events and approvals topics, the approval key, the
-# bbws-rollback-<env> state machine (every account: it returns a service to a recorded deployment) and,
+# bbws-rollback-<env> and bbws-watch-<env> state machines (every account: a rollback returns a service to
+# a recorded deployment; the watch checks each deployment for 24 hours, RB-003 §7.2) and,
 # in SIT and PROD, the bbws-promote-<env> state machine and the bbws-release-<env> state machine, which
 # promotes several services by running bbws-promote-<env> once per service as a child execution.
 
@@ -31,7 +32,7 @@ locals {
   }
   all_region_service_arns = flatten(values(local.service_function_arns))
 
-  # The seven functions: key -> Cargo binary and timeout. Function and role are both named
+  # The eight functions: key -> Cargo binary and timeout. Function and role are both named
   # bbws-promotion-<key>-<env>, so the source account can name these roles without remote state.
   functions = {
     preflight      = { bin = "bbws-preflight", timeout = 60 }
@@ -41,6 +42,7 @@ locals {
     rollback       = { bin = "bbws-rollback", timeout = 120 }
     record         = { bin = "bbws-record", timeout = 60 }
     approval       = { bin = "bbws-approval", timeout = 30 }
+    watch          = { bin = "bbws-watch", timeout = 60 }
   }
   function_names = { for k, _ in local.functions : k => "bbws-promotion-${k}-${var.env}" }
   function_arns = {
@@ -83,7 +85,14 @@ locals {
     [local.rollback_state_machine_arn],
     local.has_state_machine ? [local.release_state_machine_arn] : [],
   )
-  statemachine_dir = coalesce(var.statemachine_dir, "${path.module}/../../../statemachine")
+  # bbws-watch-<env>: one execution per deployment that succeeded, started by the record function; not
+  # among state_machine_names, whose executions hold locks and answer approvals.
+  watch_state_machine_name = "bbws-watch-${var.env}"
+  watch_state_machine_arn  = "arn:${local.partition}:states:${var.region}:${local.account_id}:stateMachine:${local.watch_state_machine_name}"
+  # Every state machine of the account, for its alarm and the dashboard.
+  all_state_machine_names = concat(local.state_machine_names, [local.watch_state_machine_name])
+  all_state_machine_arns  = concat(local.state_machine_arns, [local.watch_state_machine_arn])
+  statemachine_dir        = coalesce(var.statemachine_dir, "${path.module}/../../../statemachine")
 
   # The functions' environment (the approval function's too: it reads its URL from SSM, so the URL
   # is no input of the function itself and there is no cycle).

@@ -13,13 +13,18 @@ output "rollback_state_machine_arn" {
   value       = aws_sfn_state_machine.rollback.arn
 }
 
+output "watch_state_machine_arn" {
+  description = "bbws-watch-<env> (every environment): the 24-hour watch of each deployment."
+  value       = aws_sfn_state_machine.watch.arn
+}
+
 output "release_state_machine_arn" {
   description = "bbws-release-<env> (null in DEV, which has no promote machine to run)."
   value       = local.has_state_machine ? aws_sfn_state_machine.release[0].arn : null
 }
 
 output "function_arns" {
-  description = "The seven functions, by key (preflight, backup-alias, deploy, monitor, rollback, record, approval)."
+  description = "The eight functions, by key (preflight, backup-alias, deploy, monitor, rollback, record, approval, watch)."
   value       = { for k, f in aws_lambda_function.function : k => f.arn }
 }
 

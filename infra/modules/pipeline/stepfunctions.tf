@@ -1,5 +1,5 @@
-# bbws-promote-<env>: SIT and PROD only (DEV is promoted from nowhere). bbws-rollback-<env>: every
-# account. bbws-release-<env>: SIT and PROD, a release of several services, each promoted by a child
+# bbws-promote-<env>: SIT and PROD only (DEV is promoted from nowhere). bbws-rollback-<env> and
+# bbws-watch-<env> (the 24-hour watch of each deployment, RB-003 §7.2): every account. bbws-release-<env>: SIT and PROD, a release of several services, each promoted by a child
 # execution of bbws-promote-<env> (states:startExecution.sync:2). The definitions are the repository's
 # statemachine/promote.asl.json, rollback.asl.json and release.asl.json with the functions' and the
 # promote machine's ARNs filled in; all machines run as one role, bbws-promotion-states-<env>.
@@ -16,6 +16,9 @@ locals {
     rollback_arn     = aws_lambda_function.function["rollback"].arn
     record_arn       = aws_lambda_function.function["record"].arn
     approval_arn     = aws_lambda_function.function["approval"].arn
+    watch_arn        = aws_lambda_function.function["watch"].arn
+    # The watch starts the rollback a failed check calls for, where the configuration says so.
+    rollback_state_machine_arn = local.rollback_state_machine_arn
     # Built from the name: the release machine starts executions of the promote machine. DEV has no
     # promote machine; its definitions do not use this (the ARN is what the machine's would be).
     promote_state_machine_arn = local.state_machine_arn
@@ -97,6 +100,13 @@ data "aws_iam_policy_document" "states" {
   # bbws-release-<env> runs bbws-promote-<env> with states:startExecution.sync:2: it starts the child
   # execution, follows and, if the release is stopped, stops it, and learns of its end through the
   # rule Step Functions manages for this (AWS's documented permissions for the integration).
+  statement {
+    # bbws-watch-<env> starts bbws-rollback-<env> after a failed check where watch.automatic_rollback
+    # lists the environment (states:startExecution, no wait).
+    sid       = "StartRollbacksFromTheWatch"
+    actions   = ["states:StartExecution"]
+    resources = [local.rollback_state_machine_arn]
+  }
   dynamic "statement" {
     for_each = local.child_state_machines
     content {
@@ -211,6 +221,30 @@ resource "aws_sfn_state_machine" "release" {
     level                  = "ALL"
     include_execution_data = false
     log_destination        = "${aws_cloudwatch_log_group.release[0].arn}:*"
+  }
+
+  depends_on = [aws_iam_role_policy.states]
+}
+
+resource "aws_cloudwatch_log_group" "watch" {
+  #checkov:skip=CKV_AWS_338:90 days by decision (log_retention_days); the lasting record of each check is the deployment record's `checks`.
+  name              = "/aws/vendedlogs/states/${local.watch_state_machine_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.pipeline.arn
+}
+
+resource "aws_sfn_state_machine" "watch" {
+  #checkov:skip=CKV_AWS_284:The watch's trail is the execution history and the checks on the deployment record; X-Ray adds nothing a reviewer reads.
+  name       = local.watch_state_machine_name
+  type       = "STANDARD"
+  role_arn   = aws_iam_role.states.arn
+  definition = templatefile("${local.statemachine_dir}/watch.asl.json", local.state_machine_template_vars)
+
+  # The watch carries no token: its execution data may be logged.
+  logging_configuration {
+    level                  = "ALL"
+    include_execution_data = true
+    log_destination        = "${aws_cloudwatch_log_group.watch.arn}:*"
   }
 
   depends_on = [aws_iam_role_policy.states]

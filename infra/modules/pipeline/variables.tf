@@ -34,7 +34,7 @@ variable "failover_region" {
 }
 
 variable "lambda_zip_dir" {
-  description = "Directory holding <bin>/bootstrap.zip for the seven functions (cargo lambda build --output-format zip)."
+  description = "Directory holding <bin>/bootstrap.zip for the eight functions (cargo lambda build --output-format zip)."
   type        = string
 }
 

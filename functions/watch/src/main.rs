@@ -1,0 +1,21 @@
+//! Watch: the 24-hour watch of a deployment, RB-003 §7.2's four checks ([`handler`]).
+
+mod handler;
+mod ports;
+
+use bbws_aws::{Aws, LambdaClients, Settings};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    bbws_aws::runtime::init_tracing();
+    let aws = Aws::load().await;
+    let account = ports::AwsAccount {
+        lambda: LambdaClients::new(&aws),
+        aws,
+    };
+    let app = handler::App {
+        settings: Settings::from_env(),
+        account,
+    };
+    bbws_aws::runtime::serve(|event| app.handle(event)).await
+}
