@@ -220,6 +220,20 @@ def test_the_monitor_may_health_check_every_region_and_move_no_alias(prod, expec
     assert expect_denials(1)
 
 
+def test_the_watch_may_list_the_executions_of_its_own_state_machine_only(prod, expect_denials):
+    """ListExecutions is authorised against the state machine listed (the watch ends older watches)."""
+    machine = f"arn:aws:states:{REGION}:{PROD}:stateMachine:bbws-{{}}-prod"
+    ok = call_as(prod, "bbws-promotion-watch-prod", "stepfunctions", "list_executions",
+                 {"stateMachineArn": machine.format("watch"), "statusFilter": "RUNNING"})
+    assert ok == {"ok": True}, ok
+    no = call_as(prod, "bbws-promotion-watch-prod", "stepfunctions", "list_executions",
+                 {"stateMachineArn": machine.format("promote")})
+    assert no["ok"] is False and no["code"] == "AccessDeniedException", no
+    assert f"is not authorized to perform: states:ListExecutions on resource: {machine.format('promote')}" \
+        in no["message"], no["message"]
+    assert expect_denials(1)
+
+
 def test_the_approval_url_needs_both_permissions_of_its_function_policy(prod):
     """AWS since October 2025: lambda:InvokeFunctionUrl and lambda:InvokeFunction (via the URL)."""
     lam = prod.client("lambda")

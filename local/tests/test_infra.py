@@ -3,7 +3,7 @@
 Static: `terraform fmt` is clean and each root (envs/dev, envs/sit, envs/prod) validates.
 Applied: the three roots are applied into the local estate as into AWS (prod, then sit, then dev: a
 source reader's trust names the next environment's roles, which IAM requires to exist), with a local
-backend in a temporary directory and the probe zip standing in for the seven functions. A second plan
+backend in a temporary directory and the probe zip standing in for the eight functions. A second plan
 shows no changes; boto3 then checks what each account holds, the roles' policies, and that SIT's deploy
 role (and PROD's) can assume the source account's reader while an administrator of SIT cannot. The
 stacks are destroyed afterwards, so the estate is left as it was found.
@@ -45,6 +45,7 @@ BINS = {
     "rollback": "bbws-rollback",
     "record": "bbws-record",
     "approval": "bbws-approval",
+    "watch": "bbws-watch",
 }
 # The functions of the runbook's catalog: what each pipeline may act on.
 SERVICE_FUNCTIONS = [t for service in runbook_config()["catalog"] for t in service["functions"]]
@@ -392,6 +393,35 @@ def test_rollback_state_machine_in_every_account_logs_no_execution_data_and_find
     assert index["Projection"]["ProjectionType"] == "ALL"
 
 
+@pytest.mark.parametrize("env", ENVS)
+def test_watch_state_machine_in_every_account_checks_each_deployment_and_may_start_a_rollback(deployed, env):
+    """bbws-watch-<env> in DEV, SIT and PROD (a manual rollback is watched too), run by the states role,
+    invoking the watch function and starting bbws-rollback-<env> after a failed check; its execution data
+    is logged (it carries no token); its failed executions have an alarm and a line on the dashboard."""
+    s = session_for(env)
+    out = deployed["outputs"][env]
+    acct = ACCOUNTS[env]
+    name = f"bbws-watch-{env}"
+    arn = out["watch_state_machine_arn"]
+    assert arn == f"arn:aws:states:af-south-1:{acct}:stateMachine:{name}"
+    d = s.client("stepfunctions").describe_state_machine(stateMachineArn=arn)
+    assert d["type"] == "STANDARD" and d["roleArn"] == out["role_arns"]["states"]
+    log = d["loggingConfiguration"]
+    assert log["level"] == "ALL" and log["includeExecutionData"] is True
+    assert log["destinations"][0]["cloudWatchLogsLogGroup"]["logGroupArn"].endswith(
+        f":log-group:/aws/vendedlogs/states/{name}:*")
+    definition = json.loads(d["definition"])
+    text = json.dumps(definition)
+    assert "${" not in text and out["function_arns"]["watch"] in text
+    assert definition["States"]["Start the rollback"]["Parameters"]["StateMachineArn"] == \
+        out["rollback_state_machine_arn"]
+    for check in ("1-hour check", "4-hour check", "12-hour check", "24-hour check"):
+        assert definition["States"][check]["Resource"] == out["function_arns"]["watch"]
+    alarm = s.client("cloudwatch").describe_alarms(AlarmNames=[f"bbws-watch-{env}-executions-failed"])
+    [a] = alarm["MetricAlarms"]
+    assert [dim["Value"] for dim in a["Dimensions"]] == [arn]
+
+
 # The states role's actions besides child executions: the pipeline's functions and log delivery (no
 # resource-level permissions: "*"). The definitions publish nothing themselves (the record function does).
 STATES_ACTIONS = {"lambda:InvokeFunction", "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
@@ -418,7 +448,9 @@ def test_release_state_machine_in_sit_and_prod_runs_promotions_as_child_executio
         assert out.get("release_state_machine_arn") is None and name not in machines
         logs = s.client("logs").describe_log_groups(logGroupNamePrefix=f"/aws/vendedlogs/states/{name}")
         assert logs["logGroups"] == []
-        assert set(allowed) == STATES_ACTIONS, f"extra {set(allowed) - STATES_ACTIONS}"
+        want = STATES_ACTIONS | {"states:StartExecution"}
+        assert set(allowed) == want, f"extra {set(allowed) - want}, missing {want - set(allowed)}"
+        assert allowed["states:StartExecution"] == {out["rollback_state_machine_arn"]}, "the watch's rollbacks"
         return
     arn = out["release_state_machine_arn"]
     assert arn == machines[name] == f"arn:aws:states:af-south-1:{acct}:stateMachine:{name}"
@@ -436,7 +468,7 @@ def test_release_state_machine_in_sit_and_prod_runs_promotions_as_child_executio
 
     want = STATES_ACTIONS | CHILD_EXECUTION_ACTIONS
     assert set(allowed) == want, f"extra {set(allowed) - want}, missing {want - set(allowed)}"
-    assert allowed["states:StartExecution"] == {out["state_machine_arn"]}
+    assert allowed["states:StartExecution"] == {out["state_machine_arn"], out["rollback_state_machine_arn"]}
     executions = f"arn:aws:states:af-south-1:{acct}:execution:bbws-promote-{env}:*"
     assert allowed["states:DescribeExecution"] == allowed["states:StopExecution"] == {executions}
     rule = f"arn:aws:events:af-south-1:{acct}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"
@@ -459,13 +491,18 @@ EXPECTED_ACTIONS = {
                  "lambda:ListAliases", "lambda:InvokeFunction", "lambda:UpdateFunctionCode", "dynamodb:Query"},
     "record": {"logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:PutItem", "dynamodb:GetItem",
                "dynamodb:DeleteItem", "sns:Publish", "kms:GenerateDataKey", "kms:Decrypt", "lambda:GetAlias",
-               "states:DescribeExecution"},
+               "states:DescribeExecution", "states:StartExecution"},
     "approval": {"logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:PutItem", "dynamodb:GetItem",
                  "dynamodb:UpdateItem", "dynamodb:Query", "sns:Publish", "states:SendTaskSuccess",
                  "states:SendTaskFailure", "ssm:GetParameter", "kms:Decrypt", "kms:GenerateDataKey"},
+    "watch": {"logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:GetItem", "dynamodb:UpdateItem",
+              "lambda:GetAlias", "lambda:InvokeFunction", "cloudwatch:GetMetricStatistics",
+              "cloudwatch:DescribeAlarms", "states:ListExecutions", "states:StopExecution", "sns:Publish",
+              "kms:GenerateDataKey", "kms:Decrypt"},
 }
-# The only actions allowed on "*": those without resource-level permissions.
-UNSCOPED = {"cloudwatch:GetMetricStatistics", "events:ListRules"}
+# The only actions allowed on "*": those without resource-level permissions, and DescribeAlarms (a
+# narrower scope hides composite alarms from it).
+UNSCOPED = {"cloudwatch:GetMetricStatistics", "events:ListRules", "cloudwatch:DescribeAlarms"}
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -483,6 +520,7 @@ def test_each_role_is_allowed_only_what_its_function_uses(deployed, env):
                 for m in (("promote", "rollback", "release") if env in SOURCE else ("rollback",))}
     # A lock's holder is looked up among the executions of the same state machines only.
     executions = {m.replace(":stateMachine:", ":execution:") + ":*" for m in machines}
+    watch = f"arn:aws:states:af-south-1:{acct}:stateMachine:bbws-watch-{env}"
     for key, actions in EXPECTED_ACTIONS.items():
         name = f"bbws-promotion-{key}-{env}"
         trust = s.client("iam").get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
@@ -504,18 +542,26 @@ def test_each_role_is_allowed_only_what_its_function_uses(deployed, env):
             elif action.startswith("dynamodb:"):
                 if key == "record":
                     want_tables = {tables["deployments"], tables["locks"]}
+                elif key == "watch":
+                    want_tables = {tables["deployments"]}
                 elif key == "rollback":
                     want_tables = {deployment_indexes}
                 else:
                     want_tables = {tables["approvals"]}
                 assert resources == want_tables, f"{name}: {action}"
             elif action == "sns:Publish":
-                assert resources == ({out["events_topic_arn"]} if key == "record" else
+                assert resources == ({out["events_topic_arn"]} if key in ("record", "watch") else
                                      {out["events_topic_arn"], out["approval_topic_arn"]})
             elif action.startswith("kms:"):
                 assert resources == {out["kms_key_arn"]}
             elif action.startswith("states:"):
-                assert resources == (executions if key == "record" else machines), f"{name}: {action}"
+                want_states = {
+                    ("record", "states:DescribeExecution"): executions,
+                    ("record", "states:StartExecution"): {watch},
+                    ("watch", "states:ListExecutions"): {watch},
+                    ("watch", "states:StopExecution"): {watch.replace(":stateMachine:", ":execution:") + ":*"},
+                }.get((key, action), machines)
+                assert resources == want_states, f"{name}: {action}"
             elif action == "ssm:GetParameter":
                 assert resources == {f"arn:aws:ssm:af-south-1:{acct}:parameter/bbws/promotion/{env}/{p}"
                                      for p in ("approval-key", "approval-url", "approvers")}
@@ -602,8 +648,8 @@ def test_the_deploy_role_reads_the_source_through_its_reader_and_an_admin_cannot
 
 # -- alarms and the dashboard -----------------------------------------------------------------------
 
-STATE_MACHINES = {"dev": ("rollback",), "sit": ("promote", "rollback", "release"),
-                  "prod": ("promote", "rollback", "release")}
+STATE_MACHINES = {"dev": ("rollback", "watch"), "sit": ("promote", "rollback", "release", "watch"),
+                  "prod": ("promote", "rollback", "release", "watch")}
 
 
 def regions_of(env: str) -> list[str]:
