@@ -157,13 +157,14 @@ impl<S: Source, T: Target> App<S, T> {
                     .and_then(|records| served_period(records, &promoted));
                 let incident = request.emergency.as_ref().map(|e| e.incident.as_str());
                 let served = check_served(&promoted, period.as_ref(), required, now, incident);
+                let since = period.as_ref().map(|p| p.since.to_rfc3339());
                 info!(
                     event = "served_in_source",
                     function = %pair.source,
                     version = %f.version,
                     table = %records_table,
                     records = records.as_ref().map_or(0, Vec::len),
-                    since = ?period.as_ref().map(|p| p.since.to_rfc3339()),
+                    since = since.as_deref(),
                     served_seconds = period.as_ref().map(|p| p.seconds(now)),
                     required_seconds = required,
                     passed = served.passed,
