@@ -1,6 +1,7 @@
 """`make demo`: promotions of the tenant service on the local estate, step by step: DEV -> SIT,
-SIT -> PROD (an emergency with Tech Lead + CTO when outside a maintenance window; both PROD regions),
-and a broken DEV build promoted to SIT and rolled back by the health check.
+SIT -> PROD (refused first: the version has served in SIT for seconds, not RB-003's 24 hours; then as an
+emergency, which skips that rule and says so, with Tech Lead + CTO when outside a maintenance window; both
+PROD regions), and a broken DEV build promoted to SIT and rolled back by the health check.
 
 For DEV -> SIT it does what a release workflow and its people do: CI records the quality gates of the DEV package,
 ordinary traffic runs against DEV, a workflow starts `bbws-promote-sit` with the AWS CLI's input, the
@@ -137,12 +138,18 @@ def promote_to_prod(service: str) -> bool:
     fn_sit, fn_prod = f"bbws-{service}-sit", f"bbws-{service}-prod"
     sha = record_quality_gates("sit", fn_sit, "latest-sit")
     say("\n== SIT -> PROD (the demo deploys a 30 s PROD monitor through the deployed configuration; "
-        "RB-003's is 5 minutes)")
-    previous = pc.set_config("prod", {"monitor": {"prod_seconds": 30}})
+        "RB-003's is 5 minutes; the 24 hours in SIT are RB-003's)")
+    previous = pc.set_config("prod", {"monitor": {"prod_seconds": 30}, "sit_stable_seconds": 86400})
     try:
+        say("== first as a release: SIT's version was promoted there moments ago")
+        refused = start("prod", f"{service}-prod-{stamp()}", pc.sample_input("promote-sit-to-prod"),
+                        "file://events/promote-sit-to-prod.json")
+        r = follow("prod", refused)
+        ended("execution", r)
+        say("== then as an emergency (an incident), which may skip the 24 hours in SIT")
         arn = start("prod", f"{service}-prod-{stamp()}", pc.sample_input("promote-sit-to-prod-emergency"),
                     "file://events/promote-sit-to-prod-emergency.json")
-        d = follow("prod", arn)
+        d = follow("prod", arn, lambda s: served_in_sit("prod", arn, s))
     finally:
         pc.restore_config("prod", previous)
     ended("execution", d)
@@ -151,7 +158,15 @@ def promote_to_prod(service: str) -> bool:
             FunctionName=fn_prod, Qualifier="latest-prod")["Configuration"]
         say(f"   {fn_prod}:latest-prod in {region}: version {cfg['Version']}, CodeSha256 "
             f"{'= SIT' if cfg['CodeSha256'] == sha else cfg['CodeSha256']}")
-    return d["status"] == "SUCCEEDED"
+    return d["status"] == "SUCCEEDED" and r.get("error") == "Bbws.PreflightFailed"
+
+
+def served_in_sit(env: str, arn: str, state: dict[str, Any]) -> str | None:
+    """Once preflight is left: its 'stable in SIT' checks, as the approvers see them."""
+    if state["name"] != "Request approval":
+        return None
+    checks = pc.state_output(env, arn, "Preflight checks")["preflight"]["checks"]
+    return "\n".join(f"      {c['check']}: {c['detail']}" for c in checks if c["check"].endswith(" stable in SIT"))
 
 
 def rollback_demo(service: str) -> bool:

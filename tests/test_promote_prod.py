@@ -57,7 +57,8 @@ def test_sit_to_prod_inside_a_window_deploys_both_regions(preflight_config, rele
     assert record["change_request"] == "CHG-1234"
     assert record["from_version"] == {f"{r}/{TENANT_PROD}": before[(r, TENANT_PROD)] for r in ph.regions_of("prod")}
     assert record["to_version"] == {f"{r}/{TENANT_PROD}": after[(r, TENANT_PROD)] for r in ph.regions_of("prod")}
-    assert record["code_sha256"] == [{"function": TENANT_SIT, "version": sit_version, "code_sha256": sha}]
+    assert record["code_sha256"] == [{"function": TENANT_SIT, "version": sit_version, "code_sha256": sha,
+                                      "target": TENANT_PROD}]
     assert [(a["person"], a["role"]) for a in record["approvers"]] == [ph.TECH_LEAD, ph.OPS_LEAD]
     assert ph.lock_of("prod", SERVICE) is None
     assert "task_token" not in d["output"]

@@ -132,14 +132,24 @@ def state_machine_arn(env: str, kind: str = "promote") -> str:
     return f"arn:aws:states:{PRIMARY_REGION}:{ACCOUNTS[env]}:stateMachine:bbws-{kind}-{env}"
 
 
+# RB-003 §7.2 "SIT stable for 24 hours" (`sit_stable_seconds`) as PROD's tests and demos deploy it unless
+# they name it: off. The seed puts SIT's versions live without a deployment record, and a version a test
+# promoted into SIT has served there for seconds; the tests of the rule itself (test_promote_stable.py)
+# set it, and so does the demo.
+PROD_TESTS_SIT_STABLE_SECONDS = 0
+
+
 def set_config(env: str, overrides: dict[str, Any], function: str = "preflight") -> dict[str, str]:
     """Deploy a configuration (RB-003's, with `overrides` merged in) to `function` of `env`: the
-    preflight (the default) builds every execution's plan; the watch reads its own. Returns the
+    preflight (the default) builds every execution's plan; the watch reads its own. For PROD,
+    `sit_stable_seconds` is PROD_TESTS_SIT_STABLE_SECONDS unless `overrides` names it. Returns the
     function's previous environment variables."""
     lam = client(env, "lambda")
     name = f"bbws-promotion-{function}-{env}"
     variables = lam.get_function_configuration(FunctionName=name).get("Environment", {}).get("Variables", {})
     config = copy.deepcopy(RUNBOOK_CONFIG)
+    if env == "prod":
+        config["sit_stable_seconds"] = PROD_TESTS_SIT_STABLE_SECONDS
     _merge(config, overrides)
     lam.update_function_configuration(FunctionName=name,
                                       Environment={"Variables": {**variables, "BBWS_CONFIG": json.dumps(config)}})

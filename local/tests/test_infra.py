@@ -586,7 +586,19 @@ def test_source_reader_trusts_exactly_the_next_pipeline_roles(deployed, env):
     assert g["lambda:GetFunction"] == service_arns(env, ["af-south-1"])
     # The preflight's /health of the version promoted: qualified ARNs only, never $LATEST.
     assert g["lambda:InvokeFunction"] == {a for a in service_arns(env, ["af-south-1"]) if a.endswith(":*")}
-    assert g["dynamodb:Query"] == {f"arn:aws:dynamodb:af-south-1:{acct}:table/bbws-quality-gates-{env}"}
+    gates = f"arn:aws:dynamodb:af-south-1:{acct}:table/bbws-quality-gates-{env}"
+    if env == "sit":
+        # RB-003 §7.2 "SIT stable for 24 hours": PROD's preflight queries SIT's deployment records of a
+        # service, by the service-timestamp index and nothing else (no table, no other index, no GetItem).
+        records = f"arn:aws:dynamodb:af-south-1:{acct}:table/bbws-deployments-sit/index/service-timestamp"
+        assert g["dynamodb:Query"] == {gates, records}
+        [statement] = [st for st in policy_of_reader(s)["Statement"] if records in as_list(st["Resource"])]
+        assert (statement["Sid"], as_list(statement["Action"]), as_list(statement["Resource"])) == \
+            ("ReadDeploymentRecordsOfAService", ["dynamodb:Query"], [records])
+    else:
+        # Nothing judges DEV's deployment records.
+        assert g["dynamodb:Query"] == {gates}
+    assert g["dynamodb:GetItem"] == {gates}
 
 
 def policy_of_reader(session: Any) -> dict[str, Any]:

@@ -21,6 +21,11 @@ pub const DEFAULT_APPROVAL_TIMEOUT_SECONDS: u64 = 86_400;
 pub const MIN_APPROVAL_TIMEOUT_SECONDS: u64 = 5;
 /// The longest approval timeout accepted: one year, the longest a Step Functions execution runs.
 pub const MAX_APPROVAL_TIMEOUT_SECONDS: u64 = 365 * 86_400;
+/// How long a version must have served in SIT before it goes to PROD (RB-003 §7.2: "SIT stable
+/// for 24 hours").
+pub const DEFAULT_SIT_STABLE_SECONDS: u64 = 86_400;
+/// The longest such duration accepted: 30 days.
+pub const MAX_SIT_STABLE_SECONDS: u64 = 30 * 86_400;
 
 /// The promotion rules.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,6 +47,9 @@ pub struct Config {
     pub monitor: MonitorPolicy,
     /// The 24-hour watch after the monitor: its checks and what a failed one does.
     pub watch: WatchPolicy,
+    /// How long the version promoted to PROD must have served in SIT, judged from SIT's
+    /// deployment records (see [`crate::served`]); 0 turns the rule off.
+    pub sit_stable_seconds: u64,
 }
 
 /// Why a configuration could not be loaded.
@@ -74,6 +82,7 @@ impl Config {
             approval_timeout_seconds: DEFAULT_APPROVAL_TIMEOUT_SECONDS,
             monitor: MonitorPolicy::runbook(),
             watch: WatchPolicy::runbook(),
+            sit_stable_seconds: DEFAULT_SIT_STABLE_SECONDS,
         }
     }
 
@@ -125,6 +134,15 @@ impl Config {
         }
         errors.extend(self.monitor.validate("monitor"));
         errors.extend(self.watch.validate("watch"));
+        if self.sit_stable_seconds > MAX_SIT_STABLE_SECONDS {
+            errors.push(FieldError::new(
+                "sit_stable_seconds",
+                format!(
+                    "must be at most {MAX_SIT_STABLE_SECONDS} (30 days; 0 turns the rule off, \
+                     RB-003: {DEFAULT_SIT_STABLE_SECONDS})"
+                ),
+            ));
+        }
         errors
     }
 
@@ -186,6 +204,7 @@ mod tests {
         );
         assert_eq!(json["catalog"][2]["health_wait_seconds"], 600);
         assert_eq!(json["monitor"]["triggers"]["errors"], json!({"at_most": 5}));
+        assert_eq!(json["sit_stable_seconds"], 86_400);
     }
 
     #[test]
@@ -281,6 +300,7 @@ mod tests {
         json["approvals"]["emergency"] = json!({"all_of": []});
         json["monitor"]["poll_seconds"] = json!(0);
         json["catalog"][0]["functions"] = json!(["static-name"]);
+        json["sit_stable_seconds"] = json!(30 * 86_400 + 1);
         assert_eq!(
             invalid_fields(json),
             [
@@ -292,8 +312,27 @@ mod tests {
                 "approvals.emergency",
                 "approval_timeout_seconds",
                 "monitor.poll_seconds",
+                "sit_stable_seconds",
             ]
         );
+    }
+
+    #[test]
+    fn the_time_in_sit_may_be_turned_off_or_shortened_but_not_made_endless() {
+        for seconds in [0, 5, 86_400, 30 * 86_400] {
+            let mut json = runbook_json();
+            json["sit_stable_seconds"] = json!(seconds);
+            assert_eq!(
+                Config::from_value(json).map(|c| c.sit_stable_seconds).ok(),
+                Some(seconds)
+            );
+        }
+        let mut json = runbook_json();
+        json["sit_stable_seconds"] = json!(-1);
+        assert!(matches!(
+            Config::from_value(json),
+            Err(ConfigError::Parse(e)) if e.field == "sit_stable_seconds"
+        ));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`env`](mod@env): environments, accounts, regions and the two promotion paths (§1.3);
 //! - [`catalog`]: services, their functions, release order, health waits and smoke tests (§1.4, §5);
 //! - [`readiness`]: whether a source function's State and LastUpdateStatus allow a promotion;
+//! - [`served`]: how long the version promoted to PROD has served in SIT (§7.1, §7.2);
 //! - [`metrics`]: error and throttle limits and the stability check (§2.1, §4.1.1);
 //! - [`gates`]: quality gates per path (§2.1);
 //! - [`windows`]: PROD maintenance windows (§4.1.2);
@@ -44,6 +45,7 @@ pub mod readiness;
 pub mod release;
 pub mod request;
 pub mod rollback;
+pub mod served;
 pub mod stage;
 pub mod steps;
 pub mod watch;
@@ -79,6 +81,7 @@ pub use request::{validate_request, Emergency, InvalidRequest, PromotionRequest,
 pub use rollback::{
     resolve_target, FunctionState, Move, Resolution, RollbackPlan, RollbackRequest, RollbackTarget,
 };
+pub use served::{check_served, served_period, Period, Promoted, Served};
 pub use stage::Stage;
 pub use steps::{
     BackedUp, Backup, Check, Deployed, Deployment, FunctionVersion, Preflight, SourceFunction,

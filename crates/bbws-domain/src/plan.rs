@@ -14,7 +14,7 @@ use crate::monitor::RollbackTriggers;
 use crate::naming::latest_alias;
 use crate::request::PromotionRequest;
 use crate::windows::Window;
-use crate::{Env, FieldError};
+use crate::{Env, FieldError, PromotionPath};
 
 /// One function moved by the promotion: its name in the source and in the target environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +61,10 @@ pub struct AppliedRules {
     /// and be enabled after the deploy (the event handler, RB-003 §4.3.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eventbridge_rule_contains: Option<String>,
+    /// SIT -> PROD: how long the version must have served in SIT (0: not required); `None` on a
+    /// path that has no such rule (DEV -> SIT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sit_stable_seconds: Option<u64>,
 }
 
 /// Everything a promotion execution carries from step to step.
@@ -146,6 +150,8 @@ impl PromotionPlan {
                 rollback_triggers: config.monitor.triggers,
                 smoke_tests: spec.smoke_tests_for(target),
                 eventbridge_rule_contains: spec.eventbridge_rule_contains.clone(),
+                sit_stable_seconds: (request.path == PromotionPath::SitToProd)
+                    .then_some(config.sit_stable_seconds),
             },
         })
     }
@@ -212,6 +218,7 @@ mod tests {
             ]
         );
         assert_eq!(plan.rules.eventbridge_rule_contains, None);
+        assert_eq!(plan.rules.sit_stable_seconds, Some(86_400));
     }
 
     #[test]
@@ -226,6 +233,7 @@ mod tests {
         assert_eq!(plan.limits.monitor_seconds, 30);
         assert_eq!(plan.limits.approval_timeout_seconds, 86_400);
         assert!(!plan.rules.window_required);
+        assert_eq!(plan.rules.sit_stable_seconds, None);
         assert_eq!(
             plan.rules.smoke_tests,
             [SmokeTest::get(

@@ -1,7 +1,7 @@
 //! The pages approvers see on a phone: what is asked, a confirm form, and plain answers.
 //! Everything shown is escaped; the pages load nothing from elsewhere.
 
-use bbws_domain::{Requirement, Role, REASON_MAX_CHARS};
+use bbws_domain::{served, Requirement, Role, REASON_MAX_CHARS};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -274,6 +274,22 @@ pub fn flags(request: &Value) -> Vec<(bool, String)> {
     if request["forced"].as_array().is_some_and(|f| !f.is_empty()) {
         flags.push((true, "Forced: a version that never served".to_owned()));
     }
+    // The preflight's checks: a promotion's own, or each phase's of a release.
+    let phases = request["phases"].as_array().into_iter().flatten();
+    let checks = request["checks"]
+        .as_array()
+        .into_iter()
+        .chain(phases.filter_map(|p| p["checks"].as_array()))
+        .flatten();
+    if checks
+        .into_iter()
+        .any(|c| served::skipped_by_emergency(&text(&c["check"]), &text(&c["detail"])))
+    {
+        flags.push((
+            true,
+            format!("“{}” skipped (emergency)", served::RUNBOOK_ITEM),
+        ));
+    }
     flags
 }
 
@@ -452,6 +468,48 @@ mod tests {
         assert!(page.find("Emergency — incident INC-77").unwrap() < button);
         let quiet = json!({"service": "x", "source_env": "dev", "target_env": "sit"});
         assert_eq!(flags(&quiet), [(false, "Into SIT".to_owned())]);
+    }
+
+    #[test]
+    fn an_emergency_that_skipped_the_time_in_sit_says_so_at_the_top() {
+        let skipped =
+            "skipped: emergency declared (incident INC-77): 24 h in SIT is not required; \
+                       version 7 (CodeSha256 abc=) has served in SIT since 2026-12-03 01:00:00 UTC \
+                       (promote p1:succeeded), for 3 min";
+        let request = json!({"service": "tenant-instance-management", "source_env": "sit",
+            "target_env": "prod", "version": "latest-sit", "incident": "INC-77", "emergency": false,
+            "checks": [{"check": "bbws-tenant-instance-management-sit stable in SIT", "passed": true,
+                        "detail": skipped}]});
+        let f: Vec<String> = flags(&request).into_iter().map(|(_, f)| f).collect();
+        assert_eq!(
+            f,
+            [
+                "Into PROD",
+                "Emergency — incident INC-77",
+                "“SIT stable for 24 hours” skipped (emergency)"
+            ]
+        );
+        let page = confirm(&request, "t", &viewer(&all_of()), true, None);
+        let button = page.find("<button").unwrap();
+        let flag = page
+            .find("“SIT stable for 24 hours” skipped (emergency)")
+            .unwrap();
+        assert!(flag < button, "on the first screen");
+        assert!(
+            page.contains("has served in SIT since 2026-12-03 01:00:00 UTC"),
+            "{page}"
+        );
+        // A release's phase that skipped it flags the release.
+        let release = json!({"kind": "release", "source_env": "sit", "target_env": "prod",
+            "incident": "INC-77", "phases": [{"index": 1, "service": "x", "checks": request["checks"]}]});
+        assert!(flags(&release)
+            .iter()
+            .any(|(warn, f)| *warn && f.contains("skipped (emergency)")));
+        // Passed on its own, the check flags nothing.
+        let served = json!({"service": "x", "source_env": "sit", "target_env": "prod",
+            "checks": [{"check": "x-sit stable in SIT", "passed": true,
+                        "detail": "version 7 (CodeSha256 abc=) has served in SIT since …, for 25 h 0 min (required: 24 h)"}]});
+        assert_eq!(flags(&served), [(true, "Into PROD".to_owned())]);
     }
 
     #[test]

@@ -66,9 +66,10 @@ impl<S: Store, C: Callbacks, M: Mail, P: Parameters> App<S, C, M, P> {
                     now.join(", ")
                 ));
             }
+            // The checks go with the phase for the page's flags (a rule an emergency skipped).
             phases.push(json!({"index": p["index"], "service": p["service"],
                                "execution_name": p["execution_name"], "packages": packages,
-                               "current": p["current"]}));
+                               "current": p["current"], "checks": p["checks"]}));
         }
         let intro = format!(
             "{} asks to release {} service(s) from {} into {}, one after the other with a health \

@@ -2,19 +2,23 @@
 //!
 //! - `validate`: the execution input against RB-003's rules; the promotion plan every later step uses.
 //! - `check`: every source function exists, is Active and Successful and answers `/health` with
-//!   200 (the version that is promoted); the version and CodeSha256; errors and throttles of the
-//!   source; quality gates; the maintenance window (PROD).
+//!   200 (the version that is promoted); the version and CodeSha256; SIT -> PROD: the version has
+//!   served in SIT long enough (SIT's deployment records); errors and throttles of the source;
+//!   quality gates; the maintenance window (PROD).
 //! - `window`: the maintenance window again, right before the deploy.
 
 use std::time::Duration;
 
 use bbws_aws::runtime::{parse, to_value};
 use bbws_aws::{BbwsError, Settings};
+use bbws_domain::naming::deployments_table;
+use bbws_domain::served::CHECK_SUFFIX;
 use bbws_domain::windows::outside_window_cause;
 use bbws_domain::{
-    check_readiness, check_source_health, check_window, evaluate_gates, evaluate_stability,
-    own_environment, validate_request, Check, EnvRequest, ErrorName, Preflight, PromotionPlan,
-    ReleasePlan, ReleaseRequest, SourceFunction, WindowCheck,
+    check_readiness, check_served, check_source_health, check_window, evaluate_gates,
+    evaluate_stability, own_environment, served_period, validate_request, Check, EnvRequest,
+    ErrorName, Preflight, Promoted, PromotionPlan, ReleasePlan, ReleaseRequest, SourceFunction,
+    WindowCheck,
 };
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -84,6 +88,19 @@ impl<S: Source, T: Target> App<S, T> {
         let request = &plan.request;
         let source = self.source.as_ref().map_err(Clone::clone)?;
         let gates_table = format!("bbws-quality-gates-{}", plan.source_env.as_str());
+        // SIT -> PROD: SIT's deployment records, read once for every function of the service; not
+        // read when the configuration does not require a time in SIT.
+        let required_in_source = plan.rules.sit_stable_seconds;
+        let records_table = deployments_table(plan.source_env);
+        let records = match required_in_source {
+            Some(required) if required > 0 => Some(
+                source
+                    .deployment_records(&records_table, &plan.service)
+                    .await?,
+            ),
+            _ => None,
+        };
+        let now = Utc::now();
         let mut checks = Vec::new();
         let mut resolved = Vec::new();
         for pair in &plan.functions {
@@ -128,6 +145,42 @@ impl<S: Source, T: Target> App<S, T> {
                     detail: health.sentence,
                 });
             }
+            if let Some(required) = required_in_source {
+                let promoted = Promoted {
+                    function: &pair.source,
+                    region: plan.source_env.primary_region(),
+                    version: &f.version,
+                    code_sha256: &f.code_sha256,
+                };
+                let period = records
+                    .as_deref()
+                    .and_then(|records| served_period(records, &promoted));
+                let incident = request.emergency.as_ref().map(|e| e.incident.as_str());
+                let served = check_served(&promoted, period.as_ref(), required, now, incident);
+                let since = period.as_ref().map(|p| p.since.to_rfc3339());
+                info!(
+                    event = "served_in_source",
+                    function = %pair.source,
+                    version = %f.version,
+                    table = %records_table,
+                    records = records.as_ref().map_or(0, Vec::len),
+                    since = since.as_deref(),
+                    served_seconds = period.as_ref().map(|p| p.seconds(now)),
+                    required_seconds = required,
+                    passed = served.passed,
+                    skipped = served.skipped,
+                    "{} {} {}: {}",
+                    pair.source,
+                    CHECK_SUFFIX,
+                    if served.skipped { "skipped" } else if served.passed { "passed" } else { "failed" },
+                    served.sentence
+                );
+                checks.push(Check {
+                    check: format!("{} {CHECK_SUFFIX}", pair.source),
+                    passed: served.passed,
+                    detail: served.sentence,
+                });
+            }
             let lookback = Duration::from_secs(plan.rules.stability.lookback_seconds);
             let dims = [("FunctionName", pair.source.as_str())];
             let errors = source.sum("Errors", &dims, lookback).await?;
@@ -169,7 +222,6 @@ impl<S: Source, T: Target> App<S, T> {
                 target: pair.target.clone(),
             });
         }
-        let now = Utc::now();
         let window = check_window(
             request.path,
             now,
@@ -426,6 +478,10 @@ mod tests {
         health: BTreeMap<String, u16>,
         /// Every health request, `name:version`.
         asked: std::sync::Mutex<Vec<String>>,
+        /// The source's deployment records.
+        records: Vec<Value>,
+        /// Every read of the deployment records, `table service`.
+        records_read: std::sync::Mutex<Vec<String>>,
     }
 
     impl Source for Memory {
@@ -487,6 +543,26 @@ mod tests {
                 detail: format!("statusCode {status}"),
             })
         }
+
+        async fn deployment_records(
+            &self,
+            table: &str,
+            service: &str,
+        ) -> Result<Vec<Value>, BbwsError> {
+            if let Ok(mut read) = self.records_read.lock() {
+                read.push(format!("{table} {service}"));
+            }
+            Ok(self.records.clone())
+        }
+    }
+
+    impl Memory {
+        fn records_read(&self) -> Vec<String> {
+            self.records_read
+                .lock()
+                .map(|r| r.clone())
+                .unwrap_or_default()
+        }
     }
 
     /// The target: version 3 behind every alias.
@@ -519,6 +595,196 @@ mod tests {
         )
         .expect("valid request");
         PromotionPlan::new(&request, &Config::runbook(), "arn:x", Utc::now()).expect("plan")
+    }
+
+    /// A SIT -> PROD plan under the runbook's rules, but `sit_stable_seconds` and a maintenance
+    /// window all week.
+    fn prod_plan(service: &str, sit_stable_seconds: u64, incident: Option<&str>) -> PromotionPlan {
+        let mut input = json!({"service": service, "source_env": "sit", "target_env": "prod",
+                               "requested_by": "jane@bbws.io", "reason": "r",
+                               "change_request": "CHG-1"});
+        if let Some(incident) = incident {
+            input["emergency"] = json!({"incident": incident});
+        }
+        let request = validate_request(&input, &Catalog::runbook()).expect("valid request");
+        let mut config = serde_json::to_value(Config::runbook()).expect("the runbook as JSON");
+        config["maintenance_windows"] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+            .iter()
+            .map(|day| json!({"day": day, "start": "00:00", "end": "24:00"}))
+            .collect();
+        config["sit_stable_seconds"] = json!(sit_stable_seconds);
+        let config = Config::from_value(config).expect("a valid configuration");
+        PromotionPlan::new(&request, &config, "arn:x", Utc::now()).expect("plan")
+    }
+
+    /// A succeeded promotion into SIT `ago` before now that put version 7 of every function of
+    /// `plan` (named in SIT) live.
+    fn promoted_into_sit(plan: &PromotionPlan, ago: chrono::Duration) -> Value {
+        let to: serde_json::Map<String, Value> = plan
+            .functions
+            .iter()
+            .map(|f| (format!("af-south-1/{}", f.source), json!("7")))
+            .collect();
+        json!({"deployment_id": "p1:succeeded", "action": "promote", "outcome": "succeeded",
+               "timestamp": (Utc::now() - ago).to_rfc3339(), "to_version": to})
+    }
+
+    fn prod_app(records: Vec<Value>) -> App<Memory, Serving> {
+        App {
+            settings: Settings::from_lookup(|k| (k == "BBWS_ENV").then(|| "prod".to_owned())),
+            source: Ok(Memory {
+                records,
+                ..Memory::default()
+            }),
+            target: Serving,
+        }
+    }
+
+    fn read_of(app: &App<Memory, Serving>) -> Vec<String> {
+        app.source
+            .as_ref()
+            .map(Memory::records_read)
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn a_version_promoted_into_sit_moments_ago_is_refused_going_to_prod() {
+        let plan = prod_plan("tenant-instance-management", 86_400, None);
+        let sit = plan.functions[0].source.clone();
+        let app = prod_app(vec![promoted_into_sit(&plan, chrono::Duration::minutes(3))]);
+        let e = app
+            .handle(json!({"op": "check", "promotion": plan}))
+            .await
+            .expect_err("refused");
+        assert_eq!(e.error_type, ErrorName::PreflightFailed);
+        assert!(e.message.starts_with("1 of "), "{}", e.message);
+        assert!(
+            e.message.contains(&format!(
+                "{sit} stable in SIT: version 7 (CodeSha256 {sit}) has served in SIT since "
+            )),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.contains(
+                " (promote p1:succeeded), for 3 min; required: 24 h in SIT before PROD \
+                 (sit_stable_seconds 86400): start the promotion again after "
+            ),
+            "{}",
+            e.message
+        );
+        // SIT's records, read once, by service.
+        assert_eq!(
+            read_of(&app),
+            ["bbws-deployments-sit tenant-instance-management"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_version_that_served_long_enough_goes_on_with_its_figures() {
+        let plan = prod_plan("site-management", 86_400, None);
+        let app = prod_app(vec![promoted_into_sit(&plan, chrono::Duration::hours(25))]);
+        let out = app
+            .handle(json!({"op": "check", "promotion": plan}))
+            .await
+            .expect("passed");
+        let preflight: Preflight = serde_json::from_value(out).expect("a preflight");
+        let served: Vec<&Check> = preflight
+            .checks
+            .iter()
+            .filter(|c| c.check.ends_with(" stable in SIT"))
+            .collect();
+        assert_eq!(served.len(), 4, "one per function");
+        for c in served {
+            assert!(c.passed, "{c:?}");
+            assert!(
+                c.detail.ends_with(", for 25 h 0 min (required: 24 h)"),
+                "{}",
+                c.detail
+            );
+        }
+        assert_eq!(read_of(&app).len(), 1, "read once for the four functions");
+    }
+
+    #[tokio::test]
+    async fn a_version_with_no_record_in_sit_is_refused_and_told_what_to_do() {
+        let plan = prod_plan("tenant-instance-management", 3_600, None);
+        let e = prod_app(vec![])
+            .handle(json!({"op": "check", "promotion": plan}))
+            .await
+            .expect_err("refused");
+        assert_eq!(e.error_type, ErrorName::PreflightFailed);
+        assert!(
+            e.message.contains(
+                "no succeeded promotion or rollback in SIT's deployment records put version 7"
+            ),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.contains("promote it into SIT first"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[tokio::test]
+    async fn an_emergency_skips_the_time_in_sit_and_says_so() {
+        let plan = prod_plan("tenant-instance-management", 86_400, Some("INC-7"));
+        let app = prod_app(vec![promoted_into_sit(&plan, chrono::Duration::minutes(3))]);
+        let out = app
+            .handle(json!({"op": "check", "promotion": plan}))
+            .await
+            .expect("an emergency goes on");
+        let preflight: Preflight = serde_json::from_value(out).expect("a preflight");
+        let [served] = preflight
+            .checks
+            .iter()
+            .filter(|c| c.check.ends_with(" stable in SIT"))
+            .collect::<Vec<_>>()[..]
+        else {
+            panic!("one check: {:?}", preflight.checks)
+        };
+        assert!(served.passed);
+        assert!(
+            served.detail.starts_with(
+                "skipped: emergency declared (incident INC-7): 24 h in SIT is not required; \
+                 version 7 "
+            ),
+            "{}",
+            served.detail
+        );
+        assert!(served.detail.ends_with(", for 3 min"), "{}", served.detail);
+    }
+
+    #[tokio::test]
+    async fn no_time_in_sit_configured_reads_no_records() {
+        let to_prod = prod_plan("tenant-instance-management", 0, None);
+        let app = prod_app(vec![]);
+        let out = app
+            .handle(json!({"op": "check", "promotion": to_prod}))
+            .await
+            .expect("passed");
+        let preflight: Preflight = serde_json::from_value(out).expect("a preflight");
+        assert!(preflight
+            .checks
+            .iter()
+            .any(|c| c.check.ends_with(" stable in SIT")
+                && c.passed
+                && c.detail.starts_with("not required: ")));
+        assert!(read_of(&app).is_empty());
+        // DEV -> SIT has no such rule: no check, no read.
+        let app = prod_app(vec![]);
+        let out = app
+            .handle(json!({"op": "check", "promotion": plan("tenant-instance-management")}))
+            .await
+            .expect("passed");
+        let preflight: Preflight = serde_json::from_value(out).expect("a preflight");
+        assert!(preflight
+            .checks
+            .iter()
+            .all(|c| !c.check.ends_with(" stable in SIT")));
+        assert!(read_of(&app).is_empty());
     }
 
     #[tokio::test]

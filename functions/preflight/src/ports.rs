@@ -1,6 +1,5 @@
-//! What the preflight asks of AWS: the source account's functions (and their health), metrics and
-//! quality gates, and
-//! what the target serves now. [`AwsSource`] and [`AwsTarget`] are the AWS API; the handler's
+//! What the preflight asks of AWS: the source account's functions (and their health), metrics,
+//! quality gates and deployment records, and what the target serves now. [`AwsSource`] and [`AwsTarget`] are the AWS API; the handler's
 //! tests use in-memory ones.
 
 use std::time::Duration;
@@ -10,6 +9,7 @@ use bbws_aws::{
     metrics, store, Aws, BbwsError, CloudWatchClient, DynamoDbClient, LambdaClient, LambdaClients,
 };
 use bbws_domain::{FunctionVersion, GateResult};
+use serde_json::Value;
 
 /// The source account, seen by the preflight.
 pub trait Source {
@@ -38,6 +38,11 @@ pub trait Source {
 
     /// The answer of `name:version` to RB-003's health request.
     async fn health(&self, name: &str, version: &str) -> Result<Health, BbwsError>;
+
+    /// The deployment records of `service` in the source's `table` (promotions and manual
+    /// rollbacks, as the record function writes them), oldest first.
+    async fn deployment_records(&self, table: &str, service: &str)
+        -> Result<Vec<Value>, BbwsError>;
 }
 
 /// The target account: what its aliases serve now.
@@ -99,6 +104,14 @@ impl Source for AwsSource {
 
     async fn health(&self, name: &str, version: &str) -> Result<Health, BbwsError> {
         health(&self.lambda, name, version).await
+    }
+
+    async fn deployment_records(
+        &self,
+        table: &str,
+        service: &str,
+    ) -> Result<Vec<Value>, BbwsError> {
+        store::records_of_service(&self.dynamodb, table, service).await
     }
 }
 

@@ -235,8 +235,10 @@ pub fn record(
         .iter()
         .flat_map(|p| &p.source)
         .map(|s| {
+            // `target`: the function it went to, so a later preflight finds the package by its
+            // CodeSha256 (how long it has served in this environment).
             json!({"function": s.function.name, "version": s.function.version,
-                   "code_sha256": s.function.code_sha256})
+                   "code_sha256": s.function.code_sha256, "target": s.target})
         })
         .collect();
     let request = &plan.request;

@@ -51,6 +51,7 @@ module "source_reader" {
   trusted_role_arns       = local.next_env_readers
   service_function_names  = module.pipeline.service_function_names
   quality_gates_table_arn = module.pipeline.table_arns.gates
+  deployments_table_arn   = module.pipeline.table_arns.deployments
 }
 
 # bbws-github-actions-role-sit (RB-003 §1.3) and the account's GitHub OIDC provider: see the module.

@@ -1,6 +1,7 @@
 # bbws-promotion-source-reader: what the next environment's pipeline may read in this account — the
 # code, configuration and aliases of the service functions (to copy a release forward), their metrics
-# (RB-003 §2.1 error and throttle checks) and the quality gates CI recorded for a code hash.
+# (RB-003 §2.1 error and throttle checks), the quality gates CI recorded for a code hash and, in SIT,
+# the deployment records that say since when a version serves (RB-003 §7.2 "SIT stable for 24 hours").
 #
 # The trust names the next environment's roles by ARN. IAM refuses a trust policy naming a role that
 # does not exist, so on AWS the next environment's pipeline is applied first (prod, then sit, then dev).
@@ -61,6 +62,17 @@ data "aws_iam_policy_document" "read" {
     sid       = "ReadQualityGates"
     actions   = ["dynamodb:GetItem", "dynamodb:Query"]
     resources = [var.quality_gates_table_arn]
+  }
+  # RB-003 §7.2 "SIT stable for 24 hours": PROD's preflight reads a service's deployment records by
+  # the service-timestamp index (since when the version promoted serves in SIT). SIT only: nothing
+  # judges DEV's records.
+  dynamic "statement" {
+    for_each = var.deployments_table_arn == null ? [] : [var.deployments_table_arn]
+    content {
+      sid       = "ReadDeploymentRecordsOfAService"
+      actions   = ["dynamodb:Query"]
+      resources = ["${statement.value}/index/service-timestamp"]
+    }
   }
 }
 

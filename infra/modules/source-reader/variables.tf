@@ -31,3 +31,9 @@ variable "quality_gates_table_arn" {
   description = "The source account's bbws-quality-gates-<env> table."
   type        = string
 }
+
+variable "deployments_table_arn" {
+  description = "The source account's bbws-deployments-<env> table, whose service-timestamp index the next environment's preflight queries (SIT: since when a version serves); null where nothing reads it (DEV)."
+  type        = string
+  default     = null
+}

@@ -21,7 +21,8 @@ pub enum Rule {
     QualityGates,
     /// Every preflight check of the source's `errors` or `throttles`.
     Stability(Metric),
-    /// The source's errors and throttles both passed over a look-back of at least 24 h.
+    /// The preflight's `<function> stable in SIT` checks: the version served in SIT for at least
+    /// 24 h, judged from SIT's deployment records (see [`crate::served`]).
     StableFor24h,
     /// The source version's `/health`, invoked by the preflight.
     SourceHealth,
@@ -1084,41 +1085,7 @@ pub fn decide(rule: Rule, facts: &Facts) -> Decision {
             metric.as_str(),
             &format!("the {} check", metric.as_str()),
         ),
-        Rule::StableFor24h => {
-            let mut dec = checks_decision(facts, "errors", "errors and throttles over 24 h");
-            if dec.verdict != Verdict::Ticked {
-                return dec;
-            }
-            let t = checks_decision(facts, "throttles", "throttles");
-            dec.evidence.extend(t.evidence);
-            // The plan says the look-back; without it, the checks' own words do.
-            let day = match &facts.plan {
-                Some(p) => p.rules.stability.lookback_seconds >= 86_400,
-                None => dec
-                    .evidence
-                    .iter()
-                    .all(|e| e.text.contains("in the last 24 h")),
-            };
-            if t.verdict != Verdict::Ticked {
-                d(
-                    Verdict::Failed,
-                    "throttles over the look-back",
-                    dec.evidence,
-                )
-            } else if !day {
-                d(
-                    Verdict::Failed,
-                    "the look-back is shorter than 24 h",
-                    dec.evidence,
-                )
-            } else {
-                d(
-                    Verdict::Ticked,
-                    "no errors or throttles beyond the limits over 24 h",
-                    dec.evidence,
-                )
-            }
-        }
+        Rule::StableFor24h => stable_in_sit(facts),
         Rule::SourceHealth => checks_decision(facts, "/health", "the source version's /health"),
         Rule::Approval(role) => approval(facts, role),
         Rule::ReleaseNotes => match &facts.release_notes {
@@ -1485,6 +1452,53 @@ pub fn decide(rule: Rule, facts: &Facts) -> Decision {
         | Rule::RollbackHealth
         | Rule::RollbackRecord => rollback_rule(rule, facts),
     }
+}
+
+/// §7.2 "SIT stable for 24 hours", from the preflight's `stable in SIT` checks: ticked when each
+/// passed under a requirement of at least 24 h, failed when one failed (or the deployed
+/// requirement was shorter), not applicable when an emergency skipped it, open when the
+/// configuration did not require it or the record keeps no such check.
+fn stable_in_sit(facts: &Facts) -> Decision {
+    use crate::served::{self, NOT_REQUIRED_PREFIX};
+    let mut dec = checks_decision(facts, served::CHECK_SUFFIX, "the time in SIT");
+    if dec.verdict != Verdict::Ticked {
+        return dec;
+    }
+    let checks = checks_ending(facts, served::CHECK_SUFFIX).unwrap_or_default();
+    if checks
+        .iter()
+        .any(|c| served::skipped_by_emergency(&c.check, &c.detail))
+    {
+        dec.verdict = Verdict::NotApplicable;
+        dec.note = format!(
+            "not applicable — emergency skip (incident {})",
+            facts.text("incident").unwrap_or("-")
+        );
+    } else if checks
+        .iter()
+        .any(|c| c.detail.starts_with(NOT_REQUIRED_PREFIX))
+    {
+        dec.verdict = Verdict::Open;
+        dec.note = format!(
+            "the deployed configuration did not require a time in SIT ({} 0): a person confirms",
+            served::CONFIG_FIELD
+        );
+    } else {
+        // The plan says what was required; without it, the checks' own words do.
+        let day = match facts.plan.as_ref().and_then(|p| p.rules.sit_stable_seconds) {
+            Some(required) => required >= 86_400,
+            None => checks
+                .iter()
+                .all(|c| c.detail.ends_with("(required: 24 h)")),
+        };
+        if day {
+            dec.note = "served in SIT for at least 24 h".to_owned();
+        } else {
+            dec.verdict = Verdict::Failed;
+            dec.note = "the time in SIT required was shorter than 24 h".to_owned();
+        }
+    }
+    dec
 }
 
 /// Whether the preflight skipped the gates (an emergency).

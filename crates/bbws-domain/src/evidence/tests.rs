@@ -46,7 +46,10 @@ fn prod_preflight(errors: u32) -> Value {
         {"check": format!("{TIM_SIT} throttles"), "passed": true,
          "detail": "throttles in the last 24 h: 0 (limit: 0)"},
         {"check": format!("{TIM_SIT} quality gates"), "passed": true,
-         "detail": "quality gates passed for CodeSha256 abc="}
+         "detail": "quality gates passed for CodeSha256 abc="},
+        {"check": format!("{TIM_SIT} stable in SIT"), "passed": true,
+         "detail": "version 12 (CodeSha256 abc=) has served in SIT since 2026-11-23 09:00:00 UTC \
+                    (promote tim-20261123-0855:succeeded), for 35 h 5 min (required: 24 h)"}
     ])
 }
 
@@ -965,6 +968,72 @@ fn an_emergency_outside_every_window_needs_the_tech_lead_and_the_cto() {
         "outside every window: emergency override (incident INC-9001)"
     );
     assert_eq!(report.sign_off[1].role, "CTO");
+}
+
+#[test]
+fn sit_stable_for_24_hours_is_decided_by_the_preflights_time_in_sit() {
+    let item = |facts: &Facts| {
+        build(facts)
+            .checklist("SIT to PROD Promotion Checklist")
+            .and_then(|l| l.item("SIT stable for 24 hours").cloned())
+            .expect("item")
+    };
+    let ticked = item(&successful_prod());
+    assert_eq!(
+        (ticked.verdict, ticked.note.as_str()),
+        (T, "served in SIT for at least 24 h")
+    );
+    assert!(ticked.evidence[0]
+        .text
+        .contains("for 35 h 5 min (required: 24 h)"));
+    // Refused: failed with its figure. (Its errors checks passed: they no longer decide it.)
+    let mut facts = successful_prod();
+    facts.record["preflight"][4] = json!({"check": format!("{TIM_SIT} stable in SIT"), "passed": false,
+        "detail": "version 12 (CodeSha256 abc=) has served in SIT since 2026-11-24 20:00:00 UTC (promote \
+                   p:succeeded), for 5 min; required: 24 h in SIT before PROD (sit_stable_seconds 86400): \
+                   start the promotion again after 2026-11-25 20:00:00 UTC (or declare an emergency)"});
+    let failed = item(&facts);
+    assert_eq!(failed.verdict, F);
+    assert!(failed.evidence[0]
+        .text
+        .contains("for 5 min; required: 24 h"));
+    // An emergency skipped it: not applicable, with the figure it skipped.
+    let mut facts = successful_prod();
+    facts.record["incident"] = json!("INC-9001");
+    facts.record["preflight"][4]["detail"] = json!("skipped: emergency declared (incident INC-9001): 24 h in \
+        SIT is not required; version 12 (CodeSha256 abc=) has served in SIT since 2026-11-24 20:00:00 UTC \
+        (promote p:succeeded), for 5 min");
+    let skipped = item(&facts);
+    assert_eq!(
+        (skipped.verdict, skipped.note.as_str()),
+        (NA, "not applicable — emergency skip (incident INC-9001)")
+    );
+    assert!(skipped.evidence[0]
+        .text
+        .contains("served in SIT since 2026-11-24 20:00:00 UTC"));
+    assert!(skipped.evidence[0].text.contains("for 5 min"));
+    // Not required by the deployed configuration: a person confirms.
+    let mut facts = successful_prod();
+    facts.record["preflight"][4]["detail"] = json!(
+        "not required: the deployed configuration's sit_stable_seconds is 0 (RB-003: 86400, 24 h)"
+    );
+    assert_eq!(item(&facts).verdict, O);
+    // Required for less than 24 h: the item is not met, though the check passed.
+    let mut facts = successful_prod();
+    if let Some(plan) = facts.plan.as_mut() {
+        plan.rules.sit_stable_seconds = Some(3_600);
+    }
+    let short = item(&facts);
+    assert_eq!(
+        (short.verdict, short.note.as_str()),
+        (F, "the time in SIT required was shorter than 24 h")
+    );
+    // A record from before the preflight checked it keeps no such check: a person decides.
+    let mut facts = successful_prod();
+    if let Some(checks) = facts.record["preflight"].as_array_mut() {
+        checks.truncate(4);
+    }
+    assert_eq!(item(&facts).verdict, O);
 }
 
 #[test]
