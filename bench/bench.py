@@ -210,6 +210,52 @@ def promotions() -> dict[str, Any]:
     return out
 
 
+def full_monitor() -> dict[str, Any]:
+    """One SIT -> PROD promotion with the runbook's own monitor (5 minutes, a poll every 30 s): its
+    transitions and cost, for the goal of <= 60 transitions with the monitor. Real time: about 5 min."""
+    prod_prev = ph.set_config("prod", ph.inside_every_window())
+    tenant = "tenant-instance-management"
+    try:
+        a = run_promotion("prod", ph.sample_input("promote-sit-to-prod"), [ph.TECH_LEAD, ph.OPS_LEAD],
+                          lambda: ph.record_gates("sit", f"bbws-{tenant}-sit", "latest-sit"))
+    finally:
+        ph.restore_config("prod", prod_prev)
+    return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in a.items() if k != "top"}
+
+
+def watch_cost() -> dict[str, Any]:
+    """The 24-hour watch a DEV -> SIT promotion starts, its four checks a second apart: transitions,
+    Lambda time and cost of one watch (the budget: at most 20 transitions)."""
+    sit_prev = ph.set_config("sit", FAST)
+    watch_prev = ph.set_config("sit", {"watch": {"check_after_seconds": [1, 2, 3, 4]}}, function="watch")
+    tenant = "tenant-instance-management"
+    try:
+        ph.record_gates("dev", f"bbws-{tenant}-dev", "latest-dev")
+        ph.reset_service("sit", tenant)
+        seq = journal_seq()
+        arn = ph.start("sit", ph.sample_input("promote-dev-to-sit"))
+        ph.confirm(ph.approval_links(ph.DEV_LEAD[0], arn, timeout=60)["approve"])
+        d = ph.wait_execution("sit", arn, timeout=120)
+        if d["status"] != "SUCCEEDED":
+            raise RuntimeError(f"{arn} ended {d['status']} {d.get('error')}: {d.get('cause')}")
+        [record] = ph.records_of("sit", arn)
+        watch = record["watch_execution_arn"]
+        w = ph.wait_execution("sit", watch, timeout=120)
+        if w["status"] != "SUCCEEDED":
+            raise RuntimeError(f"{watch} ended {w['status']} {w.get('error')}: {w.get('cause')}")
+    finally:
+        ph.restore_config("sit", watch_prev, function="watch")
+        ph.restore_config("sit", sit_prev)
+    a = anatomy("sit", watch)
+    invs = [i for i in invocations_since(seq)
+            if i["account"] == ph.ACCOUNTS["sit"] and i.get("function", "").startswith("bbws-promotion-watch-")]
+    gb_s = sum(i["duration_ms"] / 1000 * i["memory_mb"] / 1024 for i in invs)
+    return {"transitions": a["transitions"], "active_s": round(a["active_s"], 3),
+            "lambda_invocations": len(invs), "lambda_gb_s": round(gb_s, 4),
+            "usd_per_1000": round(1000 * (a["transitions"] * PRICE_PER_TRANSITION + gb_s * PRICE_PER_GB_SECOND
+                                          + len(invs) * PRICE_PER_REQUEST), 4)}
+
+
 # breach -> rollback ------------------------------------------------------------------------------------------
 BREACH_POLL_SECONDS = 4
 
@@ -383,6 +429,12 @@ def table(results: dict[str, Any]) -> str:
             r = v["refused_after_s"] or {}
             lines.append(f"  {k}: {v['ran']} ran, {v['refused']} refused by the lock after "
                          f"{r.get('min')} / {r.get('median')} / {r.get('max')} s")
+    w = results["watch"]
+    lines.append(f"24-hour watch (4 checks): {w['transitions']} transitions (budget 20), {w['lambda_invocations']} "
+                 f"invocations, {w['lambda_gb_s']} GB-s, ${w['usd_per_1000']} per 1,000 watches")
+    f = results["full_monitor"]
+    lines.append(f"sit -> prod with the runbook's 5-minute monitor (one run): {f['transitions']} transitions "
+                 f"(goal <= 60), wall {f['wall_s']} s, active {f['active_s']} s, ${f['usd_per_1000']} per 1,000")
     o = results["estate_overhead"]["get_alias_ms"]
     lines.append(f"estate: one GetAlias round trip {o['min']} / {o['median']} / {o['max']} ms")
     return "\n".join(lines)
@@ -397,8 +449,10 @@ def main() -> int:
     t0 = time.time()
     results = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "runs": RUNS,
                "cold_start": cold_start(), "promotions": promotions(), "breach_to_rollback": breach_to_rollback(),
-               "scale": scale(), "estate_overhead": estate_overhead(),
-               "not_measured": ["30-service catalog preflight", "PROD promotion with its full 5-minute monitor"]}
+               "scale": scale(), "estate_overhead": estate_overhead(), "watch": watch_cost(),
+               "full_monitor": full_monitor(),
+               "not_measured": ["30-service catalog preflight (a 30-service catalog does not fit the functions' "
+                                "4 KB environment as BBWS_CONFIG)"]}
     results["seconds"] = round(time.time() - t0, 1)
     out = ROOT / "bench" / "results.json"
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")

@@ -459,7 +459,7 @@ class ProdPromotion(Scenario):
     name, env, machine, service = "promote sit->prod", "prod", "promote", "ecs-event-handler"
     approvers = [ph.TECH_LEAD, ph.OPS_LEAD]
     config = {"maintenance_windows": ph.windows_all_week(), "monitor": {"prod_seconds": 2, "poll_seconds": 1},
-              "approval_timeout_seconds": APPROVAL_TIMEOUT_SECONDS}
+              "approval_timeout_seconds": APPROVAL_TIMEOUT_SECONDS, "stability": ph.HANDLER_SIT_ERRORS_ASIDE}
 
     def begin(self) -> None:
         super().begin()

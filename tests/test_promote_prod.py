@@ -121,7 +121,8 @@ def test_emergency_outside_a_window_needs_tech_lead_and_cto(preflight_config, re
 def test_the_event_handler_is_verified_with_its_eventbridge_rules(preflight_config, release):
     """RB-003 §4.3.3: after the deploy, the ECS event handler's rules exist and are enabled, in both
     PROD regions, next to its /health and its read-only smoke test."""
-    preflight_config("prod", maintenance_windows=ph.windows_all_week(), monitor=FAST_MONITOR)
+    preflight_config("prod", maintenance_windows=ph.windows_all_week(), monitor=FAST_MONITOR,
+                     stability=ph.HANDLER_SIT_ERRORS_ASIDE)
     ph.reset_service("prod", "ecs-event-handler")
     release("sit", "ecs-event-handler", "healthy", "1.4.2")
     sha = ph.record_service_gates("sit", "ecs-event-handler")

@@ -485,7 +485,7 @@ EXPECTED_ACTIONS = {
                "lambda:UpdateFunctionCode", "lambda:PublishVersion", "lambda:GetAlias", "lambda:UpdateAlias",
                "lambda:CreateAlias"},
     "monitor": {"logs:CreateLogStream", "logs:PutLogEvents", "lambda:InvokeFunction",
-                "cloudwatch:GetMetricStatistics", "events:ListRules"},
+                "cloudwatch:GetMetricStatistics", "cloudwatch:DescribeAlarms", "events:ListRules"},
     "rollback": {"logs:CreateLogStream", "logs:PutLogEvents", "lambda:GetFunction", "lambda:GetFunctionConfiguration",
                  "lambda:ListVersionsByFunction", "lambda:GetAlias", "lambda:UpdateAlias", "lambda:CreateAlias",
                  "lambda:ListAliases", "lambda:InvokeFunction", "lambda:UpdateFunctionCode", "dynamodb:Query"},

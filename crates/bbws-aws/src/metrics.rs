@@ -47,9 +47,13 @@ pub async fn sum(
     Ok(Some(points.iter().filter_map(|p| p.sum()).sum()))
 }
 
-/// The names of the metric alarms whose names start with `prefix` and that are in ALARM now
-/// (RB-003 §4.4: `describe-alarms --alarm-name-prefix bbws- --state-value ALARM`), all pages.
-pub async fn alarms_in_alarm(client: &Client, prefix: &str) -> Result<Vec<String>, BbwsError> {
+/// The metric alarms whose names start with `prefix` and that are in ALARM now (RB-003 §4.4:
+/// `describe-alarms --alarm-name-prefix bbws- --state-value ALARM`), all pages: each name with
+/// when it went to ALARM (Unix seconds; 0 when CloudWatch does not say).
+pub async fn alarms_in_alarm(
+    client: &Client,
+    prefix: &str,
+) -> Result<Vec<(String, i64)>, BbwsError> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -61,11 +65,10 @@ pub async fn alarms_in_alarm(client: &Client, prefix: &str) -> Result<Vec<String
             .send()
             .await
             .map_err(|e| BbwsError::aws(format!("DescribeAlarms {prefix}* in ALARM"), e))?;
-        out.extend(
-            page.metric_alarms()
-                .iter()
-                .filter_map(|a| a.alarm_name().map(str::to_owned)),
-        );
+        out.extend(page.metric_alarms().iter().filter_map(|a| {
+            let since = a.state_updated_timestamp().map_or(0, |t| t.secs());
+            a.alarm_name().map(|n| (n.to_owned(), since))
+        }));
         match page.next_token() {
             Some(t) if !t.is_empty() => token = Some(t.to_owned()),
             _ => return Ok(out),

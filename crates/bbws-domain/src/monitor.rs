@@ -129,6 +129,8 @@ pub enum Trigger {
     ErrorSpike,
     /// Too many throttles in the look-back.
     ThrottleSpike,
+    /// A CloudWatch alarm of the promoted functions went to ALARM since the monitor started.
+    Alarm,
 }
 
 impl Trigger {
@@ -152,6 +154,29 @@ pub enum Verdict {
         /// Every condition that fired, with figures, joined with `"; "`.
         reason: String,
     },
+}
+
+/// The alarms of `functions` (Terraform's `bbws-<function>-errors` / `-throttles`) among
+/// `in_alarm` (name, when it went to ALARM, Unix seconds) that went to ALARM at or after `since`
+/// (the monitor's start): one sentence each. An alarm already in ALARM before the deploy tells of the
+/// version before, not of this one.
+pub fn fired_alarms(functions: &[&str], in_alarm: &[(String, i64)], since: i64) -> Vec<String> {
+    let own: Vec<String> = functions
+        .iter()
+        .flat_map(|f| crate::watch::function_alarm_names(f))
+        .collect();
+    let mut out: Vec<String> = in_alarm
+        .iter()
+        .filter(|(name, at)| own.contains(name) && *at >= since)
+        .map(|(name, at)| {
+            let when = chrono::DateTime::from_timestamp(*at, 0)
+                .map_or_else(|| at.to_string(), |t| t.format("%H:%M:%S UTC").to_string());
+            format!("alarm {name} went to ALARM at {when}")
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// How far back a poll reads the throttles of the alias: the look-back, but not before the watch
@@ -355,6 +380,28 @@ mod tests {
                 "monitor.triggers.lookback_seconds",
                 "monitor.triggers.throttles",
             ]
+        );
+    }
+
+    #[test]
+    fn only_the_promoted_functions_alarms_that_fired_since_the_start_count() {
+        let in_alarm = vec![
+            ("bbws-prod-bbws-sites-service-errors".to_owned(), 1_000),
+            ("bbws-prod-bbws-sites-service-throttles".to_owned(), 999),
+            (
+                "bbws-tenant-instance-management-prod-errors".to_owned(),
+                2_000,
+            ),
+            ("bbws-promote-prod-executions-failed".to_owned(), 2_000),
+        ];
+        assert_eq!(
+            fired_alarms(&["prod-bbws-sites-service"], &in_alarm, 1_000),
+            ["alarm bbws-prod-bbws-sites-service-errors went to ALARM at 00:16:40 UTC"]
+        );
+        assert!(fired_alarms(&["prod-bbws-sites-service"], &in_alarm, 1_001).is_empty());
+        assert_eq!(
+            fired_alarms(&["bbws-tenant-instance-management-prod"], &in_alarm, 0),
+            ["alarm bbws-tenant-instance-management-prod-errors went to ALARM at 00:33:20 UTC"]
         );
     }
 }

@@ -5,7 +5,8 @@
 //!   the event handler's EventBridge rules exist and are enabled in every region (§3.3, §4.3.3).
 //! - `start`: the watch's length and poll interval, from the deployed configuration only.
 //! - `poll`: health, errors and throttles of the new versions over the last two minutes, judged by
-//!   the domain's rollback triggers; the state machine rolls back at the first poll that says so.
+//!   the domain's rollback triggers, and the alarms of the promoted functions that went to ALARM
+//!   since the start; the state machine rolls back at the first poll that says so.
 //!   A release's health wait (§5.2.1) is the same watch, `start` given the phase's `seconds`.
 //! - `verify_release`: §5.3's cross-service verification, `/health` of every service of a release.
 
@@ -13,9 +14,10 @@ use std::time::Duration;
 
 use bbws_aws::runtime::{parse, to_value};
 use bbws_aws::{BbwsError, Settings};
+use bbws_domain::monitor::fired_alarms;
 use bbws_domain::{
     assess, throttle_lookback_seconds, Check, Deployment, Metric, PromotionPlan, ReleasePlan,
-    Verdict, Verification, Watch,
+    Trigger, Verdict, Verification, Watch,
 };
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -206,6 +208,39 @@ impl<W: Watched> App<W> {
                 };
             }
         }
+        // §7.2 "CloudWatch alarms not triggered": an alarm of the promoted functions that went to
+        // ALARM since the monitor started rolls back too (its threshold may differ from the
+        // monitor's own, as Terraform deployed it).
+        let mut regions: Vec<&str> = deploy.functions.iter().map(|d| d.region.as_str()).collect();
+        regions.sort_unstable();
+        regions.dedup();
+        let mut in_alarm = Vec::new();
+        for region in regions {
+            in_alarm.extend(self.target.alarms_in_alarm(region).await?);
+        }
+        let functions: Vec<&str> = deploy
+            .functions
+            .iter()
+            .map(|d| d.function.as_str())
+            .collect();
+        let since = watch.started_at.unwrap_or_else(|| Utc::now().timestamp());
+        let fired = fired_alarms(&functions, &in_alarm, since);
+        if !fired.is_empty() {
+            let reason = fired.join("; ");
+            verdict = match verdict {
+                Verdict::Healthy => Verdict::Rollback {
+                    trigger: Trigger::Alarm,
+                    reason,
+                },
+                Verdict::Rollback {
+                    trigger,
+                    reason: before,
+                } => Verdict::Rollback {
+                    trigger,
+                    reason: format!("{before}; {reason}"),
+                },
+            };
+        }
         let polls_done = watch.polls_done + 1;
         let polls_left = watch.polls_left.saturating_sub(1);
         let (name, reason) = match &verdict {
@@ -221,9 +256,9 @@ impl<W: Watched> App<W> {
         };
         let figures_text = Value::Array(figures.clone()).to_string();
         info!(event = "monitor_poll", service = %plan.service, verdict = name, polls_done, polls_left,
-              figures = %figures_text, "poll {polls_done} of {}: {name}", plan.service);
+              figures = %figures_text, alarms = fired.len(), "poll {polls_done} of {}: {name}", plan.service);
         to_value(
-            &json!({"verdict": name, "reason": reason, "figures": figures,
+            &json!({"verdict": name, "reason": reason, "figures": figures, "alarms": fired,
                          "wait_seconds": watch.wait_seconds, "polls_left": polls_left, "polls_done": polls_done,
                          "started_at": watch.started_at}),
         )
@@ -323,6 +358,7 @@ mod tests {
         status: BTreeMap<String, u16>,
         errors: BTreeMap<String, f64>,
         rules: BTreeMap<String, Vec<(String, String)>>,
+        alarms: Vec<(String, i64)>,
     }
 
     impl Watched for Memory {
@@ -370,6 +406,10 @@ mod tests {
             _fragment: &str,
         ) -> Result<Vec<(String, String)>, BbwsError> {
             Ok(self.rules.get(region).cloned().unwrap_or_default())
+        }
+
+        async fn alarms_in_alarm(&self, _region: &str) -> Result<Vec<(String, i64)>, BbwsError> {
+            Ok(self.alarms.clone())
         }
     }
 
@@ -490,6 +530,50 @@ mod tests {
             reason.starts_with(
                 "monitor poll 1 after the deploy of site-management to PROD: \
                  prod-bbws-plugins-service version 2 in af-south-1: "
+            ),
+            "{reason}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_alarm_of_a_promoted_function_that_fired_since_the_start_rolls_back() {
+        let plan = plan("site-management");
+        let start = Utc::now().timestamp() - 60;
+        let watch = Watch {
+            wait_seconds: 30,
+            polls_left: 10,
+            polls_done: 0,
+            started_at: Some(start),
+        };
+        let event = json!({"op": "poll", "promotion": plan, "deploy": deployment(&plan),
+                           "monitor": watch});
+        // Before the start, and another service's: not this deployment's.
+        let earlier = Memory {
+            alarms: vec![
+                ("bbws-prod-bbws-sites-service-errors".to_owned(), start - 1),
+                (
+                    "bbws-tenant-instance-management-prod-errors".to_owned(),
+                    start + 5,
+                ),
+            ],
+            ..Memory::default()
+        };
+        let out = app(earlier).handle(event.clone()).await.expect("polled");
+        assert_eq!(out["verdict"], "healthy", "{out}");
+        assert_eq!(out["alarms"], json!([]));
+        let fired = Memory {
+            alarms: vec![(
+                "bbws-prod-bbws-sites-service-throttles".to_owned(),
+                start + 5,
+            )],
+            ..Memory::default()
+        };
+        let out = app(fired).handle(event).await.expect("polled");
+        assert_eq!(out["verdict"], "rollback");
+        let reason = out["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.starts_with(
+                "monitor poll 1 after the deploy of site-management to PROD: alarm                  bbws-prod-bbws-sites-service-throttles went to ALARM at "
             ),
             "{reason}"
         );

@@ -1,5 +1,5 @@
 //! What the monitor asks of AWS in the target account: answers of the functions, CloudWatch sums
-//! and EventBridge rules. [`AwsTarget`] is the AWS API; the handler's tests use an in-memory one.
+//! and alarms, and EventBridge rules. [`AwsTarget`] is the AWS API; the handler's tests use an in-memory one.
 
 use std::time::Duration;
 
@@ -33,6 +33,10 @@ pub trait Watched {
     /// The EventBridge rules in `region` whose names contain `fragment`, with their State.
     async fn rules(&self, region: &str, fragment: &str)
         -> Result<Vec<(String, String)>, BbwsError>;
+
+    /// The `bbws-` CloudWatch alarms in ALARM in `region`, with when each went to ALARM (Unix
+    /// seconds).
+    async fn alarms_in_alarm(&self, region: &str) -> Result<Vec<(String, i64)>, BbwsError>;
 }
 
 /// The target account through the AWS API, clients built once.
@@ -83,5 +87,9 @@ impl Watched for AwsTarget {
     ) -> Result<Vec<(String, String)>, BbwsError> {
         let events = store::eventbridge_in(&self.aws.config, region);
         store::rules_containing(&events, fragment).await
+    }
+
+    async fn alarms_in_alarm(&self, region: &str) -> Result<Vec<(String, i64)>, BbwsError> {
+        metrics::alarms_in_alarm(&self.aws.cloudwatch_in(region), "bbws-").await
     }
 }

@@ -134,7 +134,8 @@ impl Account for AwsAccount {
     }
 
     async fn alarms_in_alarm(&self, region: &str, prefix: &str) -> Result<Vec<String>, BbwsError> {
-        metrics::alarms_in_alarm(&self.aws.cloudwatch_in(region), prefix).await
+        let alarms = metrics::alarms_in_alarm(&self.aws.cloudwatch_in(region), prefix).await?;
+        Ok(alarms.into_iter().map(|(name, _)| name).collect())
     }
 
     async fn running(&self, state_machine_arn: &str) -> Result<Vec<(String, String)>, BbwsError> {

@@ -113,9 +113,11 @@ data "aws_iam_policy_document" "monitor" {
     resources = local.all_region_service_arns
   }
   statement {
-    sid = "MetricsAndRuleList"
-    # Neither action has resource-level permissions: AWS requires "*".
-    actions   = ["cloudwatch:GetMetricStatistics", "events:ListRules"]
+    #checkov:skip=CKV_AWS_356:GetMetricStatistics and ListRules have no resource-level permissions, and DescribeAlarms with a name prefix is authorised on "*" (a narrower scope hides composite alarms).
+    sid = "MetricsAlarmsAndRuleList"
+    # The promoted functions' alarms that went to ALARM since the deploy also roll back (RB-003 §7.2
+    # "CloudWatch alarms not triggered").
+    actions   = ["cloudwatch:GetMetricStatistics", "cloudwatch:DescribeAlarms", "events:ListRules"]
     resources = ["*"]
   }
 }
