@@ -573,7 +573,8 @@ mod tests {
         let reason = out["reason"].as_str().unwrap_or_default();
         assert!(
             reason.starts_with(
-                "monitor poll 1 after the deploy of site-management to PROD: alarm                  bbws-prod-bbws-sites-service-throttles went to ALARM at "
+                "monitor poll 1 after the deploy of site-management to PROD: alarm \
+                 bbws-prod-bbws-sites-service-throttles went to ALARM at "
             ),
             "{reason}"
         );
