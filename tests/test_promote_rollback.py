@@ -109,30 +109,6 @@ def test_an_error_spike_during_monitoring_rolls_back(preflight_config, release):
     assert ph.state_output("prod", arn, "Verify health")["verify"]["healthy"] is True
 
 
-def test_an_alarm_of_the_promoted_function_during_monitoring_rolls_back(preflight_config, release):
-    """RB-003 §7.2 "CloudWatch alarms not triggered": the monitor's own error limit is raised for this
-    test, and the errors alarm Terraform made for the function (the runbook's limit: more than 5 in 2
-    minutes) goes to ALARM from the estate's metrics while the new version is watched."""
-    preflight_config("prod", maintenance_windows=ph.windows_all_week(),
-                     monitor={"prod_seconds": 60, "poll_seconds": 4, "triggers": {"errors": {"at_most": 1000}}},
-                     catalog=ph.catalog_with(TENANT, smoke_tests=[]))
-    release("sit", TENANT, "errors-under-traffic", "1.4.3")
-    ph.record_service_gates("sit", TENANT)
-    before = ph.latest_versions("prod", TENANT)
-    arn = ph.start("prod", TO_PROD)
-    ph.approve_with_task_token("prod", arn, [ph.TECH_LEAD, ph.OPS_LEAD])
-    bad = _deployed_versions("prod", arn)
-    ph.wait_state_entered("prod", arn, "Wait before next check")
-    report = ph.traffic.send_traffic("prod", TENANT, requests=8, estate=ph.ESTATE)
-    assert report.total.function_errors == 8
-    alarm = f"{TENANT_PROD}-errors"  # bbws-<function>-errors, the function already starting with bbws-
-    assert ph.evaluate_alarms("prod", [alarm])[alarm]["state"] == "ALARM"
-    d = _rolled_back("prod", arn, before, bad)
-    assert re.search(rf"monitor poll \d+ after the deploy of {TENANT} to PROD: alarm {alarm} went to ALARM at "
-                     r"\d\d:\d\d:\d\d UTC", d["cause"]), d["cause"]
-    assert "errors in the last" not in d["cause"], "the monitor's own limit was not reached"
-
-
 def test_a_throttle_spike_during_monitoring_rolls_back(preflight_config, release, reserved_concurrency):
     """A healthy build; while it is watched, PROD's tenant function has no concurrency left (reserved
     concurrency 0) and 12 requests to latest-prod are throttled: more than 10 in 2 minutes."""

@@ -611,16 +611,6 @@ def wait_notification(execution_arn: str, subject: str, timeout: float = 30) -> 
     return wait_for(arrived, timeout, f"the '{subject}' notification")
 
 
-def evaluate_alarms(env: str, names: list[str], region: str = PRIMARY_REGION) -> dict[str, Any]:
-    """Have the estate evaluate these CloudWatch alarms now, from its metrics (as CloudWatch does every
-    minute); each alarm's evaluation by name."""
-    doc = {"account": ACCOUNTS[env], "region": region, "alarm_names": names}
-    req = urllib.request.Request(f"{SETTINGS.endpoint}/_local/alarms/evaluate", data=json.dumps(doc).encode(),
-                                 method="POST", headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return {a["alarm"]: a for a in json.loads(r.read())["alarms"]}
-
-
 def arm_fault(env: str, function: str, operation: str, region: str = "af-south-1", times: int = 1,
               code: str = "ResourceConflictException", status: int = 409) -> None:
     """Make the next `times` calls of `operation` on `function` fail as AWS can (local/bbws_local/faults.py)."""

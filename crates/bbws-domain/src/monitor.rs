@@ -157,9 +157,10 @@ pub enum Verdict {
 }
 
 /// The alarms of `functions` (Terraform's `bbws-<function>-errors` / `-throttles`) among
-/// `in_alarm` (name, when it went to ALARM, Unix seconds) that went to ALARM at or after `since`
-/// (the monitor's start): one sentence each. An alarm already in ALARM before the deploy tells of the
-/// version before, not of this one.
+/// `in_alarm` (name, when it went to ALARM, Unix seconds) that went to ALARM at or after `since`:
+/// one sentence each. The monitor passes its start plus one alarm period (the triggers' look-back,
+/// Terraform's alarm period): an alarm on `latest-<env>` sums the alias's data over its period, so
+/// until one period after the deploy it also counts the version before, which is not this one's doing.
 pub fn fired_alarms(functions: &[&str], in_alarm: &[(String, i64)], since: i64) -> Vec<String> {
     let own: Vec<String> = functions
         .iter()

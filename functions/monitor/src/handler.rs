@@ -209,8 +209,8 @@ impl<W: Watched> App<W> {
             }
         }
         // §7.2 "CloudWatch alarms not triggered": an alarm of the promoted functions that went to
-        // ALARM since the monitor started rolls back too (its threshold may differ from the
-        // monitor's own, as Terraform deployed it).
+        // ALARM once a whole alarm period of the new version's data lies behind it rolls back too
+        // (its threshold may differ from the monitor's own, as Terraform deployed it).
         let mut regions: Vec<&str> = deploy.functions.iter().map(|d| d.region.as_str()).collect();
         regions.sort_unstable();
         regions.dedup();
@@ -223,7 +223,11 @@ impl<W: Watched> App<W> {
             .iter()
             .map(|d| d.function.as_str())
             .collect();
-        let since = watch.started_at.unwrap_or_else(|| Utc::now().timestamp());
+        let period = i64::try_from(triggers.lookback_seconds).unwrap_or(i64::MAX);
+        let since = watch
+            .started_at
+            .unwrap_or_else(|| Utc::now().timestamp())
+            .saturating_add(period);
         let fired = fired_alarms(&functions, &in_alarm, since);
         if !fired.is_empty() {
             let reason = fired.join("; ");
@@ -536,9 +540,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_alarm_of_a_promoted_function_that_fired_since_the_start_rolls_back() {
+    async fn an_alarm_of_a_promoted_function_that_fired_a_period_after_the_start_rolls_back() {
         let plan = plan("site-management");
-        let start = Utc::now().timestamp() - 60;
+        let start = Utc::now().timestamp() - 600;
         let watch = Watch {
             wait_seconds: 30,
             polls_left: 10,
@@ -547,13 +551,17 @@ mod tests {
         };
         let event = json!({"op": "poll", "promotion": plan, "deploy": deployment(&plan),
                            "monitor": watch});
-        // Before the start, and another service's: not this deployment's.
+        // Within one alarm period (120 s) of the start the alarm still sums the version before;
+        // another service's alarm is not this deployment's.
         let earlier = Memory {
             alarms: vec![
-                ("bbws-prod-bbws-sites-service-errors".to_owned(), start - 1),
+                (
+                    "bbws-prod-bbws-sites-service-errors".to_owned(),
+                    start + 119,
+                ),
                 (
                     "bbws-tenant-instance-management-prod-errors".to_owned(),
-                    start + 5,
+                    start + 300,
                 ),
             ],
             ..Memory::default()
@@ -564,7 +572,7 @@ mod tests {
         let fired = Memory {
             alarms: vec![(
                 "bbws-prod-bbws-sites-service-throttles".to_owned(),
-                start + 5,
+                start + 120,
             )],
             ..Memory::default()
         };
