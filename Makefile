@@ -168,7 +168,7 @@ chromium: ## headless Chromium for the approval page's screenshot tests (Debian'
 # Balanced by their durations (about 215 s of the 385 s); test_zz_least_privilege replays the calls both
 # estates recorded, so it runs when both lanes have ended.
 PIPELINE_TESTS_2 := $(addprefix tests/,test_fault_matrix.py test_release.py test_promote_rejection.py \
-                    test_state_machine_inputs.py test_promote_rollback.py test_watch_rollback.py)
+                    test_state_machine_inputs.py test_promote_rollback.py test_watch.py test_watch_rollback.py)
 LAST_PIPELINE_TEST := tests/test_zz_least_privilege.py
 test-local: prereqs up up-2 chromium ## integration tests on the local estate (boto3, real HTTP)
 	@echo "test-local: $(PIPELINE_TESTS_2) on the second estate, the other tests on this one"
