@@ -49,7 +49,7 @@ PRICE_PER_TRANSITION = 0.025 / 1000
 PRICE_PER_GB_SECOND = 0.0000166667
 PRICE_PER_REQUEST = 0.20 / 1_000_000
 FAST = {"monitor": {"sit_seconds": 1, "prod_seconds": 1, "poll_seconds": 1}}
-PIPELINE_FUNCTIONS = ("preflight", "backup-alias", "deploy", "monitor", "rollback", "record", "approval")
+PIPELINE_FUNCTIONS = ("preflight", "backup-alias", "deploy", "monitor", "rollback", "record", "approval", "watch")
 
 
 def spread(values: list[float]) -> dict[str, float]:
@@ -156,7 +156,7 @@ def anatomy(env: str, arn: str) -> dict[str, Any]:
 
 
 def run_promotion(env: str, event: dict[str, Any], approvers: list[tuple[str, str]],
-                  before: Callable[[], None]) -> dict[str, Any]:
+                  before: Callable[[], None], timeout: float = 300) -> dict[str, Any]:
     before()
     seq = journal_seq()
     arn = ph.start(env, event)
@@ -166,7 +166,7 @@ def run_promotion(env: str, event: dict[str, Any], approvers: list[tuple[str, st
         t0 = time.time()
         ph.confirm(links["approve"])
         latency = t0
-    d = ph.wait_execution(env, arn, timeout=300)
+    d = ph.wait_execution(env, arn, timeout=timeout)
     if d["status"] != "SUCCEEDED":
         raise RuntimeError(f"{arn} ended {d['status']} {d.get('error')}: {d.get('cause')}")
     a = anatomy(env, arn)
@@ -217,7 +217,7 @@ def full_monitor() -> dict[str, Any]:
     tenant = "tenant-instance-management"
     try:
         a = run_promotion("prod", ph.sample_input("promote-sit-to-prod"), [ph.TECH_LEAD, ph.OPS_LEAD],
-                          lambda: ph.record_gates("sit", f"bbws-{tenant}-sit", "latest-sit"))
+                          lambda: ph.record_gates("sit", f"bbws-{tenant}-sit", "latest-sit"), timeout=600)
     finally:
         ph.restore_config("prod", prod_prev)
     return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in a.items() if k != "top"}

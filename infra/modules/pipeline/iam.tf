@@ -155,7 +155,28 @@ data "aws_iam_policy_document" "rollback" {
   }
 }
 
+# Publishing to the events topic (encrypted with the pipeline key, which SNS uses on the publisher's behalf):
+# the record's outcomes and the watch's failed checks.
+data "aws_iam_policy_document" "publish_events" {
+  statement {
+    sid       = "PublishEvents"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.events.arn]
+  }
+  statement {
+    sid       = "EncryptedEventsTopic"
+    actions   = local.sns_key_actions
+    resources = [aws_kms_key.pipeline.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sns.${var.region}.amazonaws.com"]
+    }
+  }
+}
+
 data "aws_iam_policy_document" "record" {
+  source_policy_documents = [data.aws_iam_policy_document.publish_events.json]
   statement {
     sid       = "OwnLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
@@ -186,21 +207,6 @@ data "aws_iam_policy_document" "record" {
     sid       = "ReadReleasedFunctions"
     actions   = ["lambda:GetAlias"]
     resources = local.all_region_service_arns
-  }
-  statement {
-    sid       = "PublishEvents"
-    actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.events.arn]
-  }
-  statement {
-    sid       = "EncryptedEventsTopic"
-    actions   = local.sns_key_actions
-    resources = [aws_kms_key.pipeline.arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["sns.${var.region}.amazonaws.com"]
-    }
   }
 }
 
@@ -259,6 +265,7 @@ data "aws_iam_policy_document" "approval" {
 }
 
 data "aws_iam_policy_document" "watch" {
+  source_policy_documents = [data.aws_iam_policy_document.publish_events.json]
   statement {
     sid       = "OwnLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
@@ -292,21 +299,6 @@ data "aws_iam_policy_document" "watch" {
     sid       = "StopOlderWatches"
     actions   = ["states:StopExecution"]
     resources = ["arn:${local.partition}:states:${var.region}:${local.account_id}:execution:${local.watch_state_machine_name}:*"]
-  }
-  statement {
-    sid       = "PublishFailedChecks"
-    actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.events.arn]
-  }
-  statement {
-    sid       = "EncryptedEventsTopic"
-    actions   = local.sns_key_actions
-    resources = [aws_kms_key.pipeline.arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["sns.${var.region}.amazonaws.com"]
-    }
   }
 }
 
