@@ -3,19 +3,15 @@
 mod handler;
 mod ports;
 
-use bbws_aws::{Aws, LambdaClients, Settings};
+use bbws_aws::{Aws, Settings};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     bbws_aws::runtime::init_tracing();
     let aws = Aws::load().await;
-    let account = ports::AwsAccount {
-        lambda: LambdaClients::new(&aws),
-        aws,
-    };
     let app = handler::App {
         settings: Settings::from_env(),
-        account,
+        account: ports::AwsAccount::new(aws),
     };
     bbws_aws::runtime::serve(|event| app.handle(event)).await
 }

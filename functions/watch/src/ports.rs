@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use bbws_aws::functions::{alias_version, health, Health};
-use bbws_aws::{executions, metrics, store, Aws, BbwsError, LambdaClients};
+use bbws_aws::{
+    executions, metrics, store, Aws, BbwsError, DynamoDbClient, LambdaClients, SfnClient, SnsClient,
+};
 use serde_json::{Map, Value};
 
 /// The account the watch runs in, seen by the watch.
@@ -68,12 +70,31 @@ pub trait Account {
     ) -> Result<(), BbwsError>;
 }
 
-/// The account through the AWS API, clients built once.
+/// The account through the AWS API, clients built once (CloudWatch per region asked).
 pub struct AwsAccount {
     /// This account.
     pub aws: Aws,
     /// Lambda in each region.
     pub lambda: LambdaClients,
+    /// The deployments table's DynamoDB.
+    pub dynamodb: DynamoDbClient,
+    /// The watch's own executions.
+    pub sfn: SfnClient,
+    /// The events topic.
+    pub sns: SnsClient,
+}
+
+impl AwsAccount {
+    /// The clients of `aws`.
+    pub fn new(aws: Aws) -> AwsAccount {
+        AwsAccount {
+            lambda: LambdaClients::new(&aws),
+            dynamodb: aws.dynamodb(),
+            sfn: aws.sfn(),
+            sns: aws.sns(),
+            aws,
+        }
+    }
 }
 
 impl Account for AwsAccount {
@@ -82,7 +103,7 @@ impl Account for AwsAccount {
         table: &str,
         deployment_id: &str,
     ) -> Result<Option<Map<String, Value>>, BbwsError> {
-        store::get_item(&self.aws.dynamodb(), table, "deployment_id", deployment_id).await
+        store::get_item(&self.dynamodb, table, "deployment_id", deployment_id).await
     }
 
     async fn append_check(
@@ -93,7 +114,7 @@ impl Account for AwsAccount {
         known: usize,
     ) -> Result<bool, BbwsError> {
         store::append_to_list(
-            &self.aws.dynamodb(),
+            &self.dynamodb,
             table,
             "deployment_id",
             deployment_id,
@@ -139,11 +160,11 @@ impl Account for AwsAccount {
     }
 
     async fn running(&self, state_machine_arn: &str) -> Result<Vec<(String, String)>, BbwsError> {
-        executions::running(&self.aws.sfn(), state_machine_arn).await
+        executions::running(&self.sfn, state_machine_arn).await
     }
 
     async fn stop(&self, execution_arn: &str, error: &str, cause: &str) -> Result<(), BbwsError> {
-        executions::stop(&self.aws.sfn(), execution_arn, error, cause).await
+        executions::stop(&self.sfn, execution_arn, error, cause).await
     }
 
     async fn notify(
@@ -153,6 +174,6 @@ impl Account for AwsAccount {
         subject: &str,
         message: &str,
     ) -> Result<(), BbwsError> {
-        store::notify(&self.aws.sns(), topic_arn, event, subject, message).await
+        store::notify(&self.sns, topic_arn, event, subject, message).await
     }
 }
