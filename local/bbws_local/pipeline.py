@@ -33,7 +33,7 @@ APPROVERS = {
     "cto": ["cto@bbws.io"],
 }
 LAMBDA_BINS = ("bbws-preflight", "bbws-backup-alias", "bbws-deploy", "bbws-monitor", "bbws-rollback",
-               "bbws-record", "bbws-approval")
+               "bbws-record", "bbws-approval", "bbws-watch")
 
 
 def _estate_instance(settings: Settings) -> str:
