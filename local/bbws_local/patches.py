@@ -80,6 +80,9 @@ The patches, by what AWS does that moto 5.2.5 does not:
                          region see the same dashboards (moto keeps them per region).
 23. sfn-execution-name   StartExecution without a name names the execution with a UUID, as Step Functions
                          does (moto names it "None", so a second one is refused as ExecutionAlreadyExists).
+24. s3-bucket-policy     A bucket policy is evaluated with its conditions (iam-simulate, aws:SecureTransport
+                         true): its explicit Deny refuses anyone, the admin user too; moto ignored conditions,
+                         so a TLS-only statement refused every object call.
 """
 from __future__ import annotations
 
@@ -211,6 +214,8 @@ PATCHES: list[Patch] = [
     Patch("sfn-metrics-ended", "moto.stepfunctions.parser.backend.execution",
           "BaseExecutionWorkerCommunication.terminated",
           "360372a6a57bf99b6067dcd0a364f56330f090650dc94d32f80b41b875456caf"),
+    Patch("s3-bucket-policy", "moto.s3.models", "FakeBucket.get_permission",
+          "7571412a3495a0e3e1a2a34b0b8ed3fc0af1a96d35514841b274fbe1eac12b99"),
 ]
 
 
@@ -1337,6 +1342,41 @@ def _account_wide(original: Callable) -> Callable:
 _applied = False
 
 
+# ---------------------------------------------------------------------------------------------------
+# 24. s3-bucket-policy: a bucket policy is evaluated with its conditions, for every caller
+# ---------------------------------------------------------------------------------------------------
+# moto checks a bucket's policy on object calls without its conditions: a TLS-only statement (Deny s3:*
+# when aws:SecureTransport is false) refused every call, which AWS allows over HTTPS. The estate asks
+# iam-simulate instead, for the bucket's account, with aws:SecureTransport true (the estate stands in for
+# S3's HTTPS endpoints): an explicit Deny refuses the call for anyone, the admin user included (as on
+# AWS, where an account's administrator is bound by its bucket's Deny statements); whether the caller
+# is allowed is decided by the estate's IAM layer for role sessions (iam.py, with the same policy).
+
+
+def bucket_policy_denies(bucket: Any, action: str, resource: str) -> bool:
+    """Whether `bucket`'s policy explicitly denies `action` on `resource` to a principal of its account."""
+    if not bucket.policy:
+        return False
+    policy = bucket.policy.decode() if isinstance(bucket.policy, bytes) else str(bucket.policy)
+    action = {"s3:HeadObject": "s3:GetObject"}.get(action, action)
+    account = bucket.account_id
+    sim = {"identityPolicies": [{"name": "admin", "policy": {"Version": "2012-10-17", "Statement": [
+               {"Effect": "Allow", "Action": "*", "Resource": "*"}]}}],
+           "serviceControlPolicies": [], "resourceControlPolicies": [],
+           "resourcePolicy": iam_mod._doc(policy),
+           "request": {"action": action, "principal": f"arn:{iam_mod.PARTITION}:iam::{account}:user/admin",
+                       "resource": {"resource": resource, "accountId": account},
+                       "contextVariables": {"aws:SecureTransport": "true",
+                                            "aws:PrincipalAccount": account}}}
+    return estate().iam.evaluator.decide(sim, False) == "ExplicitlyDenied"
+
+
+def _bucket_get_permission(self: Any, action: str, resource: str) -> Any:
+    from moto.iam.access_control import PermissionResult
+
+    return PermissionResult.DENIED if bucket_policy_denies(self, action, resource) else PermissionResult.NEUTRAL
+
+
 def apply(settings: settings_mod.Settings) -> Estate:
     """Install every patch (once) and return the estate they serve."""
     global ESTATE, _applied
@@ -1418,6 +1458,7 @@ def apply(settings: settings_mod.Settings) -> Estate:
     for op in ("send_task_success", "send_task_failure"):
         _replace("moto.stepfunctions.parser.models", f"StepFunctionsParserBackend.{op}",
                  _make_send_task_once(getattr(sfn_models.StepFunctionsParserBackend, op)))
+    _replace("moto.s3.models", "FakeBucket.get_permission", _bucket_get_permission)
     _replace("moto.cloudwatch.models", "CloudWatchBackend.put_metric_alarm",
              _make_put_metric_alarm(cwm.CloudWatchBackend.put_metric_alarm))
     _replace("moto.cloudwatch.models", "Alarm.update_state", _alarm_update_state)

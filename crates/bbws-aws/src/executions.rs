@@ -1,8 +1,11 @@
-//! Step Functions executions started, listed and stopped by the pipeline itself: the 24-hour watch
-//! of a deployment (started by the record, ended by a newer watch of the same service).
+//! Step Functions executions started, listed, stopped and read by the pipeline itself: the 24-hour watch
+//! of a deployment (started by the record, ended by a newer watch of the same service), and the history
+//! an execution's evidence is built from.
 
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sfn::types::ExecutionStatus;
+
+use bbws_domain::evidence::StateEvent;
 
 use crate::error::BbwsError;
 
@@ -82,6 +85,52 @@ pub async fn running(
                 .iter()
                 .map(|e| (e.name().to_owned(), e.execution_arn().to_owned())),
         );
+        match page.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// The states `execution_arn` entered and exited so far, in order, with their times and the
+/// exits' outputs (all pages; the evidence of an execution).
+pub async fn history(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+) -> Result<Vec<StateEvent>, BbwsError> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = sfn
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .max_results(1000)
+            .include_execution_data(true)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| BbwsError::aws(format!("GetExecutionHistory {execution_arn}"), e))?;
+        for e in page.events() {
+            let t = e.timestamp();
+            let Some(at) = chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()) else {
+                continue;
+            };
+            if let Some(d) = e.state_entered_event_details() {
+                out.push(StateEvent {
+                    entered: true,
+                    state: d.name().to_owned(),
+                    at,
+                    output: None,
+                });
+            } else if let Some(d) = e.state_exited_event_details() {
+                out.push(StateEvent {
+                    entered: false,
+                    state: d.name().to_owned(),
+                    at,
+                    output: d.output().and_then(|o| serde_json::from_str(o).ok()),
+                });
+            }
+        }
         match page.next_token() {
             Some(t) if !t.is_empty() => token = Some(t.to_owned()),
             _ => return Ok(out),

@@ -10,6 +10,7 @@ pub mod error;
 pub mod executions;
 pub mod functions;
 pub mod metrics;
+pub mod objects;
 pub mod runtime;
 pub mod settings;
 pub mod store;

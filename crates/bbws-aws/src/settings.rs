@@ -23,6 +23,8 @@ pub struct Settings {
     pub approval_topic_arn: String,
     /// PROD's failover region.
     pub failover_region: Option<String>,
+    /// `bbws-promotion-evidence-<account-id>`: where each execution's evidence is written.
+    pub evidence_bucket: Option<String>,
     /// The rules (BBWS_CONFIG, or RB-003's values when unset).
     pub config: Config,
 }
@@ -61,8 +63,16 @@ impl Settings {
             events_topic_arn: optional("BBWS_EVENTS_TOPIC_ARN").unwrap_or_default(),
             approval_topic_arn: optional("BBWS_APPROVAL_TOPIC_ARN").unwrap_or_default(),
             failover_region: optional("BBWS_FAILOVER_REGION"),
+            evidence_bucket: optional("BBWS_EVIDENCE_BUCKET"),
             config,
         })
+    }
+
+    /// The evidence bucket, required by the functions that write or read evidence.
+    pub fn evidence_bucket(&self) -> Result<&str, BbwsError> {
+        self.evidence_bucket
+            .as_deref()
+            .ok_or_else(|| BbwsError::config("BBWS_EVIDENCE_BUCKET is not set"))
     }
 
     /// The source reader role, required by functions that read the source account.

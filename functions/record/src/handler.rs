@@ -20,8 +20,10 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 
-use crate::ports::{Claim, Executions, Functions, Store, Topic};
+use crate::evidence::{self, Place};
+use crate::ports::{Claim, EvidenceStore, Executions, Functions, Store, Topic};
 use crate::{manual, outcome, release};
+use bbws_domain::evidence::Facts;
 
 #[derive(Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -48,9 +50,9 @@ struct Taken {
     took_over: Option<Value>,
 }
 
-/// The record: this account's tables, executions, events topic and functions, and the deployed
-/// settings.
-pub struct App<D, X, N, F> {
+/// The record: this account's tables, executions, events topic and functions, where evidence is
+/// gathered and written, and the deployed settings.
+pub struct App<D, X, N, F, E> {
     /// The lock and deployment tables.
     pub store: D,
     /// The executions holding locks.
@@ -59,11 +61,13 @@ pub struct App<D, X, N, F> {
     pub topic: N,
     /// This account's functions (where a release ended).
     pub functions: F,
+    /// The executions' histories, the approvals and the evidence bucket.
+    pub evidence: E,
     /// The deployed settings, or why they cannot be used (every event is then refused).
     pub settings: Result<Settings, BbwsError>,
 }
 
-impl<D: Store, X: Executions, N: Topic, F: Functions> App<D, X, N, F> {
+impl<D: Store, X: Executions, N: Topic, F: Functions, E: EvidenceStore> App<D, X, N, F, E> {
     /// One record event.
     pub async fn handle(&self, event: Value) -> Result<Value, BbwsError> {
         let settings = self.settings.as_ref().map_err(Clone::clone)?;
@@ -374,19 +378,17 @@ impl<D: Store, X: Executions, N: Topic, F: Functions> App<D, X, N, F> {
             result.cause = format!("{}. Services now: {ended}", result.cause);
         }
         let deployment_id = outcome::deployment_id(&release.execution_arn, result.status);
-        let (_, written) = self
-            .write_record(
-                settings,
-                release::record(
-                    &release,
-                    state,
-                    &result,
-                    &ended_on,
-                    &deployment_id,
-                    Utc::now(),
-                ),
-            )
-            .await?;
+        let place = Place::of(settings, "release", &release.execution_arn);
+        let mut record = release::record(
+            &release,
+            state,
+            &result,
+            &ended_on,
+            &deployment_id,
+            Utc::now(),
+        );
+        record["evidence"] = place.field();
+        let (item, written) = self.write_record(settings, record).await?;
         info!(event = "recorded", deployment_id = %deployment_id, status = %result.status, error = ?result.error,
               written, "release into {}: {}; {ended}", release.target_env, result.status);
         let what = format!(
@@ -414,9 +416,24 @@ impl<D: Store, X: Executions, N: Topic, F: Functions> App<D, X, N, F> {
             text.push_str(&format!("Error: {e}\nCause: {}\n", result.cause));
         }
         text.push_str(&format!("Execution: {}\n", release.execution_arn));
+        let facts = Facts {
+            record: Value::Object(item),
+            ..Facts::default()
+        };
+        let (kept, line) = evidence::write(
+            &self.evidence,
+            settings,
+            &place,
+            facts,
+            &release.execution_arn,
+            "release",
+        )
+        .await;
+        text.push_str(&line);
         let notified = self.announce(settings, event, &subject, &text).await;
         let mut out = outcome::output(&result, deployment_id, notified);
         out.insert("ended_on".into(), ended_on);
+        out.insert("evidence".into(), kept);
         Ok(Value::Object(out))
     }
 
@@ -435,6 +452,8 @@ impl<D: Store, X: Executions, N: Topic, F: Functions> App<D, X, N, F> {
         if let Some(w) = &watch {
             record["watch_execution_arn"] = Value::String(w.execution_arn.clone());
         }
+        let place = Place::of(settings, &plan.service, &plan.execution_arn);
+        record["evidence"] = place.field();
         let (item, written) = self.write_record(settings, record).await?;
         info!(event = "recorded", deployment_id = %deployment_id, status = %result.status, error = ?result.error,
               written, "rollback of {} in {}: {}", plan.service, plan.environment, result.status);
@@ -449,6 +468,20 @@ impl<D: Store, X: Executions, N: Topic, F: Functions> App<D, X, N, F> {
             Some(w) => Some(self.start_watch(w, &mut message).await),
             None => None,
         };
+        let facts = Facts {
+            record: Value::Object(item),
+            ..Facts::default()
+        };
+        let (kept, line) = evidence::write(
+            &self.evidence,
+            settings,
+            &place,
+            facts,
+            &plan.execution_arn,
+            "rollback",
+        )
+        .await;
+        message.push_str(&line);
         let notified = self
             .announce(settings, event, &manual::subject(&plan, &result), &message)
             .await;
@@ -456,6 +489,7 @@ impl<D: Store, X: Executions, N: Topic, F: Functions> App<D, X, N, F> {
         if let Some(w) = watched {
             out.insert("watch".into(), w);
         }
+        out.insert("evidence".into(), kept);
         Ok(Value::Object(out))
     }
 
@@ -547,6 +581,8 @@ impl<D: Store, X: Executions, N: Topic, F: Functions> App<D, X, N, F> {
         if let Some(w) = &watch {
             record["watch_execution_arn"] = Value::String(w.execution_arn.clone());
         }
+        let place = Place::of(settings, &plan.service, &plan.execution_arn);
+        record["evidence"] = place.field();
         let (item, written) = self.write_record(settings, record).await?;
         info!(event = "recorded", deployment_id = %deployment_id, status = %result.status, error = ?result.error,
               written, "{} {} -> {}: {}", plan.service, plan.source_env, plan.target_env, result.status);
@@ -556,6 +592,17 @@ impl<D: Store, X: Executions, N: Topic, F: Functions> App<D, X, N, F> {
             Some(w) => Some(self.start_watch(w, &mut message).await),
             None => None,
         };
+        let facts = Facts::from_promotion_state(Value::Object(item), state);
+        let (kept, line) = evidence::write(
+            &self.evidence,
+            settings,
+            &place,
+            facts,
+            &plan.execution_arn,
+            "promotion",
+        )
+        .await;
+        message.push_str(&line);
         let notified = self
             .announce(settings, outcome::event_name(&result), &subject, &message)
             .await;
@@ -563,6 +610,7 @@ impl<D: Store, X: Executions, N: Topic, F: Functions> App<D, X, N, F> {
         if let Some(w) = watched {
             out.insert("watch".into(), w);
         }
+        out.insert("evidence".into(), kept);
         Ok(Value::Object(out))
     }
 
@@ -878,12 +926,64 @@ mod tests {
         }
     }
 
-    type TestApp = App<Tables, Runs, Notices, Aliases>;
+    /// Histories, approvals and the bucket; `refuse_put` makes every write fail as S3 refusing it.
+    #[derive(Default)]
+    struct Evidence {
+        history: Vec<bbws_domain::evidence::StateEvent>,
+        approvals: Vec<Value>,
+        objects: RefCell<BTreeMap<String, (String, String)>>,
+        refuse_put: bool,
+    }
+
+    impl EvidenceStore for Evidence {
+        async fn history(
+            &self,
+            _execution_arn: &str,
+        ) -> Result<Vec<bbws_domain::evidence::StateEvent>, BbwsError> {
+            Ok(self.history.clone())
+        }
+
+        async fn approval_items(
+            &self,
+            _table: &str,
+            _request_id: &str,
+        ) -> Result<Vec<Value>, BbwsError> {
+            Ok(self.approvals.clone())
+        }
+
+        async fn put(
+            &self,
+            bucket: &str,
+            key: &str,
+            body: Vec<u8>,
+            content_type: &str,
+        ) -> Result<(), BbwsError> {
+            if self.refuse_put {
+                return Err(BbwsError::new(
+                    ErrorName::AwsRefused,
+                    format!("s3:PutObject s3://{bucket}/{key}: AccessDenied: denied"),
+                ));
+            }
+            self.objects.borrow_mut().insert(
+                format!("{bucket}/{key}"),
+                (
+                    content_type.into(),
+                    String::from_utf8_lossy(&body).into_owned(),
+                ),
+            );
+            Ok(())
+        }
+    }
+
+    const BUCKET: &str = "bbws-promotion-evidence-093646564004";
+
+    type TestApp = App<Tables, Runs, Notices, Aliases, Evidence>;
 
     fn app() -> TestApp {
         let settings = Settings::from_lookup(|name| match name {
             "BBWS_ENV" => Some("prod".into()),
             "BBWS_EVENTS_TOPIC_ARN" => Some(TOPIC.into()),
+            "BBWS_EVIDENCE_BUCKET" => Some(BUCKET.into()),
             _ => None,
         });
         App {
@@ -891,6 +991,7 @@ mod tests {
             executions: Runs::default(),
             topic: Notices::default(),
             functions: Aliases::default(),
+            evidence: Evidence::default(),
             settings,
         }
     }
@@ -1087,6 +1188,79 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_evidence_is_written_under_the_execution_and_linked_from_the_record_and_email() {
+        let mut app = app();
+        app.evidence.approvals = vec![json!({"item": "audit#2026-12-03T09:00:00Z#1",
+            "person": "tech-lead@bbws.io", "role": "tech_lead", "decision": "approve",
+            "outcome": "approved", "source_ip": "203.0.113.7", "user_agent": "Mobile Safari",
+            "at": "2026-12-03T09:00:00Z"})];
+        let plan = plan("run-1");
+        let out = finish(&app, "succeeded", &json!({"promotion": plan})).await;
+        let prefix = "evidence/prod/site-management/run-1/";
+        assert_eq!(
+            out["evidence"],
+            json!({"written": true, "prefix": prefix, "files":
+                   ["report.json", "report.md", "report.html", "facts.json", "release-notes.md"]})
+        );
+        let objects = app.evidence.objects.borrow();
+        let (content_type, html) = objects
+            .get(&format!("{BUCKET}/{prefix}report.html"))
+            .expect("the HTML report");
+        assert_eq!(content_type, "text/html; charset=utf-8");
+        assert!(
+            html.contains("tech-lead@bbws.io") && html.contains("203.0.113.7"),
+            "the sign-off"
+        );
+        let report: Value =
+            serde_json::from_str(&objects[&format!("{BUCKET}/{prefix}report.json")].1)
+                .expect("the JSON report");
+        assert_eq!(report["outcome"], "succeeded");
+        assert_eq!(report["deployment_id"], "run-1:succeeded");
+        let record = app
+            .store
+            .records
+            .borrow()
+            .get("run-1:succeeded")
+            .cloned()
+            .expect("record");
+        assert_eq!(
+            record["evidence"]["report"],
+            format!("s3://{BUCKET}/{prefix}report.html").as_str()
+        );
+        let text = app.topic.sent.borrow()[0].3.clone();
+        assert!(
+            text.contains(&format!("Evidence (RB-003 §7 checklist, release notes): s3://{BUCKET}/{prefix}report.html\n")),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn evidence_that_cannot_be_written_changes_no_outcome_and_says_why() {
+        let mut app = app();
+        app.evidence.refuse_put = true;
+        let plan = plan("run-1");
+        let out = finish(&app, "succeeded", &json!({"promotion": plan})).await;
+        assert_eq!(out["status"], "succeeded");
+        assert_eq!(out["evidence"]["written"], false);
+        assert_eq!(out["evidence"]["error"], "Bbws.AwsRefused");
+        assert!(app.evidence.objects.borrow().is_empty());
+        assert!(app.store.records.borrow().contains_key("run-1:succeeded"));
+        let text = app.topic.sent.borrow()[0].3.clone();
+        assert!(
+            text.contains("The evidence report was NOT written (Bbws.AwsRefused: "),
+            "{text}"
+        );
+        // Without a bucket configured, the same: said, never fatal.
+        let mut unset = self::app();
+        unset.settings = Settings::from_lookup(|name| match name {
+            "BBWS_ENV" => Some("prod".into()),
+            _ => None,
+        });
+        let out = finish(&unset, "succeeded", &json!({"promotion": plan})).await;
+        assert_eq!(out["evidence"]["error"], "Bbws.ConfigInvalid");
+    }
+
+    #[tokio::test]
     async fn a_success_starts_its_24_hour_watch_once_and_says_so() {
         let app = app();
         let plan = plan("run-1");
@@ -1252,7 +1426,11 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.ends_with(&format!("Execution: {}\n", plan.execution_arn)),
+            text.ends_with(&format!(
+                "Execution: {}\nEvidence (RB-003 §7 checklist, release notes): \
+                 s3://{BUCKET}/evidence/prod/site-management/run-1/report.html\n",
+                plan.execution_arn
+            )),
             "{text}"
         );
     }

@@ -1,22 +1,30 @@
 //! Record: the promotion lock, the deployment record and the notifications ([`handler`]).
 
+mod evidence;
 mod handler;
 mod manual;
 mod outcome;
 mod ports;
 mod release;
 
+use bbws_aws::objects::Objects;
 use bbws_aws::{Aws, LambdaClients, Settings};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     bbws_aws::runtime::init_tracing();
     let aws = Aws::load().await;
+    let (dynamodb, sfn) = (aws.dynamodb(), aws.sfn());
     let app = handler::App {
-        store: ports::AwsStore(aws.dynamodb()),
-        executions: ports::AwsExecutions(aws.sfn()),
+        store: ports::AwsStore(dynamodb.clone()),
+        executions: ports::AwsExecutions(sfn.clone()),
         topic: ports::AwsTopic(aws.sns()),
         functions: ports::AwsFunctions(LambdaClients::new(&aws)),
+        evidence: ports::AwsEvidence {
+            sfn,
+            dynamodb,
+            objects: Objects::new(&aws),
+        },
         settings: Settings::from_env(),
     };
     bbws_aws::runtime::serve(|event| app.handle(event)).await

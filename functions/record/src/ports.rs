@@ -5,10 +5,12 @@
 
 use bbws_aws::executions::{self, Started};
 use bbws_aws::functions::alias_version;
+use bbws_aws::objects::Objects;
 use bbws_aws::store::{
     acquire_lock, holder_status, notify, put_new, release_lock, take_over_lock, LockHolder,
 };
 use bbws_aws::{BbwsError, DynamoDbClient, LambdaClients, SfnClient, SnsClient};
+use bbws_domain::evidence::StateEvent;
 use bbws_domain::HolderStatus;
 use serde_json::{Map, Value};
 
@@ -98,6 +100,25 @@ pub trait Functions {
         function: &str,
         alias: &str,
     ) -> Result<Option<String>, BbwsError>;
+}
+
+/// What an execution's evidence is gathered from and written to.
+pub trait EvidenceStore {
+    /// The states `execution_arn` entered and exited so far, with their times and outputs.
+    async fn history(&self, execution_arn: &str) -> Result<Vec<StateEvent>, BbwsError>;
+
+    /// The approvals (`approval#<role>`) and audit items (`audit#…`) of the approval request
+    /// `request_id` in `table`; never its `request` item (which holds the task token).
+    async fn approval_items(&self, table: &str, request_id: &str) -> Result<Vec<Value>, BbwsError>;
+
+    /// Writes `body` at `bucket/key`.
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), BbwsError>;
 }
 
 /// The lock and deployment tables in DynamoDB.
@@ -205,5 +226,48 @@ impl Functions for AwsFunctions {
         alias: &str,
     ) -> Result<Option<String>, BbwsError> {
         alias_version(&self.0.get(region), function, alias).await
+    }
+}
+
+/// The execution's history (Step Functions), the approvals table (DynamoDB) and the evidence
+/// bucket (S3).
+pub struct AwsEvidence {
+    /// Step Functions.
+    pub sfn: SfnClient,
+    /// DynamoDB.
+    pub dynamodb: DynamoDbClient,
+    /// S3.
+    pub objects: Objects,
+}
+
+impl EvidenceStore for AwsEvidence {
+    async fn history(&self, execution_arn: &str) -> Result<Vec<StateEvent>, BbwsError> {
+        executions::history(&self.sfn, execution_arn).await
+    }
+
+    async fn approval_items(&self, table: &str, request_id: &str) -> Result<Vec<Value>, BbwsError> {
+        let mut items = Vec::new();
+        for prefix in ["approval#", "audit#"] {
+            items.extend(
+                bbws_aws::approvals::items_with_prefix(&self.dynamodb, table, request_id, prefix)
+                    .await?
+                    .into_iter()
+                    .map(Value::Object),
+            );
+        }
+        Ok(items)
+    }
+
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), BbwsError> {
+        self.objects
+            .put(bucket, key, body, content_type)
+            .await
+            .map(|_| ())
     }
 }

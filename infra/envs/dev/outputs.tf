@@ -82,3 +82,13 @@ output "dashboard_name" {
   description = "The environment's CloudWatch dashboard."
   value       = module.pipeline.dashboard_name
 }
+
+output "evidence_bucket" {
+  description = "The evidence bucket of this account (the reports of every execution)."
+  value       = module.pipeline.evidence_bucket
+}
+
+output "auditor_role_arn" {
+  description = "The auditors' read-only role."
+  value       = module.pipeline.auditor_role_arn
+}

@@ -10,6 +10,8 @@ provider "aws" {
   skip_requesting_account_id  = local.on_estate
   skip_region_validation      = local.on_estate
   max_retries                 = local.on_estate ? 2 : null
+  # The estate answers on one host name: buckets are addressed in the path, as AWS also accepts.
+  s3_use_path_style = local.on_estate
 
   dynamic "endpoints" {
     for_each = local.on_estate ? [var.local_endpoint] : []
@@ -22,6 +24,7 @@ provider "aws" {
       kms             = endpoints.value
       lambda          = endpoints.value
       logs            = endpoints.value
+      s3              = endpoints.value
       sfn             = endpoints.value
       sns             = endpoints.value
       ssm             = endpoints.value

@@ -175,8 +175,28 @@ data "aws_iam_policy_document" "publish_events" {
   }
 }
 
+# Writing the evidence of an execution (the report in its three renderings and the facts it was built
+# from) under this environment's prefix of the evidence bucket, encrypted with the pipeline key by S3.
+data "aws_iam_policy_document" "write_evidence" {
+  statement {
+    sid       = "WriteEvidence"
+    actions   = ["s3:PutObject"]
+    resources = [local.evidence_objects]
+  }
+  statement {
+    sid       = "EncryptedEvidence"
+    actions   = ["kms:GenerateDataKey"]
+    resources = [aws_kms_key.pipeline.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.region}.amazonaws.com"]
+    }
+  }
+}
+
 data "aws_iam_policy_document" "record" {
-  source_policy_documents = [data.aws_iam_policy_document.publish_events.json]
+  source_policy_documents = [data.aws_iam_policy_document.publish_events.json, data.aws_iam_policy_document.write_evidence.json]
   statement {
     sid       = "OwnLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
@@ -201,6 +221,18 @@ data "aws_iam_policy_document" "record" {
     sid       = "StartTheWatch"
     actions   = ["states:StartExecution"]
     resources = [local.watch_state_machine_arn]
+  }
+  statement {
+    # The evidence of an execution: its own history (the states and their times) ...
+    sid       = "OwnExecutionHistory"
+    actions   = ["states:GetExecutionHistory"]
+    resources = [for n in local.state_machine_names : "arn:${local.partition}:states:${var.region}:${local.account_id}:execution:${n}:*"]
+  }
+  statement {
+    # ... and the approvals and audit items of its approval (who decided, when, from where).
+    sid       = "ApprovalsOfTheExecution"
+    actions   = ["dynamodb:Query"]
+    resources = [aws_dynamodb_table.approvals.arn]
   }
   statement {
     # Where each service of a release ended: the version its alias points to.

@@ -108,6 +108,7 @@ locals {
       BBWS_APPROVAL_KEY_PARAM = local.parameters.approval_key
       BBWS_APPROVAL_URL_PARAM = local.parameters.approval_url
       BBWS_APPROVERS_PARAM    = local.parameters.approvers
+      BBWS_EVIDENCE_BUCKET    = local.evidence_bucket
       RUST_LOG                = "info"
     },
     local.config_minified == "" ? {} : { BBWS_CONFIG = local.config_minified },

@@ -113,3 +113,13 @@ output "dashboard_name" {
   description = "bbws-<env>, the environment's CloudWatch dashboard."
   value       = aws_cloudwatch_dashboard.environment.dashboard_name
 }
+
+output "evidence_bucket" {
+  description = "bbws-promotion-evidence-<account-id>: the reports of every execution, under evidence/<env>/<service>/<execution>/."
+  value       = aws_s3_bucket.evidence.bucket
+}
+
+output "auditor_role_arn" {
+  description = "bbws-promotion-auditor-<env>: read-only access to the records, the evidence and the execution history."
+  value       = aws_iam_role.auditor.arn
+}

@@ -113,3 +113,19 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "evidence_noncurrent_days" {
+  description = "Days a replaced version of an evidence object is kept (7 years by default): records are evidence."
+  type        = number
+  default     = 2555
+  validation {
+    condition     = var.evidence_noncurrent_days >= 365
+    error_message = "evidence_noncurrent_days: evidence is kept at least a year."
+  }
+}
+
+variable "auditor_principals" {
+  description = "Who may assume bbws-promotion-auditor-<env> (read-only: records, evidence, execution history); null: the account itself (its IAM policies decide, e.g. an IAM Identity Center permission set)."
+  type        = list(string)
+  default     = null
+}

@@ -1326,15 +1326,26 @@ pub fn decide(rule: Rule, facts: &Facts) -> Decision {
             }
             match facts.watch.iter().find(|w| w.after_hours == hours) {
                 Some(w) => {
-                    let ev = vec![Evidence::new(
+                    let mut ev = vec![Evidence::new(
                         Source::Figure,
                         format!("errors {} over {}", w.errors, w.window),
                     )
                     .at(Some(w.at))];
-                    if w.errors > 0.0 {
-                        d(Verdict::Failed, "errors counted", ev)
-                    } else {
-                        d(Verdict::Ticked, "no errors", ev)
+                    ev.extend(
+                        w.findings
+                            .iter()
+                            .map(|f| Evidence::new(Source::Figure, f.clone()).at(Some(w.at))),
+                    );
+                    match w.verdict.as_deref() {
+                        Some("superseded") => d(
+                            Verdict::NotApplicable,
+                            "superseded: a newer deployment serves, this one was no longer watched",
+                            ev,
+                        ),
+                        Some("failed") => d(Verdict::Failed, "the watch's check failed", ev),
+                        Some("passed") => d(Verdict::Ticked, "the watch's check passed", ev),
+                        _ if w.errors > 0.0 => d(Verdict::Failed, "errors counted", ev),
+                        _ => d(Verdict::Ticked, "no errors", ev),
                     }
                 }
                 None => d(

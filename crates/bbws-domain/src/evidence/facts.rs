@@ -133,6 +133,59 @@ pub struct WatchCheck {
     pub errors: f64,
     /// The window the figure covers, in words (`2026-11-24 20:10 to 21:10 UTC`).
     pub window: String,
+    /// The watch's verdict (`passed`, `failed`, `superseded`); `None` when only the figure is known.
+    #[serde(default)]
+    pub verdict: Option<String>,
+    /// What the check found wrong, in words.
+    #[serde(default)]
+    pub findings: Vec<String>,
+}
+
+impl WatchCheck {
+    /// One check as the watch keeps it in the record's `checks` (`name` `1-hour check`, `at`,
+    /// `verdict`, `window_seconds`, `figures` with `errors`, `findings`); `None` when it does not read.
+    pub fn from_result(check: &Value) -> Option<WatchCheck> {
+        let name = check.get("name")?.as_str()?;
+        let after_hours: u32 = name.split('-').next()?.trim().parse().ok()?;
+        let at = DateTime::parse_from_rfc3339(check.get("at")?.as_str()?)
+            .ok()?
+            .with_timezone(&Utc);
+        let seconds = check
+            .get("window_seconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        let from = at - chrono::Duration::seconds(seconds);
+        let errors = check
+            .get("figures")
+            .and_then(Value::as_array)
+            .map(|f| f.iter().filter_map(|x| x.get("errors")?.as_f64()).sum())
+            .unwrap_or(0.0);
+        let findings = check
+            .get("findings")
+            .and_then(Value::as_array)
+            .map(|f| {
+                f.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(WatchCheck {
+            after_hours,
+            at,
+            errors,
+            window: format!(
+                "{} to {} UTC",
+                from.format("%Y-%m-%d %H:%M"),
+                at.format("%Y-%m-%d %H:%M")
+            ),
+            verdict: check
+                .get("verdict")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            findings,
+        })
+    }
 }
 
 /// Everything one execution left that the evidence reads.
@@ -235,5 +288,86 @@ impl Facts {
             polls: last_poll.into_iter().collect(),
             ..Facts::default()
         }
+    }
+}
+
+/// The state of a promotion whose output carries each monitor poll (`$.monitor`).
+pub const POLL_STATE: &str = "Check health, errors and throttles";
+
+/// One event of an execution's history that the evidence reads: a state entered or exited, when,
+/// and (exited) its output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateEvent {
+    /// `true` when the state was entered, `false` when it was exited.
+    pub entered: bool,
+    /// The state's name.
+    pub state: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The state's output (exited events), when it is JSON.
+    pub output: Option<Value>,
+}
+
+/// The states of an execution in the order they were entered, each with when it was left: an exit
+/// closes the newest open entry of the same state (a state entered again, a retried Task, gets an
+/// entry each time).
+pub fn history_entries(events: &[StateEvent]) -> Vec<HistoryEntry> {
+    let mut entries: Vec<HistoryEntry> = Vec::new();
+    for e in events {
+        if e.entered {
+            entries.push(HistoryEntry {
+                state: e.state.clone(),
+                entered: e.at,
+                exited: None,
+                output: None,
+            });
+        } else if let Some(open) = entries
+            .iter_mut()
+            .rev()
+            .find(|h| h.state == e.state && h.exited.is_none())
+        {
+            open.exited = Some(e.at);
+        }
+    }
+    entries
+}
+
+/// Every monitor poll of the history, in order: the `monitor` of each exit of [`POLL_STATE`]
+/// that has a verdict, with the time of that exit.
+pub fn polls_of(events: &[StateEvent]) -> Vec<Poll> {
+    events
+        .iter()
+        .filter(|e| !e.entered && e.state == POLL_STATE)
+        .filter_map(|e| {
+            let monitor = e.output.as_ref()?.get("monitor")?;
+            monitor.get("verdict").filter(|v| v.is_string())?;
+            let mut poll: Poll = serde_json::from_value(monitor.clone()).ok()?;
+            poll.at = Some(e.at);
+            Some(poll)
+        })
+        .collect()
+}
+
+impl Facts {
+    /// These facts with the 24 h watch's checks kept on the record (`checks`), in order.
+    pub fn with_watch_from_record(mut self) -> Facts {
+        self.watch = self
+            .record
+            .get("checks")
+            .and_then(Value::as_array)
+            .map(|c| c.iter().filter_map(WatchCheck::from_result).collect())
+            .unwrap_or_default();
+        self
+    }
+
+    /// These facts with the execution's history (its states and their times) and, when the history
+    /// has them, every monitor poll in place of the last one alone.
+    pub fn with_history(mut self, events: &[StateEvent]) -> Facts {
+        self.history = history_entries(events);
+        let polls = polls_of(events);
+        if !polls.is_empty() {
+            self.polls = polls;
+        }
+        self
     }
 }

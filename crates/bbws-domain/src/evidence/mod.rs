@@ -22,7 +22,10 @@ use serde_json::Value;
 
 use crate::approvals::Role;
 pub use checklists::{Checklist, ChecklistItem, Rule};
-pub use facts::{ApprovalItem, Facts, HistoryEntry, Poll, PollFigure, WatchCheck};
+pub use facts::{
+    history_entries, polls_of, ApprovalItem, Facts, HistoryEntry, Poll, PollFigure, StateEvent,
+    WatchCheck, POLL_STATE,
+};
 pub use notes::{FunctionChange, PhaseOutcome, ReleaseNotes, ServiceNotes};
 
 /// How one checklist item stands.
@@ -484,4 +487,70 @@ fn timeline(history: &[HistoryEntry]) -> Vec<TimelineEntry> {
             output: h.output.clone(),
         })
         .collect()
+}
+
+/// Where one execution's evidence is kept in the account's evidence bucket:
+/// `evidence/<env>/<service>/<execution name>/` (`release` for a release). The execution's name is
+/// the last part of its ARN; a name that is not one (no ARN at all) is kept as `unknown`.
+pub fn prefix(env: &str, service: &str, execution_arn: &str) -> String {
+    let name = execution_arn
+        .rsplit(':')
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("unknown");
+    format!("evidence/{env}/{service}/{name}/")
+}
+
+/// One object of an execution's evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceFile {
+    /// Its name under the execution's [`prefix`] (`report.html`).
+    pub name: &'static str,
+    /// Its content type.
+    pub content_type: &'static str,
+    /// Its content.
+    pub body: String,
+}
+
+/// The objects of one execution's evidence: the report in its three renderings (`report.json`, the
+/// model; `report.md`; `report.html`, self-contained), the facts it was built from (`facts.json`:
+/// the watch adds its checks to them and builds the report again), and for a PROD promotion or a
+/// release the release notes (`release-notes.md`, RB-003 §5.3).
+pub fn files(facts: &Facts) -> Vec<EvidenceFile> {
+    let report = build(facts);
+    let mut out = vec![
+        EvidenceFile {
+            name: "report.json",
+            content_type: "application/json",
+            body: render::json(&report),
+        },
+        EvidenceFile {
+            name: "report.md",
+            content_type: "text/markdown; charset=utf-8",
+            body: render::markdown(&report),
+        },
+        EvidenceFile {
+            name: "report.html",
+            content_type: "text/html; charset=utf-8",
+            body: render::html(&report),
+        },
+        EvidenceFile {
+            name: "facts.json",
+            content_type: "application/json",
+            body: serde_json::to_string_pretty(facts).unwrap_or_else(|_| "{}".to_owned()),
+        },
+    ];
+    let notes = match report.kind {
+        ReportKind::Promotion if report.environment == "prod" => Some(notes::for_promotion(facts)),
+        ReportKind::Release => Some(notes::for_release(facts, &[])),
+        _ => None,
+    };
+    if let Some(n) = notes {
+        out.push(EvidenceFile {
+            name: "release-notes.md",
+            content_type: "text/markdown; charset=utf-8",
+            body: notes::markdown(&n),
+        });
+    }
+    out
 }

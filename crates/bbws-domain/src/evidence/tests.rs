@@ -302,12 +302,16 @@ fn the_watch_checks_tick_or_fail_on_their_figures() {
             at: at(21, 10, 0),
             errors: 0.0,
             window: "20:10 to 21:10 UTC".into(),
+            verdict: None,
+            findings: vec![],
         },
         WatchCheck {
             after_hours: 4,
             at: at(23, 59, 0),
             errors: 2.0,
             window: "20:10 to 00:10 UTC".into(),
+            verdict: None,
+            findings: vec![],
         },
     ];
     facts.release_notes = Some("https://github.com/bbws/tenant/releases/tag/v1.4.2".into());
@@ -1200,4 +1204,148 @@ fn a_rollback_that_failed_still_gets_the_rollback_checklist_with_its_failures() 
         .expect("item")
         .note
         .contains("still unhealthy"));
+}
+
+fn event(entered: bool, state: &str, t: DateTime<Utc>, output: Option<Value>) -> StateEvent {
+    StateEvent {
+        entered,
+        state: state.into(),
+        at: t,
+        output,
+    }
+}
+
+#[test]
+fn the_history_pairs_entries_and_exits_and_keeps_every_poll() {
+    let poll = |verdict: &str, done: u64| {
+        json!({"monitor": {"verdict": verdict, "figures": [{"function": TIM_PROD, "region": "af-south-1",
+               "version": "7", "health": 200, "errors": 0.0, "throttles": 0.0}],
+               "polls_done": done, "polls_left": 3 - done}})
+    };
+    let events = vec![
+        event(true, "Deploy", at(20, 0, 0), None),
+        event(false, "Deploy", at(20, 1, 26), Some(json!({}))),
+        event(true, POLL_STATE, at(20, 2, 0), None),
+        event(false, POLL_STATE, at(20, 2, 1), Some(poll("healthy", 1))),
+        event(true, "Wait between polls", at(20, 2, 1), None),
+        event(false, "Wait between polls", at(20, 3, 1), None),
+        event(true, POLL_STATE, at(20, 3, 1), None),
+        event(false, POLL_STATE, at(20, 3, 2), Some(poll("healthy", 2))),
+        // A poll whose output has no verdict yet (the start) is not a poll.
+        event(true, POLL_STATE, at(20, 4, 0), None),
+        event(
+            false,
+            POLL_STATE,
+            at(20, 4, 1),
+            Some(json!({"monitor": {"polls_done": 0}})),
+        ),
+        event(true, "Record success", at(20, 5, 0), None),
+    ];
+    let entries = history_entries(&events);
+    let names: Vec<&str> = entries.iter().map(|h| h.state.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Deploy",
+            POLL_STATE,
+            "Wait between polls",
+            POLL_STATE,
+            POLL_STATE,
+            "Record success"
+        ]
+    );
+    assert_eq!(entries[0].exited, Some(at(20, 1, 26)));
+    assert_eq!(entries[3].entered, at(20, 3, 1));
+    assert_eq!(entries[3].exited, Some(at(20, 3, 2)));
+    assert_eq!(
+        entries[5].exited, None,
+        "the state still running has no exit"
+    );
+    let polls = polls_of(&events);
+    assert_eq!(polls.len(), 2);
+    assert_eq!(polls[1].polls_done, 2);
+    assert_eq!(polls[1].at, Some(at(20, 3, 2)));
+    let facts = Facts::default().with_history(&events);
+    assert_eq!(facts.polls.len(), 2);
+    assert_eq!(facts.history.len(), 6);
+}
+
+#[test]
+fn the_watch_checks_are_read_from_the_record() {
+    let mut facts = successful_prod();
+    facts.record["checks"] = json!([
+        {"name": "1-hour check", "at": "2026-11-24T21:10:00+00:00", "verdict": "passed",
+         "window_seconds": 3600, "figures": [{"errors": 0.0}, {"errors": 0.0}], "findings": []},
+        {"name": "4-hour check", "at": "2026-11-25T00:10:00+00:00", "verdict": "failed",
+         "window_seconds": 10800, "figures": [{"errors": 0.0, "throttles": 3.0}],
+         "findings": ["bbws-tenant-instance-management-prod version 7 in af-south-1: 3 throttles (allowed: at most 0)"]},
+        {"name": "12-hour check", "at": "2026-11-25T08:10:00+00:00", "verdict": "superseded",
+         "window_seconds": 28800, "figures": [], "findings": ["latest-prod now serves 8"]},
+        {"name": "not a check"}
+    ]);
+    let facts = facts.with_watch_from_record();
+    assert_eq!(facts.watch.len(), 3, "the unreadable entry is left out");
+    assert_eq!(facts.watch[1].after_hours, 4);
+    assert_eq!(
+        facts.watch[1].window,
+        "2026-11-24 21:10 to 2026-11-25 00:10 UTC"
+    );
+    let report = build(&facts);
+    let list = report
+        .checklist("SIT to PROD Promotion Checklist")
+        .expect("7.2");
+    assert_eq!(list.item("1-hour check: No errors").expect("1").verdict, T);
+    let four = list.item("4-hour check: No errors").expect("4");
+    assert_eq!(
+        four.verdict, F,
+        "a failed check fails its item, whatever failed"
+    );
+    assert!(
+        four.evidence[1].text.contains("3 throttles"),
+        "{:?}",
+        four.evidence
+    );
+    assert_eq!(
+        list.item("12-hour check: No errors").expect("12").verdict,
+        NA
+    );
+    assert_eq!(
+        list.item("24-hour check: No errors").expect("24").verdict,
+        O
+    );
+}
+
+#[test]
+fn an_executions_evidence_is_kept_under_its_environment_service_and_name() {
+    assert_eq!(
+        prefix("prod", "tenant-instance-management", PROD_ARN),
+        format!(
+            "evidence/prod/tenant-instance-management/{}/",
+            PROD_ARN.rsplit(':').next().expect("name")
+        )
+    );
+    assert_eq!(
+        prefix("sit", "release", ""),
+        "evidence/sit/release/unknown/"
+    );
+    let facts = successful_prod();
+    let names: Vec<&str> = files(&facts).iter().map(|f| f.name).collect();
+    assert_eq!(
+        names,
+        [
+            "report.json",
+            "report.md",
+            "report.html",
+            "facts.json",
+            "release-notes.md"
+        ]
+    );
+    let back: Facts = serde_json::from_str(&files(&facts)[3].body).expect("facts.json reads back");
+    assert_eq!(
+        back, facts,
+        "the facts kept are the facts the report was built from"
+    );
+    let mut sit = facts.clone();
+    sit.record["environment"] = json!("sit");
+    assert_eq!(files(&sit).len(), 4, "no release notes for a SIT promotion");
 }
