@@ -3,6 +3,7 @@ emergency path. Whether "now" is inside a window is decided only by the deployed
 from __future__ import annotations
 
 import pipeline_helpers as ph
+from evidence_tables import PROD_PROMOTED
 
 SERVICE = "tenant-instance-management"
 TENANT_SIT, TENANT_PROD = "bbws-tenant-instance-management-sit", "bbws-tenant-instance-management-prod"
@@ -67,6 +68,7 @@ def test_sit_to_prod_inside_a_window_deploys_both_regions(preflight_config, rele
     done = ph.wait_notification(arn, "Promoted: tenant-instance-management to PROD")
     assert f"Source versions: {TENANT_SIT} {sit_version} (CodeSha256 {sha})" in done
     assert f'"af-south-1/{TENANT_PROD}":"{after[("af-south-1", TENANT_PROD)]}"' in done
+    ph.assert_verdicts(ph.evidence_verdicts("prod", arn), PROD_PROMOTED)
 
 
 def test_prod_outside_a_window_is_refused_with_the_next_window(preflight_config, release):

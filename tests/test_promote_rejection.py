@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pipeline_helpers as ph
+from evidence_tables import REJECTED
 
 SERVICE = "tenant-instance-management"
 TENANT_SIT = "bbws-tenant-instance-management-sit"
@@ -35,6 +36,7 @@ def test_a_rejection_ends_the_promotion_before_anything_is_deployed():
     assert record["to_version"] == {} and record["actor"] == "jane@bbws.io"
     body = ph.wait_notification(arn, "Promotion rejected: tenant-instance-management to SIT")
     assert f"Error: Bbws.ApprovalRejected\nCause: {d['cause']}" in body
+    ph.assert_verdicts(ph.evidence_verdicts("sit", arn), REJECTED)
 
 
 def test_no_answer_within_the_deployed_approval_timeout_ends_it(preflight_config):

@@ -11,6 +11,7 @@ import json
 import re
 
 import pipeline_helpers as ph
+from evidence_tables import ROLLED_BACK
 
 TENANT = "tenant-instance-management"
 TENANT_DEV, TENANT_SIT, TENANT_PROD = (f"bbws-tenant-instance-management-{e}" for e in ("dev", "sit", "prod"))
@@ -64,6 +65,7 @@ def test_a_build_whose_health_check_fails_is_rolled_back(preflight_config, relea
     assert "Start monitoring" not in ph.states_entered("sit", arn), "rolled back at once, no monitoring"
     verify = ph.state_output("sit", arn, "Verify health")["verify"]
     assert [c["passed"] for c in verify["checks"]] == [False, True], "the smoke test itself passed"
+    ph.assert_verdicts(ph.evidence_verdicts("sit", arn), ROLLED_BACK)
 
 
 def test_a_build_failing_its_smoke_tests_is_rolled_back(preflight_config, release):

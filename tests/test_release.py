@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 
 import pipeline_helpers as ph
+from evidence_tables import RELEASE_PHASE_FAILED
 import pytest
 
 # The catalog in its release order: tenant-instance-management, ecs-event-handler, site-management.
@@ -152,6 +153,10 @@ def test_a_failing_second_phase_stops_the_release(preflight_config, sit_services
     assert record["not_started"] == [SERVICES[2]] and record["error"] == "Bbws.ReleaseFailed"
     ph.wait_notification(arn, "Release phase 2 of 3 failed: ecs-event-handler in SIT")
     assert ph.lock_of("sit", "release") is None and ph.lock_of("sit", SERVICES[0]) is None
+    ph.assert_verdicts(ph.evidence_verdicts("sit", arn), {
+        **RELEASE_PHASE_FAILED,
+        "Coordinated Release Checklist: Completed phases rolled back after a failed phase":
+            "ticked" if roll_back else "not_applicable"})
 
 
 def test_a_promotion_cannot_borrow_a_release_approval(preflight_config, sit_services):

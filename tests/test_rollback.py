@@ -11,6 +11,7 @@ import datetime as dt
 import random
 
 import pipeline_helpers as ph
+from evidence_tables import PROD_ROLLBACK
 import pytest
 
 TENANT = "tenant-instance-management"
@@ -152,6 +153,7 @@ def test_a_prod_rollback_waits_for_a_tech_lead_or_operations_lead_and_moves_both
     assert "Request rollback approval" in ph.states_entered("prod", arn)
     body = ph.wait_notification(arn, "Rolled back: tenant-instance-management in PROD")
     assert f"Approved by: {ph.OPS_LEAD[0]} (operations_lead)" in body, body
+    ph.assert_verdicts(ph.evidence_verdicts("prod", arn), PROD_ROLLBACK)
     for region in ph.regions_of("prod"):
         lam = ph.client("prod", "lambda", region)
         for a in lam.list_aliases(FunctionName=TENANT_PROD)["Aliases"]:

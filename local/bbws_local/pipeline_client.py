@@ -319,6 +319,36 @@ def records_of(env: str, execution_arn: str) -> list[dict[str, Any]]:
     return [{k: plain(v) for k, v in item.items()} for item in items]
 
 
+def evidence_file(env: str, execution_arn: str, name: str = "report.json", session: Any = None) -> bytes:
+    """One file of an execution's evidence, found where its deployment record says it is."""
+    records = records_of(env, execution_arn)
+    assert records, f"no deployment record for {execution_arn}"
+    place = records[0]["evidence"]
+    s3 = (session.client("s3", endpoint_url=SETTINGS.endpoint) if session is not None
+          else client(env, "s3"))
+    return s3.get_object(Bucket=place["bucket"], Key=place["prefix"] + name)["Body"].read()
+
+
+def evidence_verdicts(env: str, execution_arn: str) -> dict[str, str]:
+    """`{"<checklist title>: <item>": verdict}` of an execution's evidence report (report.json)."""
+    report = json.loads(evidence_file(env, execution_arn))
+    return {f"{c['title']}: {i['item']}": i["verdict"] for c in report["checklists"] for i in c["items"]}
+
+
+def assert_verdicts(verdicts: dict[str, str], expected: dict[str, str]) -> None:
+    """Each item of `expected` (a title prefix may be left out: the item's words suffice when only one
+    checklist has them) stands at its verdict in `verdicts`, and `expected` names every item."""
+    wrong = {}
+    for item, verdict in expected.items():
+        hits = [k for k in verdicts if k == item or k.endswith(": " + item)]
+        assert len(hits) == 1, f"{item!r} matches {hits} in {sorted(verdicts)}"
+        if verdicts[hits[0]] != verdict:
+            wrong[item] = (verdicts[hits[0]], "expected", verdict)
+    assert not wrong, wrong
+    named = {k for k in verdicts for item in expected if k == item or k.endswith(": " + item)}
+    assert named == set(verdicts), f"items the table does not name: {sorted(set(verdicts) - named)}"
+
+
 def lock_of(env: str, service: str) -> dict[str, Any] | None:
     item = client(env, "dynamodb").get_item(
         TableName=f"bbws-promotion-locks-{env}", Key={"lock_id": {"S": f"{service}#{env}"}}).get("Item")

@@ -1206,6 +1206,23 @@ pub fn decide(rule: Rule, facts: &Facts) -> Decision {
         Rule::TargetHealth => target_health(facts),
         Rule::SmokeTests => smoke_tests(facts),
         Rule::NoErrors => {
+            // A poll without figures is the verification's verdict (rolled back right after the
+            // deploy): nothing was measured.
+            let measured = facts.polls.iter().any(|p| !p.figures.is_empty());
+            let never_polled =
+                !facts.history.is_empty() && facts.state(super::facts::POLL_STATE).is_none();
+            if !measured && (never_polled || !facts.polls.is_empty()) {
+                let why = facts
+                    .polls
+                    .iter()
+                    .find_map(|p| p.reason.clone())
+                    .unwrap_or_else(|| "the promotion ended before its monitoring".to_owned());
+                return d(
+                    Verdict::NotApplicable,
+                    "the monitoring never ran: nothing was measured after the deploy",
+                    vec![Evidence::new(Source::State, why)],
+                );
+            }
             if facts.polls.is_empty() {
                 return d(
                     Verdict::Open,
