@@ -31,8 +31,9 @@
 //!   versions went live, the stamp of the backup alias taken just before its deploy; else its own
 //!   record's time) to the record that put a healthy version back (its own rollback, its release's
 //!   record, a succeeded rollback, or a later deployment that did not fail). Without a start (a
-//!   release phase known only from the release record) it is restored but not measured; without
-//!   such a record it is open.
+//!   release phase known only from the release record, a promotion that rolled itself back whose
+//!   backup alias does not read) it is restored but not measured; without such a record it is
+//!   open.
 //!
 //! Median and p90 are taken by the nearest rank (the smallest figure with at least half, or 90 %,
 //! of the figures at or below it: always one of the figures). Times are whole seconds, with a
