@@ -27,7 +27,7 @@ export PYTHONPATH := $(CURDIR)/local
 export PATH := $(VENV)/bin:$(PATH)
 
 .PHONY: help prereqs venv npm lambdas estate up up-2 down status env mail demo demo-release showcase test lint fmt-check \
-        clippy unit unit-py test-local tf-check asl-check checkov deny actionlint chromium faults soak bench
+        clippy unit unit-py report test-local tf-check asl-check checkov deny actionlint chromium faults soak bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -131,6 +131,12 @@ unit: prereqs ## Rust unit tests (no AWS)
 	$(CLIPPY_WRAP) cargo test --workspace --exclude bbws-domain $(RUST_TESTS)
 	$(CLIPPY_WRAP) cargo test -p bbws-domain $(RUST_TESTS)
 
+# The auditors' command (crates/bbws-report), built as `make clippy` builds the workspace (the same
+# wrapper and profile, so the same artifacts: after clippy it is already there). The estate test
+# tests/test_report_metrics.py runs it.
+report: prereqs ## build the auditors' command: target/x86_64-unknown-linux-gnu/release/bbws-report
+	$(CLIPPY_WRAP) cargo build -p bbws-report $(RUST_TESTS)
+
 # local/tests/unit has a conftest of its own that needs no estate (local/tests' conftest leaves it out).
 unit-py: prereqs venv ## Python unit tests of local/ (no estate)
 	$(PYTEST) local/tests/unit
@@ -170,7 +176,7 @@ chromium: ## headless Chromium for the approval page's screenshot tests (Debian'
 PIPELINE_TESTS_2 := $(addprefix tests/,test_fault_matrix.py test_release.py test_promote_rejection.py \
                     test_state_machine_inputs.py test_promote_rollback.py test_watch.py test_watch_rollback.py)
 LAST_PIPELINE_TEST := tests/test_zz_least_privilege.py
-test-local: prereqs up up-2 chromium ## integration tests on the local estate (boto3, real HTTP)
+test-local: prereqs up up-2 chromium report ## integration tests on the local estate (boto3, real HTTP)
 	@echo "test-local: $(PIPELINE_TESTS_2) on the second estate, the other tests on this one"
 	@$(ESTATE_2) $(PYTEST) --durations=5 -m "not iam_denials" $(PIPELINE_TESTS_2) > $(STATE)/lane-2.log 2>&1 & \
 	lane2=$$!; \

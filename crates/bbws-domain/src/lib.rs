@@ -23,6 +23,8 @@
 //! - [`steps`]: the data one step of a promotion hands to the next;
 //! - [`errors`]: stable error names and field errors;
 //! - [`evidence`]: the §7 checklists filled from an execution's facts, and release notes;
+//! - [`delivery`]: delivery metrics from the deployment records (frequency, lead time, change
+//!   failure rate, time to restore) for auditors;
 //! - [`config`]: all tunable data in one document, with RB-003's values as the default.
 
 #![warn(missing_docs)]
@@ -30,6 +32,7 @@
 pub mod approvals;
 pub mod catalog;
 pub mod config;
+pub mod delivery;
 pub mod env;
 pub mod errors;
 pub mod evidence;
