@@ -151,8 +151,9 @@ def describe(environ: dict[str, Any], path: str, body: bytes, signing: str, regi
                     params.update(_json(body))
                 return Call("lambda", op, region, account, params, "rest-json")
         return Call("lambda", f"{environ.get('REQUEST_METHOD', '')} {path}", region, account, {}, "rest-json")
-    if prefix == "s3":
-        return _describe_s3(environ.get("REQUEST_METHOD", "GET"), path, query, region, account)
+    if prefix == "s3":  # S3's sub-resources are flags without a value (`?versions`)
+        flags = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        return _describe_s3(environ.get("REQUEST_METHOD", "GET"), path, flags, region, account)
     if environ.get("HTTP_SMITHY_PROTOCOL", "").lower() == "rpc-v2-cbor":
         op = path.rstrip("/").rsplit("/", 1)[-1]
         return Call(prefix, op, region, account, {}, "cbor")

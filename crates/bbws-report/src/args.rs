@@ -15,7 +15,14 @@ Usage:
   bbws-report metrics --env <dev|sit|prod> [--since YYYY-MM-DD] [--until YYYY-MM-DD]
                       [--service NAME]... [--profile P] [--source-profile P]
                       [--format table|json]
+  bbws-report show --env <dev|sit|prod> <execution ARN | deployment id>
+                   [--format md|html|json|notes|facts] [--profile P]
   bbws-report --help
+
+show: an execution's evidence report (RB-003 §7 checklist, sign-off, timeline), read from the
+evidence bucket where its deployment record says it is: Markdown (md, default), the self-contained
+HTML page (html), the report's model (json), the release notes (notes: PROD promotions and
+releases) or the facts it was built from (facts).
 
 metrics: delivery metrics per service over the period [since, until): deployments and their
 frequency, lead time (into PROD), change failure rate and time to restore, with the counts behind
@@ -69,20 +76,62 @@ pub enum Command {
     Help,
     /// Delivery metrics.
     Metrics(MetricsArgs),
-    // `show`, which fetches and prints an execution's report, is the second command: it is parsed
-    // here with its own arguments and run from main.rs beside `metrics`.
+    /// An execution's evidence.
+    Show(ShowArgs),
+}
+
+/// Which file of an execution's evidence `show` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rendering {
+    /// report.md.
+    Markdown,
+    /// report.html.
+    Html,
+    /// report.json.
+    Json,
+    /// release-notes.md.
+    Notes,
+    /// facts.json.
+    Facts,
+}
+
+impl Rendering {
+    /// The file's name under the execution's prefix.
+    pub fn file(self) -> &'static str {
+        match self {
+            Rendering::Markdown => "report.md",
+            Rendering::Html => "report.html",
+            Rendering::Json => "report.json",
+            Rendering::Notes => "release-notes.md",
+            Rendering::Facts => "facts.json",
+        }
+    }
+}
+
+/// The arguments of `show`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShowArgs {
+    /// The environment whose records are read.
+    pub env: Env,
+    /// An execution ARN or a deployment id (`<execution name>:<outcome>`).
+    pub target: String,
+    /// `--format`.
+    pub rendering: Rendering,
+    /// `--profile`.
+    pub profile: Option<String>,
 }
 
 /// Reads the arguments (without the program's name); `today` (UTC) sets the default period.
 pub fn parse(args: &[String], today: NaiveDate) -> Result<Command, String> {
     let Some((command, rest)) = args.split_first() else {
-        return Err("a command is needed: metrics (bbws-report --help says more)".into());
+        return Err("a command is needed: metrics or show (bbws-report --help says more)".into());
     };
     match command.as_str() {
         "-h" | "--help" | "help" => Ok(Command::Help),
         "metrics" => metrics(rest, today),
+        "show" => show(rest),
         other => Err(format!(
-            "unknown command '{other}': the command is metrics (bbws-report --help says more)"
+            "unknown command '{other}': the commands are metrics and show (bbws-report --help says more)"
         )),
     }
 }
@@ -125,6 +174,77 @@ fn profile(flag: &str, text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
+fn env_of(v: &str) -> Result<Env, String> {
+    match v {
+        "dev" => Ok(Env::Dev),
+        "sit" => Ok(Env::Sit),
+        "prod" => Ok(Env::Prod),
+        other => Err(format!("--env: '{other}' is not dev, sit or prod")),
+    }
+}
+
+fn show(args: &[String]) -> Result<Command, String> {
+    let (mut env, mut rendering, mut profile_name, mut target) = (None, None, None, None);
+    let mut i = 0;
+    while let Some(arg) = args.get(i) {
+        let flag = arg.split_once('=').map_or(arg.as_str(), |(f, _)| f);
+        match flag {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--env" => {
+                let v = env_of(value(args, &mut i, flag, "dev, sit or prod")?)?;
+                once(&mut env, flag, v)?;
+            }
+            "--format" => {
+                let rule = "md, html, json, notes or facts";
+                let v = match value(args, &mut i, flag, rule)? {
+                    "md" => Rendering::Markdown,
+                    "html" => Rendering::Html,
+                    "json" => Rendering::Json,
+                    "notes" => Rendering::Notes,
+                    "facts" => Rendering::Facts,
+                    other => return Err(format!("--format: '{other}' is not {rule}")),
+                };
+                once(&mut rendering, flag, v)?;
+            }
+            "--profile" => {
+                let v = profile(flag, value(args, &mut i, flag, "an AWS profile name")?)?;
+                once(&mut profile_name, flag, v)?;
+            }
+            _ if !arg.starts_with("--") => {
+                if target.is_some() {
+                    return Err(format!(
+                        "show takes one execution ARN or deployment id: '{arg}' is a second one"
+                    ));
+                }
+                target = Some(arg.clone());
+                i += 1;
+            }
+            _ => {
+                return Err(format!(
+                    "show does not take '{arg}': it takes --env, --format, --profile and an \
+                     execution ARN or deployment id"
+                ))
+            }
+        }
+    }
+    let Some(env) = env else {
+        return Err("--env is required: dev, sit or prod".into());
+    };
+    let Some(target) = target else {
+        return Err(
+            "show needs an execution ARN (arn:aws:states:...:execution:...) or a deployment id \
+             (<execution name>:<outcome>)"
+                .into(),
+        );
+    };
+    Ok(Command::Show(ShowArgs {
+        env,
+        target,
+        rendering: rendering.unwrap_or(Rendering::Markdown),
+        profile: profile_name,
+    }))
+}
+
 fn metrics(args: &[String], today: NaiveDate) -> Result<Command, String> {
     let (mut env, mut since, mut until, mut format) = (None, None, None, None);
     let (mut profile_name, mut source_profile) = (None, None);
@@ -135,13 +255,7 @@ fn metrics(args: &[String], today: NaiveDate) -> Result<Command, String> {
         match flag {
             "-h" | "--help" => return Ok(Command::Help),
             "--env" => {
-                let v = value(args, &mut i, flag, "dev, sit or prod")?;
-                let parsed = match v {
-                    "dev" => Env::Dev,
-                    "sit" => Env::Sit,
-                    "prod" => Env::Prod,
-                    other => return Err(format!("--env: '{other}' is not dev, sit or prod")),
-                };
+                let parsed = env_of(value(args, &mut i, flag, "dev, sit or prod")?)?;
                 once(&mut env, flag, parsed)?;
             }
             "--since" | "--until" => {
@@ -295,6 +409,18 @@ mod tests {
         );
         assert_eq!(parse(&args("--help"), today()), Ok(Command::Help));
         assert_eq!(
+            parse(
+                &args("show --format=html --env prod run-1:succeeded --profile a"),
+                today()
+            ),
+            Ok(Command::Show(ShowArgs {
+                env: Env::Prod,
+                target: "run-1:succeeded".into(),
+                rendering: Rendering::Html,
+                profile: Some("a".into()),
+            }))
+        );
+        assert_eq!(
             parse(&args("metrics --env prod --help"), today()),
             Ok(Command::Help)
         );
@@ -303,8 +429,14 @@ mod tests {
     #[test]
     fn wrong_arguments_are_refused_naming_the_argument_and_the_rule() {
         for (line, refusal) in [
-            ("", "a command is needed: metrics (bbws-report --help says more)"),
-            ("show x", "unknown command 'show': the command is metrics (bbws-report --help says more)"),
+            ("", "a command is needed: metrics or show (bbws-report --help says more)"),
+            ("report x", "unknown command 'report': the commands are metrics and show (bbws-report --help says more)"),
+            ("show x", "--env is required: dev, sit or prod"),
+            ("show --env prod", "show needs an execution ARN (arn:aws:states:...:execution:...) or a deployment id (<execution name>:<outcome>)"),
+            ("show --env prod a b", "show takes one execution ARN or deployment id: 'b' is a second one"),
+            ("show --env prod a --format pdf", "--format: 'pdf' is not md, html, json, notes or facts"),
+            ("show --env prod a --since 2026-10-01",
+             "show does not take '--since': it takes --env, --format, --profile and an execution ARN or deployment id"),
             ("metrics", "--env is required: dev, sit or prod"),
             ("metrics --env", "--env needs a value: dev, sit or prod"),
             ("metrics --env --since 2026-10-01", "--env needs a value: dev, sit or prod"),

@@ -6,11 +6,15 @@
 //! delivery metrics of bbws_domain::delivery as a table or JSON. `bbws-report --help` lists the
 //! arguments.
 //!
+//! `bbws-report show --env prod <execution ARN | deployment id> [--format md|html|json|notes|facts]`
+//! prints one execution's evidence: the record (GetItem) says where, the evidence bucket has it.
+//!
 //! Exit codes: 0 printed; 1 AWS refused, failed or could not be reached; 2 wrong arguments.
 
 mod account;
 mod args;
 mod records;
+mod show;
 mod table;
 
 use std::process::ExitCode;
@@ -53,6 +57,27 @@ async fn main() -> ExitCode {
         Ok(Command::Help) => {
             print!("{}", args::USAGE);
             ExitCode::SUCCESS
+        }
+        Ok(Command::Show(a)) => {
+            let aws = account::account(a.profile.as_deref()).await;
+            let who = a.profile.as_deref().map_or_else(
+                || "the standard AWS chain".to_owned(),
+                |p| format!("profile {p}"),
+            );
+            let shown = match account::check_credentials(&aws, &who).await {
+                Ok(()) => show::show(&aws, &a).await,
+                Err(e) => Err(e),
+            };
+            match shown {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(message) => {
+                    eprintln!("bbws-report: {message}");
+                    ExitCode::from(EXIT_AWS)
+                }
+            }
         }
         Ok(Command::Metrics(m)) => match metrics(&m).await {
             Ok(text) => {

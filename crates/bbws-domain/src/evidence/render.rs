@@ -167,6 +167,9 @@ table{border-collapse:collapse;width:100%;margin:2mm 0}th,td{border:1px solid #b
 th{background:#eee}dl{display:grid;grid-template-columns:45mm 1fr;gap:1mm 3mm;margin:0}dt{font-weight:600}dd{margin:0;word-break:break-all}\
 .v{font-weight:700;white-space:nowrap}.ticked{color:#0a6b2d}.failed{color:#b00020}.not_applicable{color:#555}.open{color:#8a5a00}\
 ul.ev{margin:0;padding-left:4mm;font-size:9pt;color:#333}.sig{margin-top:8mm}.line{display:inline-block;min-width:60mm;border-bottom:1px solid #000}\
+td,dd{overflow-wrap:anywhere}\
+@media screen and (max-width:600px){body{margin:3mm auto;font-size:11pt}dl{grid-template-columns:1fr}dd{margin-bottom:2mm}\
+table,thead,tbody,tr,th,td{display:block;width:auto!important}thead{display:none}tr{border:1px solid #bbb;margin:0 0 2mm}td{border:0}}\
 @page{size:A4;margin:15mm}@media print{body{margin:0;max-width:none}tr,li{page-break-inside:avoid}h2{page-break-after:avoid}}";
 
 /// The report as one self-contained HTML page: inline CSS, no script, no external asset; every
@@ -176,7 +179,7 @@ pub fn html(report: &EvidenceReport) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{CSS}</style></head><body>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title><style>{CSS}</style></head><body>\n",
         e(&report.title)
     );
     let _ = writeln!(out, "<h1>{}</h1>", e(&report.title));
