@@ -86,6 +86,10 @@ def test_a_promotion_whose_four_checks_pass_leaves_four_passed_checks(preflight_
         assert name in states, f"{name} missing from {states}"
     assert states[-1] == "Watched for 24 hours"
     assert _transitions("sit", watch) <= 20, "the budget of one watch"
+    # Each check was added to the deployment's evidence, as its facts.
+    facts = json.loads(ph.evidence_file("sit", arn, "facts.json"))
+    assert [(w["after_hours"], w["verdict"]) for w in facts["watch"]] == [(1, "passed"), (4, "passed"),
+                                                                         (12, "passed"), (24, "passed")]
 
 
 def test_a_failed_check_in_prod_only_tells_people_with_the_rollback_command(
@@ -115,6 +119,10 @@ def test_a_failed_check_in_prod_only_tells_people_with_the_rollback_command(
         assert ("aws stepfunctions start-execution --region af-south-1 --state-machine-arn "
                 "arn:aws:states:af-south-1:093646564004:stateMachine:bbws-rollback-prod --input '") in body
         assert f'"target_version":"{record["backup_alias"]}"' in body
+        # The PROD checklist (§7.2) shows the watch's failed 1-hour check, the others still open.
+        ph.assert_verdicts({k: v for k, v in ph.evidence_verdicts("prod", arn).items() if "-hour check" in k}, {
+            "1-hour check: No errors": "failed", "4-hour check: No errors": "open",
+            "12-hour check: No errors": "open", "24-hour check: No errors": "open"})
     finally:
         ph.restore_aliases("prod", before)
 

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use bbws_aws::runtime::{parse, to_value};
 use bbws_aws::{BbwsError, Settings};
+use bbws_domain::evidence::{self, Facts};
 use bbws_domain::naming::{latest_alias, rollback_state_machine_name, state_machine_arn};
 use bbws_domain::watch::{
     advance, failure_notice, judge, seconds_until_check, supersedes, Action, CheckResult, Observed,
@@ -186,6 +187,13 @@ impl<A: Account> App<A> {
             ));
         };
         let next = advance(&watch, &result, now, execution_name);
+        // The deployment's evidence gets this check (RB-003 §7.2's post-promotion monitoring items);
+        // evidence that cannot be updated changes nothing of the watch.
+        if let Err(e) = self.update_evidence(table, &watch.deployment_id).await {
+            warn!(event = "evidence_not_updated", deployment_id = %watch.deployment_id, check = name,
+                  error = %e.error_type, "the evidence of {} was not updated with the {name}: {}",
+                  watch.deployment_id, e.message);
+        }
         let figures = Value::Array(result.figures.clone()).to_string();
         info!(event = "watch_check", deployment_id = %watch.deployment_id, check = name,
               verdict = %result.verdict, window_seconds = result.window_seconds,
@@ -195,6 +203,65 @@ impl<A: Account> App<A> {
               "{name} of {}: {}{}", watch.deployment_id, result.verdict,
               if result.findings.is_empty() { String::new() } else { format!(": {}", result.findings.join("; ")) });
         to_value(&next)
+    }
+
+    /// Builds the deployment's evidence again from the facts it was built from and the record as it
+    /// is now (its `checks`): every file under the prefix the record names.
+    async fn update_evidence(&self, table: &str, deployment_id: &str) -> Result<(), BbwsError> {
+        let record = self
+            .account
+            .record(table, deployment_id)
+            .await?
+            .ok_or_else(|| {
+                invalid(format!(
+                    "deployment_id: the record '{deployment_id}' is gone"
+                ))
+            })?;
+        let place = record.get("evidence").cloned().unwrap_or(Value::Null);
+        let (Some(bucket), Some(prefix)) = (
+            place.get("bucket").and_then(Value::as_str),
+            place.get("prefix").and_then(Value::as_str),
+        ) else {
+            return Err(BbwsError::config(format!(
+                "the record {deployment_id} names no evidence bucket and prefix"
+            )));
+        };
+        let key = format!("{prefix}facts.json");
+        let kept = self
+            .account
+            .get_object(bucket, &key)
+            .await?
+            .ok_or_else(|| {
+                BbwsError::new(
+                    ErrorName::AwsRefused,
+                    format!("s3://{bucket}/{key} does not exist: the evidence was not written"),
+                )
+            })?;
+        let facts: Facts = serde_json::from_slice(&kept).map_err(|e| {
+            BbwsError::invalid_event(format!(
+                "s3://{bucket}/{key} is not the facts of an execution: {e}"
+            ))
+        })?;
+        let facts = Facts {
+            record: Value::Object(record),
+            ..facts
+        }
+        .with_watch_from_record();
+        let files = evidence::files(&facts);
+        for file in &files {
+            self.account
+                .put_object(
+                    bucket,
+                    &format!("{prefix}{}", file.name),
+                    file.body.clone().into_bytes(),
+                    file.content_type,
+                )
+                .await?;
+        }
+        info!(event = "evidence_updated", deployment_id = %deployment_id, prefix = %prefix,
+              checks = facts.watch.len(), "the evidence of {deployment_id} has {} watch check(s)",
+              facts.watch.len());
+        Ok(())
     }
 
     /// The `checks` the record has now.
@@ -474,9 +541,32 @@ mod tests {
         sums: RefCell<Vec<(String, Vec<String>, u64)>>,
         /// Appends refused before one is accepted (another writer changed the record).
         conflicts: RefCell<usize>,
+        /// The evidence bucket: key -> body.
+        objects: RefCell<BTreeMap<String, Vec<u8>>>,
     }
 
     impl Account for Memory {
+        async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, BbwsError> {
+            Ok(self
+                .objects
+                .borrow()
+                .get(&format!("{bucket}/{key}"))
+                .cloned())
+        }
+
+        async fn put_object(
+            &self,
+            bucket: &str,
+            key: &str,
+            body: Vec<u8>,
+            _content_type: &str,
+        ) -> Result<(), BbwsError> {
+            self.objects
+                .borrow_mut()
+                .insert(format!("{bucket}/{key}"), body);
+            Ok(())
+        }
+
         async fn record(
             &self,
             _table: &str,
@@ -681,6 +771,67 @@ mod tests {
 
     fn later(seconds: i64) -> DateTime<Utc> {
         deployed_at() + chrono::Duration::seconds(seconds)
+    }
+
+    #[tokio::test]
+    async fn each_check_is_added_to_the_deployments_evidence() {
+        let m = memory();
+        let prefix = "evidence/sit/site-management/sm-sit-1/";
+        m.records
+            .borrow_mut()
+            .entry("sm-sit-1:succeeded".into())
+            .and_modify(|r| {
+                r.insert("evidence".into(), json!({"bucket": "b", "prefix": prefix}));
+            });
+        let facts = Facts {
+            record: Value::Object(record()),
+            ..Facts::default()
+        };
+        m.objects.borrow_mut().insert(
+            format!("b/{prefix}facts.json"),
+            serde_json::to_vec(&facts).expect("facts"),
+        );
+        let app = app(m);
+        let w = started(&app, later(60)).await;
+        checked(&app, w, later(3_600)).await;
+        let objects = app.account.objects.borrow();
+        let report: Value = serde_json::from_slice(&objects[&format!("b/{prefix}report.json")])
+            .expect("the report was written again");
+        let items: Vec<(String, String)> = report["checklists"][0]["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|i| {
+                i["item"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("-hour check"))
+            })
+            .map(|i| {
+                (
+                    i["item"].as_str().unwrap_or("").to_owned(),
+                    i["verdict"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        // A SIT promotion's checklist (§7.1) has no watch items: the facts carry the check all the same.
+        assert!(items.is_empty(), "{items:?}");
+        let kept: Facts =
+            serde_json::from_slice(&objects[&format!("b/{prefix}facts.json")]).expect("facts");
+        assert_eq!(kept.watch.len(), 1);
+        assert_eq!(
+            (kept.watch[0].after_hours, kept.watch[0].verdict.as_deref()),
+            (1, Some("passed"))
+        );
+    }
+
+    #[tokio::test]
+    async fn evidence_that_cannot_be_updated_changes_nothing_of_the_watch() {
+        // The record names no evidence (written before evidence was kept): the check is made and kept.
+        let app = app(memory());
+        let w = started(&app, later(60)).await;
+        let next = checked(&app, w, later(3_600)).await;
+        assert_eq!(next.checks_done, 1);
+        assert!(app.account.objects.borrow().is_empty());
     }
 
     #[tokio::test]

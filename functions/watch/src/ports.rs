@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use bbws_aws::functions::{alias_version, health, Health};
+use bbws_aws::objects::Objects;
 use bbws_aws::{
     executions, metrics, store, Aws, BbwsError, DynamoDbClient, LambdaClients, SfnClient, SnsClient,
 };
@@ -60,6 +61,18 @@ pub trait Account {
     /// Stops `execution_arn` with `error` and `cause`.
     async fn stop(&self, execution_arn: &str, error: &str, cause: &str) -> Result<(), BbwsError>;
 
+    /// The object at `bucket/key`; `None` when there is none.
+    async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, BbwsError>;
+
+    /// Writes `body` at `bucket/key`.
+    async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), BbwsError>;
+
     /// Publishes to the events topic; `event` is the attribute subscribers filter on.
     async fn notify(
         &self,
@@ -82,6 +95,8 @@ pub struct AwsAccount {
     pub sfn: SfnClient,
     /// The events topic.
     pub sns: SnsClient,
+    /// The evidence bucket.
+    pub objects: Objects,
 }
 
 impl AwsAccount {
@@ -92,12 +107,30 @@ impl AwsAccount {
             dynamodb: aws.dynamodb(),
             sfn: aws.sfn(),
             sns: aws.sns(),
+            objects: Objects::new(&aws),
             aws,
         }
     }
 }
 
 impl Account for AwsAccount {
+    async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, BbwsError> {
+        self.objects.get(bucket, key).await
+    }
+
+    async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), BbwsError> {
+        self.objects
+            .put(bucket, key, body, content_type)
+            .await
+            .map(|_| ())
+    }
+
     async fn record(
         &self,
         table: &str,

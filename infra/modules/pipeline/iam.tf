@@ -195,6 +195,25 @@ data "aws_iam_policy_document" "write_evidence" {
   }
 }
 
+# Reading the evidence back: the watch adds each check to the facts a report was built from.
+data "aws_iam_policy_document" "read_evidence" {
+  statement {
+    sid       = "ReadEvidence"
+    actions   = ["s3:GetObject"]
+    resources = [local.evidence_objects]
+  }
+  statement {
+    sid       = "DecryptEvidence"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.pipeline.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.region}.amazonaws.com"]
+    }
+  }
+}
+
 data "aws_iam_policy_document" "record" {
   source_policy_documents = [data.aws_iam_policy_document.publish_events.json, data.aws_iam_policy_document.write_evidence.json]
   statement {
@@ -297,7 +316,11 @@ data "aws_iam_policy_document" "approval" {
 }
 
 data "aws_iam_policy_document" "watch" {
-  source_policy_documents = [data.aws_iam_policy_document.publish_events.json]
+  source_policy_documents = [
+    data.aws_iam_policy_document.publish_events.json,
+    data.aws_iam_policy_document.read_evidence.json,
+    data.aws_iam_policy_document.write_evidence.json,
+  ]
   statement {
     sid       = "OwnLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
