@@ -86,12 +86,45 @@ def follow(env: str, execution_arn: str, also: Callable[[dict[str, Any]], str | 
     return pc.follow(env, execution_arn, entered, approve)
 
 
+# Every execution the demo started, (environment, ARN): their evidence is listed at the end.
+STARTED: list[tuple[str, str]] = []
+
+
 def start(env: str, name: str, event: Any, shown_input: str, kind: str = "promote", lead: str = "==",
           note: str = "") -> str:
     """Starts an execution as a workflow or an engineer does with the AWS CLI, and prints the command."""
     say(f"{lead} aws stepfunctions start-execution --state-machine-arn {pc.state_machine_arn(env, kind)} "
         f"--name {name} --input {shown_input}{note}")
-    return pc.start(env, event, kind, name=name)
+    arn = pc.start(env, event, kind, name=name)
+    STARTED.append((env, arn))
+    return arn
+
+
+def show_evidence() -> None:
+    """Where each execution's evidence is (RB-003 §7 checklists), with a local copy of each HTML report
+    to open by hand; nothing is opened."""
+    say("\n== evidence of each execution (checklist, sign-off, timeline), as an auditor reads it with "
+        "`bbws-report show`:")
+    copies = pc.SETTINGS.state_dir / "evidence"
+    copies.mkdir(parents=True, exist_ok=True)
+    for env, arn in STARTED:
+        records = pc.records_of(env, arn)
+        place = records[0].get("evidence") if records else None
+        if not place:
+            say(f"   {arn}: no record with evidence")
+            continue
+        name = arn.rsplit(":", 1)[1]
+        try:
+            html = pc.evidence_file(env, arn, "report.html")
+        except Exception as e:  # a report that was not written: the email said why
+            say(f"   {name}: s3://{place['bucket']}/{place['prefix']} is not there ({e})")
+            continue
+        local = copies / f"{name}.html"
+        local.write_bytes(html)
+        say(f"   {name} ({records[0].get('outcome')}): s3://{place['bucket']}/{place['prefix']}report.html\n"
+            f"      copy: {local}")
+    say(f"   e.g. target/x86_64-unknown-linux-gnu/release/bbws-report show --env {STARTED[-1][0]} "
+        f"--profile bbws-{STARTED[-1][0]} {STARTED[-1][1]}" if STARTED else "   (no execution)")
 
 
 def ended(what: str, d: dict[str, Any]) -> None:
@@ -129,6 +162,7 @@ def main() -> int:
             "actor", "reason", "approvers", "outcome", "execution_arn")}, indent=2))
     prod_ok = promote_to_prod(service)
     rolled_back = rollback_demo(service)
+    show_evidence()
     say(f"== done in {time.monotonic() - started:.1f} s")
     return 0 if d["status"] == "SUCCEEDED" and prod_ok and rolled_back else 1
 

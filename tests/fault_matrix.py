@@ -71,6 +71,18 @@ TOLERATED: dict[tuple[str, str], str] = {
         "a 24-hour watch that cannot start never changes the outcome: the versions serve, the step's output "
         "says watch.started: false with the error, and the completion email gives the command that starts it "
         "(functions/record: start_watch)",
+    ("bbws-promotion-record-", "s3:PutObject"):
+        "evidence that cannot be written never changes the outcome: the step's output says evidence.written: "
+        "false with the error, the completion email says the report was not written and why, and the record "
+        "and the execution history keep every fact (functions/record: evidence::write)",
+    ("bbws-promotion-record-", "states:GetExecutionHistory"):
+        "read for the evidence only: the report is not written (as for s3:PutObject), the outcome stands",
+    ("bbws-promotion-record-", "dynamodb:Query"):
+        "the approvals read for the evidence only: the report is not written (as for s3:PutObject), the outcome "
+        "stands",
+    ("bbws-promotion-record-", "ssm:GetParameter"):
+        "the approval URL read for the evidence link only: the email gives the report's S3 location without "
+        "the link, the outcome stands",
     ("bbws-promotion-record-", "dynamodb:DeleteItem"):
         "a lock that cannot be released after the outcome is recorded does not change that outcome: its holder "
         "has ended, so the lock is stale and the next lock attempt takes it over after DescribeExecution of "

@@ -79,10 +79,24 @@ def _as_auditor() -> Any:
 def test_an_auditor_reads_the_report_the_record_the_history_and_every_version(promoted, auditor_profiles):
     [record] = ph.records_of("sit", promoted)
     prefix = record["evidence"]["prefix"]
-    assert record["evidence"] == {"bucket": BUCKET, "prefix": prefix, "report": f"s3://{BUCKET}/{prefix}report.html"}
+    assert record["evidence"] == {"bucket": BUCKET, "prefix": prefix, "report": f"s3://{BUCKET}/{prefix}report.html",
+                                  "link_key": record["evidence"]["link_key"]}
     assert prefix == f"evidence/sit/tenant-instance-management/{promoted.rsplit(':', 1)[1]}/"
     mail = ph.wait_notification(promoted, "Promoted: tenant-instance-management to SIT")
     assert f"Evidence (RB-003 §7 checklist, release notes): s3://{BUCKET}/{prefix}report.html" in mail
+    # The email's link opens the report for 7 days, through the approval function, with its key only.
+    [link] = [line.split(": ", 1)[1] for line in mail.splitlines()
+              if line.startswith("Open the report (for 7 days, no sign-in): ")]
+    key = record["evidence"]["link_key"]
+    assert link.endswith(f"evidence?d={record['deployment_id'].replace(':', '%3A')}&k={key}"), link
+    page = ph.open_link(link)
+    assert page.status_code == 200 and "<h1>DEV to SIT promotion of tenant-instance-management</h1>" in page.text
+    forged = ph.open_link(link[:-1] + ("0" if link[-1] != "0" else "1"))
+    assert forged.status_code == 404 and "not valid" in forged.text and "<h1>DEV" not in forged.text
+    assert key not in ph.evidence_file("sit", promoted, "report.json").decode(), "the key is no part of the evidence"
+    logs = ph.SETTINGS.state_dir / "logs" / ph.ACCOUNTS["sit"] / "af-south-1"
+    for log in logs.glob("bbws-promotion-*.log"):
+        assert key not in log.read_text(errors="replace"), f"{log.name} logs the link's key"
 
     md = _show(auditor_profiles, promoted)
     assert md.returncode == 0, md.stderr

@@ -269,6 +269,7 @@ def test_functions_are_configured_as_specified(deployed, env):
             "BBWS_APPROVAL_KEY_PARAM": f"/bbws/promotion/{env}/approval-key",
             "BBWS_APPROVAL_URL_PARAM": f"/bbws/promotion/{env}/approval-url",
             "BBWS_APPROVERS_PARAM": f"/bbws/promotion/{env}/approvers",
+            "BBWS_EVIDENCE_BUCKET": f"bbws-promotion-evidence-{ACCOUNTS[env]}",
             "RUST_LOG": "info",
         }
         if env in SOURCE:
@@ -490,15 +491,16 @@ EXPECTED_ACTIONS = {
                  "lambda:ListVersionsByFunction", "lambda:GetAlias", "lambda:UpdateAlias", "lambda:CreateAlias",
                  "lambda:ListAliases", "lambda:InvokeFunction", "lambda:UpdateFunctionCode", "dynamodb:Query"},
     "record": {"logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:PutItem", "dynamodb:GetItem",
-               "dynamodb:DeleteItem", "sns:Publish", "kms:GenerateDataKey", "kms:Decrypt", "lambda:GetAlias",
-               "states:DescribeExecution", "states:StartExecution"},
+               "dynamodb:DeleteItem", "dynamodb:Query", "sns:Publish", "kms:GenerateDataKey", "kms:Decrypt",
+               "lambda:GetAlias", "states:DescribeExecution", "states:StartExecution", "states:GetExecutionHistory",
+               "s3:PutObject", "ssm:GetParameter"},
     "approval": {"logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:PutItem", "dynamodb:GetItem",
                  "dynamodb:UpdateItem", "dynamodb:Query", "sns:Publish", "states:SendTaskSuccess",
-                 "states:SendTaskFailure", "ssm:GetParameter", "kms:Decrypt", "kms:GenerateDataKey"},
+                 "states:SendTaskFailure", "ssm:GetParameter", "kms:Decrypt", "kms:GenerateDataKey", "s3:GetObject"},
     "watch": {"logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:GetItem", "dynamodb:UpdateItem",
               "lambda:GetAlias", "lambda:InvokeFunction", "cloudwatch:GetMetricStatistics",
               "cloudwatch:DescribeAlarms", "states:ListExecutions", "states:StopExecution", "sns:Publish",
-              "kms:GenerateDataKey", "kms:Decrypt"},
+              "kms:GenerateDataKey", "kms:Decrypt", "s3:GetObject", "s3:PutObject"},
 }
 # The only actions allowed on "*": those without resource-level permissions, and DescribeAlarms (a
 # narrower scope hides composite alarms from it).
@@ -539,8 +541,16 @@ def test_each_role_is_allowed_only_what_its_function_uses(deployed, env):
                 assert resources == {reader}
             elif action.startswith("lambda:"):
                 assert resources == both, f"{name}: {action}"
+            elif action.startswith("s3:"):
+                # This environment's prefix of the account's evidence bucket, nothing else.
+                assert resources == {f"arn:aws:s3:::bbws-promotion-evidence-{acct}/evidence/{env}/*"}, \
+                    f"{name}: {action}"
             elif action.startswith("dynamodb:"):
-                if key == "record":
+                if (key, action) == ("record", "dynamodb:Query"):
+                    want_tables = {tables["approvals"]}  # the execution's approvals, for its evidence
+                elif (key, action) == ("approval", "dynamodb:GetItem"):
+                    want_tables = {tables["approvals"], tables["deployments"]}  # the evidence links' records
+                elif key == "record":
                     want_tables = {tables["deployments"], tables["locks"]}
                 elif key == "watch":
                     want_tables = {tables["deployments"]}
@@ -558,13 +568,15 @@ def test_each_role_is_allowed_only_what_its_function_uses(deployed, env):
                 want_states = {
                     ("record", "states:DescribeExecution"): executions,
                     ("record", "states:StartExecution"): {watch},
+                    ("record", "states:GetExecutionHistory"): executions,
                     ("watch", "states:ListExecutions"): {watch},
                     ("watch", "states:StopExecution"): {watch.replace(":stateMachine:", ":execution:") + ":*"},
                 }.get((key, action), machines)
                 assert resources == want_states, f"{name}: {action}"
             elif action == "ssm:GetParameter":
                 assert resources == {f"arn:aws:ssm:af-south-1:{acct}:parameter/bbws/promotion/{env}/{p}"
-                                     for p in ("approval-key", "approval-url", "approvers")}
+                                     for p in (("approval-url",) if key == "record" else
+                                               ("approval-key", "approval-url", "approvers"))}
             else:
                 raise AssertionError(f"{name}: unexpected {action}")
 
@@ -812,3 +824,65 @@ def test_the_environment_dashboard_shows_each_service_in_each_region_and_the_pip
     shown = {a for w in widgets if w["type"] == "alarm" for a in w["properties"]["alarms"]}
     assert shown == {f"arn:aws:cloudwatch:{r}:{acct}:alarm:{n}"
                      for r, names in out["alarm_names"].items() for n in names}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_evidence_bucket_keeps_every_version_encrypted_private_and_undeleted(deployed, env):
+    s3 = session_for(env).client("s3", endpoint_url=ENDPOINT)
+    out = deployed["outputs"][env]
+    bucket = f"bbws-promotion-evidence-{ACCOUNTS[env]}"
+    assert out["evidence_bucket"] == bucket
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    [rule] = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms",
+                                                          "KMSMasterKeyID": out["kms_key_arn"]}
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block[k] for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
+                                  "RestrictPublicBuckets")), block
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    by_sid = {st["Sid"]: st for st in policy["Statement"]}
+    assert by_sid["TlsOnly"]["Effect"] == "Deny"
+    assert by_sid["TlsOnly"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert by_sid["EvidenceIsNeverDeleted"]["Effect"] == "Deny"
+    assert set(as_list(by_sid["EvidenceIsNeverDeleted"]["Action"])) == {"s3:DeleteObject", "s3:DeleteObjectVersion"}
+    [life] = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert life["NoncurrentVersionExpiration"]["NoncurrentDays"] == 2555 and "Expiration" not in life
+    # The Deny holds for the administrator too (the estate evaluates the bucket policy for every caller).
+    key = f"evidence/{env}/infra-test/{unique('t')}/report.md"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    with pytest.raises(ClientError) as e:
+        s3.delete_object(Bucket=bucket, Key=key)
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_auditor_role_may_read_the_evidence_and_change_nothing(deployed, env):
+    s = session_for(env)
+    acct = ACCOUNTS[env]
+    out = deployed["outputs"][env]
+    name = f"bbws-promotion-auditor-{env}"
+    role = s.client("iam").get_role(RoleName=name)["Role"]
+    assert out["auditor_role_arn"] == role["Arn"]
+    assert [st["Principal"] for st in role["AssumeRolePolicyDocument"]["Statement"]] == [
+        {"AWS": f"arn:aws:iam::{acct}:root"}]
+    g = grants(s.client("iam").get_role_policy(RoleName=name, PolicyName="read-only")["PolicyDocument"])
+    bucket = f"arn:aws:s3:::bbws-promotion-evidence-{acct}"
+    tables = {k: f"arn:aws:dynamodb:af-south-1:{acct}:table/{v}" for k, v in out["table_names"].items()}
+    assert g == {
+        **{a: {tables["deployments"], tables["deployments"] + "/index/*", tables["approvals"]}
+           for a in ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:DescribeTable")},
+        "s3:ListBucket": {bucket}, "s3:ListBucketVersions": {bucket},
+        "s3:GetObject": {bucket + "/*"}, "s3:GetObjectVersion": {bucket + "/*"},
+        "kms:Decrypt": {out["kms_key_arn"]},
+        "states:ListExecutions": g["states:ListExecutions"],
+        "states:DescribeStateMachine": g["states:ListExecutions"],
+        "states:DescribeExecution": {m.replace(":stateMachine:", ":execution:") + ":*"
+                                     for m in g["states:ListExecutions"]},
+        "states:GetExecutionHistory": {m.replace(":stateMachine:", ":execution:") + ":*"
+                                       for m in g["states:ListExecutions"]},
+    }, g
+    machines = {f"arn:aws:states:af-south-1:{acct}:stateMachine:bbws-{m}-{env}"
+                for m in (("promote", "rollback", "release", "watch") if env in SOURCE else ("rollback", "watch"))}
+    assert g["states:ListExecutions"] == machines
+    assert not any(a.split(":")[1].startswith(("Put", "Delete", "Update", "Start", "Stop", "Send", "Create"))
+                   for a in g), "nothing that writes"

@@ -22,6 +22,14 @@ use bbws_domain::ErrorName;
 use crate::error::BbwsError;
 use crate::Aws;
 
+/// Attempts of one call, the first included (the AWS SDKs' standard retry mode).
+pub const ATTEMPTS: u32 = 3;
+
+/// The wait before attempt `attempt + 1`: 200 ms, then 400 ms.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(200 * 2u64.pow(attempt.saturating_sub(1)))
+}
+
 /// S3 in this account's region, with the account's credentials.
 #[derive(Debug, Clone)]
 pub struct Objects {
@@ -69,8 +77,28 @@ impl Objects {
         format!("{}/{}/{}", self.endpoint, encode(bucket), encode(key))
     }
 
-    /// Writes `body` at `bucket/key` (encrypted as the bucket's default encryption says).
+    /// Writes `body` at `bucket/key` (encrypted as the bucket's default encryption says); a
+    /// transient failure is tried again, [`ATTEMPTS`] times in all, as the SDK's standard retry does.
     pub async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<Stored, BbwsError> {
+        let mut attempt = 1;
+        loop {
+            match self.put_once(bucket, key, body.clone(), content_type).await {
+                Err(e) if e.error_type == ErrorName::AwsUnavailable && attempt < ATTEMPTS => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    async fn put_once(
         &self,
         bucket: &str,
         key: &str,
@@ -93,8 +121,22 @@ impl Objects {
         Ok(Stored { version_id })
     }
 
-    /// The object at `bucket/key`; `None` when there is none (NoSuchKey).
+    /// The object at `bucket/key`; `None` when there is none (NoSuchKey); a transient failure is
+    /// tried again as for [`Objects::put`].
     pub async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, BbwsError> {
+        let mut attempt = 1;
+        loop {
+            match self.get_once(bucket, key).await {
+                Err(e) if e.error_type == ErrorName::AwsUnavailable && attempt < ATTEMPTS => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    async fn get_once(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, BbwsError> {
         let what = format!("s3:GetObject s3://{bucket}/{key}");
         let url = self.url(bucket, key);
         let signed = self.signed("GET", &url, Vec::new(), &[], &what).await?;

@@ -1574,4 +1574,69 @@ mod flows {
         assert!(app.mail.emails.borrow().is_empty());
         assert!(app.mail.notices.borrow().is_empty());
     }
+
+    /// A Function URL GET of `/evidence` with `d` and `k`.
+    fn evidence_link(d: &str, k: &str) -> Value {
+        let mut event = http("GET", "", &[]);
+        event["rawPath"] = json!("/evidence");
+        event["requestContext"]["http"]["path"] = json!("/evidence");
+        event["queryStringParameters"] = json!({"d": d, "k": k});
+        event
+    }
+
+    #[tokio::test]
+    async fn an_evidence_link_opens_its_report_and_nothing_else() {
+        const KEY_HEX: &str = "00112233445566778899aabbccddeeff";
+        let app = app();
+        let written = Utc::now() - chrono::Duration::hours(1);
+        let record = |id: &str, at: chrono::DateTime<Utc>| {
+            json!({"deployment_id": id, "timestamp": at.to_rfc3339(),
+                   "evidence": {"bucket": "b", "prefix": format!("evidence/prod/sm/{id}/"), "link_key": KEY_HEX}})
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+        };
+        app.store
+            .deployments
+            .borrow_mut()
+            .insert("run-1:succeeded".into(), record("run-1:succeeded", written));
+        let old = Utc::now() - chrono::Duration::days(8);
+        app.store
+            .deployments
+            .borrow_mut()
+            .insert("run-0:succeeded".into(), record("run-0:succeeded", old));
+        app.store
+            .deployments
+            .borrow_mut()
+            .insert("run-2:failed".into(), record("run-2:failed", written));
+        app.store.objects.borrow_mut().insert(
+            "b/evidence/prod/sm/run-1:succeeded/report.html".into(),
+            b"<!DOCTYPE html><html><head><title>SIT to PROD promotion of sm</title></head></html>"
+                .to_vec(),
+        );
+        assert_eq!(
+            page(&app, evidence_link("run-1:succeeded", KEY_HEX)).await,
+            (200, "SIT to PROD promotion of sm".into())
+        );
+        for (d, k) in [
+            ("run-1:succeeded", "00112233445566778899aabbccddeefe"),
+            ("run-1:succeeded", ""),
+            ("run-9:succeeded", KEY_HEX),
+            ("", KEY_HEX),
+        ] {
+            assert_eq!(
+                page(&app, evidence_link(d, k)).await,
+                (404, "Not a valid link".into()),
+                "{d} {k}"
+            );
+        }
+        assert_eq!(
+            page(&app, evidence_link("run-0:succeeded", KEY_HEX)).await,
+            (410, "Link expired".into())
+        );
+        assert_eq!(
+            page(&app, evidence_link("run-2:failed", KEY_HEX)).await,
+            (404, "No report".into())
+        );
+    }
 }

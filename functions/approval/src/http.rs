@@ -114,12 +114,97 @@ async fn route<S: Store, C: Callbacks, M: Mail, P: Parameters>(
             let reason = form.get("reason").cloned().unwrap_or_default();
             answer(app, &token, reason.trim(), &caller).await
         }
+        ("GET" | "HEAD", "/evidence") => {
+            let q = &req.query_string_parameters;
+            let (d, k) = (
+                q.get("d").cloned().unwrap_or_default(),
+                q.get("k").cloned().unwrap_or_default(),
+            );
+            evidence_page(app, &d, &k, Utc::now()).await
+        }
         _ => return Answer::refused(404, "Not found", "This is not an approval link."),
     };
     result.unwrap_or_else(|e| {
         warn!(event = "approval_error", error_type = %e.error_type, error = %e.message);
         Answer::refused(503, "Try again", "The approval service could not answer just now; nothing was decided. Try the link again in a minute.")
     })
+}
+
+/// The evidence report a completion email links to (`/evidence?d=<deployment id>&k=<key>`): the
+/// record's link key, for 7 days from the record (bbws_domain::evidence::link_opens); nothing else
+/// of the record or the bucket is reachable through it.
+async fn evidence_page<S: Store, C: Callbacks, M: Mail, P: Parameters>(
+    app: &App<S, C, M, P>,
+    deployment_id: &str,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<Answer, BbwsError> {
+    use bbws_domain::evidence::{link_opens, LinkRefusal};
+    let not_valid = || {
+        Answer::refused(
+            404,
+            "Not a valid link",
+            "This evidence link is not valid. Ask the platform team for the report, or read it with \
+             bbws-report show.",
+        )
+    };
+    let settings = app.settings.as_ref().map_err(Clone::clone)?;
+    if deployment_id.is_empty() || key.is_empty() {
+        return Ok(not_valid());
+    }
+    let Some(record) = app
+        .store
+        .deployment(&settings.deployments_table, deployment_id)
+        .await?
+    else {
+        info!(
+            event = "evidence_link_refused",
+            reason = "no record",
+            "an evidence link named no record"
+        );
+        return Ok(not_valid());
+    };
+    let record = Value::Object(record);
+    match link_opens(&record, key, now) {
+        Ok(()) => {}
+        Err(LinkRefusal::Unknown) => {
+            info!(event = "evidence_link_refused", deployment_id = %deployment_id, reason = "key",
+                  "an evidence link of {deployment_id} did not verify");
+            return Ok(not_valid());
+        }
+        Err(LinkRefusal::Expired(until)) => {
+            info!(event = "evidence_link_refused", deployment_id = %deployment_id, reason = "expired",
+                  "an evidence link of {deployment_id} expired at {until}");
+            return Ok(Answer::refused(
+                410,
+                "Link expired",
+                &format!(
+                    "This link opened the report until {} UTC. Auditors read it with bbws-report show.",
+                    until.format("%Y-%m-%d %H:%M")
+                ),
+            ));
+        }
+    }
+    let place = &record["evidence"];
+    let (Some(bucket), Some(prefix)) = (place["bucket"].as_str(), place["prefix"].as_str()) else {
+        return Ok(not_valid());
+    };
+    let Some(html) = app
+        .store
+        .evidence(bucket, &format!("{prefix}report.html"))
+        .await?
+    else {
+        return Ok(Answer::refused(
+            404,
+            "No report",
+            "The report of this deployment was not written; the completion email said why.",
+        ));
+    };
+    info!(event = "evidence_opened", deployment_id = %deployment_id, "the report of {deployment_id} was opened");
+    Ok(Answer::page(
+        200,
+        String::from_utf8_lossy(&html).into_owned(),
+    ))
 }
 
 fn form_of(req: &LambdaFunctionUrlRequest) -> std::collections::HashMap<String, String> {

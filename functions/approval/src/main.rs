@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     bbws_aws::runtime::init_tracing();
     let aws = Aws::load().await;
     let app = handler::App::new(
-        ports::AwsStore(aws.dynamodb()),
+        ports::AwsStore(aws.dynamodb(), bbws_aws::objects::Objects::new(&aws)),
         ports::AwsCallbacks(aws.sfn()),
         ports::AwsMail(aws.sns()),
         ports::AwsParameters(aws.ssm()),

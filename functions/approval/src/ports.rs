@@ -7,7 +7,8 @@ use bbws_aws::approvals::{
     email_approver, fail, get, items_with_prefix, parameter, put_if_absent, record_approval,
     replace_token, succeed, transition_item, ApprovalWrite, Callback, Item,
 };
-use bbws_aws::store::{notify, to_item};
+use bbws_aws::objects::Objects;
+use bbws_aws::store::{get_item, notify, to_item};
 use bbws_aws::{BbwsError, DynamoDbClient, SfnClient, SnsClient, SsmClient};
 use bbws_domain::ErrorName;
 use serde_json::Value;
@@ -64,6 +65,13 @@ pub trait Store {
         table: &str,
         write: &ApprovalWrite<'_>,
     ) -> Result<bool, BbwsError>;
+
+    /// The deployment record `deployment_id` of `table` (the evidence link's); `None` when absent.
+    async fn deployment(&self, table: &str, deployment_id: &str)
+        -> Result<Option<Item>, BbwsError>;
+
+    /// The evidence object at `bucket/key`; `None` when absent.
+    async fn evidence(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, BbwsError>;
 }
 
 /// The waits of the state machines, answered through their task tokens.
@@ -104,10 +112,22 @@ pub trait Parameters {
     async fn named_by(&self, var: &str) -> Result<String, BbwsError>;
 }
 
-/// The approvals table in DynamoDB.
-pub struct AwsStore(pub DynamoDbClient);
+/// The approvals and deployments tables in DynamoDB, and the evidence bucket in S3.
+pub struct AwsStore(pub DynamoDbClient, pub Objects);
 
 impl Store for AwsStore {
+    async fn deployment(
+        &self,
+        table: &str,
+        deployment_id: &str,
+    ) -> Result<Option<Item>, BbwsError> {
+        get_item(&self.0, table, "deployment_id", deployment_id).await
+    }
+
+    async fn evidence(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, BbwsError> {
+        self.1.get(bucket, key).await
+    }
+
     async fn get(
         &self,
         table: &str,

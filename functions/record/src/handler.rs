@@ -231,7 +231,8 @@ impl<D: Store, X: Executions, N: Topic, F: Functions, E: EvidenceStore> App<D, X
         ))
     }
 
-    /// Writes an outcome's record once (never overwritten); the item and whether it was new.
+    /// Writes an outcome's record once (never overwritten); the record as it stands (the first
+    /// attempt's when one was written already) and whether it was new.
     async fn write_record(
         &self,
         settings: &Settings,
@@ -244,6 +245,21 @@ impl<D: Store, X: Executions, N: Topic, F: Functions, E: EvidenceStore> App<D, X
             .store
             .put_new(&settings.deployments_table, "deployment_id", &item)
             .await?;
+        if !written {
+            // A retried step: the record of the first attempt is the one that stands.
+            let id = item
+                .get("deployment_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            if let Some(kept) = self
+                .store
+                .get_record(&settings.deployments_table, &id)
+                .await?
+            {
+                return Ok((kept, false));
+            }
+        }
         Ok((item, written))
     }
 
@@ -389,6 +405,7 @@ impl<D: Store, X: Executions, N: Topic, F: Functions, E: EvidenceStore> App<D, X
         );
         record["evidence"] = place.field();
         let (item, written) = self.write_record(settings, record).await?;
+        let place = place.kept(&item);
         info!(event = "recorded", deployment_id = %deployment_id, status = %result.status, error = ?result.error,
               written, "release into {}: {}; {ended}", release.target_env, result.status);
         let what = format!(
@@ -455,6 +472,7 @@ impl<D: Store, X: Executions, N: Topic, F: Functions, E: EvidenceStore> App<D, X
         let place = Place::of(settings, &plan.service, &plan.execution_arn);
         record["evidence"] = place.field();
         let (item, written) = self.write_record(settings, record).await?;
+        let place = place.kept(&item);
         info!(event = "recorded", deployment_id = %deployment_id, status = %result.status, error = ?result.error,
               written, "rollback of {} in {}: {}", plan.service, plan.environment, result.status);
         let event = match result.error {
@@ -584,6 +602,7 @@ impl<D: Store, X: Executions, N: Topic, F: Functions, E: EvidenceStore> App<D, X
         let place = Place::of(settings, &plan.service, &plan.execution_arn);
         record["evidence"] = place.field();
         let (item, written) = self.write_record(settings, record).await?;
+        let place = place.kept(&item);
         info!(event = "recorded", deployment_id = %deployment_id, status = %result.status, error = ?result.error,
               written, "{} {} -> {}: {}", plan.service, plan.source_env, plan.target_env, result.status);
         let subject = outcome::subject(&plan, &result);
@@ -833,6 +852,15 @@ mod tests {
             records.insert(key, record.clone());
             Ok(true)
         }
+
+        async fn get_record(
+            &self,
+            table: &str,
+            deployment_id: &str,
+        ) -> Result<Option<Map<String, Value>>, BbwsError> {
+            assert_eq!(table, "bbws-deployments-prod");
+            Ok(self.records.borrow().get(deployment_id).cloned())
+        }
     }
 
     /// What Step Functions says of each execution; any other does not exist.
@@ -972,6 +1000,10 @@ mod tests {
                 ),
             );
             Ok(())
+        }
+
+        async fn approval_url(&self) -> Result<String, BbwsError> {
+            Ok("https://approve.example/".into())
         }
     }
 
@@ -1202,7 +1234,7 @@ mod tests {
             json!({"written": true, "prefix": prefix, "files":
                    ["report.json", "report.md", "report.html", "facts.json", "release-notes.md"]})
         );
-        let objects = app.evidence.objects.borrow();
+        let objects = app.evidence.objects.borrow().clone();
         let (content_type, html) = objects
             .get(&format!("{BUCKET}/{prefix}report.html"))
             .expect("the HTML report");
@@ -1232,6 +1264,22 @@ mod tests {
             text.contains(&format!("Evidence (RB-003 §7 checklist, release notes): s3://{BUCKET}/{prefix}report.html\n")),
             "{text}"
         );
+        let key = record["evidence"]["link_key"]
+            .as_str()
+            .expect("a link key")
+            .to_owned();
+        assert_eq!(key.len(), 32, "128 bits, hex");
+        assert!(text.contains(&format!(
+            "Open the report (for 7 days, no sign-in): https://approve.example/evidence?d=run-1%3Asucceeded&k={key}\n"
+        )), "{text}");
+        assert!(
+            !objects.values().any(|(_, body)| body.contains(&key)),
+            "the key is no part of the evidence"
+        );
+        // A retried step links with the key of the record that stands, not a new one.
+        finish(&app, "succeeded", &json!({"promotion": plan})).await;
+        let again = app.topic.sent.borrow()[1].3.clone();
+        assert!(again.contains(&format!("&k={key}\n")), "{again}");
     }
 
     #[tokio::test]
@@ -1426,9 +1474,10 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.ends_with(&format!(
+            text.contains(&format!(
                 "Execution: {}\nEvidence (RB-003 §7 checklist, release notes): \
-                 s3://{BUCKET}/evidence/prod/site-management/run-1/report.html\n",
+                 s3://{BUCKET}/evidence/prod/site-management/run-1/report.html\n\
+                 Open the report (for 7 days, no sign-in): https://approve.example/evidence?d=run-1%3Arolled_back&k=",
                 plan.execution_arn
             )),
             "{text}"

@@ -24,6 +24,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             sfn,
             dynamodb,
             objects: Objects::new(&aws),
+            ssm: aws.ssm(),
+            approval_url_param: std::env::var("BBWS_APPROVAL_URL_PARAM").ok(),
         },
         settings: Settings::from_env(),
     };

@@ -9,7 +9,7 @@ use bbws_aws::objects::Objects;
 use bbws_aws::store::{
     acquire_lock, holder_status, notify, put_new, release_lock, take_over_lock, LockHolder,
 };
-use bbws_aws::{BbwsError, DynamoDbClient, LambdaClients, SfnClient, SnsClient};
+use bbws_aws::{BbwsError, DynamoDbClient, LambdaClients, SfnClient, SnsClient, SsmClient};
 use bbws_domain::evidence::StateEvent;
 use bbws_domain::HolderStatus;
 use serde_json::{Map, Value};
@@ -62,6 +62,13 @@ pub trait Store {
         key_attr: &str,
         record: &Map<String, Value>,
     ) -> Result<bool, BbwsError>;
+
+    /// The deployment record `deployment_id`; `None` when there is none.
+    async fn get_record(
+        &self,
+        table: &str,
+        deployment_id: &str,
+    ) -> Result<Option<Map<String, Value>>, BbwsError>;
 }
 
 /// The state machines' executions.
@@ -119,6 +126,9 @@ pub trait EvidenceStore {
         body: Vec<u8>,
         content_type: &str,
     ) -> Result<(), BbwsError>;
+
+    /// The approval function's URL (its SSM parameter), ending in `/`: the evidence links point there.
+    async fn approval_url(&self) -> Result<String, BbwsError>;
 }
 
 /// The lock and deployment tables in DynamoDB.
@@ -180,6 +190,14 @@ impl Store for AwsStore {
     ) -> Result<bool, BbwsError> {
         put_new(&self.0, table, key_attr, record).await
     }
+
+    async fn get_record(
+        &self,
+        table: &str,
+        deployment_id: &str,
+    ) -> Result<Option<Map<String, Value>>, BbwsError> {
+        bbws_aws::store::get_item(&self.0, table, "deployment_id", deployment_id).await
+    }
 }
 
 /// Step Functions' DescribeExecution.
@@ -238,6 +256,10 @@ pub struct AwsEvidence {
     pub dynamodb: DynamoDbClient,
     /// S3.
     pub objects: Objects,
+    /// SSM, and the name of the approval URL's parameter (BBWS_APPROVAL_URL_PARAM).
+    pub ssm: SsmClient,
+    /// BBWS_APPROVAL_URL_PARAM.
+    pub approval_url_param: Option<String>,
 }
 
 impl EvidenceStore for AwsEvidence {
@@ -269,5 +291,17 @@ impl EvidenceStore for AwsEvidence {
             .put(bucket, key, body, content_type)
             .await
             .map(|_| ())
+    }
+    async fn approval_url(&self) -> Result<String, BbwsError> {
+        let name = self
+            .approval_url_param
+            .as_deref()
+            .ok_or_else(|| BbwsError::config("BBWS_APPROVAL_URL_PARAM is not set"))?;
+        let url = bbws_aws::approvals::parameter(&self.ssm, name).await?;
+        Ok(if url.ends_with('/') {
+            url
+        } else {
+            format!("{url}/")
+        })
     }
 }

@@ -195,7 +195,8 @@ data "aws_iam_policy_document" "write_evidence" {
   }
 }
 
-# Reading the evidence back: the watch adds each check to the facts a report was built from.
+# Reading the evidence back: the watch adds each check to the facts a report was built from, and the
+# approval function serves the report behind the link in the completion email.
 data "aws_iam_policy_document" "read_evidence" {
   statement {
     sid       = "ReadEvidence"
@@ -254,6 +255,12 @@ data "aws_iam_policy_document" "record" {
     resources = [aws_dynamodb_table.approvals.arn]
   }
   statement {
+    # The completion email links to the report through the approval function's URL.
+    sid       = "ApprovalUrl"
+    actions   = ["ssm:GetParameter"]
+    resources = ["arn:${local.partition}:ssm:${var.region}:${local.account_id}:parameter${local.parameters.approval_url}"]
+  }
+  statement {
     # Where each service of a release ended: the version its alias points to.
     sid       = "ReadReleasedFunctions"
     actions   = ["lambda:GetAlias"]
@@ -262,6 +269,13 @@ data "aws_iam_policy_document" "record" {
 }
 
 data "aws_iam_policy_document" "approval" {
+  # The report a completion email links to (a record's link key opens it for 7 days).
+  source_policy_documents = [data.aws_iam_policy_document.read_evidence.json]
+  statement {
+    sid       = "EvidenceLinks"
+    actions   = ["dynamodb:GetItem"]
+    resources = [aws_dynamodb_table.deployments.arn]
+  }
   statement {
     sid       = "OwnLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]

@@ -554,3 +554,47 @@ pub fn files(facts: &Facts) -> Vec<EvidenceFile> {
     }
     out
 }
+
+/// How long the link to an execution's report in its completion email opens it: 7 days from the
+/// deployment record's time. The auditors' role reads the evidence for as long as it is kept.
+pub const LINK_DAYS: i64 = 7;
+
+/// Why an evidence link does not open its report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkRefusal {
+    /// No such record, a record without a link, or a key that is not the record's.
+    Unknown,
+    /// The link was valid until then.
+    Expired(DateTime<Utc>),
+}
+
+/// Whether `key` opens the report of `record` (its `evidence.link_key`, its `timestamp` plus
+/// [`LINK_DAYS`]) at `now`. The keys are compared in constant time.
+pub fn link_opens(record: &Value, key: &str, now: DateTime<Utc>) -> Result<(), LinkRefusal> {
+    let kept = record
+        .get("evidence")
+        .and_then(|e| e.get("link_key"))
+        .and_then(Value::as_str)
+        .filter(|k| k.len() >= 32)
+        .ok_or(LinkRefusal::Unknown)?;
+    let same = kept.len() == key.len()
+        && kept
+            .bytes()
+            .zip(key.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if !same {
+        return Err(LinkRefusal::Unknown);
+    }
+    let written = record
+        .get("timestamp")
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or(LinkRefusal::Unknown)?;
+    let until = written + chrono::Duration::days(LINK_DAYS);
+    if now >= until {
+        return Err(LinkRefusal::Expired(until));
+    }
+    Ok(())
+}

@@ -1349,3 +1349,45 @@ fn an_executions_evidence_is_kept_under_its_environment_service_and_name() {
     sit.record["environment"] = json!("sit");
     assert_eq!(files(&sit).len(), 4, "no release notes for a SIT promotion");
 }
+
+#[test]
+fn an_evidence_link_opens_its_report_for_seven_days_with_its_key_only() {
+    let key = "0123456789abcdef0123456789abcdef";
+    let record = json!({"timestamp": "2026-11-24T20:00:00+00:00", "evidence": {"link_key": key}});
+    assert_eq!(link_opens(&record, key, at(20, 0, 1)), Ok(()));
+    let last = at(20, 0, 0) + chrono::Duration::days(7) - chrono::Duration::seconds(1);
+    assert_eq!(link_opens(&record, key, last), Ok(()));
+    assert_eq!(
+        link_opens(&record, key, last + chrono::Duration::seconds(1)),
+        Err(LinkRefusal::Expired(
+            at(20, 0, 0) + chrono::Duration::days(7)
+        ))
+    );
+    let other = "0123456789abcdef0123456789abcdee";
+    assert_eq!(
+        link_opens(&record, other, at(21, 0, 0)),
+        Err(LinkRefusal::Unknown)
+    );
+    assert_eq!(
+        link_opens(&record, "", at(21, 0, 0)),
+        Err(LinkRefusal::Unknown)
+    );
+    assert_eq!(
+        link_opens(&record, &key[..31], at(21, 0, 0)),
+        Err(LinkRefusal::Unknown)
+    );
+    // A record without a key (or with a short one) opens with nothing.
+    assert_eq!(
+        link_opens(
+            &json!({"timestamp": "2026-11-24T20:00:00+00:00"}),
+            "",
+            at(21, 0, 0)
+        ),
+        Err(LinkRefusal::Unknown)
+    );
+    let short = json!({"timestamp": "2026-11-24T20:00:00+00:00", "evidence": {"link_key": "ab"}});
+    assert_eq!(
+        link_opens(&short, "ab", at(21, 0, 0)),
+        Err(LinkRefusal::Unknown)
+    );
+}

@@ -12,10 +12,13 @@ use tokio::sync::oneshot;
 
 use super::{Callbacks, Mail, Parameters, Store};
 
-/// The approvals table: items by (request_id, item).
+/// The approvals table: items by (request_id, item); the deployment records and the evidence
+/// bucket the evidence links read.
 #[derive(Default)]
 pub struct Table {
     pub items: RefCell<BTreeMap<(String, String), Item>>,
+    pub deployments: RefCell<BTreeMap<String, Item>>,
+    pub objects: RefCell<BTreeMap<String, Vec<u8>>>,
     /// An approval item another approver writes just before the next approval is recorded.
     pub race: RefCell<Option<Item>>,
 }
@@ -83,6 +86,22 @@ impl Table {
 }
 
 impl Store for Table {
+    async fn deployment(
+        &self,
+        _table: &str,
+        deployment_id: &str,
+    ) -> Result<Option<Item>, BbwsError> {
+        Ok(self.deployments.borrow().get(deployment_id).cloned())
+    }
+
+    async fn evidence(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, BbwsError> {
+        Ok(self
+            .objects
+            .borrow()
+            .get(&format!("{bucket}/{key}"))
+            .cloned())
+    }
+
     async fn get(
         &self,
         _table: &str,
