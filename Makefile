@@ -96,7 +96,7 @@ env: prereqs venv ## the export line for the AWS CLI profiles bbws-dev, bbws-sit
 mail: prereqs venv ## the local mailbox, newest last (MAIL_TO=address to filter)
 	@$(PY) -m bbws_local.mailbox $(MAIL_TO)
 
-demo: prereqs up ## DEV -> SIT, SIT -> PROD and a rollback of the tenant service, state by state
+demo: prereqs up report ## DEV -> SIT, SIT -> PROD and a rollback of the tenant service, state by state
 	@$(PY) local/demo.py
 
 demo-release: prereqs up ## a short release of two services into SIT, then a manual rollback of one
