@@ -6,10 +6,8 @@ every write."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
 import pipeline_helpers as ph
@@ -34,13 +32,8 @@ MEASURE = r"""(() => ({
 
 @pytest.fixture(scope="module")
 def auditor_profiles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """An AWS config with profile `auditor-sit`: the auditor role, assumed from the estate's SIT profile."""
-    base = Path(os.environ.get("AWS_CONFIG_FILE", ph.SETTINGS.state_dir / "aws" / "config")).read_text()
-    config = tmp_path_factory.mktemp("aws") / "config"
-    config.write_text(base + f"\n[profile auditor-sit]\nrole_arn = {AUDITOR}\nsource_profile = bbws-sit\n"
-                             f"role_session_name = auditor\nregion = af-south-1\n"
-                             f"endpoint_url = {ph.SETTINGS.endpoint}\n")
-    return {**os.environ, "AWS_CONFIG_FILE": str(config)}
+    """An auditor's AWS CLI: profile `auditor-sit` assumes the auditor role from the estate's SIT profile."""
+    return ph.auditor_environment(tmp_path_factory.mktemp("aws"))
 
 
 @pytest.fixture(scope="module")

@@ -153,6 +153,10 @@ def test_a_failing_second_phase_stops_the_release(preflight_config, sit_services
     assert record["not_started"] == [SERVICES[2]] and record["error"] == "Bbws.ReleaseFailed"
     ph.wait_notification(arn, "Release phase 2 of 3 failed: ecs-event-handler in SIT")
     assert ph.lock_of("sit", "release") is None and ph.lock_of("sit", SERVICES[0]) is None
+    # The release notes name each phase's packages from the phase's own record.
+    notes = ph.evidence_file("sit", arn, "release-notes.md").decode()
+    assert "the phase's own deployment record is not given" not in notes, notes
+    assert ph.code_sha("dev", "bbws-tenant-instance-management-dev", "latest-dev") in notes, notes
     ph.assert_verdicts(ph.evidence_verdicts("sit", arn), {
         **RELEASE_PHASE_FAILED,
         "Coordinated Release Checklist: Completed phases rolled back after a failed phase":

@@ -164,8 +164,10 @@ def _figures(spread: dict[str, Any] | None) -> tuple[int, int, int, int] | None:
     return spread["median"]["seconds"], spread["p90"]["seconds"], spread["max"]["seconds"], spread["count"]
 
 
-def test_the_seeded_records_give_the_known_figures(seeded):
-    report = _metrics("--profile", "bbws-prod", "--source-profile", "bbws-sit")
+def test_the_seeded_records_give_the_known_figures(seeded, tmp_path):
+    # As an auditor runs it: the PROD and SIT auditor roles, assumed by their profiles.
+    report = _metrics("--profile", "auditor-prod", "--source-profile", "auditor-sit",
+                      env=ph.auditor_environment(tmp_path))
     assert (report["environment"], report["since"], report["until"], report["days"]) == (
         "prod", "2025-03-01", "2025-03-15", 14.0)
     assert [r["service"] for r in report["services"]] == [ALPHA, BETA, GAMMA, DELTA]

@@ -319,6 +319,20 @@ def records_of(env: str, execution_arn: str) -> list[dict[str, Any]]:
     return [{k: plain(v) for k, v in item.items()} for item in items]
 
 
+def auditor_environment(directory: Path) -> dict[str, str]:
+    """The process environment of an auditor's AWS CLI: the estate's profiles plus `auditor-<env>` for each
+    account, which assume `bbws-promotion-auditor-<env>` from that account's profile (as an auditor's
+    profile assumes the role from their sign-in), written to an AWS config file in `directory`."""
+    base = Path(os.environ.get("AWS_CONFIG_FILE", SETTINGS.state_dir / "aws" / "config")).read_text()
+    extra = "".join(
+        f"\n[profile auditor-{env}]\nrole_arn = arn:aws:iam::{ACCOUNTS[env]}:role/bbws-promotion-auditor-{env}\n"
+        f"source_profile = bbws-{env}\nrole_session_name = auditor\nregion = {PRIMARY_REGION}\n"
+        f"endpoint_url = {SETTINGS.endpoint}\n" for env in ("dev", "sit", "prod"))
+    config = directory / "config"
+    config.write_text(base + extra)
+    return {**os.environ, "AWS_CONFIG_FILE": str(config)}
+
+
 def evidence_file(env: str, execution_arn: str, name: str = "report.json", session: Any = None) -> bytes:
     """One file of an execution's evidence, found where its deployment record says it is."""
     records = records_of(env, execution_arn)

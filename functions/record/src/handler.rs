@@ -356,6 +356,45 @@ impl<D: Store, X: Executions, N: Topic, F: Functions, E: EvidenceStore> App<D, X
         )
     }
 
+    /// The deployment records of a release's phases (each phase's promotion writes its own), for its
+    /// release notes; a phase whose record cannot be read is left out (the notes then say its versions
+    /// are not kept).
+    async fn phase_records(&self, settings: &Settings, release: &Map<String, Value>) -> Vec<Value> {
+        let mut out = Vec::new();
+        let phases = release
+            .get("phases")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for phase in phases {
+            let Some(name) = phase["execution_arn"]
+                .as_str()
+                .and_then(|a| a.rsplit(':').next())
+            else {
+                continue;
+            };
+            for status in ["succeeded", "rolled_back", "failed"] {
+                match self
+                    .store
+                    .get_record(&settings.deployments_table, &format!("{name}:{status}"))
+                    .await
+                {
+                    Ok(Some(r)) => {
+                        out.push(Value::Object(r));
+                        break;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        warn!(event = "phase_record_unread", phase = %name, error = %e.error_type,
+                              "the record of phase {name} was not read: {}", e.message);
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Where every service of the release ended: `latest-<env>` of each function in each region.
     async fn ended_on(&self, release: &ReleasePlan) -> Result<Value, BbwsError> {
         let settings = self.settings.as_ref().map_err(Clone::clone)?;
@@ -433,8 +472,10 @@ impl<D: Store, X: Executions, N: Topic, F: Functions, E: EvidenceStore> App<D, X
             text.push_str(&format!("Error: {e}\nCause: {}\n", result.cause));
         }
         text.push_str(&format!("Execution: {}\n", release.execution_arn));
+        let phase_records = self.phase_records(settings, &item).await;
         let facts = Facts {
             record: Value::Object(item),
+            phase_records,
             ..Facts::default()
         };
         let (kept, line) = evidence::write(

@@ -217,6 +217,9 @@ pub struct Facts {
     /// Where the release notes are, when a person or the pipeline wrote them.
     #[serde(default)]
     pub release_notes: Option<String>,
+    /// A release's phases' own deployment records (their versions and CodeSha256 for the notes).
+    #[serde(default)]
+    pub phase_records: Vec<Value>,
 }
 
 impl Facts {

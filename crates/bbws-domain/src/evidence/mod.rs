@@ -542,7 +542,7 @@ pub fn files(facts: &Facts) -> Vec<EvidenceFile> {
     ];
     let notes = match report.kind {
         ReportKind::Promotion if report.environment == "prod" => Some(notes::for_promotion(facts)),
-        ReportKind::Release => Some(notes::for_release(facts, &[])),
+        ReportKind::Release => Some(notes::for_release(facts, &facts.phase_records)),
         _ => None,
     };
     if let Some(n) = notes {

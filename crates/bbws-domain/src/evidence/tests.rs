@@ -199,6 +199,7 @@ fn successful_prod() -> Facts {
         history: history(PROMOTED_STATES),
         watch: vec![],
         release_notes: None,
+        phase_records: vec![],
     }
 }
 
@@ -365,6 +366,7 @@ fn rejected_prod() -> Facts {
         ]),
         watch: vec![],
         release_notes: None,
+        phase_records: vec![],
     }
 }
 
