@@ -200,7 +200,9 @@ class Gateway:
         if path == "/_local/iam/replay" and environ.get("REQUEST_METHOD") == "POST":
             doc = iam._json(_body(environ))
             try:
-                out = self.estate.iam.replay(str(doc.get("role_arn", "")), list(doc.get("policies") or []))
+                actions = doc.get("actions")
+                out = self.estate.iam.replay(str(doc.get("role_arn", "")), list(doc.get("policies") or []),
+                                             [str(a) for a in actions] if isinstance(actions, list) else None)
             except iam.EvaluatorError as e:
                 return _respond(start, "400 Bad Request", json.dumps({"message": str(e)}).encode())
             return _respond(start, "200 OK", json.dumps(out).encode())

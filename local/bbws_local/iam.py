@@ -34,6 +34,7 @@ Limits are listed in the README's local-estate section.
 from __future__ import annotations
 
 import collections
+import fnmatch
 import hashlib
 import json
 import logging
@@ -773,17 +774,25 @@ class Authorizer:
         LOG.info("IAM denied: %s %s on %s (%s)", caller.session_arn, action, resource, why)
         return Denial(caller, call, action, resource, why, message)
 
-    def replay(self, role_arn: str, policies: list[dict[str, Any]]) -> dict[str, Any]:
+    def replay(self, role_arn: str, policies: list[dict[str, Any]],
+               actions: list[str] | None = None) -> dict[str, Any]:
         """Re-decide every call `role_arn` was allowed so far under other identity policies: which
-        of them those policies would refuse (the least-privilege check removes one statement at a time)."""
+        of them those policies would refuse (the least-privilege check removes one action at a time).
+        With `actions` (IAM action patterns), only the calls of a matching action are re-decided: removing
+        an action from an Allow can change no other call's decision."""
         with self._lock:
             recorded = list(self.allowed.get(role_arn, {}).items())
+        considered = recorded
+        if actions is not None:
+            patterns = [a.lower() for a in actions]
+            considered = [(c, w) for c, w in recorded
+                          if any(fnmatch.fnmatchcase(c.action.lower(), p) for p in patterns)]
         refused = []
-        for check, (session_arn, region) in recorded:
+        for check, (session_arn, region) in considered:
             sim = self._simulation(Caller(role_arn.split(":")[4], role_arn, session_arn), check, region, policies)
             if self.evaluator.decide(sim, check.unchecked is not None) != "Allowed":
                 refused.append({"action": check.action, "resource": check.resource})
-        return {"role": role_arn, "recorded": len(recorded), "refused": refused}
+        return {"role": role_arn, "recorded": len(recorded), "considered": len(considered), "refused": refused}
 
     def summary(self, since: int = 0) -> dict[str, Any]:
         times = list(self.evaluator.timings)

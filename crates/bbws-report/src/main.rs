@@ -26,7 +26,7 @@ use chrono::{Days, Utc};
 use serde_json::{json, Value};
 
 use args::{Command, Format, MetricsArgs};
-use records::{Access, Bound};
+use records::Bound;
 use table::Read;
 
 /// AWS refused a call, failed, or could not be reached.
@@ -115,19 +115,13 @@ async fn read_table(
 ) -> Result<(Vec<Value>, Read), String> {
     let ddb = aws.dynamodb();
     let mut all = Vec::new();
-    let mut scanned = false;
     for service in services {
-        let (records, access) = records::of_service(&ddb, table, service, bound)
+        let records = records::of_service(&ddb, table, service, bound)
             .await
             .map_err(|e| format!("{} ({})", e.message, e.error_type))?;
-        scanned |= access == Access::Scan;
         all.extend(records);
     }
-    let how = if scanned {
-        "Scan with a filter: the table has no service-timestamp index".to_owned()
-    } else {
-        format!("Query on service-timestamp for {} services", services.len())
-    };
+    let how = format!("Query on service-timestamp for {} services", services.len());
     let read = Read {
         table: table.to_owned(),
         records: all.len(),

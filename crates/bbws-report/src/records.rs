@@ -27,15 +27,6 @@ impl Bound {
     }
 }
 
-/// How the records were read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Query on the service-timestamp index.
-    Query,
-    /// The table has no such index: Scan with a filter on the service and the time.
-    Scan,
-}
-
 fn item_json(item: &HashMap<String, AttributeValue>) -> Value {
     let map: Map<String, Value> = item
         .iter()
@@ -44,17 +35,23 @@ fn item_json(item: &HashMap<String, AttributeValue>) -> Value {
     Value::Object(map)
 }
 
-/// Every record of `service` in `table` within `bound`, all pages: by Query on the
-/// service-timestamp index, or by a filtered Scan when the table has no such index.
+/// Every record of `service` in `table` within `bound`, all pages, by Query on the
+/// service-timestamp index (every BBWS deployments table has it: infra/modules/pipeline).
 pub async fn of_service(
     ddb: &aws_sdk_dynamodb::Client,
     table: &str,
     service: &str,
     bound: &Bound,
-) -> Result<(Vec<Value>, Access), BbwsError> {
+) -> Result<Vec<Value>, BbwsError> {
     match query(ddb, table, service, bound).await {
-        Ok(records) => Ok((records, Access::Query)),
-        Err(QueryFailure::NoIndex) => Ok((scan(ddb, table, service, bound).await?, Access::Scan)),
+        Ok(records) => Ok(records),
+        Err(QueryFailure::NoIndex) => Err(BbwsError::new(
+            bbws_domain::ErrorName::AwsRefused,
+            format!(
+                "Query {table}: the table has no {DEPLOYMENTS_BY_SERVICE} index: it is not a BBWS \
+                 deployments table as infra/modules/pipeline makes it"
+            ),
+        )),
         Err(QueryFailure::Aws(e)) => Err(e),
     }
 }
@@ -103,36 +100,6 @@ async fn query(
                 });
             }
         };
-        out.extend(page.items().iter().map(item_json));
-        match page.last_evaluated_key() {
-            Some(k) if !k.is_empty() => start = Some(k.clone()),
-            _ => return Ok(out),
-        }
-    }
-}
-
-async fn scan(
-    ddb: &aws_sdk_dynamodb::Client,
-    table: &str,
-    service: &str,
-    bound: &Bound,
-) -> Result<Vec<Value>, BbwsError> {
-    let (condition, at) = bound.condition();
-    let mut out = Vec::new();
-    let mut start: Option<HashMap<String, AttributeValue>> = None;
-    loop {
-        let page = ddb
-            .scan()
-            .table_name(table)
-            .filter_expression(format!("#s = :s AND {condition}"))
-            .expression_attribute_names("#s", "service")
-            .expression_attribute_names("#t", "timestamp")
-            .expression_attribute_values(":s", AttributeValue::S(service.to_owned()))
-            .expression_attribute_values(":t", AttributeValue::S(at.to_owned()))
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .map_err(|e| BbwsError::aws(format!("Scan {table} (service {service})"), e))?;
         out.extend(page.items().iter().map(item_json));
         match page.last_evaluated_key() {
             Some(k) if !k.is_empty() => start = Some(k.clone()),

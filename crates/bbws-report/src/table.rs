@@ -10,7 +10,7 @@ pub struct Read {
     pub table: String,
     /// Records read.
     pub records: usize,
-    /// How: `Query on service-timestamp`, or `Scan`.
+    /// How: `Query on service-timestamp for N services`.
     pub how: String,
 }
 
