@@ -124,7 +124,11 @@ def test_every_granted_action_is_needed_by_a_scenario():
                     sid = st.get("Sid", f"#{s}")
                     actions = [st["Action"]] if isinstance(st["Action"], str) else list(st["Action"])
                     for action in actions:
+                        # Calls the current policy refuses too (a test that widened a grant for a while,
+                        # e.g. ph.reader_also_reads) do not make an action needed.
+                        _, already = _replay(role_arn, policies, action)
                         seen, refused = _replay(role_arn, _without(policies, p, s, action), action)
+                        refused -= already
                         recorded += seen
                         needed[(key, sid, action)] = needed.get((key, sid, action), 0) + refused
                         report.append(f"{role} {sid} {action}: {refused} of {seen} refused")

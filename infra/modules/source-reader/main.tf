@@ -36,14 +36,10 @@ resource "aws_iam_role" "source_reader" {
 
 data "aws_iam_policy_document" "read" {
   statement {
-    sid = "ReadServiceFunctions"
-    actions = [
-      "lambda:GetFunction",
-      "lambda:GetAlias",
-      "lambda:GetFunctionConfiguration",
-      "lambda:ListVersionsByFunction",
-      "lambda:ListAliases",
-    ]
+    # GetFunction of the version promoted: its state, CodeSha256 and the package's location (the
+    # preflight's readiness and the deploy's copy). Nothing else of the functions is read.
+    sid       = "ReadServiceFunctions"
+    actions   = ["lambda:GetFunction"]
     resources = local.function_arns
   }
   # RB-003 §7.1: the version being promoted answers /health with 200 before it leaves its
@@ -60,7 +56,7 @@ data "aws_iam_policy_document" "read" {
   }
   statement {
     sid       = "ReadQualityGates"
-    actions   = ["dynamodb:GetItem", "dynamodb:Query"]
+    actions   = ["dynamodb:Query"]
     resources = [var.quality_gates_table_arn]
   }
   # RB-003 §7.2 "SIT stable for 24 hours": PROD's preflight reads a service's deployment records by
