@@ -58,42 +58,42 @@ async fn main() -> ExitCode {
             print!("{}", args::USAGE);
             ExitCode::SUCCESS
         }
-        Ok(Command::Show(a)) => {
-            let aws = account::account(a.profile.as_deref()).await;
-            let who = a.profile.as_deref().map_or_else(
-                || "the standard AWS chain".to_owned(),
-                |p| format!("profile {p}"),
-            );
-            let shown = match account::check_credentials(&aws, &who).await {
-                Ok(()) => show::show(&aws, &a).await,
-                Err(e) => Err(e),
-            };
-            match shown {
-                Ok(text) => {
-                    print!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(message) => {
-                    eprintln!("bbws-report: {message}");
-                    ExitCode::from(EXIT_AWS)
-                }
-            }
-        }
-        Ok(Command::Metrics(m)) => match metrics(&m).await {
-            Ok(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
-            }
-            Err(message) => {
-                eprintln!("bbws-report: {message}");
-                ExitCode::from(EXIT_AWS)
-            }
-        },
+        Ok(Command::Show(a)) => printed(show(&a).await),
+        Ok(Command::Metrics(m)) => printed(metrics(&m).await),
         Err(refusal) => {
             eprintln!("bbws-report: {refusal}");
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// What a command printed (exit 0), or why it could not (on stderr, exit [`EXIT_AWS`]).
+fn printed(result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("bbws-report: {message}");
+            ExitCode::from(EXIT_AWS)
+        }
+    }
+}
+
+/// The credentials a profile (or the standard chain) names, in words.
+fn who(profile: &Option<String>) -> String {
+    profile.as_deref().map_or_else(
+        || "the standard AWS chain".to_owned(),
+        |p| format!("profile {p}"),
+    )
+}
+
+/// An execution's evidence, as `show` asks.
+async fn show(a: &args::ShowArgs) -> Result<String, String> {
+    let aws = account::account(a.profile.as_deref()).await;
+    account::check_credentials(&aws, &who(&a.profile)).await?;
+    show::show(&aws, a).await
 }
 
 /// The services to read: those named, else the runbook catalog's in release order.
@@ -135,13 +135,7 @@ async fn metrics(m: &MetricsArgs) -> Result<String, String> {
     let names = services(m);
     let target_table = deployments_table(m.env);
     let target_account = account::account(m.profile.as_deref()).await;
-    let which = |p: &Option<String>| {
-        p.as_deref().map_or_else(
-            || "the standard AWS chain".to_owned(),
-            |p| format!("profile {p}"),
-        )
-    };
-    account::check_credentials(&target_account, &which(&m.profile)).await?;
+    account::check_credentials(&target_account, &who(&m.profile)).await?;
     // From a day before the period (records are compared as text; a day covers any offset), with
     // no end: a rollback or restore after the period still belongs to a change in it.
     let from = m
