@@ -30,6 +30,24 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(200 * 2u64.pow(attempt.saturating_sub(1)))
 }
 
+/// `call` until it succeeds, fails for good, or has been made [`ATTEMPTS`] times.
+async fn retried<T, F, Fut>(mut call: F) -> Result<T, BbwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, BbwsError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(e) if e.error_type == ErrorName::AwsUnavailable && attempt < ATTEMPTS => {
+                tokio::time::sleep(backoff(attempt)).await;
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
 /// S3 in this account's region, with the account's credentials.
 #[derive(Debug, Clone)]
 pub struct Objects {
@@ -86,16 +104,7 @@ impl Objects {
         body: Vec<u8>,
         content_type: &str,
     ) -> Result<Stored, BbwsError> {
-        let mut attempt = 1;
-        loop {
-            match self.put_once(bucket, key, body.clone(), content_type).await {
-                Err(e) if e.error_type == ErrorName::AwsUnavailable && attempt < ATTEMPTS => {
-                    tokio::time::sleep(backoff(attempt)).await;
-                    attempt += 1;
-                }
-                done => return done,
-            }
-        }
+        retried(|| self.put_once(bucket, key, body.clone(), content_type)).await
     }
 
     async fn put_once(
@@ -124,16 +133,7 @@ impl Objects {
     /// The object at `bucket/key`; `None` when there is none (NoSuchKey); a transient failure is
     /// tried again as for [`Objects::put`].
     pub async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, BbwsError> {
-        let mut attempt = 1;
-        loop {
-            match self.get_once(bucket, key).await {
-                Err(e) if e.error_type == ErrorName::AwsUnavailable && attempt < ATTEMPTS => {
-                    tokio::time::sleep(backoff(attempt)).await;
-                    attempt += 1;
-                }
-                done => return done,
-            }
-        }
+        retried(|| self.get_once(bucket, key)).await
     }
 
     async fn get_once(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, BbwsError> {
@@ -306,6 +306,38 @@ mod tests {
             Some("User: a & b is not authorized")
         );
         assert_eq!(element("<html>502</html>", "Code"), None);
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_tried_again_permanent_ones_are_not() {
+        let calls = std::cell::Cell::new(0);
+        let flaky = retried(|| {
+            calls.set(calls.get() + 1);
+            let n = calls.get();
+            async move {
+                if n < 3 {
+                    Err(BbwsError::new(ErrorName::AwsUnavailable, "503"))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(flaky, Ok(3));
+        calls.set(0);
+        let refused: Result<u32, _> = retried(|| {
+            calls.set(calls.get() + 1);
+            async { Err(BbwsError::new(ErrorName::AwsRefused, "403")) }
+        })
+        .await;
+        assert_eq!((refused.is_err(), calls.get()), (true, 1));
+        calls.set(0);
+        let down: Result<u32, _> = retried(|| {
+            calls.set(calls.get() + 1);
+            async { Err(BbwsError::new(ErrorName::AwsUnavailable, "503")) }
+        })
+        .await;
+        assert_eq!((down.is_err(), calls.get()), (true, ATTEMPTS));
     }
 
     #[test]
