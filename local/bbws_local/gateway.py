@@ -107,12 +107,59 @@ class CallJournal:
             return {"seq": self._seq, "calls": [c for c in self._calls if c["seq"] > seq]}
 
 
+_ATTEMPT = re.compile(r"attempt=(\d+)")
+_ACTION = re.compile(rb"(?:^|&)Action=([A-Za-z0-9]+)")
+
+
+class Retries:
+    """The SDKs' retries the estate saw, told apart by their `amz-sdk-invocation-id` header (the same for
+    every attempt of one call; `amz-sdk-request: attempt=N` counts them). A retry of a call whose first
+    attempt the estate answered with success means the client lost that answer: a create retried that way
+    fails with "already exists", on the estate as on AWS. Each retry is one WARNING line in server.log with
+    what the first attempt got, so a failed `terraform apply` can be explained (bbws_local.pipeline prints
+    those lines when an apply fails)."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self._lock = threading.Lock()
+        self._first: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self._size = size
+
+    def watching(self, environ: dict[str, Any], start: StartResponse) -> StartResponse:
+        invocation = environ.get("HTTP_AMZ_SDK_INVOCATION_ID")
+        if not invocation:
+            return start
+        m = _ATTEMPT.search(environ.get("HTTP_AMZ_SDK_REQUEST", ""))
+        attempt = int(m.group(1)) if m else 1
+        action = _ACTION.search(_body(environ)[:200]) if attempt > 1 else None
+        what = " ".join(part for part in (environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"),
+                                          environ.get("HTTP_X_AMZ_TARGET"),
+                                          action.group(1).decode() if action else None) if part)
+        with self._lock:
+            if attempt > 1:
+                LOG.warning("SDK retry: attempt %d of %s (invocation %s); the first attempt %s", attempt, what,
+                            invocation, self._first.get(invocation, "was not seen by this estate"))
+            elif invocation not in self._first:
+                self._first[invocation] = "has not been answered yet"
+                while len(self._first) > self._size:
+                    self._first.popitem(last=False)
+
+        def watched_start(status: str, headers: list, *rest: Any) -> Any:
+            if attempt == 1:
+                with self._lock:
+                    if invocation in self._first:
+                        self._first[invocation] = f"was answered {status}"
+            return start(status, headers, *rest)
+
+        return watched_start
+
+
 class Gateway:
     def __init__(self, app: Callable, estate: "patches.Estate"):
         self.app = app
         self.estate = estate
         self.faults = faults.Faults()
         self.calls = CallJournal()
+        self.retries = Retries()
         self.oidc = oidc.Issuer(estate.settings.endpoint)
 
     def __call__(self, environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
@@ -121,6 +168,7 @@ class Gateway:
             return self._local(path, environ, start)
         # moto lets a header pick the account; on this estate only credentials do.
         environ.pop("HTTP_X_MOTO_ACCOUNT_ID", None)
+        start = self.retries.watching(environ, start)
         refused_identity = self._web_identity(environ)
         if refused_identity is not None:
             return refused_identity(start)

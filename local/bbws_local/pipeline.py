@@ -56,11 +56,41 @@ def _digest() -> str:
     return h.hexdigest()
 
 
-def _terraform(root: Path, args: list[str], env: dict[str, str]) -> None:
+# What the estate's log says about a failed apply: the SDK's retries it saw (a create retried after a
+# lost answer fails with "already exists") and the requests it could not answer.
+_ESTATE_LOG_SIGNS = ("SDK retry", "Error on request", "Traceback", "Error:")
+
+
+def estate_log_since(log: Path, offset: int, limit: int = 40) -> list[str]:
+    """The lines of the estate's server.log after `offset` that explain a failed call (at most `limit`,
+    the last ones)."""
+    if not log.exists():
+        return []
+    with log.open("rb") as f:
+        f.seek(offset)
+        lines = f.read().decode("utf-8", "replace").splitlines()
+    return [line for line in lines if any(sign in line for sign in _ESTATE_LOG_SIGNS)][-limit:]
+
+
+class TerraformFailed(Exception):
+    """A terraform command failed; `lost_answer`: a create failed with "already exists" while the estate
+    saw the SDK retry a call, i.e. the resource was made by an attempt whose answer Terraform never got."""
+
+    def __init__(self, message: str, lost_answer: bool) -> None:
+        super().__init__(message)
+        self.lost_answer = lost_answer
+
+
+def _terraform(root: Path, args: list[str], env: dict[str, str], log: Path | None = None) -> None:
     t0 = time.monotonic()
+    offset = log.stat().st_size if log is not None and log.exists() else 0
     r = subprocess.run(["terraform", *args], cwd=root, env=env, capture_output=True, text=True)
     if r.returncode != 0:
-        raise SystemExit(f"terraform {args[0]} in {root.relative_to(ROOT)} failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
+        seen = estate_log_since(log, offset) if log is not None else []
+        told = f"\nthe estate's log ({log}) during it:\n" + "\n".join(seen) if seen else ""
+        lost = "already exists" in (r.stdout + r.stderr) and any("SDK retry" in line for line in seen)
+        raise TerraformFailed(f"terraform {args[0]} in {root.relative_to(ROOT)} failed:\n{r.stdout[-4000:]}\n"
+                              f"{r.stderr[-4000:]}{told}", lost)
     print(f"   terraform {args[0]:<7} {root.relative_to(ROOT)} ({time.monotonic() - t0:.1f} s)", flush=True)
 
 
@@ -137,13 +167,30 @@ def deploy(settings: Settings, force: bool = False) -> None:
         # Always (about a second): `make tf-check` initialises the same roots without a backend.
         _terraform(root, ["init", "-input=false", "-reconfigure",
                           f"-backend-config=path={tf_dir / (name + '.tfstate')}", *terraform_plugin_args()], env)
-        _terraform(root, ["apply", "-auto-approve", "-input=false", f"-var-file={tfvars}"], env)
+        _terraform(root, ["apply", "-auto-approve", "-input=false", f"-var-file={tfvars}"], env,
+                   settings.state_dir / "server.log")
     marker.write_text(json.dumps({"instance": instance, "digest": digest}))
     print(f"pipeline applied to DEV, SIT and PROD in {time.monotonic() - t0:.1f} s")
 
 
 def main(argv: list[str]) -> int:
-    deploy(Settings.from_env(), force="--force" in argv)
+    settings = Settings.from_env()
+    try:
+        deploy(settings, force="--force" in argv)
+    except TerraformFailed as e:
+        if not e.lost_answer:
+            raise SystemExit(str(e)) from None
+        # Terraform cannot adopt a resource it never heard was made; a new estate starts from nothing.
+        print(f"{e}\n\nthe estate made a resource whose answer Terraform did not get (the SDK's retry then "
+              "found it there, above): starting a new estate and applying again, once", flush=True)
+        from . import ctl
+
+        if ctl.down(settings) != 0 or ctl.up(settings) != 0:
+            return 1
+        try:
+            deploy(settings, force=True)
+        except TerraformFailed as again:
+            raise SystemExit(str(again)) from None
     return 0
 
 

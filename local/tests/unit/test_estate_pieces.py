@@ -174,3 +174,46 @@ def test_a_function_url_listener_answers_a_hundred_simultaneous_connections():
     failed = [r for r in results if r != (200, b"ok")]
     assert not failed, f"{len(failed)} of {n} connections not answered: {failed[:3]}"
     assert elapsed < 10, f"{n} connections took {elapsed:.1f} s: the listener's backlog overflowed"
+
+
+def _sdk_call(invocation: str, attempt: int, body: bytes = b"Action=CreateRole&RoleName=r") -> dict:
+    import io
+
+    return {"REQUEST_METHOD": "POST", "PATH_INFO": "/", "HTTP_AMZ_SDK_INVOCATION_ID": invocation,
+            "HTTP_AMZ_SDK_REQUEST": f"attempt={attempt}; max=25", "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body)}
+
+
+def test_a_retried_call_is_logged_with_what_its_first_attempt_got(caplog):
+    from bbws_local.gateway import Retries
+
+    retries, answered = Retries(), []
+    start = retries.watching(_sdk_call("inv-1", 1), lambda status, headers: answered.append(status))
+    start("200 OK", [])
+    retries.watching(_sdk_call("inv-2", 1), lambda *a: None)  # never answered
+    with caplog.at_level("WARNING", logger="bbws_local.gateway"):
+        retries.watching(_sdk_call("inv-1", 2), lambda *a: None)
+        retries.watching(_sdk_call("inv-2", 2), lambda *a: None)
+        retries.watching(_sdk_call("inv-3", 3), lambda *a: None)
+        retries.watching(_sdk_call("inv-4", 1), lambda *a: None)
+    assert answered == ["200 OK"]
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3, lines
+    assert "attempt 2 of POST / CreateRole (invocation inv-1); the first attempt was answered 200 OK" in lines[0]
+    assert lines[1].endswith("the first attempt has not been answered yet")
+    assert lines[2].endswith("the first attempt was not seen by this estate")
+
+
+def test_a_failed_apply_is_explained_by_the_estate_log_lines_after_it_started(tmp_path):
+    from bbws_local.pipeline import estate_log_since
+
+    log = tmp_path / "server.log"
+    log.write_text("old WARNING bbws_local.gateway SDK retry: attempt 2 of an earlier apply\n")
+    offset = log.stat().st_size
+    with log.open("a") as f:
+        f.write("INFO listening\nWARNING bbws_local.gateway SDK retry: attempt 2 of POST / CreateRole\n"
+                "ERROR werkzeug Error on request:\nTraceback (most recent call last):\n  File x\n")
+    assert estate_log_since(log, offset) == [
+        "WARNING bbws_local.gateway SDK retry: attempt 2 of POST / CreateRole",
+        "ERROR werkzeug Error on request:", "Traceback (most recent call last):"]
+    assert estate_log_since(tmp_path / "missing.log", 0) == []
