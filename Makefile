@@ -132,10 +132,11 @@ unit: prereqs ## Rust unit tests (no AWS)
 	$(CLIPPY_WRAP) cargo test -p bbws-domain $(RUST_TESTS)
 
 # The auditors' command (crates/bbws-report), built as `make clippy` builds the workspace (the same
-# wrapper and profile, so the same artifacts: after clippy it is already there). The estate test
-# tests/test_report_metrics.py runs it.
+# wrapper, profile and package selection, so the same artifacts: after clippy there is nothing to do;
+# `-p bbws-report` would resolve the dependencies' features for that package alone and compile the AWS
+# SDK again, seven minutes of a cold `make test`). The estate test tests/test_report_metrics.py runs it.
 report: prereqs ## build the auditors' command: target/x86_64-unknown-linux-gnu/release/bbws-report
-	$(CLIPPY_WRAP) cargo build -p bbws-report $(RUST_TESTS)
+	$(CLIPPY_WRAP) cargo build --workspace $(RUST_TESTS)
 
 # local/tests/unit has a conftest of its own that needs no estate (local/tests' conftest leaves it out).
 unit-py: prereqs venv ## Python unit tests of local/ (no estate)
