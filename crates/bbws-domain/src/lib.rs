@@ -21,6 +21,8 @@
 //! - [`rollback`]: a manual rollback's request, plan and target version (§6);
 //! - [`stage`]: the step an execution failed at and the error name it then ends with;
 //! - [`steps`]: the data one step of a promotion hands to the next;
+//! - [`tenant`]: Terraform GitOps tenants: the request, a plan's summary and "DESTROY is blocked in
+//!   PROD" (§3.2.4, §4.3.4, §6.2.3);
 //! - [`errors`]: stable error names and field errors;
 //! - [`evidence`]: the §7 checklists filled from an execution's facts, and release notes;
 //! - [`delivery`]: delivery metrics from the deployment records (frequency, lead time, change
@@ -51,6 +53,7 @@ pub mod rollback;
 pub mod served;
 pub mod stage;
 pub mod steps;
+pub mod tenant;
 pub mod watch;
 pub mod windows;
 
