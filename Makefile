@@ -26,7 +26,7 @@ TF_PLUGIN_FLAG := $(if $(BBWS_TF_PLUGIN_DIR),$(if $(wildcard $(BBWS_TF_PLUGIN_DI
 export PYTHONPATH := $(CURDIR)/local
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: help prereqs venv npm lambdas estate up up-2 down status env mail demo demo-release showcase test lint fmt-check \
+.PHONY: help prereqs venv npm lambdas estate up up-2 up-3 down status env mail demo demo-release showcase test lint fmt-check \
         clippy unit unit-py report test-local tf-check asl-check checkov deny actionlint chromium faults soak bench
 
 help: ## list the targets
@@ -73,19 +73,25 @@ up: prereqs lambdas estate ## the local estate with the pipeline applied to DEV,
 	@$(PY) -m bbws_local.pipeline
 	@$(PY) -m bbws_local.ctl env
 
-# A second estate of its own port and state directory, with the pipeline applied as `up` applies it:
-# `test-local` runs part of the pipeline tests there, beside the others (a promotion's tests mostly
+# Two more estates, each of its own port and state directory, with the pipeline applied as `up` applies
+# it: `test-local` runs part of the pipeline tests on each, beside the others (a promotion's tests mostly
 # wait on Wait states, mail and Retry backoff, and the tests of one estate run one at a time: they
-# share its configuration, its locks and its faults). Nothing else uses it.
+# share its configuration, its locks and its faults). Nothing else uses them.
 ESTATE_2_PORT := 7566
 ESTATE_2 := BBWS_LOCAL_PORT=$(ESTATE_2_PORT) BBWS_LOCAL_STATE=$(CURDIR)/local/.state-2
+ESTATE_3_PORT := 5566
+ESTATE_3 := BBWS_LOCAL_PORT=$(ESTATE_3_PORT) BBWS_LOCAL_STATE=$(CURDIR)/local/.state-3
 up-2: prereqs lambdas venv npm
 	@$(ESTATE_2) $(PY) -m bbws_local.ctl up
 	@$(ESTATE_2) $(PY) -m bbws_local.pipeline
+up-3: prereqs lambdas venv npm
+	@$(ESTATE_3) $(PY) -m bbws_local.ctl up
+	@$(ESTATE_3) $(PY) -m bbws_local.pipeline
 
-down: prereqs venv ## stop the local estate (and the tests' second one) and every process it started
+down: prereqs venv ## stop the local estate (and the tests' other two) and every process it started
 	@$(PY) -m bbws_local.ctl down
 	@if [ -d local/.state-2 ]; then $(ESTATE_2) $(PY) -m bbws_local.ctl down; fi
+	@if [ -d local/.state-3 ]; then $(ESTATE_3) $(PY) -m bbws_local.ctl down; fi
 
 status: prereqs venv ## what the local estate runs now
 	@$(PY) -m bbws_local.ctl status
@@ -168,28 +174,35 @@ chromium: ## headless Chromium for the approval page's screenshot tests (Debian'
 # The estate's tests that read the applied pipeline and the seeded services (a second plan, each
 # service's health) run first, while nothing has changed them; then the other estate tests beside the
 # pipeline's tests (each estate test names its own resources). The pipeline's tests run one at a time
-# on an estate, in two lanes: PIPELINE_TESTS_2 on the second estate (`up-2`) from the start, the rest on
-# this one. Last the tests that provoke IAM refusals on purpose (marked iam_denials), alone, since a
-# refusal provoked by one suite would be unexpected in the other. Each lane prints its report when the
-# lanes have ended.
-# Balanced by their durations (about 215 s of the 385 s); test_zz_least_privilege replays the calls both
-# estates recorded, so it runs when both lanes have ended.
-PIPELINE_TESTS_2 := $(addprefix tests/,test_fault_matrix.py test_release.py test_promote_rejection.py \
-                    test_state_machine_inputs.py test_promote_rollback.py test_watch.py test_watch_rollback.py)
+# on an estate, in three lanes: PIPELINE_TESTS_2 on the second estate (`up-2`; test_watch_rollback.py
+# last, see its docstring) and PIPELINE_TESTS_3 on the third (`up-3`) from the start, the rest on this
+# one. Last the tests that provoke IAM refusals on purpose (marked iam_denials), alone, since a refusal
+# provoked by one suite would be unexpected in the others. Each lane prints its report when the lanes have ended, and writes its JUnit report (each
+# test's duration) to the state directory of its estate: the lanes are balanced by those durations.
+# test_zz_least_privilege replays the calls the three estates recorded, so it runs when all have ended.
+PIPELINE_TESTS_2 := $(addprefix tests/,test_release.py test_promote_rejection.py test_promote_rollback.py \
+                    test_rollback.py test_evidence.py test_watch_rollback.py)
+PIPELINE_TESTS_3 := $(addprefix tests/,test_fault_matrix.py test_watch.py test_state_machine_inputs.py)
 LAST_PIPELINE_TEST := tests/test_zz_least_privilege.py
-test-local: prereqs up up-2 chromium report ## integration tests on the local estate (boto3, real HTTP)
-	@echo "test-local: $(PIPELINE_TESTS_2) on the second estate, the other tests on this one"
-	@$(ESTATE_2) $(PYTEST) --durations=5 -m "not iam_denials" $(PIPELINE_TESTS_2) > $(STATE)/lane-2.log 2>&1 & \
-	lane2=$$!; \
+LANE_REPORT = --durations=5 --junitxml=$(1)/lanes.xml
+test-local: prereqs up up-2 up-3 chromium report ## integration tests on the local estate (boto3, real HTTP)
+	@echo "test-local: $(PIPELINE_TESTS_2) on the second estate, $(PIPELINE_TESTS_3) on the third, the other tests on this one"
+	@$(ESTATE_2) $(PYTEST) $(call LANE_REPORT,local/.state-2) -m "not iam_denials" $(PIPELINE_TESTS_2) \
+	  > local/.state-2/lane.log 2>&1 & lane2=$$!; \
+	$(ESTATE_3) $(PYTEST) $(call LANE_REPORT,local/.state-3) -m "not iam_denials" $(PIPELINE_TESTS_3) \
+	  > local/.state-3/lane.log 2>&1 & lane3=$$!; \
 	$(PYTEST) -m pipeline_state local/tests; state=$$?; \
 	$(PYTEST) -m "not pipeline_state and not iam_denials" local/tests > $(STATE)/local-tests.log 2>&1 & \
 	estate=$$!; \
-	$(PYTEST) --durations=5 -m "not iam_denials" tests $(addprefix --ignore=,$(PIPELINE_TESTS_2) $(LAST_PIPELINE_TEST)); \
+	$(PYTEST) $(call LANE_REPORT,$(STATE)) -m "not iam_denials" tests \
+	  $(addprefix --ignore=,$(PIPELINE_TESTS_2) $(PIPELINE_TESTS_3) $(LAST_PIPELINE_TEST)); \
 	pipeline=$$?; \
 	wait $$estate; local=$$?; echo "== local/tests"; cat $(STATE)/local-tests.log; \
-	wait $$lane2; second=$$?; echo "== $(PIPELINE_TESTS_2) (second estate)"; cat $(STATE)/lane-2.log; \
-	[ $$state -eq 0 ] && [ $$pipeline -eq 0 ] && [ $$local -eq 0 ] && [ $$second -eq 0 ]
-	BBWS_REPLAY_ALSO=http://127.0.0.1:$(ESTATE_2_PORT) $(PYTEST) $(LAST_PIPELINE_TEST)
+	wait $$lane2; second=$$?; echo "== $(PIPELINE_TESTS_2) (second estate)"; cat local/.state-2/lane.log; \
+	wait $$lane3; third=$$?; echo "== $(PIPELINE_TESTS_3) (third estate)"; cat local/.state-3/lane.log; \
+	$(PY) local/lane_durations.py $(STATE)/lanes.xml local/.state-2/lanes.xml local/.state-3/lanes.xml; \
+	[ $$state -eq 0 ] && [ $$pipeline -eq 0 ] && [ $$local -eq 0 ] && [ $$second -eq 0 ] && [ $$third -eq 0 ]
+	BBWS_REPLAY_ALSO=http://127.0.0.1:$(ESTATE_2_PORT),http://127.0.0.1:$(ESTATE_3_PORT) $(PYTEST) $(LAST_PIPELINE_TEST)
 	@for suite in local/tests tests; do \
 	  $(PYTEST) -m "iam_denials and not pipeline_state" $$suite; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc; \
 	done
@@ -235,8 +248,8 @@ lint: prereqs fmt-check clippy tf-check asl-check checkov deny actionlint ## the
 # side by side: the Rust build takes both cores for minutes while the applies, the installs and the
 # other checks mostly wait on one; each prints its output when it ends. Then, one after the other,
 # tf-check (it initialises the roots the applies use), the unit tests and the integration tests.
-PHASE_ONE := fmt-check clippy asl-check checkov deny actionlint chromium up up-2
+PHASE_ONE := fmt-check clippy asl-check checkov deny actionlint chromium up up-2 up-3
 test: prereqs ## everything CI runs
 	@echo "make test: $(PHASE_ONE) side by side (each prints its output when it ends)"
-	@$(MAKE) --no-print-directory -j4 --output-sync=target $(PHASE_ONE)
+	@$(MAKE) --no-print-directory -j5 --output-sync=target $(PHASE_ONE)
 	@$(MAKE) --no-print-directory tf-check unit unit-py test-local

@@ -4,7 +4,7 @@ the watch function's deployed configuration) judge the promoted versions with th
 aliases and alarms, and keep each result on the deployment record.
 
 A failed check in SIT, and the rollback it starts, are in test_watch_rollback.py: its errors count against the
-service's SIT -> PROD stability for 24 hours, so it runs on the second estate of `make test`.
+service's SIT -> PROD stability for 24 hours, so it runs last on the second estate of `make test`.
 """
 from __future__ import annotations
 

@@ -48,8 +48,8 @@ FUNCTIONS = ("preflight", "backup-alias", "deploy", "monitor", "rollback", "reco
 
 
 # The estates whose recorded calls are replayed: this one, and any other the scenarios ran part of
-# their work on (`make test-local` runs the pipeline's tests in two lanes, one per estate), named in
-# BBWS_REPLAY_ALSO (comma-separated endpoints). Both are applied from the same Terraform.
+# their work on (`make test-local` runs the pipeline's tests in three lanes, one per estate), named in
+# BBWS_REPLAY_ALSO (comma-separated endpoints). All are applied from the same Terraform.
 ESTATES = [ph.SETTINGS.endpoint, *filter(None, os.environ.get("BBWS_REPLAY_ALSO", "").split(","))]
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from bbws_local.mailbox import Mailbox, sns_email_body
@@ -217,3 +219,23 @@ def test_a_failed_apply_is_explained_by_the_estate_log_lines_after_it_started(tm
         "WARNING bbws_local.gateway SDK retry: attempt 2 of POST / CreateRole",
         "ERROR werkzeug Error on request:", "Traceback (most recent call last):"]
     assert estate_log_since(tmp_path / "missing.log", 0) == []
+
+
+def test_lane_durations_sum_each_test_file_of_a_junit_report(tmp_path, capsys):
+    sys_path = str(Path(__file__).resolve().parents[2])
+    if sys_path not in sys.path:
+        sys.path.insert(0, sys_path)
+    import lane_durations
+
+    report = tmp_path / "lanes.xml"
+    report.write_text(
+        '<testsuites><testsuite name="pytest">'
+        '<testcase classname="tests.test_watch" name="a" time="10.5"/>'
+        '<testcase classname="tests.test_watch" name="b" time="2.5"/>'
+        '<testcase classname="test_release.TestX" name="c" time="20"/>'
+        '</testsuite></testsuites>')
+    assert lane_durations.file_seconds(report) == {"test_watch.py": 13.0, "test_release.py": 20.0}
+    lane_durations.main([str(report), str(tmp_path / "absent.xml")])
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["lane 1: 33 s in tests: test_release.py 20 s, test_watch.py 13 s",
+                   f"lane 2: no report at {tmp_path / 'absent.xml'}"]
