@@ -181,8 +181,10 @@ chromium: ## headless Chromium for the approval page's screenshot tests (Debian'
 # test's duration) to the state directory of its estate: the lanes are balanced by those durations.
 # test_zz_least_privilege replays the calls the three estates recorded, so it runs when all have ended.
 PIPELINE_TESTS_2 := $(addprefix tests/,test_release.py test_promote_rejection.py test_promote_rollback.py \
-                    test_rollback.py test_evidence.py test_watch_rollback.py)
-PIPELINE_TESTS_3 := $(addprefix tests/,test_fault_matrix.py test_watch.py test_state_machine_inputs.py)
+                    test_rollback.py test_evidence.py test_state_machine_inputs.py test_watch.py \
+                    test_watch_rollback.py)
+PIPELINE_TESTS_3 := $(addprefix tests/,test_fault_matrix.py test_approval.py test_approval_page.py \
+                    test_promote_lock.py)
 LAST_PIPELINE_TEST := tests/test_zz_least_privilege.py
 LANE_REPORT = --durations=5 --junitxml=$(1)/lanes.xml
 test-local: prereqs up up-2 up-3 chromium report ## integration tests on the local estate (boto3, real HTTP)
