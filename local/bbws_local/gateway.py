@@ -121,7 +121,9 @@ class Retries:
 
     def __init__(self, size: int = 20_000) -> None:
         self._lock = threading.Lock()
-        self._first: collections.OrderedDict[str, str] = collections.OrderedDict()
+        # invocation -> (when its first attempt arrived, its status or None, when it was answered or None)
+        self._first: collections.OrderedDict[str, tuple[float, str | None, float | None]] = \
+            collections.OrderedDict()
         self._size = size
 
     def watching(self, environ: dict[str, Any], start: StartResponse) -> StartResponse:
@@ -134,12 +136,13 @@ class Retries:
         what = " ".join(part for part in (environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"),
                                           environ.get("HTTP_X_AMZ_TARGET"),
                                           action.group(1).decode() if action else None) if part)
+        now = time.monotonic()
         with self._lock:
             if attempt > 1:
                 LOG.warning("SDK retry: attempt %d of %s (invocation %s); the first attempt %s", attempt, what,
-                            invocation, self._first.get(invocation, "was not seen by this estate"))
+                            invocation, self._told(self._first.get(invocation), now))
             elif invocation not in self._first:
-                self._first[invocation] = "has not been answered yet"
+                self._first[invocation] = (now, None, None)
                 while len(self._first) > self._size:
                     self._first.popitem(last=False)
 
@@ -147,10 +150,22 @@ class Retries:
             if attempt == 1:
                 with self._lock:
                     if invocation in self._first:
-                        self._first[invocation] = f"was answered {status}"
+                        self._first[invocation] = (self._first[invocation][0], status, time.monotonic())
             return start(status, headers, *rest)
 
         return watched_start
+
+    @staticmethod
+    def _told(first: tuple[float, str | None, float | None] | None, now: float) -> str:
+        """What became of a first attempt, with its times (a client that gave up waiting retries
+        after its own timeout; an answer lost on the way back is retried at once)."""
+        if first is None:
+            return "was not seen by this estate"
+        arrived, status, answered = first
+        if status is None or answered is None:
+            return f"(arrived {now - arrived:.1f} s before this one) has not been answered yet"
+        return (f"(arrived {now - arrived:.1f} s before this one) was answered {status} "
+                f"after {answered - arrived:.1f} s")
 
 
 class Gateway:
