@@ -661,9 +661,13 @@ class Build:
                 reader.join(timeout=5)
                 return ("TIMED_OUT", "BUILD_TIMED_OUT",
                         f"Build has timed out. Build timeout: {self.record['timeoutInMinutes']} minutes")
+            if self._pending_lines and time.time() - self._last_flush >= LOG_FLUSH_SECONDS:
+                self.flush_logs()  # a quiet command's first lines reach the log while it runs
             time.sleep(0.05)
         reader.join(timeout=5)
         self.proc = None
+        if self.stop_requested.is_set():
+            raise Stopped()  # killed by StopBuild before this loop saw the request
         if proc.returncode == 0:
             return None
         return ("FAILED", "COMMAND_EXECUTION_ERROR",
