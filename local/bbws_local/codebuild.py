@@ -118,6 +118,12 @@ def parse_buildspec(text: str) -> Buildspec:
     env = doc.get("env") or {}
     if not isinstance(env, dict):
         raise BuildspecError("env: a mapping is expected")
+    unsupported = [k for k in ("secrets-manager", "run-as") if env.get(k) is not None]
+    if env.get("shell") not in (None, "bash"):
+        unsupported.append("shell")
+    if unsupported:
+        raise BuildspecError(f"env.{unsupported[0]}: not run by the local estate (commands run in bash as the "
+                             f"estate's user; variables come from env.variables and env.parameter-store)")
     phases_doc = doc.get("phases") or {}
     if not isinstance(phases_doc, dict):
         raise BuildspecError("phases: a mapping of install, pre_build, build, post_build is expected")

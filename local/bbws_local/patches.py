@@ -83,6 +83,22 @@ The patches, by what AWS does that moto 5.2.5 does not:
 24. s3-bucket-policy     A bucket policy is evaluated with its conditions (iam-simulate, aws:SecureTransport
                          true): its explicit Deny refuses anyone, the admin user too; moto ignored conditions,
                          so a TLS-only statement refused every object call.
+25. codebuild-builds     StartBuild runs the build (codebuild.py): the buildspec's phases as local processes
+                         with the service role's credentials, a GITHUB source cloned from a registered local
+                         repository at the requested version, logs in CloudWatch Logs written as the role;
+                         BatchGetBuilds reports its phases and status as they happen, StopBuild stops it
+                         (moto marked every build SUCCEEDED at the first BatchGetBuilds, ran nothing, and
+                         ignored buildspecOverride and environmentVariablesOverride). CreateProject takes a
+                         NO_SOURCE project without a location (moto required one for every source type).
+26. sfn-codebuild        `arn:aws:states:::codebuild:startBuild(.sync)` and the other CodeBuild tasks
+                         (sfn_codebuild.py): PascalCase parameters, `{"Build": ...}` output, `.sync` waits for
+                         the build (moto forwarded the call as an unsupported service, without .sync); a
+                         state machine with a `.sync` task whose role may not manage the rule Step Functions
+                         needs is refused at CreateStateMachine/UpdateStateMachine, as on AWS.
+27. ecs-service-counts   DescribeServices reports a service's tasks starting: runningCount reaches
+                         desiredCount a moment after CreateService/UpdateService and the deployment becomes
+                         COMPLETED (moto: 0 running for ever after CreateService, the new count at once after
+                         UpdateService with a stale deployment); `/_local/ecs/hold` keeps it below (ecs.py).
 """
 from __future__ import annotations
 
