@@ -23,7 +23,10 @@ runs the build in a background thread, the way CodeBuild runs it in a container:
   IAM layer. Nothing of the estate's own environment is passed on.
 - Logs: the build's output goes to CloudWatch Logs, group `/aws/codebuild/<project>`, stream `<build
   uuid>`, written with the service role's credentials as CodeBuild writes them: a role that may not
-  create the stream or put events fails the build with ACCESS_DENIED.
+  create the stream fails the build in QUEUED with CodeBuild's ACCESS_DENIED sentence (CodeBuild reports
+  "Phase: QUEUED, Code: ACCESS_DENIED, Message: Service role ... does not allow AWS CodeBuild to create
+  Amazon CloudWatch Logs log streams for build ... Error message: <IAM's sentence>"). A Parameter Store
+  value the role may not read fails DOWNLOAD_SOURCE with "Decrypted Variables Error", as CodeBuild does.
 
 A build that is stopped (StopBuild, the estate stopping) has its process group killed.
 """
@@ -308,6 +311,7 @@ class Build:
         self.proc: subprocess.Popen | None = None
         self.done = threading.Event()
         self._pending_lines: list[tuple[int, str]] = []
+        self._flush_lock = threading.Lock()  # one PutLogEvents at a time, in order
         self._last_flush = 0.0
         self._logs_client: Any = None
         self._failed = False
@@ -348,9 +352,10 @@ class Build:
 
     @staticmethod
     def _phases_done_at_start(record: dict[str, Any], now: datetime) -> None:
-        for phase in ("SUBMITTED", "QUEUED"):
-            record["phases"].append({"phaseType": phase, "phaseStatus": "SUCCEEDED", "startTime": now,
-                                     "endTime": now, "durationInSeconds": 0})
+        record["phases"].append({"phaseType": "SUBMITTED", "phaseStatus": "SUCCEEDED", "startTime": now,
+                                 "endTime": now, "durationInSeconds": 0})
+        record["phases"].append({"phaseType": "QUEUED", "startTime": now})
+        record["currentPhase"] = "QUEUED"
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -360,7 +365,7 @@ class Build:
         with self.lock:
             self.record["currentPhase"] = phase
             self.record["phases"].append({"phaseType": phase, "startTime": _now()})
-        if phase not in ("PROVISIONING", "COMPLETED"):
+        if phase != "COMPLETED":
             self.log(_container_line(f"Entering phase {phase}"))
 
     def _end(self, status: str, code: str = "", message: str = "") -> None:
@@ -392,6 +397,10 @@ class Build:
             self.flush_logs()
 
     def flush_logs(self) -> None:
+        with self._flush_lock:
+            self._flush_logs()
+
+    def _flush_logs(self) -> None:
         with self.lock:
             lines, self._pending_lines = self._pending_lines, []
         self._last_flush = time.time()
@@ -437,10 +446,12 @@ class Build:
             raise Stopped()
 
     def _run(self) -> None:
-        self._begin("PROVISIONING")
-        env = self._provision()
+        env = self._queue()
         if env is None:
             return
+        self._end("SUCCEEDED")
+        self._check_stop()
+        self._begin("PROVISIONING")
         self._end("SUCCEEDED")
         self._check_stop()
         self._begin("DOWNLOAD_SOURCE")
@@ -457,18 +468,20 @@ class Build:
         self._end("SUCCEEDED")
         self._finish("FAILED")
 
-    def _provision(self) -> dict[str, str] | None:
+    def _queue(self) -> dict[str, str] | None:
+        """QUEUED: CodeBuild assumes the service role and opens the build's log stream with it; a role it
+        cannot use fails the build there (ACCESS_DENIED, then COMPLETED, as CodeBuild reports it)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.src.mkdir(parents=True, exist_ok=True)
         role = self.project.get("serviceRole") or ""
         try:
             self.creds = self.builds.credentials(self.account, self.region, role, f"AWSCodeBuild-{self.uuid}")
+            problem = self._open_logs(role)
         except Exception as e:
-            self._fail_early("ACCESS_DENIED", f"Service role {role} could not be assumed: {e}")
-            return None
-        problem = self._open_logs(role)
+            problem = f"Service role {role} could not be assumed by AWS CodeBuild: {e}"
         if problem:
-            self._fail_early("ACCESS_DENIED", problem)
+            self._end("FAILED", "ACCESS_DENIED", problem)
+            self._finish("FAILED")
             return None
         return self._base_env()
 
@@ -561,7 +574,11 @@ class Build:
         for name, parameter in spec.parameter_store.items():
             merged[name] = ("PARAMETER_STORE", parameter)
         wanted = sorted({v for t, v in merged.values() if t == "PARAMETER_STORE"})
-        values = self._parameters(wanted) if wanted else {}
+        self.log(_container_line("Processing environment variables"))
+        values = {}
+        if wanted:
+            self.log(_container_line("Decrypting parameter store environment variables"))
+            values = self._parameters(wanted)
         out = dict(env)
         for name, (kind, value) in merged.items():
             out[name] = values[value] if kind == "PARAMETER_STORE" else value
@@ -593,7 +610,7 @@ class Build:
             except ClientError as e:
                 raise ParameterError(f"{e.response['Error']['Code']}: {e.response['Error'].get('Message', '')}")
             if got.get("InvalidParameters"):
-                raise ParameterError(f"invalid parameters: {', '.join(got['InvalidParameters'])}")
+                raise ParameterError(f"parameter does not exist: {got['InvalidParameters'][0]}")
             values.update({p["Name"]: p["Value"] for p in got["Parameters"]})
         return values
 

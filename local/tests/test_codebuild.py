@@ -131,6 +131,7 @@ def test_a_build_runs_its_buildspec_as_the_service_role(dev, bucket, build_role,
         "python3 -c \"import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])\"",
         f"aws s3 cp \"$CODEBUILD_SRC_DIR/../aws-config\" s3://{bucket}/out/cli.txt --only-show-errors",
         f"python3 -c \"import boto3; boto3.client('s3').put_object(Bucket='{bucket}', Key='out/sdk.txt', Body=b'ok')\"",
+        "terraform version && git --version",
     ]))
     started = dev.client("codebuild").start_build(projectName=name)["build"]
     assert started["buildStatus"] == "IN_PROGRESS" and not started["buildComplete"]
@@ -150,6 +151,7 @@ def test_a_build_runs_its_buildspec_as_the_service_role(dev, bucket, build_role,
     role_name = role.rsplit("/", 1)[-1]
     assert f"arn:aws:sts::{account}:assumed-role/{role_name}/AWSCodeBuild-{uuid}" in text
     assert "Phase complete: BUILD State: SUCCEEDED" in text
+    assert "Terraform v" in text and "git version" in text
     s3 = dev.client("s3")
     assert s3.get_object(Bucket=bucket, Key="out/sdk.txt")["Body"].read() == b"ok"
     s3.head_object(Bucket=bucket, Key="out/cli.txt")
@@ -170,18 +172,22 @@ def test_a_role_without_the_permission_gets_access_denied_and_a_failed_build(dev
     assert expect_denials(1)
 
 
-def test_a_role_that_may_not_write_its_logs_fails_the_build_in_provisioning(dev, build_role, project,
-                                                                            expect_denials):
+def test_a_role_that_may_not_write_its_logs_fails_the_build_while_queued(dev, build_role, project,
+                                                                         expect_denials):
     name = project(build_role(logs=False), spec(["echo never"]))
     build = wait_build(dev, dev.client("codebuild").start_build(projectName=name)["build"]["id"])
     assert build["buildStatus"] == "FAILED"
-    provisioning = phase(build, "PROVISIONING")
-    assert provisioning["phaseStatus"] == "FAILED"
-    context = provisioning["contexts"][0]
+    queued = phase(build, "QUEUED")
+    assert queued["phaseStatus"] == "FAILED"
+    context = queued["contexts"][0]
     assert context["statusCode"] == "ACCESS_DENIED"
-    assert "does not allow AWS CodeBuild to create Amazon CloudWatch Logs log streams" in context["message"]
-    assert "logs:CreateLogStream" in context["message"]
-    assert "BUILD" not in phase_types(build)
+    uuid = build["id"].split(":", 1)[1]
+    assert context["message"].startswith(
+        f"Service role {build['serviceRole']} does not allow AWS CodeBuild to create Amazon CloudWatch Logs log "
+        f"streams for build {build['arn']}. Error message: User: ")
+    assert (f"is not authorized to perform: logs:CreateLogStream on resource: arn:aws:logs:{REGION}:"
+            f"{_account(dev)}:log-group:/aws/codebuild/{name}:log-stream:{uuid}") in context["message"]
+    assert phase_types(build) == ["SUBMITTED", "QUEUED", "COMPLETED"]
     assert expect_denials(at_least=1)
 
 
@@ -265,7 +271,10 @@ def test_a_parameter_the_role_may_not_read_fails_the_build(dev, build_role, proj
     build = wait_build(dev, build["id"])
     assert build["buildStatus"] == "FAILED"
     download = phase(build, "DOWNLOAD_SOURCE")
-    assert download["phaseStatus"] == "FAILED" and "ssm:GetParameters" in download["contexts"][0]["message"]
+    assert download["phaseStatus"] == "FAILED"
+    assert download["contexts"][0]["statusCode"] == "Decrypted Variables Error"
+    assert download["contexts"][0]["message"].startswith("AccessDeniedException: User: ")
+    assert "ssm:GetParameters" in download["contexts"][0]["message"]
     assert expect_denials(1)
 
 
@@ -293,6 +302,8 @@ def test_stop_build_stops_the_process(dev, build_role, project, tmp_path):
                                           if _stream_exists(dev, name, build_id) else ""):
         assert time.time() < deadline
         time.sleep(0.2)
+    running = cb.batch_get_builds(ids=[build_id])["builds"][0]
+    assert (running["buildStatus"], running["currentPhase"], running["buildComplete"]) == ("IN_PROGRESS", "BUILD", False)
     stopped = cb.stop_build(id=build_id)["build"]
     assert stopped["buildStatus"] == "STOPPED" and stopped["buildComplete"]
     assert phase(stopped, "BUILD")["phaseStatus"] == "STOPPED"
@@ -300,7 +311,11 @@ def test_stop_build_stops_the_process(dev, build_role, project, tmp_path):
 
 
 def _stream_exists(session: boto3.Session, project_name: str, build_id: str) -> bool:
-    streams = session.client("logs").describe_log_streams(logGroupName=f"/aws/codebuild/{project_name}")
+    logs = session.client("logs")
+    try:
+        streams = logs.describe_log_streams(logGroupName=f"/aws/codebuild/{project_name}")
+    except logs.exceptions.ResourceNotFoundException:
+        return False  # the build has not opened its log yet
     return any(s["logStreamName"] == build_id.split(":")[1] for s in streams["logStreams"])
 
 
@@ -503,6 +518,21 @@ def test_the_task_timeout_stops_the_build(dev, build_role, project):
     assert cb.batch_get_builds(ids=[build_id])["builds"][0]["buildStatus"] == "STOPPED"
 
 
+def test_a_heartbeat_the_build_cannot_send_times_the_task_out_and_stops_the_build(dev, build_role, project):
+    name = project(build_role(), spec(["sleep 30"]))
+    sfn, cb = dev.client("stepfunctions"), dev.client("codebuild")
+    arn = sfn.create_state_machine(name=unique("cb-heartbeat"), roleArn=_sfn_role(dev),
+                                   definition=_machine(name, HeartbeatSeconds=1, TimeoutSeconds=60))["stateMachineArn"]
+    done = wait_execution(dev, sfn.start_execution(stateMachineArn=arn, input='{"greeting": "x"}')["executionArn"])
+    assert done["status"] == "FAILED" and done["error"] == "States.HeartbeatTimeout"
+    build_id = cb.list_builds_for_project(projectName=name)["ids"][0]
+    deadline = time.time() + 15
+    while not cb.batch_get_builds(ids=[build_id])["builds"][0]["buildComplete"]:
+        assert time.time() < deadline, "the build still runs after its task timed out"
+        time.sleep(0.2)
+    assert cb.batch_get_builds(ids=[build_id])["builds"][0]["buildStatus"] == "STOPPED"
+
+
 # ---------------------------------------------------------------------------------------------------
 # ECS services
 # ---------------------------------------------------------------------------------------------------
@@ -546,6 +576,17 @@ def test_an_ecs_service_reaches_its_desired_count_and_completes_its_deployment(d
     assert scaling["deployments"][0]["rolloutState"] == "IN_PROGRESS"
     time.sleep(1.2)
     assert _describe(dev, cluster, service)["runningCount"] == 3
+    family = settled["taskDefinition"].rsplit("/", 1)[-1].split(":")[0]
+    ecs = dev.client("ecs")
+    revision = ecs.register_task_definition(family=family, containerDefinitions=[
+        {"name": "app", "image": "public.ecr.aws/docker/library/busybox:1.36", "memory": 128}])["taskDefinition"]
+    ecs.update_service(cluster=cluster, service=service, taskDefinition=revision["taskDefinitionArn"])
+    redeploying = _describe(dev, cluster, service)
+    assert redeploying["deployments"][0]["id"] != deployment["id"]
+    assert redeploying["deployments"][0]["rolloutState"] == "IN_PROGRESS"
+    assert redeploying["deployments"][0]["taskDefinition"] == revision["taskDefinitionArn"]
+    time.sleep(1.2)
+    assert _describe(dev, cluster, service)["deployments"][0]["rolloutState"] == "COMPLETED"
 
 
 def test_a_held_service_stays_below_its_desired_count(dev, ecs_service):
