@@ -89,7 +89,8 @@ The patches, by what AWS does that moto 5.2.5 does not:
                          BatchGetBuilds reports its phases and status as they happen, StopBuild stops it
                          (moto marked every build SUCCEEDED at the first BatchGetBuilds, ran nothing, and
                          ignored buildspecOverride and environmentVariablesOverride). CreateProject takes a
-                         NO_SOURCE project without a location (moto required one for every source type).
+                         NO_SOURCE project without a location (moto required one for every source type);
+                         UpdateProject answers (moto has none), so Terraform can change a project.
 26. sfn-codebuild        `arn:aws:states:::codebuild:startBuild(.sync)` and the other CodeBuild tasks
                          (sfn_codebuild.py): PascalCase parameters, `{"Build": ...}` output, `.sync` waits for
                          the build (moto forwarded the call as an unsupported service, without .sync); a
@@ -240,6 +241,7 @@ PATCHES: list[Patch] = [
           "046241374f0f9038e28aaf87b08e5774ca1ffef668d33fbdeee3811e276ccbcd"),
     Patch("codebuild-stop-build", "moto.codebuild.responses", "CodeBuildResponse.stop_build",
           "a37ab21f9121a88bc7cbf40ae9f1000cd014eee1e27b97dfefc0bff2b0e22742"),
+    Patch("codebuild-update-project", "moto.codebuild.responses", "CodeBuildResponse.update_project", ABSENT),
     Patch("codebuild-no-source", "moto.codebuild.responses", "_validate_required_params_source",
           "4681936da4bcdc73f17ba4c0439156939fc95b5c4a8ff6405003bf1c88022b3a"),
     Patch("sfn-codebuild", _SFN_TASK + ".state_task_service_factory", "state_task_service_for",
@@ -1542,6 +1544,42 @@ def _codebuild_validate_source(source: dict[str, Any]) -> None:
         raise InvalidInputException("Project source location is required")
 
 
+# Fields UpdateProject changes; the others of the request (`name`) name the project.
+_PROJECT_FIELDS = ("description", "source", "secondarySources", "sourceVersion", "secondarySourceVersions",
+                   "artifacts", "secondaryArtifacts", "cache", "environment", "serviceRole", "timeoutInMinutes",
+                   "queuedTimeoutInMinutes", "encryptionKey", "tags", "vpcConfig", "badgeEnabled", "logsConfig",
+                   "fileSystemLocations", "buildBatchConfig", "concurrentBuildLimit", "autoRetryLimit")
+
+
+def _codebuild_update_project(self: Any) -> Any:
+    """UpdateProject (moto 5.2.5 has none: HTTP 500, so Terraform could create a project but not change
+    it): the given fields replace the project's, checked as CreateProject checks them."""
+    from moto.codebuild import responses as cbr
+    from moto.codebuild.exceptions import ResourceNotFoundException
+    from moto.core.responses import ActionResult
+
+    name = str(self._get_param("name") or "")
+    project = self.codebuild_backend.codebuild_projects.get(name.rsplit("/", 1)[-1])
+    if project is None:
+        raise ResourceNotFoundException(
+            f"Project cannot be found: arn:aws:codebuild:{self.region}:{self.current_account}:project/{name}")
+    changes = {f: self._get_param(f) for f in _PROJECT_FIELDS if self._get_param(f) is not None}
+    if "source" in changes:
+        cbr._validate_required_params_source(changes["source"])
+    if "artifacts" in changes:
+        cbr._validate_required_params_artifacts(changes["artifacts"])
+    if "environment" in changes:
+        cbr._validate_required_params_environment(changes["environment"])
+    if "serviceRole" in changes:
+        cbr._validate_required_params_service_role(self.current_account, self.region, changes["serviceRole"])
+        project.service_role = changes["serviceRole"]
+    if "badgeEnabled" in changes:
+        project.project_metadata["badge"] = {"badgeEnabled": bool(changes.pop("badgeEnabled"))}
+    project.project_metadata.update(changes)
+    project.project_metadata["lastModifiedDate"] = time.time()
+    return ActionResult({"project": project.project_metadata})
+
+
 # ---------------------------------------------------------------------------------------------------
 # 26. sfn-codebuild
 # ---------------------------------------------------------------------------------------------------
@@ -1761,6 +1799,7 @@ def apply(settings: settings_mod.Settings) -> Estate:
     for op in ("start_build", "batch_get_builds", "stop_build"):
         _replace(cbr.__name__, f"CodeBuildResponse.{op}", globals()[f"_codebuild_{op}"])
     _replace(cbr.__name__, "_validate_required_params_source", _codebuild_validate_source)
+    _replace(cbr.__name__, "CodeBuildResponse.update_project", _codebuild_update_project)
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory as stf
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_factory as stsf,

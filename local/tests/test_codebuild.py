@@ -278,6 +278,19 @@ def test_a_parameter_the_role_may_not_read_fails_the_build(dev, build_role, proj
     assert expect_denials(1)
 
 
+def test_update_project_changes_what_the_next_build_runs(dev, build_role, project):
+    cb = dev.client("codebuild")
+    name = project(build_role(), spec(["echo \"tenant=$TENANT\""]),
+                   variables=[{"name": "TENANT", "value": "before", "type": "PLAINTEXT"}])
+    updated = cb.update_project(name=name, environment={
+        **ENVIRONMENT, "environmentVariables": [{"name": "TENANT", "value": "after", "type": "PLAINTEXT"}]})
+    assert updated["project"]["environment"]["environmentVariables"][0]["value"] == "after"
+    build = wait_build(dev, cb.start_build(projectName=name)["build"]["id"])
+    assert "tenant=after" in log_text(dev, build)
+    with pytest.raises(cb.exceptions.ResourceNotFoundException):
+        cb.update_project(name=unique("missing"), description="x")
+
+
 def test_start_build_refuses_what_codebuild_refuses(dev, build_role, project):
     cb = dev.client("codebuild")
     name = project(build_role(), spec(["true"]))
