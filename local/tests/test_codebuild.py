@@ -493,6 +493,22 @@ def test_a_role_without_codebuild_permissions_fails_the_task(dev, build_role, pr
     assert expect_denials(1)
 
 
+def test_a_refused_start_build_fails_the_task_with_the_codebuild_error_name(dev, build_role, project):
+    name = project(build_role(), spec(["true"]))
+    sfn = dev.client("stepfunctions")
+    arn = sfn.create_state_machine(name=unique("cb-fault"), definition=_machine(name), roleArn=_sfn_role(dev))[
+        "stateMachineArn"]
+    armed = _local("/_local/faults", {"service": "codebuild", "account": _account(dev), "region": REGION,
+                                      "operation": "StartBuild", "target": name, "times": 1, "status": 400,
+                                      "code": "AccountLimitExceededException", "message": "Cannot have more than 1 builds"})
+    try:
+        done = wait_execution(dev, sfn.start_execution(stateMachineArn=arn, input='{"greeting": "x"}')["executionArn"])
+    finally:
+        _local(f"/_local/faults?id={armed['armed']['id']}", method="DELETE")
+    assert done["status"] == "FAILED" and done["error"] == "CodeBuild.AccountLimitExceededException"
+    assert done["cause"].startswith("Cannot have more than 1 builds (Service: AWSCodeBuild; Status Code: 400; ")
+
+
 def test_stopping_the_execution_stops_the_build(dev, build_role, project):
     name = project(build_role(), spec(["sleep 30"]))
     sfn, cb = dev.client("stepfunctions"), dev.client("codebuild")
