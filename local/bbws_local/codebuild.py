@@ -297,7 +297,7 @@ class Build:
                  request: StartRequest, number: int) -> None:
         self.builds = builds
         self.account, self.region = account, region
-        self.project = project
+        self.project = copy.deepcopy(project)  # what StartBuild saw: a later UpdateProject does not reach it
         self.request = request
         self.uuid = str(uuid.uuid4())
         name = project["name"]
@@ -321,8 +321,9 @@ class Build:
     def _initial_record(self, number: int) -> dict[str, Any]:
         p, now = self.project, _now()
         environment = copy.deepcopy(p.get("environment") or {})
-        environment["environmentVariables"] = (environment.get("environmentVariables") or []) + \
-            self.request.variables_override
+        overridden = {v["name"] for v in self.request.variables_override}
+        environment["environmentVariables"] = [v for v in environment.get("environmentVariables") or []
+                                               if v.get("name") not in overridden] + self.request.variables_override
         timeout = self.request.timeout_minutes or p.get("timeoutInMinutes") or DEFAULT_TIMEOUT_MINUTES
         source = copy.deepcopy(p.get("source") or {})
         if self.request.buildspec_override is not None:

@@ -250,7 +250,7 @@ env:
 phases:
   build:
     commands:
-      - echo "A=$A B=$B C=$C D=$D"
+      - echo "A=$A B=$B C=$C D=$D by $CODEBUILD_INITIATOR"
 """
     name = project(role, buildspec, variables=[{"name": "B", "value": "project", "type": "PLAINTEXT"},
                                                {"name": "C", "value": "project", "type": "PLAINTEXT"}])
@@ -259,7 +259,9 @@ phases:
         {"name": "D", "value": parameter, "type": "PARAMETER_STORE"}])["build"]
     build = wait_build(dev, build["id"])
     assert build["buildStatus"] == "SUCCEEDED", build["phases"]
-    assert "A=buildspec B=project C=override D=from-ssm" in log_text(dev, build)
+    assert "A=buildspec B=project C=override D=from-ssm by bbws-local-admin" in log_text(dev, build)
+    names = [v["name"] for v in build["environment"]["environmentVariables"]]
+    assert names == ["B", "C", "D"]  # the project's, with the override in place of its C
 
 
 def test_a_parameter_the_role_may_not_read_fails_the_build(dev, build_role, project, expect_denials):
