@@ -93,6 +93,16 @@ class StateTaskServiceCodeBuild(StateTaskServiceCallback):
     def _get_supported_parameters(self) -> set[str] | None:
         return _SUPPORTED_API_PARAM_BINDINGS.get(self.resource.api_action.lower())
 
+    def _validate_service_integration_is_supported(self) -> None:
+        """Only startBuild runs as `.sync`; no CodeBuild API takes `.waitForTaskToken` (the integration's
+        table of patterns): Step Functions refuses such a resource when the definition is created."""
+        super()._validate_service_integration_is_supported()
+        condition = self.resource.condition
+        if condition is not None and (condition not in _SUPPORTED_INTEGRATION_PATTERNS
+                                      or self.resource.api_action.lower() != "startbuild"):
+            raise ValueError(f"The resource provided {self.resource.resource_arn} not recognized. The value is "
+                             "not a valid resource ARN, or the resource is not available in this region.")
+
     def _client(self, region: str, state_credentials: StateCredentials) -> Any:
         return boto_client_mod.boto_client_for(region=region, service="codebuild",
                                                state_credentials=state_credentials)

@@ -444,6 +444,15 @@ def test_start_build_sync_waits_for_the_build_and_outputs_it(dev, build_role, pr
     assert "greeting=hello" in log_text(dev, got)
 
 
+@pytest.mark.parametrize("resource", ["arn:aws:states:::codebuild:startBuild.waitForTaskToken",
+                                      "arn:aws:states:::codebuild:stopBuild.sync"])
+def test_a_pattern_codebuild_does_not_support_is_refused(dev, resource):
+    sfn = dev.client("stepfunctions")
+    with pytest.raises(sfn.exceptions.InvalidDefinition, match="not recognized"):
+        sfn.create_state_machine(name=unique("cb-pattern"), definition=_machine("p", resource),
+                                 roleArn=_sfn_role(dev))
+
+
 def test_start_build_without_sync_returns_at_once(dev, build_role, project):
     name = project(build_role(), spec(["sleep 2"]))
     sfn = dev.client("stepfunctions")
