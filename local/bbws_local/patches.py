@@ -1470,6 +1470,27 @@ def _codebuild_request(self: Any) -> codebuild_mod.StartRequest:
                                       _initiator(self.get_access_key()))
 
 
+def _codebuild_overridden(self: Any, metadata: dict[str, Any]) -> dict[str, Any]:
+    """The project as this build runs it: StartBuild's source and service role overrides applied."""
+    import copy
+
+    from moto.codebuild.exceptions import InvalidInputException
+
+    for unsupported in ("secondarySourcesOverride", "secondarySourcesVersionOverride", "sourceAuthOverride"):
+        if self._get_param(unsupported):
+            raise InvalidInputException(f"{unsupported}: not run by the local estate (one primary source)")
+    project = copy.deepcopy(metadata)
+    source = project.setdefault("source", {})
+    if self._get_param("sourceTypeOverride"):
+        source["type"] = self._get_param("sourceTypeOverride")
+    if self._get_param("sourceLocationOverride"):
+        source["location"] = self._get_param("sourceLocationOverride")
+    role = self._get_param("serviceRoleOverride")
+    if role:  # a role name or ARN, in the project's account
+        project["serviceRole"] = role if role.startswith("arn:") else f"arn:aws:iam::{self.current_account}:role/{role}"
+    return project
+
+
 def _codebuild_start_build(self: Any) -> Any:
     from moto.codebuild.exceptions import InvalidInputException, ResourceNotFoundException
     from moto.core.responses import ActionResult
@@ -1484,7 +1505,7 @@ def _codebuild_start_build(self: Any) -> Any:
         raise ResourceNotFoundException(
             f"Project cannot be found: arn:aws:codebuild:{self.region}:{self.current_account}:project/{name}")
     request = _codebuild_request(self)
-    metadata = project.project_metadata
+    metadata = _codebuild_overridden(self, project.project_metadata)
     role_arn = str(metadata.get("serviceRole") or "")
     try:
         role = iam_backends[self.current_account]["aws"].get_role_by_arn(role_arn)

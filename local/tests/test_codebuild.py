@@ -298,6 +298,8 @@ def test_start_build_refuses_what_codebuild_refuses(dev, build_role, project):
     name = project(build_role(), spec(["true"]))
     with pytest.raises(cb.exceptions.InvalidInputException, match="environmentVariablesOverride\\[0\\].type"):
         cb.start_build(projectName=name, environmentVariablesOverride=[{"name": "X", "value": "y", "type": "NOPE"}])
+    with pytest.raises(cb.exceptions.InvalidInputException, match="secondarySourcesOverride"):
+        cb.start_build(projectName=name, secondarySourcesOverride=[{"type": "NO_SOURCE", "sourceIdentifier": "s"}])
     with pytest.raises(cb.exceptions.ResourceNotFoundException, match="Project cannot be found"):
         cb.start_build(projectName=unique("missing"))
     untrusting = ensure_role(dev, unique("not-codebuild"), STATES_TRUST)
@@ -373,6 +375,19 @@ def test_a_github_source_is_cloned_at_the_requested_commit(dev, build_role, proj
     at_branch = wait_build(dev, cb.start_build(projectName=name, sourceVersion="refs/heads/main")["build"]["id"])
     assert at_branch["resolvedSourceVersion"] == github_repo["head"]
     assert "version=two" in log_text(dev, at_branch)
+
+
+def test_the_source_and_role_overrides_of_start_build_are_what_runs(dev, bucket, build_role, project, github_repo):
+    name = project(build_role(), spec(["echo no-source"]))
+    writer = build_role({"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/override/*"})
+    build = dev.client("codebuild").start_build(
+        projectName=name, sourceTypeOverride="GITHUB", sourceLocationOverride=github_repo["url"],
+        serviceRoleOverride=writer.rsplit("/", 1)[-1],
+        buildspecOverride=spec(["cat version.txt", f"aws s3 cp version.txt s3://{bucket}/override/v.txt"]))["build"]
+    build = wait_build(dev, build["id"])
+    assert build["buildStatus"] == "SUCCEEDED", build["phases"]
+    assert build["serviceRole"] == writer and build["source"]["location"] == github_repo["url"]
+    assert dev.client("s3").get_object(Bucket=bucket, Key="override/v.txt")["Body"].read() == b"two\n"
 
 
 def test_a_commit_that_does_not_exist_fails_download_source(dev, build_role, project, github_repo):
