@@ -563,11 +563,22 @@ def _codebuild(call: Call, caller: Caller) -> list[Check]:
             return f"arn:{PARTITION}:codebuild:{parts[3]}:{parts[4]}:project/{parts[5].split('/', 1)[-1]}", parts[4]
         return project_arn(build_id.split(":", 1)[0])
 
+    def pass_role(role: Any) -> list[Check]:
+        """iam:PassRole of the role the builds will run as (AWS checks it on CreateProject, UpdateProject
+        and a StartBuild with serviceRoleOverride), for the CodeBuild service."""
+        if not role:
+            return []
+        arn = str(role) if str(role).startswith("arn:") else f"arn:{PARTITION}:iam::{call.account}:role/{role}"
+        return [Check("iam:PassRole", arn, arn.split(":")[4] if arn.count(":") >= 5 else call.account,
+                      (("iam:PassedToService", "codebuild.amazonaws.com"),))]
+
     action = f"codebuild:{call.operation}"
-    if call.operation in ("StartBuild", "ListBuildsForProject"):
+    if call.operation == "StartBuild":
+        return [Check(action, *project_arn(str(p.get("projectName", ""))))] + pass_role(p.get("serviceRoleOverride"))
+    if call.operation == "ListBuildsForProject":
         return [Check(action, *project_arn(str(p.get("projectName", ""))))]
     if call.operation in ("CreateProject", "UpdateProject", "DeleteProject"):
-        return [Check(action, *project_arn(str(p.get("name", ""))))]
+        return [Check(action, *project_arn(str(p.get("name", ""))))] + pass_role(p.get("serviceRole"))
     if call.operation == "BatchGetProjects":
         return [Check(action, *project_arn(str(n))) for n in p.get("names") or []]
     if call.operation == "StopBuild":

@@ -293,6 +293,37 @@ def test_update_project_changes_what_the_next_build_runs(dev, build_role, projec
         cb.update_project(name=unique("missing"), description="x")
 
 
+def _as_role(session: boto3.Session, statements: list[dict[str, Any]]) -> boto3.Session:
+    """A session of a new role of the account with these statements (a deployer, a verifier)."""
+    account = _account(session)
+    name = unique("caller")
+    ensure_role(session, name, {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}]})
+    session.client("iam").put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": statements}))
+    creds = session.client("sts").assume_role(RoleArn=f"arn:aws:iam::{account}:role/{name}",
+                                              RoleSessionName="caller")["Credentials"]
+    return boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                         aws_session_token=creds["SessionToken"], region_name=REGION)
+
+
+def test_a_role_session_needs_pass_role_to_run_a_build_as_another_role(dev, build_role, project, expect_denials):
+    name = project(build_role(), spec(["true"]))
+    other = build_role()
+    account = _account(dev)
+    start = {"Effect": "Allow", "Action": "codebuild:StartBuild",
+             "Resource": f"arn:aws:codebuild:{REGION}:{account}:project/{name}"}
+    without = _as_role(dev, [start]).client("codebuild", endpoint_url=ENDPOINT)
+    without.start_build(projectName=name)  # its own role: no iam:PassRole
+    with pytest.raises(without.exceptions.ClientError, match="iam:PassRole"):
+        without.start_build(projectName=name, serviceRoleOverride=other)
+    passing = _as_role(dev, [start, {"Effect": "Allow", "Action": "iam:PassRole", "Resource": other,
+                                     "Condition": {"StringEquals": {"iam:PassedToService": "codebuild.amazonaws.com"}}}])
+    assert passing.client("codebuild", endpoint_url=ENDPOINT).start_build(
+        projectName=name, serviceRoleOverride=other)["build"]["serviceRole"] == other
+    assert expect_denials(1)
+
+
 def test_start_build_refuses_what_codebuild_refuses(dev, build_role, project):
     cb = dev.client("codebuild")
     name = project(build_role(), spec(["true"]))
@@ -664,16 +695,8 @@ def test_a_held_service_stays_below_its_desired_count(dev, ecs_service):
 def test_a_role_describes_the_services_its_policy_names(dev, ecs_service, expect_denials):
     cluster, service = ecs_service(1)
     account = _account(dev)
-    name = unique("ecs-reader")
-    ensure_role(dev, name, {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}]})
-    dev.client("iam").put_role_policy(RoleName=name, PolicyName="read", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ecs:DescribeServices",
-                                                "Resource": f"arn:aws:ecs:{REGION}:{account}:service/{cluster}/*"}]}))
-    creds = dev.client("sts").assume_role(RoleArn=f"arn:aws:iam::{account}:role/{name}",
-                                          RoleSessionName="reader")["Credentials"]
-    reader = boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                           aws_session_token=creds["SessionToken"], region_name=REGION)
+    reader = _as_role(dev, [{"Effect": "Allow", "Action": "ecs:DescribeServices",
+                             "Resource": f"arn:aws:ecs:{REGION}:{account}:service/{cluster}/*"}])
     ecs = reader.client("ecs", endpoint_url=ENDPOINT)
     assert ecs.describe_services(cluster=cluster, services=[service])["services"][0]["serviceName"] == service
     other_cluster, other = ecs_service(1)
