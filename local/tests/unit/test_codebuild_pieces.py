@@ -151,3 +151,78 @@ def test_step_functions_output_is_pascal_cased_with_millisecond_times():
     sync = {"Type": "Task", "Resource": "arn:aws:states:::codebuild:startBuild.sync"}
     assert uses_codebuild_sync({"States": {"P": {"Type": "Parallel", "Branches": [{"States": {"B": sync}}]}}})
     assert not uses_codebuild_sync({"States": {"B": {**sync, "Resource": "arn:aws:states:::codebuild:startBuild"}}})
+
+
+class _Logs:
+    """CloudWatch Logs as the build writes to it, in memory."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def create_log_group(self, **_: object) -> None:
+        pass
+
+    def create_log_stream(self, **_: object) -> None:
+        pass
+
+    def put_log_events(self, logEvents: list[dict[str, object]], **_: object) -> None:
+        self.lines += [str(e["message"]) for e in logEvents]
+
+
+class _Builds:
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.endpoint = "http://127.0.0.1:9"
+        self.repositories = codebuild.Repositories(state_dir)
+        self.logs = _Logs()
+
+    def credentials(self, *_: object) -> dict[str, str]:
+        return {"AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "t"}
+
+    def client(self, *_: object) -> _Logs:
+        return self.logs
+
+
+def _run(tmp_path: Path, buildspec: str, timeout_minutes: float | None = None) -> tuple[dict, list[str]]:
+    builds = _Builds(tmp_path)
+    project = {"name": "p", "source": {"type": "NO_SOURCE", "buildspec": buildspec}, "environment": {},
+               "serviceRole": "arn:aws:iam::111122223333:role/r"}
+    build = codebuild.Build(builds, "111122223333", "af-south-1", project,  # type: ignore[arg-type]
+                            codebuild.StartRequest(None, None, [], None, "me"), 1)
+    if timeout_minutes is not None:
+        build.record["timeoutInMinutes"] = timeout_minutes
+    build.run()
+    return build.snapshot(), builds.logs.lines
+
+
+def _statuses(record: dict) -> list[tuple[str, str | None]]:
+    return [(p["phaseType"], p.get("phaseStatus")) for p in record["phases"]]
+
+
+def test_a_build_that_runs_past_its_timeout_is_timed_out(tmp_path):
+    record, lines = _run(tmp_path, "version: 0.2\nphases:\n  build:\n    commands: [sleep 5]\n", 0.01)
+    assert record["buildStatus"] == "TIMED_OUT"
+    assert ("BUILD", "TIMED_OUT") in _statuses(record) and ("POST_BUILD", "SUCCEEDED") not in _statuses(record)
+    assert record["phases"][-1]["phaseType"] == "COMPLETED"
+
+
+def test_on_failure_continue_goes_on_with_the_build_failed(tmp_path):
+    record, lines = _run(tmp_path, "version: 0.2\nphases:\n  install:\n    on-failure: CONTINUE\n"
+                                   "    commands: [\"false\"]\n  build:\n    commands: [echo built $CODEBUILD_BUILD_SUCCEEDING]\n")
+    assert record["buildStatus"] == "FAILED"
+    assert ("INSTALL", "FAILED") in _statuses(record) and ("BUILD", "SUCCEEDED") in _statuses(record)
+    assert "built 0" in lines
+
+
+def test_a_failed_install_goes_to_finalizing(tmp_path):
+    record, _ = _run(tmp_path, "version: 0.2\nphases:\n  install:\n    commands: [\"false\"]\n"
+                               "  build:\n    commands: [echo never]\n")
+    assert _statuses(record)[-4:] == [("DOWNLOAD_SOURCE", "SUCCEEDED"), ("INSTALL", "FAILED"),
+                                      ("FINALIZING", "SUCCEEDED"), ("COMPLETED", None)]
+
+
+def test_a_malformed_buildspec_fails_download_source_as_a_yaml_file_error(tmp_path):
+    record, _ = _run(tmp_path, "version: 0.2\nphases:\n  compile:\n    commands: [x]\n")
+    download = next(p for p in record["phases"] if p["phaseType"] == "DOWNLOAD_SOURCE")
+    assert download["phaseStatus"] == "FAILED" and download["contexts"][0]["statusCode"] == "YAML_FILE_ERROR"
+    assert record["buildStatus"] == "FAILED"
