@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-START_SECONDS = 1.0
+START_SECONDS = 2.0  # "a second or two" for tasks to start
 
 
 @dataclass

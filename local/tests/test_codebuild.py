@@ -533,9 +533,12 @@ def test_a_sync_machine_whose_role_may_not_create_the_managed_rule_is_refused(de
         sfn.create_state_machine(name=unique("cb-norule"), definition=_machine(name), roleArn=role)
     assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
     assert refused.value.response["Error"]["Message"] == f"'{role}' is not authorized to create managed-rule."
-    # Request Response needs no rule.
-    sfn.create_state_machine(name=unique("cb-rr"), roleArn=role,
-                             definition=_machine(name, "arn:aws:states:::codebuild:startBuild"))
+    # Request Response needs no rule; changing it to .sync does.
+    arn = sfn.create_state_machine(name=unique("cb-rr"), roleArn=role,
+                                   definition=_machine(name, "arn:aws:states:::codebuild:startBuild"))["stateMachineArn"]
+    with pytest.raises(sfn.exceptions.ClientError, match="not authorized to create managed-rule"):
+        sfn.update_state_machine(stateMachineArn=arn, definition=_machine(name))
+    sfn.update_state_machine(stateMachineArn=arn, definition=_machine(name), roleArn=_sfn_role(dev))
 
 
 def test_a_role_without_codebuild_permissions_fails_the_task(dev, build_role, project, expect_denials):
@@ -650,7 +653,7 @@ def test_an_ecs_service_reaches_its_desired_count_and_completes_its_deployment(d
     first = _describe(dev, cluster, service)
     assert (first["runningCount"], first["pendingCount"]) == (0, 2)
     assert first["deployments"][0]["rolloutState"] == "IN_PROGRESS"
-    time.sleep(1.2)
+    time.sleep(2.2)
     settled = _describe(dev, cluster, service)
     assert (settled["runningCount"], settled["pendingCount"], settled["desiredCount"]) == (2, 0, 2)
     deployment = settled["deployments"][0]
@@ -660,7 +663,7 @@ def test_an_ecs_service_reaches_its_desired_count_and_completes_its_deployment(d
     scaling = _describe(dev, cluster, service)
     assert (scaling["runningCount"], scaling["pendingCount"]) == (2, 1)
     assert scaling["deployments"][0]["rolloutState"] == "IN_PROGRESS"
-    time.sleep(1.2)
+    time.sleep(2.2)
     assert _describe(dev, cluster, service)["runningCount"] == 3
     family = settled["taskDefinition"].rsplit("/", 1)[-1].split(":")[0]
     ecs = dev.client("ecs")
@@ -671,7 +674,7 @@ def test_an_ecs_service_reaches_its_desired_count_and_completes_its_deployment(d
     assert redeploying["deployments"][0]["id"] != deployment["id"]
     assert redeploying["deployments"][0]["rolloutState"] == "IN_PROGRESS"
     assert redeploying["deployments"][0]["taskDefinition"] == revision["taskDefinitionArn"]
-    time.sleep(1.2)
+    time.sleep(2.2)
     assert _describe(dev, cluster, service)["deployments"][0]["rolloutState"] == "COMPLETED"
 
 
@@ -681,14 +684,14 @@ def test_a_held_service_stays_below_its_desired_count(dev, ecs_service):
     key = {"account": account, "region": REGION, "cluster": cluster, "service": service}
     _local("/_local/ecs/hold", {**key, "running": 1})
     try:
-        time.sleep(2.2)
+        time.sleep(4.2)
         held = _describe(dev, cluster, service)
         assert (held["runningCount"], held["pendingCount"]) == (1, 1)
         assert held["deployments"][0]["rolloutState"] == "IN_PROGRESS"
         assert held["deployments"][0]["failedTasks"] >= 2
     finally:
         assert _local("/_local/ecs/hold", key, method="DELETE") == {"released": True}
-    time.sleep(1.2)
+    time.sleep(2.2)
     assert _describe(dev, cluster, service)["runningCount"] == 2
 
 

@@ -110,13 +110,13 @@ def test_the_shell_state_carries_exports_and_the_directory(tmp_path):
 
 def test_ecs_counts_start_after_a_moment_and_holds_keep_them_down():
     rollout = ecs.Rollout(since=100.0, running_before=0)
-    assert ecs.service_counts(2, rollout, None, 100.5) == (0, 2, "IN_PROGRESS", 0)
-    assert ecs.service_counts(2, rollout, None, 101.0) == (2, 0, "COMPLETED", 0)
+    assert ecs.service_counts(2, rollout, None, 101.5) == (0, 2, "IN_PROGRESS", 0)
+    assert ecs.service_counts(2, rollout, None, 102.0) == (2, 0, "COMPLETED", 0)
     scaled = ecs.Rollout(since=200.0, running_before=2)
     assert ecs.service_counts(3, scaled, None, 200.1) == (2, 1, "IN_PROGRESS", 0)
     held = ecs.Hold(running=1, since=100.0)
-    assert ecs.service_counts(2, rollout, held, 103.5) == (1, 1, "IN_PROGRESS", 3)
-    assert ecs.service_counts(1, rollout, held, 103.5)[2] == "COMPLETED"  # a hold at or above desired holds nothing
+    assert ecs.service_counts(2, rollout, held, 106.5) == (1, 1, "IN_PROGRESS", 3)
+    assert ecs.service_counts(1, rollout, held, 106.5)[2] == "COMPLETED"  # a hold at or above desired holds nothing
 
 
 def test_iam_names_codebuild_logs_and_ecs_resources_as_aws_does():
