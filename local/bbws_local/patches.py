@@ -97,7 +97,7 @@ The patches, by what AWS does that moto 5.2.5 does not:
                          state machine with a `.sync` task whose role may not manage the rule Step Functions
                          needs is refused at CreateStateMachine/UpdateStateMachine, as on AWS.
 27. ecs-service-counts   DescribeServices reports a service's tasks starting: runningCount reaches
-                         desiredCount a moment after CreateService/UpdateService and the deployment becomes
+                         desiredCount two seconds after CreateService/UpdateService and the deployment becomes
                          COMPLETED (moto: 0 running for ever after CreateService, the new count at once after
                          UpdateService with a stale deployment); `/_local/ecs/hold` keeps it below (ecs.py).
 """
@@ -1711,8 +1711,6 @@ def _make_ecs_update_service(original: Callable) -> Callable:
 
 def _make_ecs_describe_services(original: Callable) -> Callable:
     def describe_services(self: Any, cluster_str: str, service_names_or_arns: list[str]) -> Any:
-        from . import ecs as ecs_mod
-
         result, failures = original(self, cluster_str, service_names_or_arns)
         for service in result:
             ecs_mod.settle(estate().ecs, self.account_id, self.region_name, service)
