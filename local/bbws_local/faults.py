@@ -13,11 +13,12 @@ Things happen on AWS that moto never does by itself:
     {"service": "dynamodb", "account": "815856636111", "region": "af-south-1", "operation": "PutItem",
      "target": "bbws-promotion-locks-sit", "times": 1, "status": 400, "code": "AccessDeniedException"}
 `service` is the IAM service prefix (`lambda`, the default, `dynamodb`, `sns`, `ssm`, `sts`, `states`,
-`cloudwatch`, `events`, `kms`) and `operation` one of that service's API operations (checked against
+`cloudwatch`, `events`, `kms`, `codebuild`, `ecs`) and `operation` one of that service's API operations (checked against
 the SDK's model). `target` names the resource the call acts on: a function name for Lambda (`function`
 may be used instead), a table for DynamoDB, a topic ARN or name for SNS, a parameter name for SSM, a role
 ARN for STS, a state machine or execution ARN for Step Functions, a metric name for CloudWatch, a rule
-name for EventBridge; `*` matches any. The answer is the service's own error, in its protocol: Lambda's
+name for EventBridge, a project name (or a build id for StopBuild) for CodeBuild, a service name or ARN
+for ECS; `*` matches any. The answer is the service's own error, in its protocol: Lambda's
 REST error (x-amzn-ErrorType), the JSON protocols' `__type`, the query protocol's XML, CloudWatch's CBOR.
 `caller` (optional) narrows the fault to calls of one role (its name: `bbws-promotion-deploy-sit`), so
 that two executions in flight in one account do not take each other's faults.
@@ -51,12 +52,14 @@ from . import iam
 
 # The IAM service prefix -> botocore's service name (whose model lists the operations).
 _BOTOCORE = {"lambda": "lambda", "dynamodb": "dynamodb", "sns": "sns", "ssm": "ssm", "sts": "sts",
-             "states": "stepfunctions", "cloudwatch": "cloudwatch", "events": "events", "kms": "kms"}
+             "states": "stepfunctions", "cloudwatch": "cloudwatch", "events": "events", "kms": "kms",
+             "codebuild": "codebuild", "ecs": "ecs"}
 SERVICES = tuple(_BOTOCORE)
 # Where a call names the resource it acts on, by service (the first present of the fields).
 _TARGET_FIELDS = {"lambda": ("fn",), "dynamodb": ("TableName",), "sns": ("TopicArn", "TargetArn"),
                   "ssm": ("Name",), "sts": ("RoleArn",), "states": ("stateMachineArn", "executionArn"),
-                  "cloudwatch": ("MetricName",), "events": ("Name",), "kms": ("KeyId",)}
+                  "cloudwatch": ("MetricName",), "events": ("Name",), "kms": ("KeyId",),
+                  "codebuild": ("projectName", "name", "id"), "ecs": ("service", "serviceName")}
 _DEFAULT_ERROR = {"lambda": (409, "ResourceConflictException"), "sns": (500, "InternalError")}
 STATES = ("Active", "Inactive", "Pending", "Failed")
 KINDS = ("error", "hang", "crash")

@@ -14,6 +14,12 @@
                             evaluator does every few seconds (see alarms.py);
 - `/_local/recycle`         stop a function's idle processes (`{"account", "function"}`), as AWS recycles
                             execution environments: the next invocation starts cold;
+- `/_local/codebuild/repositories`  the local git repositories CodeBuild's GITHUB sources are cloned from
+                            (GET lists; POST `{"url": "https://github.com/<owner>/<repo>.git", "path": ...}`
+                            registers one; see codebuild.py);
+- `/_local/ecs/hold`        keep an ECS service's runningCount below its desired count, as tasks that fail to
+                            start do (POST `{"account", "region", "cluster", "service", "running"}`; DELETE
+                            with the same names releases it; GET lists the holds; see ecs.py);
 - the cross-account guard:  a request that names a resource of another of the estate's accounts by ARN
                             is refused with AccessDenied, as AWS refuses it without a resource policy.
                             (moto would answer from the caller's own account.) A principal reaches another
@@ -269,6 +275,10 @@ class Gateway:
             except iam.EvaluatorError as e:
                 return _respond(start, "400 Bad Request", json.dumps({"message": str(e)}).encode())
             return _respond(start, "200 OK", json.dumps(out).encode())
+        if path == "/_local/codebuild/repositories":
+            return self._repositories(environ, start)
+        if path == "/_local/ecs/hold":
+            return self._ecs_hold(environ, start)
         if path == "/_local/invocations":
             since = int((query.get("since") or ["0"])[0] or 0)
             return _respond(start, "200 OK", json.dumps(self.estate.executor.journal.since(since)).encode())
@@ -279,6 +289,39 @@ class Gateway:
             since = int((query.get("since") or ["0"])[0] or 0)
             return _respond(start, "200 OK", json.dumps(self.estate.iam.summary(since)).encode())
         return _respond(start, "404 Not Found", b'{"message":"no such local route"}')
+
+    def _repositories(self, environ: dict[str, Any], start: StartResponse) -> list[bytes]:
+        repos = self.estate.builds.repositories
+        if environ.get("REQUEST_METHOD") == "POST":
+            doc = iam._json(_body(environ))
+            url, path = doc.get("url"), doc.get("path")
+            if not (isinstance(url, str) and isinstance(path, str) and url and path):
+                return _respond(start, "400 Bad Request", b'{"message":"url, path: non-empty strings are required"}')
+            try:
+                key = repos.add(url, path)
+            except ValueError as e:
+                return _respond(start, "400 Bad Request", json.dumps({"message": str(e)}).encode())
+            return _respond(start, "200 OK", json.dumps({"repository": key, "path": repos.all()[key]}).encode())
+        return _respond(start, "200 OK", json.dumps({"repositories": repos.all()}).encode())
+
+    def _ecs_hold(self, environ: dict[str, Any], start: StartResponse) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method == "GET":
+            return _respond(start, "200 OK", json.dumps({"holds": self.estate.ecs.holds()}).encode())
+        doc = iam._json(_body(environ))
+        names = [doc.get(k) for k in ("account", "region", "cluster", "service")]
+        if not all(isinstance(n, str) and n for n in names):
+            return _respond(start, "400 Bad Request",
+                            b'{"message":"account, region, cluster, service: non-empty strings are required"}')
+        key = (names[0], names[1], names[2].split("/")[-1], names[3].split("/")[-1])
+        if method == "DELETE":
+            released = self.estate.ecs.release(key)
+            return _respond(start, "200 OK", json.dumps({"released": released}).encode())
+        running = doc.get("running", 0)
+        if isinstance(running, bool) or not isinstance(running, int) or running < 0:
+            return _respond(start, "400 Bad Request", b'{"message":"running: an integer of 0 or more is required"}')
+        self.estate.ecs.hold(key, running)
+        return _respond(start, "200 OK", json.dumps({"held": self.estate.ecs.holds()}).encode())
 
     def _evaluate_alarms(self, environ: dict[str, Any], start: StartResponse) -> list[bytes]:
         try:

@@ -481,6 +481,16 @@ def _parameter_arn(call: Call, name: str) -> str:
 
 
 def _ssm(call: Call, caller: Caller) -> list[Check]:
+    if call.operation == "GetParameters":
+        # One check per parameter (AWS authorises ssm:GetParameters against each parameter ARN), with
+        # the key of each SecureString as for GetParameter.
+        checks: list[Check] = []
+        for name in call.params.get("Names") or []:
+            one = Call(call.service, "GetParameter", call.region, call.account,
+                       {"Name": name, "WithDecryption": call.params.get("WithDecryption")}, call.protocol)
+            checks += [Check("ssm:GetParameters", c.resource, c.resource_account) if c.action == "ssm:GetParameter"
+                       else c for c in _ssm(one, caller)]
+        return checks
     if call.operation != "GetParameter":
         raise UnknownOperation(call.operation)
     name = str(call.params.get("Name", ""))
@@ -527,12 +537,102 @@ def _cloudwatch(call: Call, caller: Caller) -> list[Check]:
 def _events(call: Call, caller: Caller) -> list[Check]:
     if call.operation == "ListRules":
         return [Check("events:ListRules", "*", call.account)]
-    if call.operation == "DescribeRule":
-        name = str(call.params.get("Name", ""))
+    if call.operation in ("DescribeRule", "PutRule", "PutTargets"):
+        name = str(call.params.get("Name", "") or call.params.get("Rule", ""))
         bus = call.params.get("EventBusName")
         path = f"rule/{bus}/{name}" if bus and bus != "default" else f"rule/{name}"
-        return [Check("events:DescribeRule", f"arn:{PARTITION}:events:{call.region}:{call.account}:{path}",
+        return [Check(f"events:{call.operation}", f"arn:{PARTITION}:events:{call.region}:{call.account}:{path}",
                       call.account)]
+    raise UnknownOperation(call.operation)
+
+
+def _codebuild(call: Call, caller: Caller) -> list[Check]:
+    """CodeBuild's build and project calls are authorised against the project (the Service Authorization
+    Reference: resource type `project` for StartBuild, StopBuild, BatchGetBuilds, ...)."""
+    p = call.params
+
+    def project_arn(name: str) -> tuple[str, str]:
+        if name.startswith("arn:"):
+            parts = name.split(":")
+            return f"arn:{PARTITION}:codebuild:{parts[3]}:{parts[4]}:project/{parts[5].split('/', 1)[-1]}", parts[4]
+        return f"arn:{PARTITION}:codebuild:{call.region}:{call.account}:project/{name}", call.account
+
+    def build_project(build_id: str) -> tuple[str, str]:
+        if build_id.startswith("arn:"):  # arn:aws:codebuild:<region>:<account>:build/<project>:<uuid>
+            parts = build_id.split(":")
+            return f"arn:{PARTITION}:codebuild:{parts[3]}:{parts[4]}:project/{parts[5].split('/', 1)[-1]}", parts[4]
+        return project_arn(build_id.split(":", 1)[0])
+
+    def pass_role(role: Any) -> list[Check]:
+        """iam:PassRole of the role the builds will run as (AWS checks it on CreateProject, UpdateProject
+        and a StartBuild with serviceRoleOverride), for the CodeBuild service."""
+        if not role:
+            return []
+        arn = str(role) if str(role).startswith("arn:") else f"arn:{PARTITION}:iam::{call.account}:role/{role}"
+        return [Check("iam:PassRole", arn, arn.split(":")[4] if arn.count(":") >= 5 else call.account,
+                      (("iam:PassedToService", "codebuild.amazonaws.com"),))]
+
+    action = f"codebuild:{call.operation}"
+    if call.operation == "StartBuild":
+        return [Check(action, *project_arn(str(p.get("projectName", ""))))] + pass_role(p.get("serviceRoleOverride"))
+    if call.operation == "ListBuildsForProject":
+        return [Check(action, *project_arn(str(p.get("projectName", ""))))]
+    if call.operation in ("CreateProject", "UpdateProject", "DeleteProject"):
+        return [Check(action, *project_arn(str(p.get("name", ""))))] + pass_role(p.get("serviceRole"))
+    if call.operation == "BatchGetProjects":
+        return [Check(action, *project_arn(str(n))) for n in p.get("names") or []]
+    if call.operation == "StopBuild":
+        return [Check(action, *build_project(str(p.get("id", ""))))]
+    if call.operation in ("BatchGetBuilds", "BatchDeleteBuilds"):
+        return [Check(action, *build_project(str(i))) for i in p.get("ids") or []]
+    if call.operation in ("ListProjects", "ListBuilds"):
+        return [Check(action, "*", call.account)]
+    raise UnknownOperation(call.operation)
+
+
+def _logs(call: Call, caller: Caller) -> list[Check]:
+    """CloudWatch Logs writes as AWS names their resource in a denial: the stream's ARN for
+    CreateLogStream and PutLogEvents, `log-group:<name>:log-stream:` for CreateLogGroup."""
+    p = call.params
+    group = str(p.get("logGroupName", ""))
+    base = f"arn:{PARTITION}:logs:{call.region}:{call.account}:log-group:{group}"
+    if call.operation == "CreateLogGroup":
+        return [Check("logs:CreateLogGroup", f"{base}:log-stream:", call.account,
+                      unchecked="AWS names the group's ARN with an empty stream for CreateLogGroup")]
+    if call.operation in ("CreateLogStream", "PutLogEvents"):
+        return [Check(f"logs:{call.operation}", f"{base}:log-stream:{p.get('logStreamName', '')}", call.account)]
+    if call.operation in ("GetLogEvents", "DescribeLogStreams", "FilterLogEvents"):
+        return [Check(f"logs:{call.operation}", f"{base}:*" if call.operation != "GetLogEvents"
+                      else f"{base}:log-stream:{p.get('logStreamName', '')}", call.account)]
+    raise UnknownOperation(call.operation)
+
+
+def _ecs(call: Call, caller: Caller) -> list[Check]:
+    """ECS service calls against the service's ARN (long form: service/<cluster>/<name>), with the
+    ecs:cluster condition key AWS sets."""
+    p = call.params
+    cluster = str(p.get("cluster") or "default")
+    cluster_name = cluster.split("/")[-1]
+    cluster_arn = f"arn:{PARTITION}:ecs:{call.region}:{call.account}:cluster/{cluster_name}"
+    ctx = (("ecs:cluster", cluster_arn),)
+
+    def service_arn(name: str) -> str:
+        if name.startswith("arn:"):
+            return name if name.count("/") >= 2 else name.replace(":service/", f":service/{cluster_name}/")
+        return f"arn:{PARTITION}:ecs:{call.region}:{call.account}:service/{cluster_name}/{name}"
+
+    action = f"ecs:{call.operation}"
+    if call.operation in ("UpdateService", "DeleteService"):
+        return [Check(action, service_arn(str(p.get("service", ""))), call.account, ctx)]
+    if call.operation == "CreateService":
+        return [Check(action, service_arn(str(p.get("serviceName", ""))), call.account, ctx)]
+    if call.operation == "DescribeServices":
+        return [Check(action, service_arn(str(s)), call.account, ctx) for s in p.get("services") or []]
+    if call.operation == "DescribeClusters":
+        return [Check(action, f"arn:{PARTITION}:ecs:{call.region}:{call.account}:cluster/{str(c).split('/')[-1]}",
+                      call.account) for c in p.get("clusters") or ["default"]]
+    if call.operation in ("ListServices", "ListClusters"):
+        return [Check(action, "*", call.account)]
     raise UnknownOperation(call.operation)
 
 
@@ -546,6 +646,9 @@ OPERATIONS: dict[str, Callable[[Call, Caller], list[Check]]] = {
     "cloudwatch": _cloudwatch,
     "events": _events,
     "s3": _s3,
+    "codebuild": _codebuild,
+    "logs": _logs,
+    "ecs": _ecs,
 }
 
 
@@ -731,6 +834,15 @@ class Authorizer:
                    f"{check.resource} {tail}")
             return self._deny(caller, call, check.action, check.resource, why, msg)
         return None
+
+    def role_allows(self, role_arn: str, action: str, resource: str, region: str) -> bool:
+        """Whether a role's identity policies allow `action` on `resource` (same account, no resource
+        policy): what a service checks before acting for the role (Step Functions' managed rules)."""
+        account = role_arn.split(":")[4]
+        caller = Caller(account, role_arn, f"arn:{PARTITION}:sts::{account}:assumed-role/"
+                                           f"{role_arn.rsplit('/', 1)[-1]}/states")
+        sim = self._simulation(caller, Check(action, resource, account), region, identity_policies(role_arn))
+        return self.evaluator.decide(sim, False) == "Allowed"
 
     @staticmethod
     def _simulation(caller: Caller, check: Check, region: str, identity: list[dict[str, Any]]) -> dict[str, Any]:

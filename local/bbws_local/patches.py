@@ -83,6 +83,23 @@ The patches, by what AWS does that moto 5.2.5 does not:
 24. s3-bucket-policy     A bucket policy is evaluated with its conditions (iam-simulate, aws:SecureTransport
                          true): its explicit Deny refuses anyone, the admin user too; moto ignored conditions,
                          so a TLS-only statement refused every object call.
+25. codebuild-builds     StartBuild runs the build (codebuild.py): the buildspec's phases as local processes
+                         with the service role's credentials, a GITHUB source cloned from a registered local
+                         repository at the requested version, logs in CloudWatch Logs written as the role;
+                         BatchGetBuilds reports its phases and status as they happen, StopBuild stops it
+                         (moto marked every build SUCCEEDED at the first BatchGetBuilds, ran nothing, and
+                         ignored buildspecOverride and environmentVariablesOverride). CreateProject takes a
+                         NO_SOURCE project without a location (moto required one for every source type);
+                         UpdateProject answers (moto has none), so Terraform can change a project.
+26. sfn-codebuild        `arn:aws:states:::codebuild:startBuild(.sync)` and the other CodeBuild tasks
+                         (sfn_codebuild.py): PascalCase parameters, `{"Build": ...}` output, `.sync` waits for
+                         the build (moto forwarded the call as an unsupported service, without .sync); a
+                         state machine with a `.sync` task whose role may not manage the rule Step Functions
+                         needs is refused at CreateStateMachine/UpdateStateMachine, as on AWS.
+27. ecs-service-counts   DescribeServices reports a service's tasks starting: runningCount reaches
+                         desiredCount two seconds after CreateService/UpdateService and the deployment becomes
+                         COMPLETED (moto: 0 running for ever after CreateService, the new count at once after
+                         UpdateService with a stale deployment); `/_local/ecs/hold` keeps it below (ecs.py).
 """
 from __future__ import annotations
 
@@ -102,6 +119,8 @@ from typing import Any, Callable
 from urllib.parse import unquote
 
 from . import alarms as alarms_mod
+from . import codebuild as codebuild_mod
+from . import ecs as ecs_mod
 from . import iam as iam_mod
 from . import runtime as runtime_mod
 from . import settings as settings_mod
@@ -216,6 +235,29 @@ PATCHES: list[Patch] = [
           "360372a6a57bf99b6067dcd0a364f56330f090650dc94d32f80b41b875456caf"),
     Patch("s3-bucket-policy", "moto.s3.models", "FakeBucket.get_permission",
           "7571412a3495a0e3e1a2a34b0b8ed3fc0af1a96d35514841b274fbe1eac12b99"),
+    Patch("codebuild-start-build", "moto.codebuild.responses", "CodeBuildResponse.start_build",
+          "64605611d794cd6c3ee383df5cc8cfbee0853b0b50fff1810fa32efffed2aade"),
+    Patch("codebuild-batch-get-builds", "moto.codebuild.responses", "CodeBuildResponse.batch_get_builds",
+          "046241374f0f9038e28aaf87b08e5774ca1ffef668d33fbdeee3811e276ccbcd"),
+    Patch("codebuild-stop-build", "moto.codebuild.responses", "CodeBuildResponse.stop_build",
+          "a37ab21f9121a88bc7cbf40ae9f1000cd014eee1e27b97dfefc0bff2b0e22742"),
+    Patch("codebuild-update-project", "moto.codebuild.responses", "CodeBuildResponse.update_project", ABSENT),
+    Patch("codebuild-no-source", "moto.codebuild.responses", "_validate_required_params_source",
+          "4681936da4bcdc73f17ba4c0439156939fc95b5c4a8ff6405003bf1c88022b3a"),
+    Patch("sfn-codebuild", _SFN_TASK + ".state_task_service_factory", "state_task_service_for",
+          "a21a16afc5f63679e4968dc9a7da9f2ee5a18c29b6b166220b4c2507d7401769"),
+    Patch("sfn-codebuild-managed-rule", "moto.stepfunctions.parser.models",
+          "StepFunctionsParserBackend.create_state_machine",
+          "dc56ec54216f7b975da2fe4653e4675e85ea2773e3167dad3017dbfa89c0bbd5"),
+    Patch("sfn-codebuild-managed-rule-update", "moto.stepfunctions.parser.models",
+          "StepFunctionsParserBackend.update_state_machine",
+          "03b6b2ec8ffdfbb0c8e75574810521875200207fbacd0b563e008f82f3f9515f"),
+    Patch("ecs-service-counts-create", "moto.ecs.models", "EC2ContainerServiceBackend.create_service",
+          "ecba80299ad613f5c9757ee16857d35814dc359095b4585471160fe798c04bf4"),
+    Patch("ecs-service-counts-update", "moto.ecs.models", "EC2ContainerServiceBackend.update_service",
+          "67910723b60aecfb7134999e637f3ef6f853691d192ab9655cb706b3806d1686"),
+    Patch("ecs-service-counts-describe", "moto.ecs.models", "EC2ContainerServiceBackend.describe_services",
+          "8602726251fec059d18f31af49ab9a631484d397a534e6c5de30247841276952"),
 ]
 
 
@@ -278,6 +320,8 @@ class Estate:
         self.mailbox = Mailbox(settings.state_dir / "mailbox")
         self.iam = iam_mod.Authorizer(settings.state_dir)
         self.alarms = alarms_mod.Alarms(settings.time_scale, authorize=alarm_action_refusal)
+        self.builds = codebuild_mod.Builds(settings.state_dir, settings.endpoint, role_session_credentials)
+        self.ecs = ecs_mod.Services()
 
 
 ESTATE: Estate | None = None
@@ -1377,6 +1421,304 @@ def _bucket_get_permission(self: Any, action: str, resource: str) -> Any:
     return PermissionResult.DENIED if bucket_policy_denies(self, action, resource) else PermissionResult.NEUTRAL
 
 
+# ---------------------------------------------------------------------------------------------------
+# 25. codebuild-builds
+# ---------------------------------------------------------------------------------------------------
+
+
+def role_session_credentials(account: str, region: str, role_arn: str, session: str) -> dict[str, str]:
+    """Temporary credentials of `role_arn` in a session of its own name (CodeBuild: AWSCodeBuild-<uuid>)."""
+    from moto.sts.models import sts_backends
+
+    role = sts_backends[account]["aws"].assume_role(
+        region_name=region, role_session_name=session[:64], role_arn=role_arn,
+        policy=None, duration=3600 * 8, external_id=None,
+    )
+    return {"AWS_ACCESS_KEY_ID": role.access_key_id, "AWS_SECRET_ACCESS_KEY": role.secret_access_key,
+            "AWS_SESSION_TOKEN": role.session_token}
+
+
+def _initiator(access_key: str) -> str:
+    """CODEBUILD_INITIATOR: an IAM user's name, or `<role>/<session>` for a role session."""
+    from moto.iam.models import iam_backends
+
+    caller = iam_mod.caller_of(access_key)
+    if caller is not None:
+        return caller.session_arn.split(":assumed-role/", 1)[-1]
+    for _account, backends in list(iam_backends.items()):
+        key = backends["aws"].access_keys.get(access_key)
+        if key is not None:
+            return str(getattr(key, "user_name", "") or "unknown")
+    return "unknown"
+
+
+def _codebuild_request(self: Any) -> codebuild_mod.StartRequest:
+    from moto.codebuild.exceptions import InvalidInputException
+
+    timeout = self._get_param("timeoutInMinutesOverride")
+    if timeout is not None and not (isinstance(timeout, int) and 5 <= timeout <= 2160):
+        raise InvalidInputException("timeoutInMinutesOverride: an integer from 5 to 2160 is required")
+    try:
+        overrides = codebuild_mod.check_variables("environmentVariablesOverride",
+                                                  self._get_param("environmentVariablesOverride"))
+    except ValueError as e:
+        raise InvalidInputException(str(e))
+    spec = self._get_param("buildspecOverride")
+    if spec is not None and not isinstance(spec, str):
+        raise InvalidInputException("buildspecOverride: a string (YAML or a path in the source) is required")
+    return codebuild_mod.StartRequest(self._get_param("sourceVersion"), spec, overrides, timeout,
+                                      _initiator(self.get_access_key()))
+
+
+def _codebuild_overridden(self: Any, metadata: dict[str, Any]) -> dict[str, Any]:
+    """The project as this build runs it: StartBuild's source and service role overrides applied."""
+    import copy
+
+    from moto.codebuild.exceptions import InvalidInputException
+
+    for unsupported in ("secondarySourcesOverride", "secondarySourcesVersionOverride", "sourceAuthOverride"):
+        if self._get_param(unsupported):
+            raise InvalidInputException(f"{unsupported}: not run by the local estate (one primary source)")
+    project = copy.deepcopy(metadata)
+    source = project.setdefault("source", {})
+    if self._get_param("sourceTypeOverride"):
+        source["type"] = self._get_param("sourceTypeOverride")
+    if self._get_param("sourceLocationOverride"):
+        source["location"] = self._get_param("sourceLocationOverride")
+    role = self._get_param("serviceRoleOverride")
+    if role:  # a role name or ARN, in the project's account
+        project["serviceRole"] = role if role.startswith("arn:") else f"arn:aws:iam::{self.current_account}:role/{role}"
+    return project
+
+
+def _codebuild_start_build(self: Any) -> Any:
+    from moto.codebuild.exceptions import InvalidInputException, ResourceNotFoundException
+    from moto.core.responses import ActionResult
+    from moto.iam.models import iam_backends
+
+    name = str(self._get_param("projectName") or "")
+    if name.startswith("arn:"):
+        name = name.rsplit("/", 1)[-1]
+    backend = self.codebuild_backend
+    project = backend.codebuild_projects.get(name)
+    if project is None:
+        raise ResourceNotFoundException(
+            f"Project cannot be found: arn:aws:codebuild:{self.region}:{self.current_account}:project/{name}")
+    request = _codebuild_request(self)
+    metadata = _codebuild_overridden(self, project.project_metadata)
+    role_arn = str(metadata.get("serviceRole") or "")
+    try:
+        role = iam_backends[self.current_account]["aws"].get_role_by_arn(role_arn)
+    except Exception:
+        role = None
+    if role is None or not codebuild_mod.trusts_codebuild(role.assume_role_policy_document):
+        raise InvalidInputException(f"CodeBuild is not authorized to perform: sts:AssumeRole on {role_arn}")
+    build = estate().builds.start(self.current_account, self.region, metadata, request)
+    backend.build_history.setdefault(name, []).append(build.id)
+    return ActionResult({"build": build.snapshot()})
+
+
+def _codebuild_batch_get_builds(self: Any) -> Any:
+    from moto.codebuild.exceptions import InvalidInputException
+    from moto.core.responses import ActionResult
+
+    ids = self._get_param("ids") or []
+    if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
+        raise InvalidInputException("ids: a list of 1 to 100 build ids is required")
+    found, missing = [], []
+    for build_id in ids:
+        build_id = str(build_id).split(":build/", 1)[-1]
+        build = estate().builds.get(self.current_account, self.region, build_id)
+        if build is None:
+            missing.append(build_id)
+        else:
+            found.append(build.snapshot())
+    return ActionResult({"builds": found, "buildsNotFound": missing})
+
+
+def _codebuild_stop_build(self: Any) -> Any:
+    from moto.codebuild.exceptions import InvalidInputException, ResourceNotFoundException
+    from moto.core.responses import ActionResult
+
+    build_id = str(self._get_param("id") or "").split(":build/", 1)[-1]
+    if ":" not in build_id:
+        raise InvalidInputException("id: a build id (<project>:<uuid>) is required")
+    build = estate().builds.get(self.current_account, self.region, build_id)
+    if build is None:
+        raise ResourceNotFoundException(f"Build {build_id} does not exist")
+    estate().builds.stop(build)
+    return ActionResult({"build": build.snapshot()})
+
+
+def _codebuild_validate_source(source: dict[str, Any]) -> None:
+    """CreateProject's source check: NO_SOURCE needs no location (moto required one for every type)."""
+    from moto.codebuild.exceptions import InvalidInputException
+
+    kinds = ("BITBUCKET", "CODECOMMIT", "CODEPIPELINE", "GITHUB", "GITHUB_ENTERPRISE", "NO_SOURCE", "S3")
+    if not isinstance(source, dict) or source.get("type") not in kinds:
+        raise InvalidInputException("Invalid type provided: Project source type")
+    if source["type"] == "NO_SOURCE":
+        if not source.get("buildspec"):
+            raise InvalidInputException("Invalid source: buildspec must be specified for NO_SOURCE source type")
+        return
+    if not source.get("location"):
+        raise InvalidInputException("Project source location is required")
+
+
+# Fields UpdateProject changes; the others of the request (`name`) name the project.
+_PROJECT_FIELDS = ("description", "source", "secondarySources", "sourceVersion", "secondarySourceVersions",
+                   "artifacts", "secondaryArtifacts", "cache", "environment", "serviceRole", "timeoutInMinutes",
+                   "queuedTimeoutInMinutes", "encryptionKey", "tags", "vpcConfig", "badgeEnabled", "logsConfig",
+                   "fileSystemLocations", "buildBatchConfig", "concurrentBuildLimit", "autoRetryLimit")
+
+
+def _codebuild_update_project(self: Any) -> Any:
+    """UpdateProject (moto 5.2.5 has none: HTTP 500, so Terraform could create a project but not change
+    it): the given fields replace the project's, checked as CreateProject checks them."""
+    from moto.codebuild import responses as cbr
+    from moto.codebuild.exceptions import ResourceNotFoundException
+    from moto.core.responses import ActionResult
+
+    name = str(self._get_param("name") or "")
+    project = self.codebuild_backend.codebuild_projects.get(name.rsplit("/", 1)[-1])
+    if project is None:
+        raise ResourceNotFoundException(
+            f"Project cannot be found: arn:aws:codebuild:{self.region}:{self.current_account}:project/{name}")
+    changes = {f: self._get_param(f) for f in _PROJECT_FIELDS if self._get_param(f) is not None}
+    if "source" in changes:
+        cbr._validate_required_params_source(changes["source"])
+    if "artifacts" in changes:
+        cbr._validate_required_params_artifacts(changes["artifacts"])
+    if "environment" in changes:
+        cbr._validate_required_params_environment(changes["environment"])
+    if "serviceRole" in changes:
+        cbr._validate_required_params_service_role(self.current_account, self.region, changes["serviceRole"])
+        project.service_role = changes["serviceRole"]
+    if "badgeEnabled" in changes:
+        project.project_metadata["badge"] = {"badgeEnabled": bool(changes.pop("badgeEnabled"))}
+    project.project_metadata.update(changes)
+    project.project_metadata["lastModifiedDate"] = time.time()
+    return ActionResult({"project": project.project_metadata})
+
+
+# ---------------------------------------------------------------------------------------------------
+# 26. sfn-codebuild
+# ---------------------------------------------------------------------------------------------------
+
+
+def _make_state_task_service_for(original: Callable) -> Callable:
+    def state_task_service_for(service_name: str) -> Any:
+        if service_name == "codebuild":
+            from .sfn_codebuild import StateTaskServiceCodeBuild
+
+            return StateTaskServiceCodeBuild()
+        return original(service_name)
+
+    return state_task_service_for
+
+
+CODEBUILD_MANAGED_RULE = "StepFunctionsGetEventForCodeBuildStartBuildRule"
+MANAGED_RULE_ACTIONS = ("events:PutTargets", "events:PutRule", "events:DescribeRule")
+
+
+def managed_rule_refusal(definition: Any, role_arn: str, region: str) -> str | None:
+    """Why Step Functions would refuse a state machine with a `codebuild:startBuild.sync` task (None: it
+    would not): its role must allow events:PutTargets, PutRule and DescribeRule on the managed rule
+    (Step Functions Developer Guide, "IAM policies for AWS CodeBuild"); AWS refuses CreateStateMachine
+    and UpdateStateMachine with "'<role>' is not authorized to create managed-rule." otherwise."""
+    from .sfn_codebuild import uses_codebuild_sync
+
+    if not iam_mod.enforcing() or not uses_codebuild_sync(definition):
+        return None
+    parts = role_arn.split(":")
+    if len(parts) < 6:
+        return None
+    rule = f"arn:aws:events:{region}:{parts[4]}:rule/{CODEBUILD_MANAGED_RULE}"
+    for action in MANAGED_RULE_ACTIONS:
+        if not estate().iam.role_allows(role_arn, action, rule, region):
+            LOG.info("state machine refused: %s may not %s on %s", role_arn, action, rule)
+            return f"'{role_arn}' is not authorized to create managed-rule."
+    return None
+
+
+def _make_create_state_machine(original: Callable) -> Callable:
+    def create_state_machine(self: Any, name: str, definition: str, roleArn: str, *args: Any, **kwargs: Any) -> Any:
+        from moto.core.exceptions import AWSError
+
+        refusal = managed_rule_refusal(definition, roleArn, self.region_name)
+        if refusal:
+            raise AWSError(refusal, "AccessDeniedException", 400)
+        return original(self, name, definition, roleArn, *args, **kwargs)
+
+    return create_state_machine
+
+
+def _make_update_state_machine(original: Callable) -> Callable:
+    def update_state_machine(self: Any, arn: str, definition: Any = None, role_arn: Any = None,
+                             *args: Any, **kwargs: Any) -> Any:
+        from moto.core.exceptions import AWSError
+
+        if definition or role_arn:
+            current = self.describe_state_machine(arn)
+            refusal = managed_rule_refusal(definition or current.definition, role_arn or current.roleArn,
+                                           self.region_name)
+            if refusal:
+                raise AWSError(refusal, "AccessDeniedException", 400)
+        return original(self, arn, definition, role_arn, *args, **kwargs)
+
+    return update_state_machine
+
+
+# ---------------------------------------------------------------------------------------------------
+# 27. ecs-service-counts
+# ---------------------------------------------------------------------------------------------------
+
+
+def _ecs_key(backend: Any, cluster: str, service: str) -> tuple[str, str, str, str]:
+    return (backend.account_id, backend.region_name, str(cluster or "default").split("/")[-1],
+            str(service).split("/")[-1])
+
+
+def _make_ecs_create_service(original: Callable) -> Callable:
+    def create_service(self: Any, cluster_str: str, service_name: str, *args: Any, **kwargs: Any) -> Any:
+        service = original(self, cluster_str, service_name, *args, **kwargs)
+        estate().ecs.began(_ecs_key(self, service.cluster_name, service.name), 0)
+        return service
+
+    return create_service
+
+
+def _make_ecs_update_service(original: Callable) -> Callable:
+    def update_service(self: Any, service_properties: dict[str, Any]) -> Any:
+        props = dict(service_properties)
+        before = self._get_service(props.get("cluster", "default"), str(props.get("service", "")).split("/")[-1])
+        key = _ecs_key(self, before.cluster_name, before.name)
+        running, _, _, _ = estate().ecs.counts(key, int(before.desired_count or 0))
+        desired, task_definition = before.desired_count, before.task_definition
+        service = original(self, service_properties)
+        new_definition = service.task_definition != task_definition
+        if new_definition and service.deployments:
+            # A new task definition is a new deployment (moto keeps the old deployment's id).
+            service.deployments[0]["id"] = f"ecs-svc/{uuid.uuid4().int % 32 ** 12}"
+            service.deployments[0]["createdAt"] = datetime.now(timezone.utc)
+        if service.desired_count != desired or new_definition or props.get("force_new_deployment"):
+            # A new deployment replaces the tasks; a changed count keeps those running until more start.
+            estate().ecs.began(key, 0 if new_definition else running)
+        return service
+
+    return update_service
+
+
+def _make_ecs_describe_services(original: Callable) -> Callable:
+    def describe_services(self: Any, cluster_str: str, service_names_or_arns: list[str]) -> Any:
+        result, failures = original(self, cluster_str, service_names_or_arns)
+        for service in result:
+            ecs_mod.settle(estate().ecs, self.account_id, self.region_name, service)
+        return result, failures
+
+    return describe_services
+
+
 def apply(settings: settings_mod.Settings) -> Estate:
     """Install every patch (once) and return the estate they serve."""
     global ESTATE, _applied
@@ -1471,6 +1813,28 @@ def apply(settings: settings_mod.Settings) -> Estate:
     _replace(sfn_execution.__name__, "Execution.start", _make_execution_start(sfn_execution.Execution.start))
     _replace(sfn_execution.__name__, "BaseExecutionWorkerCommunication.terminated",
              _make_execution_terminated(sfn_execution.BaseExecutionWorkerCommunication.terminated))
+    from moto.codebuild import responses as cbr
+
+    for op in ("start_build", "batch_get_builds", "stop_build"):
+        _replace(cbr.__name__, f"CodeBuildResponse.{op}", globals()[f"_codebuild_{op}"])
+    _replace(cbr.__name__, "_validate_required_params_source", _codebuild_validate_source)
+    _replace(cbr.__name__, "CodeBuildResponse.update_project", _codebuild_update_project)
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory as stf
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_factory as stsf,
+    )
+
+    _replace(stsf.__name__, "state_task_service_for", _make_state_task_service_for(stsf.state_task_service_for))
+    stf.state_task_service_for = stsf.state_task_service_for  # imported there by name
+    _replace("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.create_state_machine",
+             _make_create_state_machine(sfn_models.StepFunctionsParserBackend.create_state_machine))
+    _replace("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.update_state_machine",
+             _make_update_state_machine(sfn_models.StepFunctionsParserBackend.update_state_machine))
+    from moto.ecs import models as ecsm
+
+    for op, make in (("create_service", _make_ecs_create_service), ("update_service", _make_ecs_update_service),
+                     ("describe_services", _make_ecs_describe_services)):
+        _replace(ecsm.__name__, f"EC2ContainerServiceBackend.{op}", make(getattr(ecsm.EC2ContainerServiceBackend, op)))
     del lsm, sfr
     _applied = True
     return ESTATE

@@ -100,6 +100,7 @@ def main() -> int:
         estate.alarms.stop()
         estate.urls.close_all()
         estate.executor.stop_all()
+        estate.builds.stop_all()
         estate.iam.evaluator.close()
         ready.unlink(missing_ok=True)
         LOG.info("stopped")
