@@ -83,6 +83,10 @@ The patches, by what AWS does that moto 5.2.5 does not:
 24. s3-bucket-policy     A bucket policy is evaluated with its conditions (iam-simulate, aws:SecureTransport
                          true): its explicit Deny refuses anyone, the admin user too; moto ignored conditions,
                          so a TLS-only statement refused every object call.
+25. ecs-az-rebalancing   CreateService keeps availabilityZoneRebalancing (ENABLED when not given, as ECS
+                         defaults it for a new service) and DescribeServices returns it (moto drops it on
+                         create and keeps it only after an UpdateService, so terraform-provider-aws saw a
+                         change to DISABLED on every plan after creating a service).
 """
 from __future__ import annotations
 
@@ -216,6 +220,8 @@ PATCHES: list[Patch] = [
           "360372a6a57bf99b6067dcd0a364f56330f090650dc94d32f80b41b875456caf"),
     Patch("s3-bucket-policy", "moto.s3.models", "FakeBucket.get_permission",
           "7571412a3495a0e3e1a2a34b0b8ed3fc0af1a96d35514841b274fbe1eac12b99"),
+    Patch("ecs-az-rebalancing", "moto.ecs.responses", "EC2ContainerServiceResponse.create_service",
+          "61d328f884dc197307edbda93799d07464b02f32a997d7c71ff778125dc6cd43"),
 ]
 
 
@@ -1377,6 +1383,26 @@ def _bucket_get_permission(self: Any, action: str, resource: str) -> Any:
     return PermissionResult.DENIED if bucket_policy_denies(self, action, resource) else PermissionResult.NEUTRAL
 
 
+# ---------------------------------------------------------------------------------------------------
+# 25. ecs-az-rebalancing: a new service keeps its availabilityZoneRebalancing
+# ---------------------------------------------------------------------------------------------------
+# moto's CreateService reads a fixed list of parameters and drops availabilityZoneRebalancing; its
+# UpdateService sets every parameter on the service, and the response serialiser then returns it. ECS
+# returns the value of every service, ENABLED for a new one created without it.
+
+
+def _make_ecs_create_service(original: Callable) -> Callable:
+    def create_service(self: Any) -> Any:
+        result = original(self)
+        rebalancing = self._get_param("availabilityZoneRebalancing") or "ENABLED"
+        cluster = self._get_param("cluster", "default")
+        service = self.ecs_backend._get_service(cluster, self._get_param("serviceName"))
+        service.availability_zone_rebalancing = rebalancing
+        return result
+
+    return create_service
+
+
 def apply(settings: settings_mod.Settings) -> Estate:
     """Install every patch (once) and return the estate they serve."""
     global ESTATE, _applied
@@ -1459,6 +1485,10 @@ def apply(settings: settings_mod.Settings) -> Estate:
         _replace("moto.stepfunctions.parser.models", f"StepFunctionsParserBackend.{op}",
                  _make_send_task_once(getattr(sfn_models.StepFunctionsParserBackend, op)))
     _replace("moto.s3.models", "FakeBucket.get_permission", _bucket_get_permission)
+    from moto.ecs import responses as ecs_responses
+
+    _replace(ecs_responses.__name__, "EC2ContainerServiceResponse.create_service",
+             _make_ecs_create_service(ecs_responses.EC2ContainerServiceResponse.create_service))
     _replace("moto.cloudwatch.models", "CloudWatchBackend.put_metric_alarm",
              _make_put_metric_alarm(cwm.CloudWatchBackend.put_metric_alarm))
     _replace("moto.cloudwatch.models", "Alarm.update_state", _alarm_update_state)
