@@ -25,7 +25,8 @@ check_inputs() {
   [[ "${ENV}" =~ ^(dev|sit|prod)$ ]] || die "ENV '${ENV}' must be one of dev, sit, prod"
   [[ "${COMMIT}" =~ ^[0-9a-f]{40}$ ]] || die "COMMIT '${COMMIT}' must be a full 40-character commit SHA"
   [[ "${ARTIFACTS_PREFIX}" =~ ^[A-Za-z0-9._=-]+(/[A-Za-z0-9._=-]+)*$ ]] ||
-    die "ARTIFACTS_PREFIX '${ARTIFACTS_PREFIX}' must be an S3 key prefix: letters, digits, '.', '_', '=', '-' in '/'-separated parts, no leading or trailing '/'"
+    die "ARTIFACTS_PREFIX '${ARTIFACTS_PREFIX}' must be an S3 key prefix: '/'-separated parts of" \
+      "letters, digits, '.', '_', '=' and '-', no leading or trailing '/'"
 
   TENANT_DIR="${REPO_DIR}/tenants/${TENANT_ID}"
   [[ -d "${TENANT_DIR}" ]] || die "tenant '${TENANT_ID}' has no directory tenants/${TENANT_ID} in ${REPO_DIR}"

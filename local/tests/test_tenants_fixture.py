@@ -296,6 +296,13 @@ def test_plan_of_tenant_001_at_initial_creates_its_resources_and_publishes_the_p
 
 def test_apply_of_the_approved_plan_creates_the_wordpress_service(builds, dev):
     run, summary = PUBLISHED["initial"]
+    # The approved bytes, given to another environment's apply, are refused: the plan is DEV's.
+    elsewhere = builds.run("apply.sh", "tenant-001", "initial", run.prefix, ENV="sit",
+                           EXPECTED_TFPLAN_SHA256=summary["tfplan_sha256"])
+    assert elsewhere.result.returncode != 0
+    assert (f"its plan-summary.json is for tenant tenant-001, env dev, commit {builds.shas['initial']}, "
+            f"tfplan {summary['tfplan_sha256']}, not for TENANT_ID tenant-001, ENV sit") in elsewhere.result.stderr
+
     applied = builds.apply("tenant-001", "initial", summary, run.prefix).ok()
     assert "Apply complete! Resources: 6 added, 0 changed, 0 destroyed." in applied.output
     # RB-003 §3.2.4 step 7: aws ecs describe-services --cluster bbws-cluster-<env> --services <tenant>-wordpress
@@ -308,7 +315,8 @@ def test_apply_of_the_approved_plan_creates_the_wordpress_service(builds, dev):
     b = builds.backend
     head = dev.client("s3").head_object(Bucket=b.state_bucket, Key=b.state_key("tenant-001"))
     assert head["ServerSideEncryption"] == "AES256"
-    digest = dev.client("dynamodb").get_item(TableName=b.lock_table, Key={"LockID": {"S": f"{b.lock_id('tenant-001')}-md5"}})
+    digest_id = f"{b.lock_id('tenant-001')}-md5"
+    digest = dev.client("dynamodb").get_item(TableName=b.lock_table, Key={"LockID": {"S": digest_id}})
     assert "Item" in digest
 
 
