@@ -20,8 +20,10 @@ check_inputs() {
   for name in TENANT_ID ENV REPO_DIR COMMIT STATE_BUCKET STATE_LOCK_TABLE ARTIFACTS_BUCKET ARTIFACTS_PREFIX; do
     require "${name}"
   done
-  [[ "${TENANT_ID}" =~ ^[a-z0-9][a-z0-9-]{0,62}$ ]] ||
-    die "TENANT_ID '${TENANT_ID}' must be a tenant directory name: lower-case letters, digits and '-'"
+  # The rule of the pipeline's tenant requests (bbws-domain is_tenant_id).
+  [[ "${TENANT_ID}" =~ ^[a-z]([a-z0-9]|-[a-z0-9])*$ && ${#TENANT_ID} -le 40 ]] ||
+    die "TENANT_ID '${TENANT_ID}' must be a tenant directory name: at most 40 lower-case letters, digits" \
+      "and single inner '-', starting with a letter"
   [[ "${ENV}" =~ ^(dev|sit|prod)$ ]] || die "ENV '${ENV}' must be one of dev, sit, prod"
   [[ "${COMMIT}" =~ ^[0-9a-f]{40}$ ]] || die "COMMIT '${COMMIT}' must be a full 40-character commit SHA"
   [[ "${ARTIFACTS_PREFIX}" =~ ^[A-Za-z0-9._=-]+(/[A-Za-z0-9._=-]+)*$ ]] ||

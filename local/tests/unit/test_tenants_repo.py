@@ -106,6 +106,8 @@ def good_inputs(path: Path, sha: str) -> dict[str, str]:
     ({"ENV": "qa"}, "ENV 'qa' must be one of dev, sit, prod"),
     ({"ENV": ""}, "ENV is required"),
     ({"TENANT_ID": "../tenant-001"}, "TENANT_ID '../tenant-001' must be a tenant directory name"),
+    ({"TENANT_ID": "tenant--001"}, "TENANT_ID 'tenant--001' must be a tenant directory name"),
+    ({"TENANT_ID": "001-tenant"}, "TENANT_ID '001-tenant' must be a tenant directory name"),
     ({"TENANT_ID": "tenant-999"}, "tenant 'tenant-999' has no directory tenants/tenant-999"),
     ({"COMMIT": "main"}, "COMMIT 'main' must be a full 40-character commit SHA"),
     ({"COMMIT": "0" * 40}, f"not at COMMIT {'0' * 40}"),
