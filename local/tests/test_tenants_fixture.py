@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -24,6 +25,7 @@ from typing import Any, Iterator
 
 import boto3
 import pytest
+from bbws_local.pipeline import estate_log_since
 from bbws_local.settings import PRIMARY_REGION, terraform_plugin_args
 from conftest import ENDPOINT, ROOT, STATE, unique
 from services import catalog, seed
@@ -36,6 +38,8 @@ pytestmark = pytest.mark.skipif(shutil.which("terraform") is None or shutil.whic
 SCRIPTS = ROOT / "infra" / "tenant-build"
 ENV = "dev"
 CLUSTER = f"bbws-cluster-{ENV}"
+SERVER_LOG = STATE / "server.log"
+LOCK_INFO_ID = re.compile(r"Lock Info:\s+ID:\s+([0-9a-f-]{36})")
 
 
 @dataclass
@@ -56,7 +60,7 @@ class Backend:
 
 @dataclass
 class Run:
-    """One run of plan.sh or apply.sh."""
+    """One run of plan.sh or apply.sh, with what the estate's log said about it when it failed."""
 
     script: str
     tenant: str
@@ -64,14 +68,31 @@ class Run:
     prefix: str
     result: subprocess.CompletedProcess
     seconds: float
+    estate_log: list[str] = field(default_factory=list)
 
     @property
     def output(self) -> str:
         return self.result.stdout + self.result.stderr
 
     def ok(self) -> "Run":
-        assert self.result.returncode == 0, f"{self.script} {self.tenant} at {self.label} failed:\n{self.output}"
+        told = "\nthe estate's log during it:\n" + "\n".join(self.estate_log) if self.estate_log else ""
+        assert self.result.returncode == 0, f"{self.script} {self.tenant} at {self.label} failed:\n{self.output}{told}"
         return self
+
+    def lost_own_lock(self) -> str | None:
+        """The ID of the state lock this run took itself and then failed on, else None.
+
+        Terraform's lock is a conditional PutItem. When the estate answers it but the client never gets the
+        answer (the SDK's retry of a call answered 200 OK, in the estate's log), the retry finds the lock the
+        first attempt took and Terraform fails with "Error acquiring the state lock" on its own lock, which
+        stays. On AWS that lock would need `terraform force-unlock` by an operator.
+        """
+        if self.result.returncode == 0 or "Error acquiring the state lock" not in self.output:
+            return None
+        if not any("SDK retry" in line and "PutItem" in line and "answered 200" in line for line in self.estate_log):
+            return None
+        found = LOCK_INFO_ID.search(self.output)
+        return found.group(1) if found else None
 
 
 @dataclass
@@ -83,6 +104,7 @@ class Builds:
     backend: Backend
     workdir: Path
     s3: Any
+    ddb: Any
     runs: list[Run] = field(default_factory=list)
     applied: set[str] = field(default_factory=set)
 
@@ -96,18 +118,38 @@ class Builds:
                    AWS_PROFILE=f"bbws-{ENV}", AWS_REGION=PRIMARY_REGION, AWS_ENDPOINT_URL=ENDPOINT)
         return env
 
-    def run(self, script: str, tenant: str, label: str, prefix: str, **extra: str) -> Run:
+    def run(self, script: str, tenant: str, label: str, prefix: str, again_after_lost_lock: bool = True,
+            **extra: str) -> Run:
+        """Run `script` in a fresh checkout of `label`. Once only, a run that failed on the lock it took
+        itself (Run.lost_own_lock: an answer the estate gave and the client lost) has that lock removed and
+        runs again; the first run stays in `runs`, so the report shows it."""
         checkout = self.checkout(label)
         inputs = {"TENANT_ID": tenant, "ENV": ENV, "REPO_DIR": str(checkout), "COMMIT": self.shas[label],
                   "STATE_BUCKET": self.backend.state_bucket, "STATE_LOCK_TABLE": self.backend.lock_table,
                   "STATE_REGION": PRIMARY_REGION, "ARTIFACTS_BUCKET": self.backend.artifacts_bucket,
                   "ARTIFACTS_PREFIX": prefix, **extra}
+        offset = SERVER_LOG.stat().st_size if SERVER_LOG.exists() else 0
         started = time.monotonic()
         r = subprocess.run(["bash", str(SCRIPTS / script)], cwd=checkout, env={**self.env(), **inputs},
                            capture_output=True, text=True, timeout=600)
-        run = Run(script, tenant, label, prefix, r, time.monotonic() - started)
+        run = Run(script, tenant, label, prefix, r, time.monotonic() - started,
+                  estate_log_since(SERVER_LOG, offset) if r.returncode else [])
         self.runs.append(run)
+        lock_id = run.lost_own_lock()
+        if lock_id and again_after_lost_lock and self.release_lock(tenant, lock_id):
+            print(f"\n{script} {tenant}@{label} failed on its own state lock {lock_id} (a lost answer, the "
+                  "estate's log:\n" + "\n".join(run.estate_log) + "\n); lock removed, run again")
+            return self.run(script, tenant, label, prefix, again_after_lost_lock=False, **extra)
         return run
+
+    def release_lock(self, tenant: str, lock_id: str) -> bool:
+        """Remove the tenant's state lock if it is the lock `lock_id` (whether it was)."""
+        key = {"LockID": {"S": self.backend.lock_id(tenant)}}
+        item = self.ddb.get_item(TableName=self.backend.lock_table, Key=key).get("Item")
+        if not item or json.loads(item["Info"]["S"]).get("ID") != lock_id:
+            return False
+        self.ddb.delete_item(TableName=self.backend.lock_table, Key=key)
+        return True
 
     def plan(self, tenant: str, label: str) -> tuple[Run, dict[str, Any], dict[str, Any]]:
         """plan.sh; its run, the published plan-summary.json and plan.json (checked against their SHA-256s)."""
@@ -202,7 +244,8 @@ def builds(dev: boto3.Session, backend: Backend, tmp_path_factory: pytest.TempPa
                     "start a new estate")
     parent = tmp_path_factory.mktemp("tenants")
     shas = fixture.create(parent)
-    b = Builds(parent / fixture.REPO_NAME, shas, backend, tmp_path_factory.mktemp("builds"), dev.client("s3"))
+    b = Builds(parent / fixture.REPO_NAME, shas, backend, tmp_path_factory.mktemp("builds"), dev.client("s3"),
+               dev.client("dynamodb"))
     yield b
     problems = []
     for tenant in sorted(b.applied):
@@ -299,7 +342,7 @@ def test_apply_of_the_approved_plan_creates_the_wordpress_service(builds, dev):
     # The approved bytes, given to another environment's apply, are refused: the plan is DEV's.
     elsewhere = builds.run("apply.sh", "tenant-001", "initial", run.prefix, ENV="sit",
                            EXPECTED_TFPLAN_SHA256=summary["tfplan_sha256"])
-    assert elsewhere.result.returncode != 0
+    assert elsewhere.result.returncode != 0, elsewhere.output
     assert (f"its plan-summary.json is for tenant tenant-001, env dev, commit {builds.shas['initial']}, "
             f"tfplan {summary['tfplan_sha256']}, not for TENANT_ID tenant-001, ENV sit") in elsewhere.result.stderr
 
@@ -347,13 +390,13 @@ def test_apply_refuses_a_tfplan_that_is_not_the_approved_one_and_changes_nothing
     else:
         other, _, _ = builds.plan("tenant-001", "initial")
         body = builds.get(f"{other.prefix}/tfplan")
-    assert body != original
+    assert body != original, "the tampered object must differ from the approved one"
     builds.s3.put_object(Bucket=builds.backend.artifacts_bucket, Key=key, Body=body)
     versions_before = state_versions(dev, builds.backend, "tenant-001")
 
     refused = builds.apply("tenant-001", "initial", summary, run.prefix)
 
-    assert refused.result.returncode != 0
+    assert refused.result.returncode != 0, refused.output
     actual = hashlib.sha256(body).hexdigest()
     assert (f"apply.sh: refusing to apply s3://{builds.backend.artifacts_bucket}/{key}: its SHA-256 is {actual}, "
             f"the approved plan's is {summary['tfplan_sha256']}") in refused.result.stderr
@@ -390,11 +433,11 @@ def test_a_state_lock_held_by_another_run_fails_the_plan_with_terraforms_lock_er
                  ConditionExpression="attribute_not_exists(LockID)")
     try:
         prefix = f"tenants/tenant-001/{ENV}/{unique('run')}"
-        run = builds.run("plan.sh", "tenant-001", "change", prefix)
+        run = builds.run("plan.sh", "tenant-001", "change", prefix, again_after_lost_lock=False)
     finally:
         ddb.delete_item(TableName=b.lock_table, Key={"LockID": {"S": lock_id}})
-    assert run.result.returncode != 0
-    assert "Error acquiring the state lock" in run.output
+    assert run.result.returncode != 0, run.output
+    assert "Error acquiring the state lock" in run.output, run.output
     assert "codebuild@another-run" in run.output and info["ID"] in run.output
     listed = builds.s3.list_objects_v2(Bucket=b.artifacts_bucket, Prefix=prefix)
     assert listed.get("KeyCount", 0) == 0  # nothing published
