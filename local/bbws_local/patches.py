@@ -100,6 +100,10 @@ The patches, by what AWS does that moto 5.2.5 does not:
                          desiredCount two seconds after CreateService/UpdateService and the deployment becomes
                          COMPLETED (moto: 0 running for ever after CreateService, the new count at once after
                          UpdateService with a stale deployment); `/_local/ecs/hold` keeps it below (ecs.py).
+28. ecs-az-rebalancing   CreateService keeps availabilityZoneRebalancing (ENABLED when not given, as ECS
+                         defaults it for a new service) and DescribeServices returns it (moto drops it on
+                         create and keeps it only after an UpdateService, so terraform-provider-aws saw a
+                         change to DISABLED on every plan after creating a service).
 """
 from __future__ import annotations
 
@@ -258,6 +262,8 @@ PATCHES: list[Patch] = [
           "67910723b60aecfb7134999e637f3ef6f853691d192ab9655cb706b3806d1686"),
     Patch("ecs-service-counts-describe", "moto.ecs.models", "EC2ContainerServiceBackend.describe_services",
           "8602726251fec059d18f31af49ab9a631484d397a534e6c5de30247841276952"),
+    Patch("ecs-az-rebalancing", "moto.ecs.responses", "EC2ContainerServiceResponse.create_service",
+          "61d328f884dc197307edbda93799d07464b02f32a997d7c71ff778125dc6cd43"),
 ]
 
 
@@ -1719,6 +1725,26 @@ def _make_ecs_describe_services(original: Callable) -> Callable:
     return describe_services
 
 
+# ---------------------------------------------------------------------------------------------------
+# 28. ecs-az-rebalancing: a new service keeps its availabilityZoneRebalancing
+# ---------------------------------------------------------------------------------------------------
+# moto's CreateService reads a fixed list of parameters and drops availabilityZoneRebalancing; its
+# UpdateService sets every parameter on the service, and the response serialiser then returns it. ECS
+# returns the value of every service, ENABLED for a new one created without it.
+
+
+def _make_ecs_az_rebalancing(original: Callable) -> Callable:
+    def create_service(self: Any) -> Any:
+        result = original(self)
+        rebalancing = self._get_param("availabilityZoneRebalancing") or "ENABLED"
+        cluster = self._get_param("cluster", "default")
+        service = self.ecs_backend._get_service(cluster, self._get_param("serviceName"))
+        service.availability_zone_rebalancing = rebalancing
+        return result
+
+    return create_service
+
+
 def apply(settings: settings_mod.Settings) -> Estate:
     """Install every patch (once) and return the estate they serve."""
     global ESTATE, _applied
@@ -1801,6 +1827,10 @@ def apply(settings: settings_mod.Settings) -> Estate:
         _replace("moto.stepfunctions.parser.models", f"StepFunctionsParserBackend.{op}",
                  _make_send_task_once(getattr(sfn_models.StepFunctionsParserBackend, op)))
     _replace("moto.s3.models", "FakeBucket.get_permission", _bucket_get_permission)
+    from moto.ecs import responses as ecs_responses
+
+    _replace(ecs_responses.__name__, "EC2ContainerServiceResponse.create_service",
+             _make_ecs_az_rebalancing(ecs_responses.EC2ContainerServiceResponse.create_service))
     _replace("moto.cloudwatch.models", "CloudWatchBackend.put_metric_alarm",
              _make_put_metric_alarm(cwm.CloudWatchBackend.put_metric_alarm))
     _replace("moto.cloudwatch.models", "Alarm.update_state", _alarm_update_state)

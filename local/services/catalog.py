@@ -45,6 +45,31 @@ ROLE_POLICY: dict[str, Any] = {
     "Statement": [{"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
                    "Resource": "*"}],
 }
+# The platform's ECS cluster in each account, where the tenants' WordPress services run (RB-003 §3.2.4).
+CLUSTER_TAGS: dict[str, str] = {"bbws:component": "platform"}
+
+
+def cluster_name(env: str) -> str:
+    """The tenants' ECS cluster of `env` (RB-003: bbws-cluster-dev, bbws-cluster-sit, bbws-cluster-prod)."""
+    return f"bbws-cluster-{env}"
+
+
+# The platform's network in each account's primary region: the VPC, the private subnets the tenants' tasks
+# get their interfaces in (awsvpc) and the security group those tasks share. Tenants find them by tag.
+VPC_CIDR: dict[str, str] = {"dev": "10.10.0.0/16", "sit": "10.20.0.0/16", "prod": "10.30.0.0/16"}
+PRIVATE_SUBNETS: tuple[tuple[str, int], ...] = (("a", 1), ("b", 2))  # (AZ suffix, third octet)
+
+
+def vpc_name(env: str) -> str:
+    """The platform VPC of `env` (its Name tag)."""
+    return f"bbws-vpc-{env}"
+
+
+def tenants_security_group(env: str) -> str:
+    """The security group of the tenants' WordPress tasks in `env`."""
+    return f"bbws-tenants-{env}"
+
+
 RUNTIME = "python3.12"
 HANDLER = "handler.handler"
 TIMEOUT_SECONDS = 10

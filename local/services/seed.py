@@ -5,6 +5,9 @@ In every account (DEV, SIT, PROD; PROD in af-south-1 and eu-west-1):
 - every function of every service (python3.12, handler.handler), built from local/services/<service>/;
 - published versions: DEV has build 1.4.1 and a newer 1.4.2 with `latest-dev` on 1.4.2; SIT and PROD
   have build 1.4.1 with `latest-sit` / `latest-prod` on it;
+- in the primary region, what the tenants' WordPress services run in and only read (the platform owns it,
+  a tenant's Terraform never manages it): the ECS cluster `bbws-cluster-<env>`, the VPC `bbws-vpc-<env>`
+  with two private subnets tagged `bbws:tier = private`, and the security group `bbws-tenants-<env>`;
 - for the ECS event handler, ENABLED EventBridge rules `bbws-ecs-event-handler-<env>-*` that target the
   function's `latest-<env>` alias, and the permission for EventBridge to invoke it.
 
@@ -85,6 +88,8 @@ class Account:
         self.lam = estate.client(env, "lambda", region)
         self.iam = estate.client(env, "iam", region)
         self.events = estate.client(env, "events", region)
+        self.ecs = estate.client(env, "ecs", region)
+        self.ec2 = estate.client(env, "ec2", region)
 
     def record(self, action: str, target: str, detail: str = "") -> None:
         """Note a change made."""
@@ -208,6 +213,66 @@ class Account:
             return version
         return current
 
+    # ECS --------------------------------------------------------------------------------------------
+    def ensure_cluster(self, name: str, tags: dict[str, str]) -> str:
+        """The ARN of the ACTIVE cluster `name`, created (with `tags`) when missing or INACTIVE."""
+        found = self.ecs.describe_clusters(clusters=[name])["clusters"]
+        active = [c for c in found if c.get("status") == "ACTIVE"]
+        if active:
+            return active[0]["clusterArn"]
+        arn = self.ecs.create_cluster(clusterName=name, tags=[{"key": k, "value": v} for k, v in tags.items()],
+                                      settings=[{"name": "containerInsights", "value": "enabled"}]
+                                      )["cluster"]["clusterArn"]
+        self.record("create-cluster", name)
+        return arn
+
+    # Network ----------------------------------------------------------------------------------------
+    def ensure_vpc(self, name: str, cidr: str) -> str:
+        """The id of the VPC tagged Name = `name`, created with `cidr` when missing."""
+        found = self.ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [name]}])["Vpcs"]
+        if found:
+            return found[0]["VpcId"]
+        vpc_id = self.ec2.create_vpc(CidrBlock=cidr, TagSpecifications=[
+            {"ResourceType": "vpc", "Tags": _ec2_tags(name)}])["Vpc"]["VpcId"]
+        self.record("create-vpc", name, cidr)
+        return vpc_id
+
+    def ensure_private_subnet(self, vpc_id: str, name: str, cidr: str, zone: str) -> str:
+        """The id of the subnet tagged Name = `name` in the VPC, created (private tier) when missing."""
+        found = self.ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
+                                                   {"Name": "tag:Name", "Values": [name]}])["Subnets"]
+        if found:
+            return found[0]["SubnetId"]
+        subnet_id = self.ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=zone, TagSpecifications=[
+            {"ResourceType": "subnet", "Tags": _ec2_tags(name, {"bbws:tier": "private"})}])["Subnet"]["SubnetId"]
+        self.record("create-subnet", name, f"{cidr} in {zone}")
+        return subnet_id
+
+    def ensure_security_group(self, vpc_id: str, name: str, description: str) -> str:
+        """The id of the security group `name` in the VPC, created when missing."""
+        found = self.ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
+                                                           {"Name": "group-name", "Values": [name]}])
+        if found["SecurityGroups"]:
+            return found["SecurityGroups"][0]["GroupId"]
+        group_id = self.ec2.create_security_group(VpcId=vpc_id, GroupName=name, Description=description,
+                                                  TagSpecifications=[{"ResourceType": "security-group",
+                                                                      "Tags": _ec2_tags(name)}])["GroupId"]
+        self.record("create-security-group", name)
+        return group_id
+
+    def ensure_tenant_platform(self) -> None:
+        """The cluster, VPC, private subnets and security group the tenants' services run in."""
+        env = self.env
+        self.ensure_cluster(catalog.cluster_name(env), catalog.CLUSTER_TAGS)
+        cidr = catalog.VPC_CIDR[env]
+        vpc_id = self.ensure_vpc(catalog.vpc_name(env), cidr)
+        prefix = cidr.split(".")[:2]
+        for suffix, octet in catalog.PRIVATE_SUBNETS:
+            self.ensure_private_subnet(vpc_id, f"{catalog.vpc_name(env)}-private-{suffix}",
+                                       ".".join([*prefix, str(octet), "0/24"]), f"{self.region}{suffix}")
+        self.ensure_security_group(vpc_id, catalog.tenants_security_group(env),
+                                   f"WordPress tasks of the BBWS tenants in {env}")
+
     # EventBridge ------------------------------------------------------------------------------------
     def ensure_rule(self, rule_name: str, rule: catalog.RuleDef) -> str:
         """The ARN of an ENABLED rule with the catalog's pattern and description, put when different."""
@@ -259,6 +324,12 @@ def _as_document(document: Any) -> dict[str, Any]:
         return json.loads(text)
     except ValueError:
         return json.loads(urllib.parse.unquote(text))
+
+
+def _ec2_tags(name: str, extra: dict[str, str] | None = None) -> list[dict[str, str]]:
+    """EC2 tags: the Name, the platform component and `extra`."""
+    tags = {"Name": name, **catalog.CLUSTER_TAGS, **(extra or {})}
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
 def _trusts_lambda(document: Any) -> bool:
@@ -356,6 +427,8 @@ def seed(estate: Estate | None = None, envs: Iterable[str] | None = None,
         for region in catalog.REGIONS_OF_ENV[catalog.check_env(env)]:
             account = Account(estate, env, region, changes)
             role_arn = account.ensure_role()
+            if region == catalog.PRIMARY_REGION:
+                account.ensure_tenant_platform()
             for service in catalog.SERVICES.values():
                 for fn in service.functions:
                     seed_function(account, packages, service, fn, role_arn, reset)
