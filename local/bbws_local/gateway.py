@@ -269,9 +269,11 @@ class Gateway:
         if path == "/_local/iam/replay" and environ.get("REQUEST_METHOD") == "POST":
             doc = iam._json(_body(environ))
             try:
-                actions = doc.get("actions")
-                out = self.estate.iam.replay(str(doc.get("role_arn", "")), list(doc.get("policies") or []),
-                                             [str(a) for a in actions] if isinstance(actions, list) else None)
+                actions, policies, without = doc.get("actions"), doc.get("policies"), doc.get("without")
+                out = self.estate.iam.replay(str(doc.get("role_arn", "")),
+                                             list(policies) if isinstance(policies, list) else None,
+                                             [str(a) for a in actions] if isinstance(actions, list) else None,
+                                             without if isinstance(without, dict) else None)
             except iam.EvaluatorError as e:
                 return _respond(start, "400 Bad Request", json.dumps({"message": str(e)}).encode())
             return _respond(start, "200 OK", json.dumps(out).encode())

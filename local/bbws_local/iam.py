@@ -34,6 +34,7 @@ Limits are listed in the README's local-estate section.
 from __future__ import annotations
 
 import collections
+import copy
 import fnmatch
 import hashlib
 import json
@@ -886,12 +887,16 @@ class Authorizer:
         LOG.info("IAM denied: %s %s on %s (%s)", caller.session_arn, action, resource, why)
         return Denial(caller, call, action, resource, why, message)
 
-    def replay(self, role_arn: str, policies: list[dict[str, Any]],
-               actions: list[str] | None = None) -> dict[str, Any]:
+    def replay(self, role_arn: str, policies: list[dict[str, Any]] | None,
+               actions: list[str] | None = None, without: dict[str, Any] | None = None) -> dict[str, Any]:
         """Re-decide every call `role_arn` was allowed so far under other identity policies: which
         of them those policies would refuse (the least-privilege check removes one action at a time).
+        `policies` None: the role's own inline policies in this estate (its ARNs, such as its keys', are
+        this estate's), less `without` ({"policy": name, "statement": index, "action": action}) if given.
         With `actions` (IAM action patterns), only the calls of a matching action are re-decided: removing
         an action from an Allow can change no other call's decision."""
+        if policies is None:
+            policies = without_action(inline_policies(role_arn), without) if without else inline_policies(role_arn)
         with self._lock:
             recorded = list(self.allowed.get(role_arn, {}).items())
         considered = recorded
@@ -918,6 +923,44 @@ class Authorizer:
             "denial_count": len(self.denials),
             "denials": self.denials[since:],
         }
+
+
+def inline_policies(role_arn: str) -> list[dict[str, Any]]:
+    """The role's inline policies as stored in this estate, `[{"name", "policy"}]` in name order."""
+    from moto.iam.models import iam_backends
+
+    account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
+    try:
+        role = iam_backends[account]["aws"].get_role_by_arn(role_arn)
+    except Exception as e:
+        raise EvaluatorError(f"role_arn: no role {role_arn!r} in this estate") from e
+    return [{"name": name, "policy": _doc(doc)} for name, doc in sorted(role.policies.items())]
+
+
+def without_action(policies: list[dict[str, Any]], without: dict[str, Any]) -> list[dict[str, Any]]:
+    """`policies` less one action of one statement (`{"policy": name, "statement": index, "action": a}`);
+    a statement left with no action goes, and a policy left with no statement."""
+    reduced = copy.deepcopy(policies)
+    names = [p["name"] for p in reduced]
+    name, index, action = without.get("policy"), without.get("statement"), without.get("action")
+    if name not in names or not isinstance(index, int) or not isinstance(action, str):
+        raise EvaluatorError(f"without: policy (one of {names}), statement (an index) and action are required")
+    policy = reduced[names.index(name)]["policy"]
+    statements = policy["Statement"]
+    statements = [statements] if isinstance(statements, dict) else statements
+    if not 0 <= index < len(statements):
+        raise EvaluatorError(f"without: statement {index} is not in {name} ({len(statements)} statements)")
+    st = statements[index]
+    listed = [st.get("Action")] if isinstance(st.get("Action"), str) else list(st.get("Action") or [])
+    if action not in listed:
+        raise EvaluatorError(f"without: {action} is not an action of statement {index} of {name}")
+    listed.remove(action)
+    if listed:
+        st["Action"] = listed
+    else:
+        statements.pop(index)
+    policy["Statement"] = statements
+    return [p for p in reduced if p["policy"]["Statement"]]
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -242,3 +242,25 @@ def test_lane_durations_sum_each_test_file_of_a_junit_report(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out == ["lane 1: 33 s in tests: test_release.py 20 s, test_watch.py 13 s",
                    f"lane 2: no report at {tmp_path / 'absent.xml'}"]
+
+
+def test_least_privilege_removes_one_action_of_one_statement_and_names_what_is_not_there():
+    from bbws_local.iam import EvaluatorError, without_action
+
+    policies = [{"name": "a", "policy": {"Version": "2012-10-17", "Statement": [
+                    {"Sid": "Two", "Effect": "Allow", "Action": ["s3:GetObject", "kms:Decrypt"], "Resource": "*"},
+                    {"Sid": "One", "Effect": "Allow", "Action": "sns:Publish", "Resource": "*"}]}},
+                {"name": "b", "policy": {"Version": "2012-10-17", "Statement": {
+                    "Sid": "Only", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": "*"}}}]
+    reduced = without_action(policies, {"policy": "a", "statement": 0, "action": "kms:Decrypt"})
+    assert reduced[0]["policy"]["Statement"][0]["Action"] == ["s3:GetObject"]
+    assert policies[0]["policy"]["Statement"][0]["Action"] == ["s3:GetObject", "kms:Decrypt"]  # a copy
+    assert [st["Sid"] for st in without_action(policies, {"policy": "a", "statement": 1,
+                                                          "action": "sns:Publish"})[0]["policy"]["Statement"]] == ["Two"]
+    assert [p["name"] for p in without_action(policies, {"policy": "b", "statement": 0,
+                                                         "action": "ssm:GetParameter"})] == ["a"]
+    for bad, says in (({"policy": "c", "statement": 0, "action": "x"}, "policy (one of ['a', 'b'])"),
+                      ({"policy": "a", "statement": 5, "action": "x"}, "statement 5 is not in a"),
+                      ({"policy": "a", "statement": 1, "action": "kms:Decrypt"}, "kms:Decrypt is not an action")):
+        with pytest.raises(EvaluatorError, match=re.escape(says)):
+            without_action(policies, bad)
