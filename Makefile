@@ -35,7 +35,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 # Every target but help depends on this one. Each missing tool is one line: what, and how to get it.
-prereqs: ## check the tools make needs: cargo, terraform >= 1.11, python3 >= 3.11, node and npm
+prereqs: ## check the tools make needs: cargo, terraform >= 1.11, python3 >= 3.11, node and npm, git, jq, aws
 	@missing=0; \
 	if ! command -v cargo >/dev/null; then \
 	  echo "missing: cargo (Rust) - install rustup (https://rustup.rs), then: rustup component add rustfmt clippy"; missing=1; \
@@ -50,6 +50,10 @@ prereqs: ## check the tools make needs: cargo, terraform >= 1.11, python3 >= 3.1
 	  echo "missing: python3 >= 3.11 with venv and pip - https://www.python.org/downloads/ (Debian/Ubuntu: apt-get install python3 python3-venv)"; missing=1; fi; \
 	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
 	  echo "missing: node and npm - Node.js 20 or newer, https://nodejs.org/en/download"; missing=1; fi; \
+	for tool in git jq; do if ! command -v $$tool >/dev/null; then \
+	  echo "missing: $$tool (the tenant build's scripts) - Debian/Ubuntu: apt-get install $$tool"; missing=1; fi; done; \
+	if ! command -v aws >/dev/null; then \
+	  echo "missing: aws, the AWS CLI (the tenant build's scripts) - https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html"; missing=1; fi; \
 	exit $$missing
 
 venv: $(VENV)/.installed ## the project virtualenv (moto 5.2.5, awslambdaric, cargo-lambda, pytest)
