@@ -194,6 +194,9 @@ PIPELINE_TESTS_2 := $(addprefix tests/,test_release.py test_promote_rejection.py
 PIPELINE_TESTS_3 := $(addprefix tests/,test_fault_matrix.py test_approval.py test_approval_page.py \
                     test_promote_lock.py)
 LAST_PIPELINE_TEST := tests/test_zz_least_privilege.py
+# The estate's tests that run builds (Terraform in the tenant build's scripts, CodeBuild builds): beside the
+# other estate tests on this estate, as a job of their own (they mostly wait on Terraform and builds).
+ESTATE_BUILD_TESTS := $(addprefix local/tests/,test_tenants_fixture.py test_codebuild.py)
 LANE_REPORT = --durations=5 --junitxml=$(1)/lanes.xml
 test-local: prereqs up up-2 up-3 chromium report ## integration tests on the local estate (boto3, real HTTP)
 	@echo "test-local: $(PIPELINE_TESTS_2) on the second estate, $(PIPELINE_TESTS_3) on the third, the other tests on this one"
@@ -202,16 +205,18 @@ test-local: prereqs up up-2 up-3 chromium report ## integration tests on the loc
 	$(ESTATE_3) $(PYTEST) $(call LANE_REPORT,local/.state-3) -m "not iam_denials" $(PIPELINE_TESTS_3) \
 	  > local/.state-3/lane.log 2>&1 & lane3=$$!; \
 	$(PYTEST) -m pipeline_state local/tests; state=$$?; \
-	$(PYTEST) -m "not pipeline_state and not iam_denials" local/tests > $(STATE)/local-tests.log 2>&1 & \
-	estate=$$!; \
+	$(PYTEST) -m "not pipeline_state and not iam_denials" $(addprefix --ignore=,$(ESTATE_BUILD_TESTS)) local/tests \
+	  > $(STATE)/local-tests.log 2>&1 & estate=$$!; \
+	$(PYTEST) -m "not iam_denials" $(ESTATE_BUILD_TESTS) > $(STATE)/build-tests.log 2>&1 & builds=$$!; \
 	$(PYTEST) $(call LANE_REPORT,$(STATE)) -m "not iam_denials" tests \
 	  $(addprefix --ignore=,$(PIPELINE_TESTS_2) $(PIPELINE_TESTS_3) $(LAST_PIPELINE_TEST)); \
 	pipeline=$$?; \
 	wait $$estate; local=$$?; echo "== local/tests"; cat $(STATE)/local-tests.log; \
+	wait $$builds; built=$$?; echo "== $(ESTATE_BUILD_TESTS)"; cat $(STATE)/build-tests.log; \
 	wait $$lane2; second=$$?; echo "== $(PIPELINE_TESTS_2) (second estate)"; cat local/.state-2/lane.log; \
 	wait $$lane3; third=$$?; echo "== $(PIPELINE_TESTS_3) (third estate)"; cat local/.state-3/lane.log; \
 	$(PY) local/lane_durations.py $(STATE)/lanes.xml local/.state-2/lanes.xml local/.state-3/lanes.xml; \
-	[ $$state -eq 0 ] && [ $$pipeline -eq 0 ] && [ $$local -eq 0 ] && [ $$second -eq 0 ] && [ $$third -eq 0 ]
+	[ $$state -eq 0 ] && [ $$pipeline -eq 0 ] && [ $$local -eq 0 ] && [ $$built -eq 0 ] && [ $$second -eq 0 ] && [ $$third -eq 0 ]
 	BBWS_REPLAY_ALSO=http://127.0.0.1:$(ESTATE_2_PORT),http://127.0.0.1:$(ESTATE_3_PORT) $(PYTEST) $(LAST_PIPELINE_TEST)
 	@for suite in local/tests tests; do \
 	  $(PYTEST) -m "iam_denials and not pipeline_state" $$suite; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc; \

@@ -29,6 +29,19 @@ pub(crate) struct Validator<'a> {
 }
 
 impl<'a> Validator<'a> {
+    /// A validator of `input`, which must be a JSON object.
+    pub(crate) fn of(input: &'a Value) -> Result<Validator<'a>, InvalidRequest> {
+        match input.as_object() {
+            Some(obj) => Ok(Validator {
+                obj,
+                errors: Vec::new(),
+            }),
+            None => Err(InvalidRequest {
+                errors: vec![FieldError::new("request", "must be a JSON object")],
+            }),
+        }
+    }
+
     pub(crate) fn fail(&mut self, field: &str, rule: impl Into<String>) {
         self.errors.push(FieldError::new(field, rule));
     }

@@ -67,15 +67,7 @@ impl ReleaseRequest {
     /// Validates a release request, reporting every problem at once. Each phase's promotion
     /// request is validated too, so a child never refuses what the release accepted.
     pub fn validate(input: &Value, catalog: &Catalog) -> Result<ReleaseRequest, InvalidRequest> {
-        let Some(obj) = input.as_object() else {
-            return Err(InvalidRequest {
-                errors: vec![FieldError::new("request", "must be a JSON object")],
-            });
-        };
-        let mut v = Validator {
-            obj,
-            errors: Vec::new(),
-        };
+        let mut v = Validator::of(input)?;
         let target = v.env("target_env").and_then(|env| {
             if source_of(env).is_none() {
                 v.fail(

@@ -14,7 +14,6 @@
 
 use crate::catalog::Catalog;
 use crate::env::{Env, PromotionPath};
-use crate::errors::FieldError;
 use crate::fields::is_ticket;
 use crate::naming::{latest_alias, VersionRef};
 use serde::{Deserialize, Serialize};
@@ -193,15 +192,7 @@ pub fn validate_request(
     input: &Value,
     catalog: &Catalog,
 ) -> Result<PromotionRequest, InvalidRequest> {
-    let Some(obj) = input.as_object() else {
-        return Err(InvalidRequest {
-            errors: vec![FieldError::new("request", "must be a JSON object")],
-        });
-    };
-    let mut v = Validator {
-        obj,
-        errors: Vec::new(),
-    };
+    let mut v = Validator::of(input)?;
     let service = v.service(catalog);
     let path = v.path();
     let source = path.map(PromotionPath::source);

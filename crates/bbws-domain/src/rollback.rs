@@ -85,15 +85,7 @@ pub struct RollbackRequest {
 impl RollbackRequest {
     /// Validates a rollback request, reporting every problem at once.
     pub fn validate(input: &Value, catalog: &Catalog) -> Result<RollbackRequest, InvalidRequest> {
-        let Some(obj) = input.as_object() else {
-            return Err(InvalidRequest {
-                errors: vec![FieldError::new("request", "must be a JSON object")],
-            });
-        };
-        let mut v = Validator {
-            obj,
-            errors: Vec::new(),
-        };
+        let mut v = Validator::of(input)?;
         let service = v.service(catalog);
         let environment = v.env("environment");
         let target = target(&mut v);

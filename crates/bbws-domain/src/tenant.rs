@@ -79,15 +79,7 @@ pub struct TenantRequest {
 impl TenantRequest {
     /// Validates a tenant request, reporting every problem at once.
     pub fn validate(input: &Value) -> Result<TenantRequest, InvalidRequest> {
-        let Some(obj) = input.as_object() else {
-            return Err(InvalidRequest {
-                errors: vec![FieldError::new("request", "must be a JSON object")],
-            });
-        };
-        let mut v = Validator {
-            obj,
-            errors: Vec::new(),
-        };
+        let mut v = Validator::of(input)?;
         let environment = v.env("environment");
         let tenants = tenants(&mut v);
         let action = action(&mut v);

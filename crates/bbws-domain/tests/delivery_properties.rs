@@ -3,24 +3,14 @@
 //! changes by cause, restores measured, unmeasured and open, deployments with and without
 //! lead-time evidence). `PROPTEST_CASES` runs more cases.
 
+mod common;
+use common::cases;
+
 use bbws_domain::delivery::{report, RecordSet, ReportPeriod, Scope};
 use bbws_domain::Env;
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use proptest::prelude::*;
-use proptest::test_runner::Config as ProptestConfig;
 use serde_json::{json, Value};
-
-fn cases(cases: u32) -> ProptestConfig {
-    let wanted = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(cases);
-    ProptestConfig {
-        cases: wanted.max(cases),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
 
 const SERVICES: [&str; 3] = ["alpha", "beta", "gamma"];
 

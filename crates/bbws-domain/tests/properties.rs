@@ -7,6 +7,9 @@
 //! Case counts are chosen so the whole file runs in a few seconds in release mode; set
 //! `PROPTEST_CASES` to run more of every property.
 
+mod common;
+use common::cases;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use bbws_domain::errors::{
@@ -24,24 +27,10 @@ use bbws_domain::{
 use chrono::{TimeZone, Utc};
 use hmac::{Hmac, Mac};
 use proptest::prelude::*;
-use proptest::test_runner::Config as ProptestConfig;
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
 
 const KEY: &[u8] = b"0123456789abcdef0123456789abcdef-property-tests";
-
-/// `cases` unless `PROPTEST_CASES` asks for more.
-fn cases(cases: u32) -> ProptestConfig {
-    let wanted = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(cases);
-    ProptestConfig {
-        cases: wanted.max(cases),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
 
 /// The longest one-line refusal: ten problems at their longest, and the count of the rest.
 const MAX_MESSAGE_CHARS: usize =

@@ -3,23 +3,13 @@
 //! deleted or replaced is named in a PROD refusal and called out elsewhere, and a plan without one
 //! is never refused. `PROPTEST_CASES` runs more cases.
 
+mod common;
+use common::cases;
+
 use bbws_domain::tenant::{destroy_verdict, ChangeKind, DestroyVerdict, PlanSummary};
 use bbws_domain::Env;
 use proptest::prelude::*;
-use proptest::test_runner::Config as ProptestConfig;
 use serde_json::{json, Value};
-
-fn cases(cases: u32) -> ProptestConfig {
-    let wanted = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(cases);
-    ProptestConfig {
-        cases: wanted.max(cases),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
 
 const ACTIONS: [&[&str]; 8] = [
     &["create"],
