@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -294,7 +295,18 @@ class Runner:
             cancel_when: Callable[[], bool] | None = None, timeout: float = 300,
             job_overrides: dict[str, Any] | None = None) -> JobResult:
         """`workflow`: a file of .github/workflows, or a workflow as a dict (a service's CI job);
-        `job_overrides`: keys of the job replaced (e.g. its `environment`, as an edited workflow would)."""
+        `job_overrides`: keys of the job replaced (e.g. its `environment`, as an edited workflow would).
+        The job's runner temp directory goes when the job ends, as a hosted runner's does."""
+        try:
+            return self._run_job(workflow, job, inputs, context, cancel_when, timeout, job_overrides)
+        finally:
+            work, self.work = getattr(self, "work", None), None
+            if work is not None:
+                shutil.rmtree(work, ignore_errors=True)
+
+    def _run_job(self, workflow: str | dict[str, Any], job: str, inputs: dict[str, Any], context: Context,
+                     cancel_when: Callable[[], bool] | None, timeout: float,
+                 job_overrides: dict[str, Any] | None) -> JobResult:
         if isinstance(workflow, dict):
             doc, workflow = workflow, str(workflow.get("name", "adhoc.yml"))
         else:
