@@ -5,7 +5,7 @@ RB-003 §3.2.4 and §4.3.4 promote per-tenant WordPress infrastructure from this
 
 - `repo/` is the tree of the first commit, "initial": `modules/wordpress-tenant/` and the roots
   `tenants/tenant-001/` and `tenants/tenant-002/` (backend "s3" {} configured at init, `env/<env>.tfvars`).
-- `changes/<label>/` holds the files each later commit writes over that tree:
+- `changes/<label>.patch` is what each later commit changes in that tree (a diff, applied with `git apply`):
   "change"  tenant-001 runs more tasks and a larger PHP memory limit: its plans only update in place;
   "destroy" tenant-002 retires its legacy-redirects SSM parameter: its plans delete that resource.
 
@@ -112,7 +112,10 @@ def create(parent: Path) -> dict[str, str]:
     repo.mkdir(parents=True)
     git(repo, "init", "--quiet", "--template=", f"--initial-branch={BRANCH}")
     for commit in COMMITS:
-        _write_tree(INITIAL_TREE if commit.label == "initial" else CHANGES / commit.label, repo)
+        if commit.label == "initial":
+            _write_tree(INITIAL_TREE, repo)
+        else:
+            git(repo, "apply", "--whitespace=nowarn", str(CHANGES / f"{commit.label}.patch"))
         git(repo, "add", "--all")
         git(repo, "-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify", "-m", commit.message,
             commit=commit)
