@@ -600,11 +600,7 @@ def test_the_task_timeout_stops_the_build(dev, build_role, project):
     done = wait_execution(dev, sfn.start_execution(stateMachineArn=arn, input='{"greeting": "x"}')["executionArn"])
     assert done["status"] == "FAILED" and done["error"] == "States.Timeout"
     build_id = cb.list_builds_for_project(projectName=name)["ids"][0]
-    deadline = time.time() + 15
-    while not cb.batch_get_builds(ids=[build_id])["builds"][0]["buildComplete"]:
-        assert time.time() < deadline, "the build still runs after its task timed out"
-        time.sleep(0.2)
-    assert cb.batch_get_builds(ids=[build_id])["builds"][0]["buildStatus"] == "STOPPED"
+    assert wait_build(dev, build_id, timeout=15)["buildStatus"] == "STOPPED"
 
 
 def test_a_heartbeat_the_build_cannot_send_times_the_task_out_and_stops_the_build(dev, build_role, project):
@@ -615,11 +611,7 @@ def test_a_heartbeat_the_build_cannot_send_times_the_task_out_and_stops_the_buil
     done = wait_execution(dev, sfn.start_execution(stateMachineArn=arn, input='{"greeting": "x"}')["executionArn"])
     assert done["status"] == "FAILED" and done["error"] == "States.HeartbeatTimeout"
     build_id = cb.list_builds_for_project(projectName=name)["ids"][0]
-    deadline = time.time() + 15
-    while not cb.batch_get_builds(ids=[build_id])["builds"][0]["buildComplete"]:
-        assert time.time() < deadline, "the build still runs after its task timed out"
-        time.sleep(0.2)
-    assert cb.batch_get_builds(ids=[build_id])["builds"][0]["buildStatus"] == "STOPPED"
+    assert wait_build(dev, build_id, timeout=15)["buildStatus"] == "STOPPED"
 
 
 # ---------------------------------------------------------------------------------------------------
