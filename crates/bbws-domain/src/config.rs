@@ -50,6 +50,10 @@ pub struct Config {
     /// How long the version promoted to PROD must have served in SIT, judged from SIT's
     /// deployment records (see [`crate::served`]); 0 turns the rule off.
     pub sit_stable_seconds: u64,
+    /// How tenant executions verify what they applied (optional; RB-003 §3.2.4's check with
+    /// [`crate::tenant_flow::TenantPolicy`]'s defaults).
+    #[serde(default)]
+    pub tenants: crate::tenant_flow::TenantPolicy,
 }
 
 /// Why a configuration could not be loaded.
@@ -83,6 +87,7 @@ impl Config {
             monitor: MonitorPolicy::runbook(),
             watch: WatchPolicy::runbook(),
             sit_stable_seconds: DEFAULT_SIT_STABLE_SECONDS,
+            tenants: crate::tenant_flow::TenantPolicy::default(),
         }
     }
 
@@ -134,6 +139,7 @@ impl Config {
         }
         errors.extend(self.monitor.validate("monitor"));
         errors.extend(self.watch.validate("watch"));
+        errors.extend(self.tenants.validate("tenants"));
         if self.sit_stable_seconds > MAX_SIT_STABLE_SECONDS {
             errors.push(FieldError::new(
                 "sit_stable_seconds",

@@ -84,6 +84,23 @@ pub enum ErrorName {
     /// (StopExecution with this error): the version it watched no longer serves.
     #[error("Bbws.Superseded")]
     Superseded,
+    /// RB-003 §4.3.4, "DESTROY action is BLOCKED in PROD": a tenant plan in PROD deletes or
+    /// replaces a resource; the cause names each tenant and address. Nothing was applied.
+    #[error("Bbws.DestroyBlocked")]
+    DestroyBlocked,
+    /// A tenant build (Terraform plan or apply in CodeBuild) failed, stopped or timed out: the
+    /// cause names the build and its phase; an apply that refused a plan file other than the one
+    /// approved ends here too.
+    #[error("Bbws.TenantBuildFailed")]
+    TenantBuildFailed,
+    /// A tenant's plan artifacts are not the plan the execution asked for (another tenant,
+    /// environment or commit; a plan.json whose SHA-256 is not the one recorded; not a plan).
+    #[error("Bbws.PlanArtifactInvalid")]
+    PlanArtifactInvalid,
+    /// After the apply, a tenant's ECS service was not ACTIVE with running = desired within the
+    /// configured time (RB-003 §3.2.4 step 7), or its deployment failed.
+    #[error("Bbws.TenantNotVerified")]
+    TenantNotVerified,
     /// The execution did its work (a promotion, release or manual rollback succeeded) but its
     /// deployment record could not be written; the cause says what was done and why the record
     /// failed.
@@ -102,7 +119,7 @@ pub enum ErrorName {
 impl ErrorName {
     /// Every error name: those a promotion can end with, in the order it can reach them, then the
     /// defects a step can fail with.
-    pub const ALL: [ErrorName; 19] = [
+    pub const ALL: [ErrorName; 23] = [
         ErrorName::InvalidInput,
         ErrorName::PromotionInProgress,
         ErrorName::PreflightFailed,
@@ -119,6 +136,10 @@ impl ErrorName {
         ErrorName::AwsRefused,
         ErrorName::WatchCheckFailed,
         ErrorName::Superseded,
+        ErrorName::DestroyBlocked,
+        ErrorName::TenantBuildFailed,
+        ErrorName::PlanArtifactInvalid,
+        ErrorName::TenantNotVerified,
         ErrorName::RecordNotWritten,
         ErrorName::InvalidEvent,
         ErrorName::ConfigInvalid,
@@ -143,6 +164,10 @@ impl ErrorName {
             ErrorName::AwsRefused => "Bbws.AwsRefused",
             ErrorName::WatchCheckFailed => "Bbws.WatchCheckFailed",
             ErrorName::Superseded => "Bbws.Superseded",
+            ErrorName::DestroyBlocked => "Bbws.DestroyBlocked",
+            ErrorName::TenantBuildFailed => "Bbws.TenantBuildFailed",
+            ErrorName::PlanArtifactInvalid => "Bbws.PlanArtifactInvalid",
+            ErrorName::TenantNotVerified => "Bbws.TenantNotVerified",
             ErrorName::RecordNotWritten => "Bbws.RecordNotWritten",
             ErrorName::InvalidEvent => "Bbws.InvalidEvent",
             ErrorName::ConfigInvalid => "Bbws.ConfigInvalid",
@@ -306,6 +331,10 @@ mod tests {
                 "Bbws.AwsRefused",
                 "Bbws.WatchCheckFailed",
                 "Bbws.Superseded",
+                "Bbws.DestroyBlocked",
+                "Bbws.TenantBuildFailed",
+                "Bbws.PlanArtifactInvalid",
+                "Bbws.TenantNotVerified",
                 "Bbws.RecordNotWritten",
                 "Bbws.InvalidEvent",
                 "Bbws.ConfigInvalid",

@@ -54,6 +54,7 @@ pub mod served;
 pub mod stage;
 pub mod steps;
 pub mod tenant;
+pub mod tenant_flow;
 pub mod watch;
 pub mod windows;
 

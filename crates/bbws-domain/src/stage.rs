@@ -24,11 +24,19 @@ pub enum Stage {
     Resolve,
     /// A release's phase bookkeeping (`bookkeeping`).
     Bookkeeping,
+    /// A tenant execution's plan builds.
+    Plan,
+    /// A tenant execution's review of the plans (artifacts, RB-003 §4.3.4).
+    Review,
+    /// A tenant execution's apply builds.
+    Apply,
+    /// A tenant execution's ECS verification (RB-003 §3.2.4 step 7).
+    Verify,
 }
 
 impl Stage {
     /// Every stage.
-    pub const ALL: [Stage; 9] = [
+    pub const ALL: [Stage; 13] = [
         Stage::Preflight,
         Stage::ApprovalTimeout,
         Stage::Approval,
@@ -38,6 +46,10 @@ impl Stage {
         Stage::Rollback,
         Stage::Resolve,
         Stage::Bookkeeping,
+        Stage::Plan,
+        Stage::Review,
+        Stage::Apply,
+        Stage::Verify,
     ];
 
     /// The name the state machines write into `$.failed_stage`.
@@ -52,6 +64,10 @@ impl Stage {
             Stage::Rollback => "rollback",
             Stage::Resolve => "resolve",
             Stage::Bookkeeping => "bookkeeping",
+            Stage::Plan => "plan",
+            Stage::Review => "review",
+            Stage::Apply => "apply",
+            Stage::Verify => "verify",
         }
     }
 
@@ -84,6 +100,25 @@ impl Stage {
         }
     }
 
+    /// The name of a tenant execution that failed at `stage`: the approval's and window's own
+    /// names, the review's, the verification's, and `Bbws.TenantBuildFailed` for the builds.
+    pub fn tenant_error(stage: Option<Stage>) -> ErrorName {
+        match stage {
+            Some(Stage::ApprovalTimeout) => ErrorName::ApprovalTimedOut,
+            Some(Stage::Approval) => ErrorName::ApprovalRejected,
+            Some(Stage::Window) => ErrorName::OutsideMaintenanceWindow,
+            Some(Stage::Review) => ErrorName::PlanArtifactInvalid,
+            Some(Stage::Verify) => ErrorName::TenantNotVerified,
+            _ => ErrorName::TenantBuildFailed,
+        }
+    }
+
+    /// Whether a tenant execution that failed at `stage` may have changed a tenant (an apply
+    /// build ran): the failure notice then says the tenant's state must be looked at.
+    pub fn tenant_applied(stage: Option<Stage>) -> bool {
+        matches!(stage, Some(Stage::Apply | Stage::Verify))
+    }
+
     /// Whether a promotion that failed here had not deployed anything yet.
     pub fn before_deploy(stage: Option<Stage>) -> bool {
         matches!(
@@ -102,6 +137,30 @@ impl Stage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tenant_execution_ends_under_its_failed_steps_name() {
+        let named: Vec<ErrorName> = [
+            "plan", "review", "approval", "window", "apply", "verify", "",
+        ]
+        .into_iter()
+        .map(|s| Stage::tenant_error(Stage::parse(s)))
+        .collect();
+        assert_eq!(
+            named,
+            [
+                ErrorName::TenantBuildFailed,
+                ErrorName::PlanArtifactInvalid,
+                ErrorName::ApprovalRejected,
+                ErrorName::OutsideMaintenanceWindow,
+                ErrorName::TenantBuildFailed,
+                ErrorName::TenantNotVerified,
+                ErrorName::TenantBuildFailed,
+            ]
+        );
+        assert!(Stage::tenant_applied(Stage::parse("verify")));
+        assert!(!Stage::tenant_applied(Stage::parse("review")));
+    }
 
     #[test]
     fn stage_names_round_trip_and_unknown_ones_are_none() {
