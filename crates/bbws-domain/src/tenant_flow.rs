@@ -118,6 +118,34 @@ pub struct TenantTarget {
     pub artifacts_prefix: String,
 }
 
+/// A tenant execution's plan, as its first step leaves it in the state (`$.tenant`): what every
+/// later step (the builds, the review, the approval, the verification, the record) works from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantPlan {
+    /// The execution.
+    pub execution_arn: String,
+    /// Its name (the artifacts' folder).
+    pub execution_name: String,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// The validated request.
+    pub request: TenantRequest,
+    /// Each tenant with its commit, in the request's order.
+    pub targets: Vec<TenantTarget>,
+    /// Who must approve; `None`: no approval (DEV, by default).
+    pub approval: Option<Requirement>,
+    /// How long the approval may take.
+    pub approval_timeout_seconds: u64,
+    /// The CodeBuild project that plans and applies.
+    pub project: String,
+    /// The bucket the builds keep the plans in.
+    pub artifacts_bucket: String,
+    /// `tenant/<env>/<execution name>`: each tenant's plan is under `<root>/<tenant_id>/`.
+    pub artifacts_root: String,
+    /// The verification's timing.
+    pub policy: TenantPolicy,
+}
+
 /// Resolves each tenant's commit; every tenant that has none is named at once.
 ///
 /// - an apply with a commit: that commit (in PROD it must be one SIT applied for the tenant);
