@@ -551,6 +551,9 @@ fn shown(value: Option<&str>) -> String {
 fn read_all(set: RecordSet<'_>, problems: &mut Vec<Problem>) -> Vec<Record> {
     set.records
         .iter()
+        // A tenant's Terraform apply (`bbws-tenant-<env>`) is not a deployment of a service's
+        // code: the delivery metrics are the services'.
+        .filter(|v| v.get("action").and_then(Value::as_str) != Some("tenant"))
         .filter_map(|v| read(v, set.name, problems))
         .collect()
 }
@@ -1388,6 +1391,21 @@ mod tests {
             );
             assert_eq!(row(&r, "alpha").frequency.deployments, 0);
         }
+    }
+
+    #[test]
+    fn tenant_records_are_not_service_deployments_and_no_problem() {
+        let tenant = json!({"deployment_id": "t:succeeded", "timestamp": "2026-10-01T10:00:00Z",
+            "action": "tenant", "outcome": "succeeded", "service": "tenant:tenant-001",
+            "environment": "prod", "commit": "1111111111111111111111111111111111111111"});
+        let r = run(
+            &[tenant],
+            None,
+            &period("2026-10-01", "2026-10-02"),
+            &["alpha"],
+        );
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(row(&r, "alpha").frequency.deployments, 0);
     }
 
     #[test]

@@ -223,24 +223,26 @@ fn list_or_none(items: &[String]) -> String {
 }
 
 /// The history of a tenant from its records (items of the deployments table with
-/// `action = tenant`, any order): successful applies only, newest first.
+/// `action = tenant`, any order): successful applies only, newest first. The previous commit is
+/// the newest one applied before that differs from the current one (an apply that changed
+/// nothing leaves it as it was).
 pub fn history_from_records(records: &[Value]) -> TenantHistory {
-    let mut applied: Vec<(&str, &str, Option<&str>)> = records
+    let mut applied: Vec<(&str, &str)> = records
         .iter()
         .filter(|r| r.get("action").and_then(Value::as_str) == Some("tenant"))
-        .filter(|r| r.get("status").and_then(Value::as_str) == Some("succeeded"))
-        .filter_map(|r| {
-            Some((
-                r.get("timestamp")?.as_str()?,
-                r.get("commit")?.as_str()?,
-                r.get("previous_commit").and_then(Value::as_str),
-            ))
-        })
+        .filter(|r| r.get("outcome").and_then(Value::as_str) == Some("succeeded"))
+        .filter_map(|r| Some((r.get("timestamp")?.as_str()?, r.get("commit")?.as_str()?)))
         .collect();
     applied.sort_by(|a, b| b.0.cmp(a.0));
+    let current = applied.first().map(|a| a.1.to_owned());
+    let previous = applied
+        .iter()
+        .map(|a| a.1)
+        .find(|c| Some(*c) != current.as_deref())
+        .map(str::to_owned);
     TenantHistory {
-        current: applied.first().map(|a| a.1.to_owned()),
-        previous: applied.first().and_then(|a| a.2).map(str::to_owned),
+        current,
+        previous,
         applied: applied.iter().map(|a| a.1.to_owned()).collect(),
     }
 }
@@ -648,13 +650,20 @@ mod tests {
     #[test]
     fn history_counts_successful_tenant_records_newest_first() {
         let records = vec![
-            json!({"action": "tenant", "status": "succeeded", "timestamp": "2026-12-01T10:00:00Z", "commit": A}),
-            json!({"action": "tenant", "status": "failed", "timestamp": "2026-12-03T10:00:00Z", "commit": C}),
-            json!({"action": "tenant", "status": "succeeded", "timestamp": "2026-12-02T10:00:00Z", "commit": B, "previous_commit": A}),
-            json!({"action": "promotion", "status": "succeeded", "timestamp": "2026-12-04T10:00:00Z", "commit": C}),
+            json!({"action": "tenant", "outcome": "succeeded", "timestamp": "2026-12-01T10:00:00Z", "commit": A}),
+            json!({"action": "tenant", "outcome": "failed", "timestamp": "2026-12-03T10:00:00Z", "commit": C}),
+            json!({"action": "tenant", "outcome": "succeeded", "timestamp": "2026-12-02T10:00:00Z", "commit": B, "previous_commit": A}),
+            json!({"action": "promote", "outcome": "succeeded", "timestamp": "2026-12-04T10:00:00Z", "commit": C}),
         ];
         let h = history_from_records(&records);
         assert_eq!(h, hist(Some(B), Some(A), &[B, A]));
+        // An apply of the same commit again (an empty plan) keeps the commit before.
+        let mut again = records.clone();
+        again.push(json!({"action": "tenant", "outcome": "succeeded", "timestamp": "2026-12-05T10:00:00Z", "commit": B}));
+        assert_eq!(
+            history_from_records(&again),
+            hist(Some(B), Some(A), &[B, B, A])
+        );
     }
 
     fn target(t: &str) -> TenantTarget {

@@ -22,8 +22,9 @@ use tracing::{info, warn};
 
 use crate::evidence::{self, Place};
 use crate::ports::{Claim, EvidenceStore, Executions, Functions, Store, Topic};
-use crate::{manual, outcome, release};
+use crate::{manual, outcome, release, tenant};
 use bbws_domain::evidence::Facts;
+use bbws_domain::tenant_flow::TenantPlan;
 
 #[derive(Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -39,6 +40,9 @@ enum Event {
     NextPhase { release: ReleasePlan },
     PhaseDone { outcome: String, state: Value },
     FinishRelease { outcome: String, state: Value },
+    LockTenant { tenant: TenantPlan },
+    UnlockTenant { tenant: TenantPlan },
+    FinishTenant { outcome: String, state: Value },
 }
 
 /// How many times a lock attempt looks at the lock again after losing a takeover.
@@ -139,6 +143,25 @@ impl<D: Store, X: Executions, N: Topic, F: Functions, E: EvidenceStore> App<D, X
             }
             Event::FinishRelease { outcome, state } => {
                 self.finish_release(settings, &outcome, &state).await
+            }
+            Event::LockTenant { tenant } => self.lock_tenant(settings, &tenant).await,
+            Event::UnlockTenant { tenant } => {
+                let mut released = Vec::new();
+                for t in &tenant.targets {
+                    let lock_id = tenant::lock_id(&t.tenant_id, &tenant);
+                    if self
+                        .store
+                        .release_lock(&settings.locks_table, &lock_id, &tenant.execution_arn)
+                        .await?
+                    {
+                        released.push(lock_id);
+                    }
+                }
+                info!(event = "unlock", locks = ?released, "tenant locks released: {}", released.len());
+                to_value(&json!({"released": released}))
+            }
+            Event::FinishTenant { outcome, state } => {
+                self.finish_tenant(settings, &outcome, &state).await
             }
         }
     }
@@ -492,6 +515,127 @@ impl<D: Store, X: Executions, N: Topic, F: Functions, E: EvidenceStore> App<D, X
         let mut out = outcome::output(&result, deployment_id, notified);
         out.insert("ended_on".into(), ended_on);
         out.insert("evidence".into(), kept);
+        Ok(Value::Object(out))
+    }
+
+    /// Takes the lock of every tenant of the execution (one execution applies to a tenant at a
+    /// time); when one is held, the locks already taken are released and the execution is
+    /// refused naming the holder.
+    async fn lock_tenant(
+        &self,
+        settings: &Settings,
+        plan: &TenantPlan,
+    ) -> Result<Value, BbwsError> {
+        let hold = tenant::hold_seconds(plan);
+        let env = plan.request.environment;
+        let mut taken: Vec<String> = Vec::new();
+        let mut took_over = Vec::new();
+        let mut expires_at = 0;
+        for t in &plan.targets {
+            let lock_id = tenant::lock_id(&t.tenant_id, plan);
+            let got = self
+                .take_lock(settings, &lock_id, &plan.execution_arn, hold, |held| {
+                    format!(
+                        "{} cannot be applied in {} now: it is {held}",
+                        t.tenant_id,
+                        env.label()
+                    )
+                })
+                .await;
+            match got {
+                Ok(lock) => {
+                    expires_at = lock.expires_at;
+                    took_over.extend(lock.took_over);
+                    taken.push(lock_id);
+                }
+                Err(e) => {
+                    for id in &taken {
+                        // Best effort: a lock left here expires, or the next attempt takes it over.
+                        let _ = self
+                            .store
+                            .release_lock(&settings.locks_table, id, &plan.execution_arn)
+                            .await;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let r = &plan.request;
+        let commits: Vec<String> = plan
+            .targets
+            .iter()
+            .map(|t| format!("{} at {}", t.tenant_id, t.commit))
+            .collect();
+        let notified = self
+            .announce(
+                settings,
+                "started",
+                &format!("Tenant execution started: {} in {}", r.tenants.join(", "), env.label()),
+                &format!(
+                    "Tenants: {}\nEnvironment: {}\nRequested by: {}\nReason: {}\nChange request: {}\n\
+                     Incident: {}\nExecution: {}\n",
+                    commits.join(", "),
+                    env.label(),
+                    r.requested_by,
+                    r.reason,
+                    r.change_request.as_deref().unwrap_or("-"),
+                    r.incident.as_deref().unwrap_or("-"),
+                    plan.execution_arn
+                ),
+            )
+            .await;
+        let took_over = took_over.into_iter().next().unwrap_or(Value::Null);
+        to_value(&json!({"lock_ids": taken, "expires_at": expires_at,
+                         "took_over": took_over, "notified": notified}))
+    }
+
+    /// One record per tenant (action `tenant`), never overwritten, and the notification.
+    async fn finish_tenant(
+        &self,
+        settings: &Settings,
+        outcome: &str,
+        state: &Value,
+    ) -> Result<Value, BbwsError> {
+        let plan: TenantPlan = parse("the tenant plan", state["tenant"].clone())?;
+        let result = tenant::classify(outcome, state, &plan)?;
+        let mut kept = Vec::new();
+        let mut all_written = true;
+        for record in tenant::records(&plan, state, &result, Utc::now()) {
+            let (item, written) = self.write_record(settings, record).await?;
+            all_written &= written;
+            kept.push(Value::Object(item));
+        }
+        info!(event = "recorded", records = kept.len(), status = %result.status, error = ?result.error,
+              written = all_written, "tenants {} in {}: {}", plan.request.tenants.join(", "),
+              plan.request.environment, result.status);
+        let event = match result.error {
+            None => "tenant_applied",
+            Some(ErrorName::ApprovalRejected) => "rejected",
+            Some(ErrorName::ApprovalTimedOut) => "approval_timed_out",
+            Some(_) => "failed",
+        };
+        let notified = self
+            .announce(
+                settings,
+                event,
+                &tenant::subject(&plan, &result),
+                &tenant::message(&plan, &kept, &result),
+            )
+            .await;
+        let first = plan
+            .targets
+            .first()
+            .map(|t| t.tenant_id.as_str())
+            .unwrap_or("-");
+        let mut out = outcome::output(
+            &result,
+            tenant::deployment_id(&plan, first, result.status),
+            notified,
+        );
+        out.insert(
+            "deployment_ids".into(),
+            kept.iter().map(|r| r["deployment_id"].clone()).collect(),
+        );
         Ok(Value::Object(out))
     }
 

@@ -6,6 +6,7 @@ mod manual;
 mod outcome;
 mod ports;
 mod release;
+mod tenant;
 
 use bbws_aws::objects::Objects;
 use bbws_aws::{Aws, LambdaClients, Settings};
