@@ -6,6 +6,7 @@
 
 pub mod approvals;
 pub mod clients;
+pub mod ecs;
 pub mod error;
 pub mod executions;
 pub mod functions;

@@ -117,7 +117,9 @@ impl Objects {
         let what = format!("s3:PutObject s3://{bucket}/{key}");
         let url = self.url(bucket, key);
         let headers = vec![("content-type".to_owned(), content_type.to_owned())];
-        let signed = self.signed("PUT", &url, headers, &body, &what).await?;
+        let signed = self
+            .signed("s3", "PUT", &url, headers, &body, &what)
+            .await?;
         let response = self
             .send(self.http.put(&url).body(body), signed, &what)
             .await?;
@@ -139,7 +141,9 @@ impl Objects {
     async fn get_once(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, BbwsError> {
         let what = format!("s3:GetObject s3://{bucket}/{key}");
         let url = self.url(bucket, key);
-        let signed = self.signed("GET", &url, Vec::new(), &[], &what).await?;
+        let signed = self
+            .signed("s3", "GET", &url, Vec::new(), &[], &what)
+            .await?;
         let response = self.send(self.http.get(&url), signed, &what).await?;
         if response.status().as_u16() == 404 {
             let text = response.text().await.unwrap_or_default();
@@ -158,8 +162,9 @@ impl Objects {
 
     /// The headers of a signed request (the given ones, the date, the payload's SHA-256, the
     /// session token and the authorization).
-    async fn signed(
+    pub(crate) async fn signed(
         &self,
+        service: &str,
         method: &str,
         url: &str,
         mut headers: Vec<(String, String)>,
@@ -178,14 +183,16 @@ impl Objects {
         })?;
         let identity = credentials.into();
         let mut settings = SigningSettings::default();
-        // S3's rules: the payload's SHA-256 in x-amz-content-sha256, the path encoded once and as sent.
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        if service == "s3" {
+            // S3's rules: the payload's SHA-256 in x-amz-content-sha256, the path encoded once and as sent.
+            settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+            settings.percent_encoding_mode = PercentEncodingMode::Single;
+            settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        }
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.region)
-            .name("s3")
+            .name(service)
             .time(SystemTime::now())
             .settings(settings)
             .build()
@@ -211,7 +218,7 @@ impl Objects {
     }
 
     /// Sends a signed request; the answer whatever its status.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         builder: reqwest::RequestBuilder,
         headers: Vec<(String, String)>,
@@ -225,6 +232,35 @@ impl Objects {
             .await
             .map_err(|e| BbwsError::transport(what, e))
     }
+}
+
+impl Objects {
+    /// The region requests are signed for.
+    pub(crate) fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The configured endpoint (`AWS_ENDPOINT_URL`), if any.
+    pub(crate) fn configured_endpoint(&self) -> Option<String> {
+        self.config
+            .endpoint_url()
+            .map(|e| e.trim_end_matches('/').to_owned())
+    }
+
+    /// The HTTP client.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+}
+
+/// `call` until it succeeds, fails for good, or has been made [`ATTEMPTS`] times (for the other
+/// services signed here).
+pub(crate) async fn with_retries<T, F, Fut>(call: F) -> Result<T, BbwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, BbwsError>>,
+{
+    retried(call).await
 }
 
 /// A 2xx answer as it is; any other becomes S3's error ([`refusal`]).

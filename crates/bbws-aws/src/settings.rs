@@ -25,6 +25,10 @@ pub struct Settings {
     pub failover_region: Option<String>,
     /// `bbws-promotion-evidence-<account-id>`: where each execution's evidence is written.
     pub evidence_bucket: Option<String>,
+    /// The CodeBuild project that plans and applies tenants (BBWS_TENANT_PROJECT).
+    pub tenant_project: Option<String>,
+    /// The bucket the tenant builds keep their plans in (BBWS_TENANT_ARTIFACTS_BUCKET).
+    pub tenant_artifacts_bucket: Option<String>,
     /// The rules (BBWS_CONFIG, or RB-003's values when unset).
     pub config: Config,
 }
@@ -64,6 +68,8 @@ impl Settings {
             approval_topic_arn: optional("BBWS_APPROVAL_TOPIC_ARN").unwrap_or_default(),
             failover_region: optional("BBWS_FAILOVER_REGION"),
             evidence_bucket: optional("BBWS_EVIDENCE_BUCKET"),
+            tenant_project: optional("BBWS_TENANT_PROJECT"),
+            tenant_artifacts_bucket: optional("BBWS_TENANT_ARTIFACTS_BUCKET"),
             config,
         })
     }
