@@ -33,7 +33,7 @@ APPROVERS = {
     "cto": ["cto@bbws.io"],
 }
 LAMBDA_BINS = ("bbws-preflight", "bbws-backup-alias", "bbws-deploy", "bbws-monitor", "bbws-rollback",
-               "bbws-record", "bbws-approval", "bbws-watch")
+               "bbws-record", "bbws-approval", "bbws-watch", "bbws-tenant")
 
 
 def _estate_instance(settings: Settings) -> str:

@@ -128,7 +128,7 @@ def sample_input(name: str) -> Any:
 
 
 def state_machine_arn(env: str, kind: str = "promote") -> str:
-    """bbws-<kind>-<env>: kind is promote, release or rollback."""
+    """bbws-<kind>-<env>: kind is promote, release, rollback or tenant."""
     return f"arn:aws:states:{PRIMARY_REGION}:{ACCOUNTS[env]}:stateMachine:bbws-{kind}-{env}"
 
 
@@ -236,7 +236,7 @@ def pending_approval(env: str, execution_arn: str) -> dict[str, Any] | None:
     """The approval request of an execution (its DynamoDB item), once the pipeline has stored it. Read by
     its key (one GetItem per kind of request), as tests poll it: a scan of the table grows with the run."""
     ddb = client(env, "dynamodb")
-    for kind in ("promotion", "rollback", "release"):
+    for kind in ("promotion", "rollback", "release", "tenant"):
         item = ddb.get_item(TableName=f"bbws-approvals-{env}", ConsistentRead=True, Key={
             "request_id": {"S": approval_request_id(execution_arn, kind)}, "item": {"S": "request"}}).get("Item")
         if item:
@@ -765,3 +765,84 @@ def rollback_records(env: str, service: str) -> list[dict[str, Any]]:
         TableName=f"bbws-deployments-{env}", IndexName="service-timestamp",
         KeyConditionExpression="service = :s", ExpressionAttributeValues={":s": {"S": service}})["Items"]
     return [{k: plain(v) for k, v in item.items()} for item in items if item["action"]["S"] == "rollback"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Tenants (bbws-tenant-<env>): the fixture repository's commits, the tenant build run by hand, ECS holds
+# ---------------------------------------------------------------------------------------------------
+
+_TENANT_COMMITS: dict[str, str] = {}
+
+
+def tenant_commits() -> dict[str, str]:
+    """label -> SHA of the tenants fixture (local/tenants: initial, change, destroy); the same SHAs the
+    estate's registered repository has (the fixture's commits are reproducible)."""
+    if not _TENANT_COMMITS:
+        import tempfile
+
+        from tenants import fixture
+        with tempfile.TemporaryDirectory(prefix="tenants-") as tmp:
+            _TENANT_COMMITS.update(fixture.create(Path(tmp)))
+    return dict(_TENANT_COMMITS)
+
+
+def tenant_build(env: str, action: str, tenants: list[str], commit: str, root: str,
+                 sha256s: str | None = None, timeout: float = 300) -> dict[str, Any]:
+    """Run the account's tenant build (bbws-tenant-build-<env>) as an operator would with
+    `aws codebuild start-build`, and wait for it: the build as BatchGetBuilds shows it."""
+    cb = client(env, "codebuild")
+    variables = [{"name": "ACTION", "value": action, "type": "PLAINTEXT"},
+                 {"name": "TENANTS", "value": " ".join(tenants), "type": "PLAINTEXT"},
+                 {"name": "COMMIT", "value": commit, "type": "PLAINTEXT"},
+                 {"name": "ARTIFACTS_ROOT", "value": root, "type": "PLAINTEXT"}]
+    if sha256s is not None:
+        variables.append({"name": "TFPLAN_SHA256S", "value": sha256s, "type": "PLAINTEXT"})
+    build_id = cb.start_build(projectName=f"bbws-tenant-build-{env}", sourceVersion=commit,
+                              environmentVariablesOverride=variables)["build"]["id"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        build = cb.batch_get_builds(ids=[build_id])["builds"][0]
+        if build["buildStatus"] != "IN_PROGRESS":
+            return build
+        time.sleep(0.5)
+    raise AssertionError(f"tenant build {build_id} still running after {timeout} s")
+
+
+def tenant_plan_summary(env: str, root: str, tenant: str) -> dict[str, Any]:
+    """The plan-summary.json a plan build left for `tenant` under `root`."""
+    body = client(env, "s3").get_object(Bucket=f"bbws-tenant-plans-{ACCOUNTS[env]}",
+                                        Key=f"{root}/{tenant}/plan-summary.json")["Body"].read()
+    return json.loads(body)
+
+
+def put_tenants_at(env: str, label: str, tenants: tuple[str, ...] = ("tenant-001", "tenant-002")) -> None:
+    """Bring tenants to a fixture commit with the tenant build itself (plan, then apply of that plan where
+    it changes anything), as an operator repairing an environment would."""
+    commit = tenant_commits()[label]
+    root = f"tenant/{env}/baseline-{uuid.uuid4().hex[:8]}"
+    plan = tenant_build(env, "plan", list(tenants), commit, root)
+    assert plan["buildStatus"] == "SUCCEEDED", plan.get("phases")
+    changed = [t for t in tenants if tenant_plan_summary(env, root, t)["changes"]]
+    if changed:
+        sha256s = " ".join(f"{t}={tenant_plan_summary(env, root, t)['tfplan_sha256']}" for t in changed)
+        applied = tenant_build(env, "apply", changed, commit, root, sha256s)
+        assert applied["buildStatus"] == "SUCCEEDED", applied.get("phases")
+
+
+def ecs_service(env: str, tenant: str) -> dict[str, Any]:
+    """`aws ecs describe-services --cluster bbws-cluster-<env> --services <tenant>-wordpress`."""
+    services = client(env, "ecs").describe_services(cluster=f"bbws-cluster-{env}",
+                                                   services=[f"{tenant}-wordpress"])["services"]
+    return services[0] if services else {}
+
+
+def hold_ecs_service(env: str, tenant: str, running: int | None) -> None:
+    """Keep `<tenant>-wordpress` at `running` tasks whatever its desired count (the estate's hold:
+    tasks that fail to start); None releases the hold."""
+    key = {"account": ACCOUNTS[env], "region": PRIMARY_REGION, "cluster": f"bbws-cluster-{env}",
+           "service": f"{tenant}-wordpress"}
+    if running is None:
+        requests.delete(f"{SETTINGS.endpoint}/_local/ecs/hold", json=key, timeout=5)
+    else:
+        r = requests.post(f"{SETTINGS.endpoint}/_local/ecs/hold", json={**key, "running": running}, timeout=5)
+        assert r.status_code == 200, r.text

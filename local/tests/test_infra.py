@@ -46,6 +46,7 @@ BINS = {
     "record": "bbws-record",
     "approval": "bbws-approval",
     "watch": "bbws-watch",
+    "tenant": "bbws-tenant",
 }
 # The functions of the runbook's catalog: what each pipeline may act on.
 SERVICE_FUNCTIONS = [t for service in runbook_config()["catalog"] for t in service["functions"]]

@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = Settings::from_env();
     // PROD reads SIT's tenant records through SIT's reader role; DEV and SIT have no source.
     let sit = match &settings {
-        Ok(s) if s.source_reader_role_arn.is_some() => Some(
+        Ok(s) if s.env == bbws_domain::env::Env::Prod => Some(
             aws.source_account(&settings, "bbws-tenant")
                 .await
                 .map(|a| ports::AwsRecords::new(&a)),

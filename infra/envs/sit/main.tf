@@ -12,7 +12,7 @@ locals {
   # DEV's reader role (536580886816), created by envs/dev.
   source_reader_role_arn = "arn:aws:iam::536580886816:role/bbws-promotion-source-reader"
   # The PROD pipeline roles that read SIT, by the names the pipeline module gives them.
-  next_env_readers = [for f in ["preflight", "deploy"] : "arn:aws:iam::093646564004:role/bbws-promotion-${f}-prod"]
+  next_env_readers = [for f in ["preflight", "deploy", "tenant"] : "arn:aws:iam::093646564004:role/bbws-promotion-${f}-prod"]
   tags = {
     Project     = "bbws"
     System      = "promotion-pipeline"

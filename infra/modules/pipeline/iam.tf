@@ -371,6 +371,52 @@ data "aws_iam_policy_document" "watch" {
   }
 }
 
+data "aws_iam_policy_document" "tenant" {
+  statement {
+    sid       = "OwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = [local.log_stream_arns.tenant]
+  }
+  statement {
+    # Each tenant's history: its records by the service-timestamp index (service "tenant:<id>").
+    sid       = "TenantRecords"
+    actions   = ["dynamodb:Query"]
+    resources = ["${aws_dynamodb_table.deployments.arn}/index/service-timestamp"]
+  }
+  dynamic "statement" {
+    # PROD: SIT's tenant records, through SIT's reader role.
+    for_each = var.env == "prod" ? local.reads_source : []
+    content {
+      sid       = "ReadTheSourceAccount"
+      actions   = ["sts:AssumeRole"]
+      resources = [statement.value]
+    }
+  }
+  statement {
+    # The plan builds' artifacts of this environment's executions (plan-summary.json, plan.json).
+    sid       = "ReadPlans"
+    actions   = ["s3:GetObject"]
+    resources = ["arn:${local.partition}:s3:::${local.tenant_artifacts_bucket_name}/tenant/${var.env}/*"]
+  }
+  statement {
+    # The artifacts are encrypted with the pipeline key: decrypted through S3 only.
+    sid       = "DecryptPlansThroughS3"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.pipeline.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.region}.amazonaws.com"]
+    }
+  }
+  statement {
+    # RB-003 §3.2.4 step 7: the tenants' services in this environment's cluster.
+    sid       = "DescribeTenantServices"
+    actions   = ["ecs:DescribeServices"]
+    resources = ["arn:${local.partition}:ecs:${var.region}:${local.account_id}:service/bbws-cluster-${var.env}/*"]
+  }
+}
+
 locals {
   function_policies = {
     preflight      = data.aws_iam_policy_document.preflight.json
@@ -381,6 +427,7 @@ locals {
     record         = data.aws_iam_policy_document.record.json
     approval       = data.aws_iam_policy_document.approval.json
     watch          = data.aws_iam_policy_document.watch.json
+    tenant         = data.aws_iam_policy_document.tenant.json
   }
 }
 

@@ -43,6 +43,7 @@ locals {
     record         = { bin = "bbws-record", timeout = 60 }
     approval       = { bin = "bbws-approval", timeout = 30 }
     watch          = { bin = "bbws-watch", timeout = 60 }
+    tenant         = { bin = "bbws-tenant", timeout = 60 }
   }
   function_names = { for k, _ in local.functions : k => "bbws-promotion-${k}-${var.env}" }
   function_arns = {
@@ -75,15 +76,20 @@ locals {
   rollback_state_machine_arn  = "arn:${local.partition}:states:${var.region}:${local.account_id}:stateMachine:${local.rollback_state_machine_name}"
   release_state_machine_name  = "bbws-release-${var.env}"
   release_state_machine_arn   = "arn:${local.partition}:states:${var.region}:${local.account_id}:stateMachine:${local.release_state_machine_name}"
+  # bbws-tenant-<env> (every account): a tenant's Terraform planned, approved, applied and verified.
+  tenant_state_machine_name = "bbws-tenant-${var.env}"
+  tenant_state_machine_arn  = "arn:${local.partition}:states:${var.region}:${local.account_id}:stateMachine:${local.tenant_state_machine_name}"
   state_machine_names = concat(
     local.has_state_machine ? [local.state_machine_name] : [],
     [local.rollback_state_machine_name],
     local.has_state_machine ? [local.release_state_machine_name] : [],
+    [local.tenant_state_machine_name],
   )
   state_machine_arns = concat(
     local.has_state_machine ? [local.state_machine_arn] : [],
     [local.rollback_state_machine_arn],
     local.has_state_machine ? [local.release_state_machine_arn] : [],
+    [local.tenant_state_machine_arn],
   )
   # bbws-watch-<env>: one execution per deployment that succeeded, started by the record function; not
   # among state_machine_names, whose executions hold locks and answer approvals.
@@ -92,7 +98,11 @@ locals {
   # Every state machine of the account, for its alarm and the dashboard.
   all_state_machine_names = concat(local.state_machine_names, [local.watch_state_machine_name])
   all_state_machine_arns  = concat(local.state_machine_arns, [local.watch_state_machine_arn])
-  statemachine_dir        = coalesce(var.statemachine_dir, "${path.module}/../../../statemachine")
+  # The tenant build's names (its resources: tenant_build.tf).
+  tenant_build_project_name    = "bbws-tenant-build-${var.env}"
+  tenant_build_project_arn     = "arn:${local.partition}:codebuild:${var.region}:${local.account_id}:project/${local.tenant_build_project_name}"
+  tenant_artifacts_bucket_name = "bbws-tenant-plans-${local.account_id}"
+  statemachine_dir             = coalesce(var.statemachine_dir, "${path.module}/../../../statemachine")
 
   # The functions' environment (the approval function's too: it reads its URL from SSM, so the URL
   # is no input of the function itself and there is no cycle).
@@ -109,7 +119,10 @@ locals {
       BBWS_APPROVAL_URL_PARAM = local.parameters.approval_url
       BBWS_APPROVERS_PARAM    = local.parameters.approvers
       BBWS_EVIDENCE_BUCKET    = local.evidence_bucket
-      RUST_LOG                = "info"
+      # The tenant build (tenant_build.tf) the tenant machine runs, and where its plans are kept.
+      BBWS_TENANT_PROJECT          = local.tenant_build_project_name
+      BBWS_TENANT_ARTIFACTS_BUCKET = local.tenant_artifacts_bucket_name
+      RUST_LOG                     = "info"
     },
     local.config_minified == "" ? {} : { BBWS_CONFIG = local.config_minified },
     var.source_reader_role_arn == null ? {} : { BBWS_SOURCE_READER_ROLE_ARN = var.source_reader_role_arn },

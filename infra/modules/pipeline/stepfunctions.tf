@@ -17,6 +17,7 @@ locals {
     record_arn       = aws_lambda_function.function["record"].arn
     approval_arn     = aws_lambda_function.function["approval"].arn
     watch_arn        = aws_lambda_function.function["watch"].arn
+    tenant_arn       = aws_lambda_function.function["tenant"].arn
     # The watch starts the rollback a failed check calls for, where the configuration says so.
     rollback_state_machine_arn = local.rollback_state_machine_arn
     # Built from the name: the release machine starts executions of the promote machine. DEV has no
@@ -122,6 +123,19 @@ data "aws_iam_policy_document" "states" {
       actions   = ["states:DescribeExecution", "states:StopExecution"]
       resources = ["arn:${local.partition}:states:${var.region}:${local.account_id}:execution:${statement.value}:*"]
     }
+  }
+  # bbws-tenant-<env> runs the tenant build with codebuild:startBuild.sync: it starts the build,
+  # follows it, stops it when the execution stops, and learns of its end through the rule Step
+  # Functions manages for this (AWS's documented permissions for the integration).
+  statement {
+    sid       = "RunTenantBuilds"
+    actions   = ["codebuild:StartBuild", "codebuild:StopBuild", "codebuild:BatchGetBuilds"]
+    resources = [local.tenant_build_project_arn]
+  }
+  statement {
+    sid       = "TenantBuildEvents"
+    actions   = ["events:PutTargets", "events:PutRule", "events:DescribeRule"]
+    resources = ["arn:${local.partition}:events:${var.region}:${local.account_id}:rule/StepFunctionsGetEventForCodeBuildStartBuildRule"]
   }
   dynamic "statement" {
     for_each = local.child_state_machines
@@ -245,6 +259,30 @@ resource "aws_sfn_state_machine" "watch" {
     level                  = "ALL"
     include_execution_data = true
     log_destination        = "${aws_cloudwatch_log_group.watch.arn}:*"
+  }
+
+  depends_on = [aws_iam_role_policy.states]
+}
+
+resource "aws_cloudwatch_log_group" "tenant" {
+  #checkov:skip=CKV_AWS_338:90 days by decision (log_retention_days); the lasting record of each tenant execution is the deployments table and the plans kept in the artifacts bucket.
+  name              = "/aws/vendedlogs/states/${local.tenant_state_machine_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.pipeline.arn
+}
+
+resource "aws_sfn_state_machine" "tenant" {
+  #checkov:skip=CKV_AWS_285:Logging is on (level ALL) without execution data on purpose: an approval task's input holds its task token, which must never reach a log.
+  #checkov:skip=CKV_AWS_284:The tenant execution's trail is its history, its builds' logs, the plans kept and the deployments table; X-Ray adds nothing a reviewer reads.
+  name       = local.tenant_state_machine_name
+  type       = "STANDARD"
+  role_arn   = aws_iam_role.states.arn
+  definition = templatefile("${local.statemachine_dir}/tenant.asl.json", local.definition_vars["tenant"])
+
+  logging_configuration {
+    level                  = "ALL"
+    include_execution_data = false
+    log_destination        = "${aws_cloudwatch_log_group.tenant.arn}:*"
   }
 
   depends_on = [aws_iam_role_policy.states]
