@@ -475,9 +475,10 @@ mod tests {
 mod flows {
     use super::*;
     use crate::handler::flows::{
-        app, mailed_to, TestApp, OPS_LEAD, REQUESTER, SECOND_TECH_LEAD, TECH_LEAD,
+        app, approvers_of, ask, confirm, http, link, mailed_to, open, reject, TestApp, OPS_LEAD,
+        REQUESTER, SECOND_TECH_LEAD, TECH_LEAD,
     };
-    use crate::ports::memory::MAX_ITEM_BYTES;
+    use crate::ports::memory::{Sent, MAX_ITEM_BYTES};
     use bbws_domain::naming::approval_request_id;
     use bbws_domain::tenant::TenantRequest;
     use bbws_domain::tenant_flow::{review, PlanArtifact, TenantPolicy, TenantTarget};
@@ -627,6 +628,15 @@ mod flows {
             .expect("mailed")
     }
 
+    /// The page a link opens: its status and its HTML.
+    async fn page_of(app: &TestApp, t: &str) -> (u64, String) {
+        let out = app.handle(http("GET", t, &[])).await.expect("a page");
+        (
+            out["statusCode"].as_u64().unwrap_or(0),
+            out["body"].as_str().unwrap_or_default().to_owned(),
+        )
+    }
+
     #[tokio::test]
     async fn a_tenant_request_keeps_each_plan_and_mails_every_approver_but_the_requester() {
         let app = app();
@@ -760,6 +770,56 @@ mod flows {
     }
 
     #[tokio::test]
+    async fn the_page_lists_each_address_and_action_escaped_with_destructions_above_the_button() {
+        let app = app();
+        let execution = sit_destroying();
+        ask_tenant(&app, &execution, "tenant-token")
+            .await
+            .expect("asked");
+        let t = link(&app, DEV_LEAD, "Approve");
+        let (status, page) = page_of(&app, &t).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("<title>Approve this tenant apply?</title>"));
+        assert!(
+            page.contains("Apply commit 0123456789ab to tenant-001, tenant-002 in SIT"),
+            "{page}"
+        );
+        for row in [
+            "<tr><td><code>module.wordpress.aws_ecs_service.this</code></td><td>update</td></tr>",
+            "<tr class=\"destroy\"><td><code>aws_ecs_task_definition.this</code></td><td>replace</td></tr>",
+            "<tr class=\"destroy\"><td><code>aws_ssm_parameter.settings</code></td><td>delete</td></tr>",
+            "<tr><td><code>aws_ssm_parameter.p[&quot;&lt;img src=x&gt;&quot;]</code></td><td>create</td></tr>",
+            "<tr><td><code>aws_ssm_parameter.old</code></td><td>forget</td></tr>",
+        ] {
+            assert!(page.contains(row), "{row} missing from {page}");
+        }
+        // Commit subjects and addresses are text, never markup.
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(!page.contains("<img"), "{page}");
+        assert!(page.contains("&lt;script&gt;alert(&#39;approved&#39;)&lt;/script&gt; &amp; more"));
+        // The commit and the plan's SHA-256 in full, the plan SHA-256 as the build log prints it.
+        assert!(page.contains(&format!("<code class=\"sha\">{COMMIT}</code>")));
+        assert!(page.contains(&format!("<code class=\"sha\">{PLAN_SHA}</code>")));
+        assert!(page.contains(&format!("<code class=\"sha\">{BEFORE}</code>")));
+        assert!(page.contains("<dd>given in the request</dd>"));
+        assert!(page.contains("Plan: 2 to add, 0 to change, 2 to destroy. 1 to forget."));
+        assert!(page.contains("<li>DESTROYS: aws_ssm_parameter.settings (delete)</li>"));
+        // Destructions are flagged and called out before the button, the tables after it.
+        let button = page.find("<button").expect("a button");
+        let flag = page
+            .find("<li class=\"warn\">Destroys 2 resources</li>")
+            .expect("flagged");
+        let callout = page.find("DESTROYS 2 RESOURCES").expect("called out");
+        let named = page
+            .find("<li>tenant-002: aws_ecs_task_definition.this (replace)</li>")
+            .expect("named");
+        let table = page.find("<table class=\"changes\">").expect("a table");
+        assert!(flag < callout && callout < named && named < button && button < table);
+        // On a phone the tables stack as the page's other lists do.
+        assert!(page.contains("@media (max-width:600px){table.changes"));
+    }
+
+    #[tokio::test]
     async fn a_tenant_execution_without_approvers_is_refused_and_asks_nobody() {
         let app = app();
         let (mut plan, review) = sit_destroying();
@@ -801,6 +861,119 @@ mod flows {
         assert!(e.message.contains("nothing to approve"), "{}", e.message);
         assert!(app.mail.emails.borrow().is_empty());
         assert!(app.store.state().is_empty());
+    }
+
+    /// What a promotion's approval gives its wait, for the shape a tenant's must have too.
+    async fn promotion_output() -> Value {
+        let app = app();
+        ask(&app, "promotion-token").await.expect("asked");
+        for who in [TECH_LEAD, OPS_LEAD] {
+            assert_eq!(confirm(&app, &link(&app, who, "Approve")).await.0, 200);
+        }
+        let sent = app.callbacks.sent.borrow().clone();
+        match &sent[..] {
+            [(_, Sent::Success(output))] => output.clone(),
+            other => panic!("not one success: {other:?}"),
+        }
+    }
+
+    /// The keys of an object and of its approvers' entries.
+    fn shape(output: &Value) -> (Vec<String>, Vec<Vec<String>>) {
+        let keys = |v: &Value| -> Vec<String> {
+            v.as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        let approvers = output["approvers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(keys)
+            .collect();
+        (keys(output), approvers)
+    }
+
+    #[tokio::test]
+    async fn approving_a_tenant_request_answers_the_wait_as_a_promotions_approval_does() {
+        let app = app();
+        let execution = prod();
+        ask_tenant(&app, &execution, "tenant-token")
+            .await
+            .expect("asked");
+        assert_eq!(
+            confirm(&app, &link(&app, TECH_LEAD, "Approve")).await,
+            (200, "Approved".into())
+        );
+        assert!(app.callbacks.sent.borrow().is_empty(), "one role of two");
+        let t = link(&app, OPS_LEAD, "Approve");
+        let out = app
+            .handle(http("POST", &t, &[("confirm", "yes")]))
+            .await
+            .expect("a page");
+        let body = out["body"].as_str().unwrap_or_default();
+        assert!(
+            body.contains("Approved — 2 of 2 approvals; the tenant apply continues."),
+            "{body}"
+        );
+        let sent = app.callbacks.sent.borrow().clone();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].0, "tenant-token");
+        assert_eq!(
+            approvers_of(&sent[0].1),
+            [
+                format!("{TECH_LEAD}/\"tech_lead\""),
+                format!("{OPS_LEAD}/\"operations_lead\"")
+            ]
+        );
+        let Sent::Success(output) = &sent[0].1 else {
+            panic!("not a success")
+        };
+        assert_eq!(
+            output["request_id"],
+            approval_request_id(&execution.0.execution_arn, "tenant")
+        );
+        assert_eq!(shape(output), shape(&promotion_output().await));
+        assert_eq!(stored(&app, &execution.0)["status"], "approved");
+        // Decided: a later link says so in the tenant's words.
+        assert_eq!(
+            open(&app, &link(&app, SECOND_TECH_LEAD, "Approve")).await,
+            (409, "Already approved".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn rejecting_a_tenant_request_fails_the_wait_with_the_reason() {
+        let app = app();
+        let execution = sit_destroying();
+        ask_tenant(&app, &execution, "tenant-token")
+            .await
+            .expect("asked");
+        let t = link(&app, DEV_LEAD, "Reject");
+        assert_eq!(
+            open(&app, &t).await,
+            (200, "Reject this tenant apply?".into())
+        );
+        assert_eq!(
+            reject(&app, &t, "keep the settings parameter").await,
+            (200, "Rejected".into())
+        );
+        assert_eq!(
+            *app.callbacks.sent.borrow(),
+            vec![(
+                "tenant-token".to_owned(),
+                Sent::Failure(
+                    ErrorName::ApprovalRejected,
+                    format!("{DEV_LEAD} (Dev Lead) rejected: keep the settings parameter")
+                )
+            )]
+        );
+        let audit = app
+            .store
+            .audit(&approval_request_id(&execution.0.execution_arn, "tenant"));
+        assert!(
+            audit.iter().any(|a| a["outcome"] == "rejected"),
+            "{audit:?}"
+        );
     }
 
     /// Ten plans of 1,000 long addresses: 200 of each would not fit in one item.
@@ -845,6 +1018,14 @@ mod flows {
         assert_eq!(
             app.mail.emails.borrow()[0].subject,
             "Approval wanted: tenants tenant-001, tenant-002, tenant-003 and 7 more in SIT"
+        );
+        let (_, page) = page_of(&app, &link(&app, DEV_LEAD, "Approve")).await;
+        assert!(
+            page.contains(&format!(
+                "{} more changed resources are not listed here",
+                1_000 - listed
+            )),
+            "{page}"
         );
 
         // One tenant's plan keeps the first 200 addresses (and its destruction).
