@@ -1,6 +1,8 @@
 //! Approval: the promotion's task-token wait (RB-003 §2.2, §4.2), answered by signed email links.
 //!
-//! Task face (`op: request`, invoked with `.waitForTaskToken`): keeps the task token server-side in
+//! Task face (`op: request`, and `request_rollback`, `request_release`, `request_tenant` for a
+//! manual rollback, a release and a tenant execution's Terraform plans; invoked with
+//! `.waitForTaskToken`): keeps the task token server-side in
 //! `bbws-approvals-<env>` with what is being approved, who must approve and the deadline, and sends
 //! every eligible approver one email with an Approve and a Reject link (HMAC-signed, see
 //! `bbws_domain::links`; the token is never in a link, an email, a log line or an output).
@@ -18,6 +20,7 @@ use bbws_aws::runtime::{parse, to_value};
 use bbws_aws::{BbwsError, Settings};
 use bbws_domain::links::{sign, LinkClaims, LinkDecision};
 use bbws_domain::naming::approval_request_id;
+use bbws_domain::tenant_flow::{TenantPlan, TenantReview};
 use bbws_domain::{
     Directory, ErrorName, Preflight, PromotionPlan, ReleasePlan, Requirement, Resolution, Role,
     RollbackPlan,
@@ -53,6 +56,12 @@ enum Event {
         task_token: String,
         release: ReleasePlan,
         preflight: Value,
+        entered_at: Option<String>,
+    },
+    RequestTenant {
+        task_token: String,
+        tenant: TenantPlan,
+        review: TenantReview,
         entered_at: Option<String>,
     },
     AcceptRelease {
@@ -188,6 +197,15 @@ impl<S: Store, C: Callbacks, M: Mail, P: Parameters> App<S, C, M, P> {
                     started(entered_at),
                 )
                 .await
+            }
+            Event::RequestTenant {
+                task_token,
+                tenant,
+                review,
+                entered_at,
+            } => {
+                self.request_tenant(settings, &task_token, &tenant, &review, started(entered_at))
+                    .await
             }
         }
     }
@@ -867,7 +885,7 @@ mod tests {
 
 /// The ask, the approvers' links and the callbacks over in-memory ports.
 #[cfg(test)]
-mod flows {
+pub(crate) mod flows {
     use super::*;
     use crate::ports::memory::{Outbox, Params, Sent, Table, Waits};
     use bbws_aws::approvals::{DELIVERED, READY};
@@ -875,15 +893,15 @@ mod flows {
     use std::collections::BTreeMap;
     use tokio::sync::oneshot;
 
-    const KEY: &str = "a-signing-key-of-more-than-32-bytes-for-tests";
-    const REQUESTER: &str = "jane@bbws.io";
-    const TECH_LEAD: &str = "tech-lead@bbws.io";
-    const SECOND_TECH_LEAD: &str = "second-tl@bbws.io";
-    const OPS_LEAD: &str = "ops-lead@bbws.io";
+    pub(crate) const KEY: &str = "a-signing-key-of-more-than-32-bytes-for-tests";
+    pub(crate) const REQUESTER: &str = "jane@bbws.io";
+    pub(crate) const TECH_LEAD: &str = "tech-lead@bbws.io";
+    pub(crate) const SECOND_TECH_LEAD: &str = "second-tl@bbws.io";
+    pub(crate) const OPS_LEAD: &str = "ops-lead@bbws.io";
 
-    type TestApp = App<Table, Waits, Outbox, Params>;
+    pub(crate) type TestApp = App<Table, Waits, Outbox, Params>;
 
-    fn app() -> TestApp {
+    pub(crate) fn app() -> TestApp {
         let directory = json!({"tech_lead": [TECH_LEAD, SECOND_TECH_LEAD, REQUESTER],
                                "operations_lead": [OPS_LEAD], "dev_lead": ["dev-lead@bbws.io"]});
         let params = Params(BTreeMap::from([
@@ -910,7 +928,7 @@ mod flows {
     }
 
     /// Jane's promotion of site-management from SIT to PROD (Tech Lead and Operations Lead).
-    fn plan() -> PromotionPlan {
+    pub(crate) fn plan() -> PromotionPlan {
         let request = PromotionRequest::validate(
             &json!({"service": "site-management", "source_env": "sit", "target_env": "prod",
                 "requested_by": REQUESTER, "reason": "r", "change_request": "CHG-1"}),
@@ -921,12 +939,12 @@ mod flows {
         PromotionPlan::new(&request, &Config::runbook(), execution, Utc::now()).expect("plan")
     }
 
-    fn request_id() -> String {
+    pub(crate) fn request_id() -> String {
         approval_request_id(&plan().execution_arn, "promotion")
     }
 
     /// The approval step under `token` (each attempt of the step has its own).
-    async fn ask(app: &TestApp, token: &str) -> Result<Value, BbwsError> {
+    pub(crate) async fn ask(app: &TestApp, token: &str) -> Result<Value, BbwsError> {
         let plan = plan();
         let preflight = Preflight {
             passed: true,
@@ -944,7 +962,7 @@ mod flows {
     }
 
     /// The link (`Approve` or `Reject`) mailed to `to`.
-    fn link(app: &TestApp, to: &str, decision: &str) -> String {
+    pub(crate) fn link(app: &TestApp, to: &str, decision: &str) -> String {
         let emails = app.mail.emails.borrow();
         let email = emails.iter().find(|e| e.to == to).expect("mailed");
         let line = email
@@ -959,7 +977,7 @@ mod flows {
     }
 
     /// A Function URL request to `/decide`: a GET with `?t=`, or a POST of `form`.
-    fn http(method: &str, t: &str, form: &[(&str, &str)]) -> Value {
+    pub(crate) fn http(method: &str, t: &str, form: &[(&str, &str)]) -> Value {
         let mut event = json!({"version": "2.0", "routeKey": "$default", "rawPath": "/decide",
             "rawQueryString": "", "headers": {}, "isBase64Encoded": false,
             "requestContext": {"accountId": "anonymous", "apiId": "u", "domainName": "u",
@@ -981,7 +999,7 @@ mod flows {
     }
 
     /// A page answered: its status and title.
-    async fn page(app: &TestApp, event: Value) -> (u64, String) {
+    pub(crate) async fn page(app: &TestApp, event: Value) -> (u64, String) {
         let out = app.handle(event).await.expect("a page");
         let body = out["body"].as_str().unwrap_or_default();
         let title = body
@@ -992,15 +1010,15 @@ mod flows {
         (out["statusCode"].as_u64().unwrap_or(0), title.to_owned())
     }
 
-    async fn open(app: &TestApp, t: &str) -> (u64, String) {
+    pub(crate) async fn open(app: &TestApp, t: &str) -> (u64, String) {
         page(app, http("GET", t, &[])).await
     }
 
-    async fn confirm(app: &TestApp, t: &str) -> (u64, String) {
+    pub(crate) async fn confirm(app: &TestApp, t: &str) -> (u64, String) {
         page(app, http("POST", t, &[("confirm", "yes")])).await
     }
 
-    async fn reject(app: &TestApp, t: &str, reason: &str) -> (u64, String) {
+    pub(crate) async fn reject(app: &TestApp, t: &str, reason: &str) -> (u64, String) {
         page(
             app,
             http("POST", t, &[("confirm", "yes"), ("reason", reason)]),
@@ -1015,7 +1033,7 @@ mod flows {
             .unwrap_or_default()
     }
 
-    fn mailed_to(app: &TestApp) -> Vec<String> {
+    pub(crate) fn mailed_to(app: &TestApp) -> Vec<String> {
         let mut to: Vec<String> = app
             .mail
             .emails
@@ -1027,7 +1045,7 @@ mod flows {
         to
     }
 
-    fn approvers_of(sent: &Sent) -> Vec<String> {
+    pub(crate) fn approvers_of(sent: &Sent) -> Vec<String> {
         match sent {
             Sent::Success(output) => output["approvers"]
                 .as_array()

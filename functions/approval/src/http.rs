@@ -279,12 +279,11 @@ async fn context<S: Store, C: Callbacks, M: Mail, P: Parameters>(
     }))
 }
 
-/// What the request approves, in a sentence: `promotion` (the default), `rollback` or `release`.
-fn noun(request: &Item) -> &str {
-    request
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or("promotion")
+/// What the request approves, in a sentence: `promotion` (the default), `rollback`, `release`,
+/// `tenant apply` or `tenant rollback`.
+fn noun(request: &Item) -> &'static str {
+    let field = |k: &str| request.get(k).and_then(Value::as_str);
+    pages::noun(field("kind"), field("action"))
 }
 
 fn status_of(request: &Item) -> &str {

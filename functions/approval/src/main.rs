@@ -7,6 +7,7 @@ mod http;
 mod pages;
 mod ports;
 mod release;
+mod tenant;
 
 use bbws_aws::{Aws, Settings};
 

@@ -33,7 +33,21 @@ dt{font-weight:600;color:#444;word-break:keep-all;overflow-wrap:normal;hyphens:n
 dd{margin:0;overflow-wrap:anywhere}\
 @media (min-width:40em){.row{display:grid;grid-template-columns:11em 1fr;gap:1em}}\
 .note{color:#555;font-size:.9em}\
-.outcome{font-size:1.1em;padding:.8em;border-radius:.5em;background:#f6f8fa}";
+.outcome{font-size:1.1em;padding:.8em;border-radius:.5em;background:#f6f8fa}\
+code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em;overflow-wrap:anywhere}\
+code.sha{display:block;padding:.3em .5em;background:#f6f8fa;border-radius:.3em;word-break:break-all;font-size:.8em}\
+.callout,.destroys{margin:.6em 0;padding:.6em .8em;background:#fde8e8;color:#8a1c1c;border:1px solid #f3b4b4;\
+border-radius:.5em;font-weight:600}\
+.callout ul,ul.destroys{margin:.3em 0;padding-left:1.4em}ul.destroys{padding-left:2em}\
+.tenant{margin:1.2em 0 0;padding-top:.2em;border-top:2px solid #e3e6ea}.tenant.destroying{border-top-color:#f3b4b4}\
+.headline{font-weight:600}\
+table{border-collapse:collapse;width:100%;margin:.6em 0}\
+th,td{text-align:left;vertical-align:top;padding:.35em .5em;border-bottom:1px solid #e3e6ea}\
+th{color:#444}td{overflow-wrap:anywhere}\
+tr.destroy td{background:#fde8e8;color:#8a1c1c;font-weight:600}\
+@media (max-width:600px){table.changes,table.changes tbody,table.changes tr,table.changes td{display:block;width:auto}\
+table.changes thead{display:none}table.changes tr{border:1px solid #e3e6ea;border-radius:.4em;margin:0 0 .4em}\
+table.changes td{border:0;padding:.2em .5em}}";
 
 fn layout(title: &str, body: &str) -> String {
     format!(
@@ -77,19 +91,171 @@ pub fn details(request: &Value) -> String {
     let rows = match request["kind"].as_str() {
         Some("rollback") => rollback_rows(request),
         Some("release") => release_rows(request),
+        Some("tenant") => return tenant_details(request),
         _ => promotion_rows(request),
     };
-    let body: String = rows
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "<div class=\"row\"><dt>{}</dt><dd>{}</dd></div>",
-                escape(k),
-                escape(v)
-            )
-        })
-        .collect();
+    list(&rows)
+}
+
+/// Label and value rows, both escaped.
+fn list(rows: &[(&str, String)]) -> String {
+    let body: String = rows.iter().map(|(k, v)| row_html(k, &escape(v))).collect();
     format!("<dl>{body}</dl>")
+}
+
+/// One row whose value is HTML already (escaped by the caller).
+fn row_html(label: &str, html: &str) -> String {
+    format!(
+        "<div class=\"row\"><dt>{}</dt><dd>{html}</dd></div>",
+        escape(label)
+    )
+}
+
+/// What a request approves, in words: "promotion", "rollback", "release", "tenant apply" or
+/// "tenant rollback".
+pub fn noun(kind: Option<&str>, action: Option<&str>) -> &'static str {
+    match (kind, action) {
+        (Some("tenant"), Some("rollback")) => "tenant rollback",
+        (Some("tenant"), _) => "tenant apply",
+        (Some("rollback"), _) => "rollback",
+        (Some("release"), _) => "release",
+        _ => "promotion",
+    }
+}
+
+/// The first 12 characters of a commit SHA.
+fn short_sha(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
+/// A tenant request's plans, one per tenant.
+fn tenant_plans(request: &Value) -> impl Iterator<Item = &Value> {
+    request["plans"].as_array().into_iter().flatten()
+}
+
+/// The resources a tenant request deletes or replaces: Terraform's "to destroy", summed.
+fn tenant_destroys(request: &Value) -> u64 {
+    tenant_plans(request)
+        .map(|p| p["summary"]["destroy"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+/// A tenant execution's request: what it applies where and why, then a section per tenant with
+/// its commit, the plan's SHA-256, Terraform's headline and each changed address.
+fn tenant_details(request: &Value) -> String {
+    let rollback = request["action"].as_str() == Some("rollback");
+    let tenants: Vec<String> = request["tenants"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(text)
+        .collect();
+    let mut rows = vec![
+        (
+            if rollback { "Roll back in" } else { "Apply in" },
+            text(&request["environment"]).to_uppercase(),
+        ),
+        ("Tenants", tenants.join(", ")),
+        ("Requested by", text(&request["requested_by"])),
+        ("Reason", text(&request["reason"])),
+        ("Change request", text(&request["change_request"])),
+    ];
+    if let Some(incident) = request["incident"].as_str() {
+        rows.push(("Incident", incident.to_owned()));
+    }
+    rows.push(("Approvals needed", required_words(request)));
+    rows.push(("Decide before", text(&request["deadline"])));
+    let mut out = list(&rows);
+    for p in tenant_plans(request) {
+        out.push_str(&tenant_section(p));
+    }
+    out
+}
+
+fn tenant_section(p: &Value) -> String {
+    let sha = |v: &Value| match v.as_str() {
+        Some(s) => format!("<code class=\"sha\">{}</code>", escape(s)),
+        None => "-".to_owned(),
+    };
+    let summary = &p["summary"];
+    let changes_none = ["add", "change", "destroy", "forget"]
+        .iter()
+        .all(|k| summary[*k].as_u64().unwrap_or(0) == 0);
+    let headline = if changes_none {
+        "No changes: nothing is applied to this tenant.".to_owned()
+    } else {
+        text(&summary["headline"])
+    };
+    let source = serde_json::from_value(p["commit_source"].clone())
+        .map(crate::tenant::source_words)
+        .unwrap_or("-");
+    let now = match p["current_commit"].as_str() {
+        Some(_) => sha(&p["current_commit"]),
+        None => "no apply recorded".to_owned(),
+    };
+    let rows = [
+        row_html("Commit", &sha(&p["commit"])),
+        row_html("Author", &escape(&text(&p["commit_author"]))),
+        row_html("Subject", &escape(&text(&p["commit_subject"]))),
+        row_html("Commit from", &escape(source)),
+        row_html("Now at", &now),
+        row_html("Plan SHA-256", &sha(&p["tfplan_sha256"])),
+        row_html("plan.json SHA-256", &sha(&p["plan_json_sha256"])),
+        row_html("Plan files", &escape(&text(&p["artifacts_prefix"]))),
+    ]
+    .concat();
+    let destructions: Vec<&Value> = p["destructions"].as_array().into_iter().flatten().collect();
+    let mut out = format!(
+        "<section class=\"tenant{}\"><h2>{}</h2><p class=\"headline\">{}</p><dl>{rows}</dl>",
+        if destructions.is_empty() {
+            ""
+        } else {
+            " destroying"
+        },
+        escape(&text(&p["tenant_id"])),
+        escape(&headline),
+    );
+    if !destructions.is_empty() {
+        let mut items: String = destructions
+            .iter()
+            .map(|d| format!("<li>DESTROYS: {}</li>", escape(&text(d))))
+            .collect();
+        let more = p["destructions_not_listed"].as_u64().unwrap_or(0);
+        if more > 0 {
+            items.push_str(&format!("<li>DESTROYS {more} more, not listed here</li>"));
+        }
+        out.push_str(&format!("<ul class=\"destroys\">{items}</ul>"));
+    }
+    let changes: Vec<&Value> = p["changes"].as_array().into_iter().flatten().collect();
+    if !changes.is_empty() {
+        let body: String = changes
+            .iter()
+            .map(|c| {
+                let kind = text(&c["kind"]);
+                let destroys = matches!(kind.as_str(), "delete" | "replace");
+                format!(
+                    "<tr{}><td><code>{}</code></td><td>{}</td></tr>",
+                    if destroys { " class=\"destroy\"" } else { "" },
+                    escape(&text(&c["address"])),
+                    escape(&kind)
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "<table class=\"changes\"><thead><tr><th>Resource</th><th>Action</th></tr></thead>\
+             <tbody>{body}</tbody></table>"
+        ));
+    }
+    let more = p["changes_not_listed"].as_u64().unwrap_or(0);
+    if more > 0 {
+        out.push_str(&format!(
+            "<p class=\"note\">{more} more changed resources are not listed here; the plan in {} \
+             has them all.</p>",
+            escape(&text(&p["artifacts_prefix"]))
+        ));
+    }
+    out.push_str("</section>");
+    out
 }
 
 fn release_rows(request: &Value) -> Vec<(&'static str, String)> {
@@ -240,6 +406,44 @@ fn asked_line(request: &Value) -> String {
                 env("target_env")
             )
         }
+        Some("tenant") => {
+            let mut commits: Vec<&str> = tenant_plans(request)
+                .filter_map(|p| p["commit"].as_str())
+                .collect();
+            commits.sort_unstable();
+            commits.dedup();
+            let tenants: Vec<String> = if commits.len() == 1 {
+                request["tenants"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(text)
+                    .collect()
+            } else {
+                tenant_plans(request)
+                    .map(|p| {
+                        format!(
+                            "{} (commit {})",
+                            text(&p["tenant_id"]),
+                            short_sha(p["commit"].as_str().unwrap_or("-"))
+                        )
+                    })
+                    .collect()
+            };
+            let tenants = tenants.join(", ");
+            let env = env("environment");
+            let rollback = request["action"].as_str() == Some("rollback");
+            match (rollback, commits.as_slice()) {
+                (false, [one]) => {
+                    format!("Apply commit {} to {tenants} in {env}", short_sha(one))
+                }
+                (false, _) => format!("Apply {tenants} in {env}"),
+                (true, [one]) => {
+                    format!("Roll back {tenants} in {env} to commit {}", short_sha(one))
+                }
+                (true, _) => format!("Roll back {tenants} in {env}"),
+            }
+        }
         _ => format!(
             "{}: {} {} → {}",
             text(&request["service"]),
@@ -258,15 +462,42 @@ pub fn flags(request: &Value) -> Vec<(bool, String)> {
     flags.push((prod, format!("Into {target}")));
     let incident = request["incident"].as_str().filter(|i| !i.is_empty());
     let outside = request["emergency"].as_bool().unwrap_or(false);
-    match (incident, request["kind"].as_str()) {
-        (_, Some("rollback")) => {
+    let kind = request["kind"].as_str();
+    let tenant = kind == Some("tenant");
+    let rollback = kind == Some("rollback") || (tenant && request["action"] == "rollback");
+    match (incident, rollback) {
+        (_, true) => {
             flags.push((true, "Rollback".to_owned()));
             if let Some(i) = incident {
                 flags.push((true, format!("Incident {i}")));
             }
         }
-        (Some(i), _) => flags.push((true, format!("Emergency — incident {i}"))),
-        (None, _) => {}
+        // A tenant apply has no emergency path: its incident is only named.
+        (Some(i), false) if tenant => flags.push((true, format!("Incident {i}"))),
+        (Some(i), false) => flags.push((true, format!("Emergency — incident {i}"))),
+        (None, false) => {}
+    }
+    if tenant {
+        let destroys = tenant_destroys(request);
+        if destroys > 0 {
+            let noun = if destroys == 1 {
+                "resource"
+            } else {
+                "resources"
+            };
+            flags.push((true, format!("Destroys {destroys} {noun}")));
+        }
+        let forgets: u64 = tenant_plans(request)
+            .map(|p| p["summary"]["forget"].as_u64().unwrap_or(0))
+            .sum();
+        if forgets > 0 {
+            let noun = if forgets == 1 {
+                "resource"
+            } else {
+                "resources"
+            };
+            flags.push((true, format!("Forgets {forgets} {noun} (kept, unmanaged)")));
+        }
     }
     if outside {
         flags.push((true, "Outside the maintenance window".to_owned()));
@@ -291,6 +522,47 @@ pub fn flags(request: &Value) -> Vec<(bool, String)> {
         ));
     }
     flags
+}
+
+/// How many destructions the first screen names; the others are marked in their tenant's table.
+const CALLED_OUT: usize = 3;
+
+/// A tenant request's destructions, above the button: what the approver destroys by approving.
+fn destruction_callout(request: &Value) -> String {
+    let destroys = tenant_destroys(request);
+    if request["kind"].as_str() != Some("tenant") || destroys == 0 {
+        return String::new();
+    }
+    let all: Vec<String> = tenant_plans(request)
+        .flat_map(|p| {
+            let tenant = text(&p["tenant_id"]);
+            p["destructions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |d| format!("{tenant}: {}", text(d)))
+        })
+        .collect();
+    let mut items: String = all
+        .iter()
+        .take(CALLED_OUT)
+        .map(|d| format!("<li>{}</li>", escape(d)))
+        .collect();
+    let rest = destroys.saturating_sub(CALLED_OUT.min(all.len()) as u64);
+    if rest > 0 {
+        items.push_str(&format!(
+            "<li>and {rest} more, marked in each tenant's list below</li>"
+        ));
+    }
+    let noun = if destroys == 1 {
+        "RESOURCE"
+    } else {
+        "RESOURCES"
+    };
+    format!(
+        "<div class=\"callout\"><p>DESTROYS {destroys} {noun}: deleted (or replaced) when \
+         applied.</p><ul>{items}</ul></div>"
+    )
 }
 
 /// The deadline in words and UTC: "in 23 h 59 min — 04:35 UTC on Thu 3 Dec".
@@ -339,7 +611,7 @@ pub fn confirm(
     approve: bool,
     error: Option<&str>,
 ) -> String {
-    let noun = request["kind"].as_str().unwrap_or("promotion");
+    let noun = noun(request["kind"].as_str(), request["action"].as_str());
     let (title, button, class, extra) = if approve {
         (
             format!("Approve this {noun}?"),
@@ -379,7 +651,7 @@ pub fn confirm(
     let body = format!(
         "<p class=\"ask\"><strong>{asked}</strong></p><ul class=\"flags\">{flags}</ul>\
          <div class=\"facts\"><p>Approvals: {quorum}.</p><p>Decide {deadline}.</p>\
-         <p>Asked by {requester}: {reason}</p></div>{error}\
+         <p>Asked by {requester}: {reason}</p></div>{callout}{error}\
          <form method=\"post\" action=\"decide\"><input type=\"hidden\" name=\"t\" value=\"{token}\">\
          {extra}<button class=\"{class}\" type=\"submit\" name=\"confirm\" value=\"yes\">{button}</button></form>\
          <p class=\"note\">You are {who}. Opening this page changed nothing; your answer counts when you press {button}.</p>\
@@ -392,6 +664,7 @@ pub fn confirm(
         who = escape(viewer.approver),
         details = details(request),
         token = escape(token),
+        callout = destruction_callout(request),
     );
     layout(&title, &body)
 }
@@ -527,6 +800,71 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("<dt>In</dt><dd>PROD</dd>"), "{page}");
+    }
+
+    /// A stored tenant request: `action`, `incident` and tenant-002's commit as given.
+    fn tenant_request(action: &str, incident: Option<&str>, second_commit: &str) -> Value {
+        let plan = |tenant: &str, commit: &str, destroy: u64, forget: u64| {
+            json!({"tenant_id": tenant, "commit": commit, "commit_source": "previous",
+                   "current_commit": null, "tfplan_sha256": "ab".repeat(32),
+                   "summary": {"add": 0, "change": 1, "destroy": destroy, "forget": forget,
+                               "headline": "Plan: 0 to add, 1 to change, 0 to destroy."},
+                   "changes": [{"address": "aws_ecs_service.this", "kind": "update"}],
+                   "changes_not_listed": 0,
+                   "destructions": (0..destroy).map(|i| format!("aws_ssm_parameter.p{i} (delete)")).collect::<Vec<_>>(),
+                   "destructions_not_listed": 0})
+        };
+        json!({"kind": "tenant", "environment": "prod", "target_env": "prod", "action": action,
+               "tenants": ["tenant-001", "tenant-002"], "incident": incident,
+               "requested_by": "ops@bbws.io", "reason": "r",
+               "plans": [plan("tenant-001", &"1".repeat(40), 0, 0),
+                         plan("tenant-002", second_commit, 5, 1)]})
+    }
+
+    #[test]
+    fn a_tenant_request_reads_in_its_own_words() {
+        let c1 = "1".repeat(40);
+        let rollback = tenant_request("rollback", Some("INC-9"), &c1);
+        assert_eq!(
+            asked_line(&rollback),
+            "Roll back tenant-001, tenant-002 in PROD to commit 111111111111"
+        );
+        assert_eq!(noun(Some("tenant"), Some("rollback")), "tenant rollback");
+        let f: Vec<(bool, String)> = flags(&rollback);
+        assert_eq!(
+            f,
+            [
+                (true, "Into PROD".to_owned()),
+                (true, "Rollback".to_owned()),
+                (true, "Incident INC-9".to_owned()),
+                (true, "Destroys 5 resources".to_owned()),
+                (true, "Forgets 1 resource (kept, unmanaged)".to_owned()),
+            ]
+        );
+        // An apply naming an incident is not an emergency; two commits are named per tenant.
+        let apply = tenant_request("apply", Some("INC-9"), &"2".repeat(40));
+        assert_eq!(
+            asked_line(&apply),
+            "Apply tenant-001 (commit 111111111111), tenant-002 (commit 222222222222) in PROD"
+        );
+        assert_eq!(noun(Some("tenant"), Some("apply")), "tenant apply");
+        let f: Vec<String> = flags(&apply).into_iter().map(|(_, f)| f).collect();
+        assert!(f.contains(&"Incident INC-9".to_owned()), "{f:?}");
+        assert!(!f.iter().any(|f| f.contains("Emergency")), "{f:?}");
+        // Three destructions on the first screen, the others counted.
+        let page = confirm(&apply, "t", &viewer(&all_of()), true, None);
+        assert!(page.contains("<title>Approve this tenant apply?</title>"));
+        assert!(page.contains("<li>tenant-002: aws_ssm_parameter.p2 (delete)</li>"));
+        assert!(!page.contains("<li>tenant-002: aws_ssm_parameter.p3 (delete)</li>"));
+        assert!(page.contains("<li>and 2 more, marked in each tenant's list below</li>"));
+        assert!(page.contains("<li>DESTROYS: aws_ssm_parameter.p4 (delete)</li>"));
+        assert!(page.contains("<dd>the one before the latest apply</dd>"));
+        assert!(page.contains("<dd>no apply recorded</dd>"));
+        // Without destructions: no callout, no flag.
+        let quiet = json!({"kind": "tenant", "environment": "sit", "target_env": "sit",
+                           "action": "apply", "plans": [{"summary": {"destroy": 0}}]});
+        assert_eq!(flags(&quiet), [(false, "Into SIT".to_owned())]);
+        assert!(!confirm(&quiet, "t", &viewer(&all_of()), true, None).contains("callout\">"));
     }
 
     #[test]

@@ -12,6 +12,25 @@ use tokio::sync::oneshot;
 
 use super::{Callbacks, Mail, Parameters, Store};
 
+/// DynamoDB's largest item, 400 KB (measured here as the item's JSON, a little more than
+/// DynamoDB counts).
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// DynamoDB refuses a larger item (ValidationException "Item size has exceeded the maximum allowed
+/// size"), which `bbws_aws` reports as refused.
+fn within_item_size(item: &Item) -> Result<(), BbwsError> {
+    let size = serde_json::to_vec(item)
+        .map(|b| b.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_ITEM_BYTES {
+        return Err(BbwsError::new(
+            ErrorName::AwsRefused,
+            format!("Item size has exceeded the maximum allowed size ({size} bytes)"),
+        ));
+    }
+    Ok(())
+}
+
 /// The approvals table: items by (request_id, item); the deployment records and the evidence
 /// bucket the evidence links read.
 #[derive(Default)]
@@ -131,6 +150,7 @@ impl Store for Table {
     }
 
     async fn put_if_absent(&self, _table: &str, item: &Item) -> Result<bool, BbwsError> {
+        within_item_size(item)?;
         let mut items = self.items.borrow_mut();
         let key = key_of(item);
         if items.contains_key(&key) {
@@ -141,6 +161,7 @@ impl Store for Table {
     }
 
     async fn put(&self, _table: &str, item: &Item) -> Result<(), BbwsError> {
+        within_item_size(item)?;
         self.items.borrow_mut().insert(key_of(item), item.clone());
         Ok(())
     }
