@@ -25,7 +25,7 @@ use crate::fields::{InvalidRequest, Validator};
 use crate::request::{validate_request, ReleaseRef};
 
 /// The top-level fields a release request may have.
-pub const RELEASE_FIELDS: [&str; 7] = [
+pub const RELEASE_FIELDS: [&str; 9] = [
     "target_env",
     "services",
     "requested_by",
@@ -33,6 +33,8 @@ pub const RELEASE_FIELDS: [&str; 7] = [
     "change_request",
     "rollback_completed_phases",
     "emergency",
+    "tenants",
+    "tenants_commit",
 ];
 
 /// The longest Step Functions execution name.
@@ -56,6 +58,14 @@ pub struct ReleaseRequest {
     pub rollback_completed_phases: bool,
     /// `{"incident": "INC-<digits>"}`: PROD outside a window (Tech Lead + CTO approve).
     pub emergency: Option<Value>,
+    /// RB-003 §5.2.1 phase 4, "last to avoid race conditions": the tenants whose Terraform is
+    /// applied after the three services (empty: no tenant phase).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<String>,
+    /// The tenants repository's commit for them (required into SIT; into PROD each tenant takes
+    /// the commit SIT last applied unless this names one SIT applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenants_commit: Option<String>,
 }
 
 /// The source environment a release into `target` pulls from: the promotion path into it.
@@ -85,6 +95,8 @@ impl ReleaseRequest {
         let change_request = v.ticket("change_request", "CHG-");
         let rollback = v.flag("rollback_completed_phases");
         let emergency = v.get("emergency").cloned();
+        let tenants = v.get("tenants").cloned();
+        let tenants_commit = v.get("tenants_commit").cloned();
         if let (Some(Env::Prod), Some(None)) = (target, &change_request) {
             v.fail(
                 "change_request",
@@ -110,9 +122,49 @@ impl ReleaseRequest {
                     change_request: chg,
                     rollback_completed_phases: rb,
                     emergency,
+                    tenants: Vec::new(),
+                    tenants_commit: None,
                 })
             }
             _ => None,
+        };
+        // Phase 4: the tenants' request, validated as a tenant execution's (its fields renamed).
+        let request = match (request, tenants) {
+            (Some(mut r), Some(list)) => {
+                let mut input = json!({"environment": r.target_env.as_str(), "tenants": list,
+                    "reason": r.reason, "requested_by": r.requested_by});
+                if let Some(c) = &tenants_commit {
+                    input["commit"] = c.clone();
+                }
+                if let Some(c) = &r.change_request {
+                    input["change_request"] = json!(c);
+                }
+                match crate::tenant::TenantRequest::validate(&input) {
+                    Ok(t) => {
+                        r.tenants = t.tenants;
+                        r.tenants_commit = t.commit;
+                        Some(r)
+                    }
+                    Err(e) => {
+                        errors.extend(e.errors.into_iter().map(|f| {
+                            let field = match f.field.as_str() {
+                                "commit" => "tenants_commit".to_owned(),
+                                other => other.to_owned(),
+                            };
+                            FieldError::new(field, f.rule)
+                        }));
+                        None
+                    }
+                }
+            }
+            (Some(r), None) if tenants_commit.is_some() => {
+                errors.push(FieldError::new(
+                    "tenants_commit",
+                    "names the tenants' commit: it needs \"tenants\"",
+                ));
+                Some(r)
+            }
+            (r, _) => r,
         };
         if let (Some(r), true) = (&request, errors.is_empty()) {
             // The first phase's promotion request stands for all: they differ only in the service.
@@ -129,6 +181,23 @@ impl ReleaseRequest {
             }),
             _ => Err(InvalidRequest { errors }),
         }
+    }
+
+    /// The tenant phase's request (a tenant execution's input, `bbws_domain::tenant`), when the
+    /// release has tenants.
+    pub fn tenant_input(&self) -> Option<Value> {
+        if self.tenants.is_empty() {
+            return None;
+        }
+        let mut input = json!({"environment": self.target_env.as_str(), "tenants": self.tenants,
+            "reason": self.reason, "requested_by": self.requested_by});
+        if let Some(c) = &self.tenants_commit {
+            input["commit"] = json!(c);
+        }
+        if let Some(c) = &self.change_request {
+            input["change_request"] = json!(c);
+        }
+        Some(input)
     }
 
     /// The promotion request of one phase (the child execution's input).
@@ -242,6 +311,9 @@ pub struct ReleasePlan {
     pub execution_arn: String,
     /// When it started.
     pub started_at: DateTime<Utc>,
+    /// Phase 4's request: the tenant execution input of the release's tenants (`None`: none).
+    #[serde(default)]
+    pub tenant_input: Option<Value>,
 }
 
 impl ReleasePlan {
@@ -284,6 +356,7 @@ impl ReleasePlan {
             poll_seconds: config.monitor.poll_seconds,
             execution_arn: execution_arn.to_owned(),
             started_at,
+            tenant_input: request.tenant_input(),
             request,
         })
     }
@@ -374,6 +447,57 @@ mod tests {
         json!({"target_env": "prod", "services": ["site-management", "tenant-instance-management",
             "ecs-event-handler"], "requested_by": "lead@bbws.io", "reason": "Release 2026.12",
             "change_request": "CHG-2001"})
+    }
+
+    #[test]
+    fn tenants_are_phase_four_validated_as_a_tenant_execution() {
+        let mut input = prod();
+        input["tenants"] = json!(["tenant-001", "tenant-002"]);
+        let r = validate(input.clone()).expect("valid");
+        assert_eq!(r.tenants, ["tenant-001", "tenant-002"]);
+        assert_eq!(r.tenants_commit, None, "PROD takes SIT's commits");
+        let arn = "arn:aws:states:af-south-1:093646564004:execution:bbws-release-prod:rel-1";
+        let plan = ReleasePlan::new(r, &Config::runbook(), arn, Utc::now()).expect("plan");
+        assert_eq!(
+            plan.tenant_input,
+            Some(
+                json!({"environment": "prod", "tenants": ["tenant-001", "tenant-002"],
+                "reason": "Release 2026.12", "requested_by": "lead@bbws.io",
+                "change_request": "CHG-2001"})
+            )
+        );
+        input["tenants"] = json!(["Tenant 1"]);
+        input["tenants_commit"] = json!("abc");
+        let e = validate(input).expect_err("refused");
+        assert!(
+            e.contains("tenants[0]: 'Tenant 1' is not a tenant directory name"),
+            "{e}"
+        );
+        assert!(
+            e.contains("tenants_commit: 'abc' must be a full commit SHA"),
+            "{e}"
+        );
+        let mut sit = prod();
+        sit["target_env"] = json!("sit");
+        sit["tenants"] = json!(["tenant-001"]);
+        let e = validate(sit).expect_err("SIT needs the commit");
+        assert!(
+            e.contains("tenants_commit: is required to apply tenants in sit"),
+            "{e}"
+        );
+        let mut orphan = prod();
+        orphan["tenants_commit"] = json!("0123456789abcdef0123456789abcdef01234567");
+        assert!(validate(orphan)
+            .expect_err("refused")
+            .contains("it needs \"tenants\""));
+        let none = ReleasePlan::new(
+            validate(prod()).expect("valid"),
+            &Config::runbook(),
+            arn,
+            Utc::now(),
+        )
+        .expect("plan");
+        assert_eq!(none.tenant_input, None);
     }
 
     #[test]
