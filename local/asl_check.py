@@ -25,6 +25,15 @@ def shared_states(machine: str) -> str:
     return ",".join(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in json.loads(text).items())
 
 
+def tenant_states(machine: str) -> str:
+    """statemachine/tenant-states.json with `machine`'s names and the definitions' variables, as the
+    members of an object (the way stepfunctions.tf renders `${tenant_states}`)."""
+    names = json.loads((ROOT / "statemachine" / "tenant-states.vars.json").read_text())[machine]
+    text = (ROOT / "statemachine" / "tenant-states.json").read_text()
+    text = render(PLACEHOLDER.sub(lambda m: names.get(m.group(1), m.group(0)), text), machine)
+    return ",".join(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in json.loads(text).items())
+
+
 def render(text: str, machine: str) -> str:
     def value(m: re.Match) -> str:
         name = m.group(1)
@@ -34,6 +43,8 @@ def render(text: str, machine: str) -> str:
             return json.dumps(json.loads((ROOT / "statemachine" / "lambda-retry.json").read_text()))
         if name == "shared_states":
             return shared_states(machine)
+        if name == "tenant_states":
+            return tenant_states(machine)
         if name.endswith("_topic_arn"):
             return "arn:aws:sns:af-south-1:815856636111:bbws-promotion-events-sit"
         if name.endswith("_state_machine_arn"):

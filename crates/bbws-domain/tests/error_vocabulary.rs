@@ -131,11 +131,33 @@ fn rendered(dir: &Path, path: &Path) -> serde_json::Value {
         .and_then(|n| n.to_str())
         .and_then(|n| n.strip_suffix(".asl.json"))
         .unwrap_or_default();
+    let retry = read(&dir.join("lambda-retry.json"));
     let text = read(path)
-        .replace("${lambda_retry}", &read(&dir.join("lambda-retry.json")))
+        .replace("${lambda_retry}", &retry)
+        .replace("${tenant_states}", "\"(tenant)\": null")
         .replace("${shared_states}", "\"(shared)\": null");
     let mut definition: serde_json::Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // The tenant states (a tenant execution's and a release's phase 4), with this machine's names.
+    let tenant_vars: serde_json::Value =
+        serde_json::from_str(&read(&dir.join("tenant-states.vars.json"))).unwrap_or_default();
+    if let Some(names) = tenant_vars[machine].as_object() {
+        let mut fragment = read(&dir.join("tenant-states.json")).replace("${lambda_retry}", &retry);
+        for (name, value) in names {
+            fragment =
+                fragment.replace(&format!("${{{name}}}"), value.as_str().unwrap_or_default());
+        }
+        let fragment: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&fragment).unwrap_or_else(|e| panic!("tenant-states.json: {e}"));
+        if let Some(states) = definition["States"].as_object_mut() {
+            assert!(
+                states.remove("(tenant)").is_some(),
+                "{} has no ${{tenant_states}}",
+                path.display()
+            );
+            states.extend(fragment);
+        }
+    }
     let vars: serde_json::Value =
         serde_json::from_str(&read(&dir.join("shared-states.vars.json"))).unwrap_or_default();
     // A machine without names in shared-states.vars.json (the watch) has no shared states.

@@ -40,9 +40,22 @@ locals {
       "${jsonencode(name)}:${jsonencode(state)}"
     ])
   }
+  # A tenant execution's plan, review, apply and verification states (statemachine/tenant-states.json),
+  # written once for bbws-tenant-<env> and a release's phase 4, with each machine's names for the states
+  # they lead to (statemachine/tenant-states.vars.json).
+  tenant_state_names = jsondecode(file("${local.statemachine_dir}/tenant-states.vars.json"))
+  tenant_states = {
+    for machine, names in local.tenant_state_names : machine => join(",", [
+      for name, state in jsondecode(templatefile("${local.statemachine_dir}/tenant-states.json", merge(local.state_machine_template_vars, names))) :
+      "${jsonencode(name)}:${jsonencode(state)}"
+    ])
+  }
   definition_vars = {
     for machine in keys(local.shared_state_names) :
-    machine => merge(local.state_machine_template_vars, { shared_states = local.shared_states[machine] })
+    machine => merge(local.state_machine_template_vars, {
+      shared_states = local.shared_states[machine]
+      tenant_states = lookup(local.tenant_states, machine, "")
+    })
   }
 
   # Where bbws-release-<env> exists, the state machine whose executions it starts (none in DEV).
