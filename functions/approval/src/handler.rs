@@ -56,6 +56,9 @@ enum Event {
         task_token: String,
         release: ReleasePlan,
         preflight: Value,
+        /// Phase 4's tenant plans, reviewed (empty when the release has no tenants).
+        #[serde(default)]
+        review: Option<TenantReview>,
         entered_at: Option<String>,
     },
     RequestTenant {
@@ -157,6 +160,7 @@ impl<S: Store, C: Callbacks, M: Mail, P: Parameters> App<S, C, M, P> {
                 task_token,
                 release,
                 preflight,
+                review,
                 entered_at,
             } => {
                 self.request_release(
@@ -164,6 +168,7 @@ impl<S: Store, C: Callbacks, M: Mail, P: Parameters> App<S, C, M, P> {
                     &task_token,
                     &release,
                     &preflight,
+                    review.as_ref(),
                     started(entered_at),
                 )
                 .await
@@ -1471,6 +1476,61 @@ pub(crate) mod flows {
         app.handle(json!({"op": "accept_release", "promotion": plan, "preflight": preflight,
                           "execution_arn": arn, "execution_name": release.phases[0].execution_name}))
             .await
+    }
+
+    #[tokio::test]
+    async fn a_release_with_tenants_shows_their_plans_in_the_one_approval_round() {
+        let plain = app();
+        let app = app();
+        let (release, preflight) = release();
+        let sha = "c".repeat(64);
+        let review = json!({"plans": [{"tenant_id": "tenant-002", "commit": "2".repeat(40),
+            "commit_source": "sit", "current_commit": "1".repeat(40),
+            "commit_author": "Ayesha Patel <ayesha.patel@bbws.io>", "commit_subject": "retire <legacy>",
+            "tfplan_sha256": sha, "plan_json_sha256": "d".repeat(64),
+            "artifacts_prefix": "tenant/prod/rel/tenant-002",
+            "summary": {"add": 0, "change": 0, "destroy": 1, "forget": 0,
+                "changes": [{"address": "module.wordpress.aws_ssm_parameter.legacy_redirects", "kind": "delete"}]},
+            "verdict": {"verdict": "call_out", "destructions": ["module.wordpress.aws_ssm_parameter.legacy_redirects (delete)"]}}],
+            "nothing_to_apply": false, "to_apply": ["tenant-002"],
+            "tfplan_sha256s": format!("tenant-002={sha}"), "callouts": []});
+        app.handle(json!({"op": "request_release", "task_token": "t", "release": release,
+                          "preflight": preflight, "review": review, "entered_at": Utc::now().to_rfc3339()}))
+            .await
+            .expect("asked");
+        let text = app.mail.emails.borrow()[0].text.clone();
+        assert!(text.contains("Phase 4, last"), "{text}");
+        assert!(text.contains(&format!("Plan SHA-256: {sha}")), "{text}");
+        assert!(
+            text.contains("DESTROYS: module.wordpress.aws_ssm_parameter.legacy_redirects (delete)"),
+            "{text}"
+        );
+        let request = app
+            .store
+            .items
+            .borrow()
+            .values()
+            .find(|i| i.get("item").and_then(Value::as_str) == Some("request"))
+            .cloned()
+            .expect("stored");
+        let request = Value::Object(request);
+        assert_eq!(request["tenants"], json!(["tenant-002"]));
+        let page = crate::pages::details(&request);
+        assert!(page.contains("legacy_redirects"), "{page}");
+        assert!(page.contains(&sha), "{page}");
+        assert!(page.contains("retire &lt;legacy&gt;"), "escaped: {page}");
+        assert!(crate::pages::flags(&request)
+            .iter()
+            .any(|(_, f)| f == "Destroys 1 resource"));
+        // A release without tenants asks as before: no plans, no phase 4.
+        plain
+            .handle(
+                json!({"op": "request_release", "task_token": "t", "release": release,
+                           "preflight": preflight, "entered_at": Utc::now().to_rfc3339()}),
+            )
+            .await
+            .expect("asked");
+        assert!(!plain.mail.emails.borrow()[0].text.contains("Phase 4"));
     }
 
     #[tokio::test]

@@ -90,7 +90,14 @@ fn required_words(request: &Value) -> String {
 pub fn details(request: &Value) -> String {
     let rows = match request["kind"].as_str() {
         Some("rollback") => rollback_rows(request),
-        Some("release") => release_rows(request),
+        Some("release") => {
+            // Phase 4: each tenant's plan, as a tenant execution's page shows it.
+            let mut out = list(&release_rows(request));
+            for p in tenant_plans(request) {
+                out.push_str(&tenant_section(p));
+            }
+            return out;
+        }
         Some("tenant") => return tenant_details(request),
         _ => promotion_rows(request),
     };
@@ -477,7 +484,8 @@ pub fn flags(request: &Value) -> Vec<(bool, String)> {
         (Some(i), false) => flags.push((true, format!("Emergency — incident {i}"))),
         (None, false) => {}
     }
-    if tenant {
+    // A tenant request's plans, and a release's phase 4 plans.
+    if tenant || kind == Some("release") {
         let destroys = tenant_destroys(request);
         if destroys > 0 {
             let noun = if destroys == 1 {

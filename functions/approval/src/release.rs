@@ -2,6 +2,7 @@
 //! promotion accepting it (`accept_release`) instead of asking again.
 
 use bbws_aws::{BbwsError, Settings};
+use bbws_domain::tenant_flow::TenantReview;
 use bbws_domain::{
     covers, ApprovedPackage, ErrorName, Preflight, PromotionPlan, ReleasePlan, ReleaseRef,
     Requirement,
@@ -23,6 +24,7 @@ impl<S: Store, C: Callbacks, M: Mail, P: Parameters> App<S, C, M, P> {
         token: &str,
         release: &ReleasePlan,
         preflight: &Value,
+        review: Option<&TenantReview>,
         started: chrono::DateTime<Utc>,
     ) -> Result<Value, BbwsError> {
         let requirement: Requirement = serde_json::from_value(preflight["approval"].clone())
@@ -83,12 +85,24 @@ impl<S: Store, C: Callbacks, M: Mail, P: Parameters> App<S, C, M, P> {
             r.reason,
             r.change_request.as_deref().unwrap_or("-"),
         );
+        let tenant_plans = review.map(|v| v.plans.as_slice()).unwrap_or_default();
+        let mut intro = intro;
+        if let Some(review) = review.filter(|v| !v.plans.is_empty()) {
+            intro.push_str(&format!(
+                "\n\nPhase 4, last (RB-003 §5.2.1): the Terraform of {} tenant(s), applied exactly \
+                 as planned here:\n",
+                review.plans.len()
+            ));
+            intro.push_str(&crate::tenant::plan_lines(review).join("\n"));
+        }
         let what = format!(
             "release of {} into {}",
             r.services.join(", "),
             release.target_env.label()
         );
         let fields = json!({
+            "tenants": tenant_plans.iter().map(|p| p.tenant_id.clone()).collect::<Vec<_>>(),
+            "plans": crate::tenant::plans_fields(tenant_plans, crate::tenant::PLANS_BUDGET_BYTES),
             "kind": "release",
             "service": r.services.join(", "),
             "source_env": release.source_env.as_str(),

@@ -217,6 +217,21 @@ pub(crate) fn intro(plan: &TenantPlan, review: &TenantReview) -> String {
             "DESTROYS {destroyed} RESOURCE(S): deleted or replaced, listed under each tenant."
         ));
     }
+    out.extend(plan_lines(review));
+    out.push(String::new());
+    out.push(
+        "The apply uses exactly the plan files with these SHA-256s; the approval page lists every \
+         changed resource."
+            .to_owned(),
+    );
+    out.join("\n")
+}
+
+/// Per tenant: Terraform's headline, the commit with its author and subject, what the tenant has
+/// now, the plan's SHA-256 and every destruction in capitals (the email of a tenant execution and
+/// of a release's phase 4).
+pub(crate) fn plan_lines(review: &TenantReview) -> Vec<String> {
+    let mut out = Vec::new();
     for p in &review.plans {
         out.push(String::new());
         if p.summary.is_empty() {
@@ -253,13 +268,7 @@ pub(crate) fn intro(plan: &TenantPlan, review: &TenantReview) -> String {
             ));
         }
     }
-    out.push(String::new());
-    out.push(
-        "The apply uses exactly the plan files with these SHA-256s; the approval page lists every \
-         changed resource."
-            .to_owned(),
-    );
-    out.join("\n")
+    out
 }
 
 /// What is asked, in a few words: "tenants tenant-001, tenant-002 in SIT" (a rollback:

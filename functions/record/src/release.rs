@@ -3,6 +3,7 @@
 
 use bbws_aws::BbwsError;
 use bbws_domain::metrics::human_duration;
+use bbws_domain::tenant_flow::TenantPlan;
 use bbws_domain::{ErrorName, ReleasePlan, Stage};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -209,6 +210,34 @@ pub fn classify(outcome: &str, state: &Value, release: &ReleasePlan) -> Result<O
             let stage = state["failed_stage"].as_str().unwrap_or("");
             let caught = state["error"]["Error"].as_str().unwrap_or("");
             let raw = cause_text(state["error"]["Cause"].as_str().unwrap_or(""));
+            // Phase 4: a tenant's plan, review, window, apply or verification failed; the tenant
+            // execution's words, and what became of the services.
+            let tenant_stage = matches!(
+                Stage::parse(stage),
+                Some(Stage::Plan | Stage::Review | Stage::Window | Stage::Apply | Stage::Verify)
+            );
+            if let (true, Ok(plan)) = (
+                tenant_stage,
+                serde_json::from_value::<TenantPlan>(state["tenant"].clone()),
+            ) {
+                let t = crate::tenant::classify("failed", state, &plan)?;
+                let after = if Stage::tenant_applied(Stage::parse(stage))
+                    || Stage::parse(stage) == Some(Stage::Window)
+                {
+                    format!(
+                        "phase 4 (tenants) failed: {}; {}",
+                        t.cause,
+                        phases_sentence(state)
+                    )
+                } else {
+                    format!("{}; nothing was deployed", t.cause)
+                };
+                return Ok(Outcome {
+                    status: "failed",
+                    error: t.error,
+                    cause: after,
+                });
+            }
             let (error, cause) = match Stage::parse(stage) {
                 Some(Stage::ApprovalTimeout) => (
                     ErrorName::ApprovalTimedOut,
@@ -422,6 +451,34 @@ mod tests {
             "promotion": {"service": service},
             "backup": {"functions": [{"region": "af-south-1", "function": service, "version": "1"}]},
             "deploy": {"functions": [{"region": "af-south-1", "function": service, "version": version}]}}})
+    }
+
+    #[test]
+    fn a_failed_tenant_phase_ends_under_the_tenant_execution_name_and_says_where_services_are() {
+        let tenant = json!({"execution_arn": "arn:aws:states:af-south-1:815856636111:execution:bbws-release-sit:rel",
+            "execution_name": "rel", "started_at": "2026-12-01T20:05:00Z",
+            "request": {"environment": "sit", "tenants": ["tenant-001"], "commit": "1111111111111111111111111111111111111111",
+                "action": "apply", "reason": "r", "requested_by": "lead@bbws.io", "change_request": null, "incident": null},
+            "targets": [{"tenant_id": "tenant-001", "commit": "1111111111111111111111111111111111111111",
+                "commit_source": "given", "current_commit": null, "artifacts_prefix": "tenant/sit/rel/tenant-001"}],
+            "approval": null, "approval_timeout_seconds": 60, "project": "p", "artifacts_bucket": "b",
+            "artifacts_root": "tenant/sit/rel", "policy": {"verify_timeout_seconds": 60, "verify_poll_seconds": 5}});
+        let verify = json!({"failed_stage": "verify", "tenant": tenant, "error": {"Error": "Bbws.TenantNotVerified",
+            "Cause": json!({"errorMessage": "in bbws-cluster-sit: tenant-001-wordpress: ACTIVE, 0 of 1 running"}).to_string()}});
+        let o = classify("failed", &verify, &plan(false)).expect("classified");
+        assert_eq!(o.error, Some(ErrorName::TenantNotVerified));
+        assert!(
+            o.cause
+                .starts_with("phase 4 (tenants) failed: tenant-001 in SIT"),
+            "{}",
+            o.cause
+        );
+        let mut refused = verify.clone();
+        refused["failed_stage"] = json!("review");
+        refused["error"] = json!({"Error": "Bbws.DestroyBlocked", "Cause": json!({"errorMessage": "DESTROY is blocked in PROD: x"}).to_string()});
+        let o = classify("failed", &refused, &plan(false)).expect("classified");
+        assert_eq!(o.error, Some(ErrorName::DestroyBlocked));
+        assert!(o.cause.ends_with("nothing was deployed"), "{}", o.cause);
     }
 
     #[test]
