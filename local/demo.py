@@ -28,7 +28,8 @@ from bbws_local.settings import ACCOUNTS  # noqa: E402
 
 CI_RUN = "local-demo"  # the CI run the demo's quality gates name
 # The states in which an execution waits for its approvers.
-APPROVAL_STATES = ("Request approval", "Request release approval", "Request rollback approval")
+APPROVAL_STATES = ("Request approval", "Request release approval", "Request rollback approval",
+                   "Request tenant approval")
 
 
 def say(text: str) -> None:

@@ -92,8 +92,9 @@ def test_a_three_service_release_runs_in_dependency_order_under_one_approval(pre
     assert approval_mails == [], "the phases did not ask again"
 
     states = ph.states_entered("sit", arn)
-    assert states[:4] == ["Validate release request", "Lock release", "Preflight checks of every service",
-                          "Request release approval"]
+    assert states[:6] == ["Validate release request", "Lock release", "Preflight checks of every service",
+                          "Tenants in the release?", "No tenants in the release", "Request release approval"]
+    assert "Phase 4: tenants?" in states and "Apply each tenant" not in states
     assert states.count("Promote the next service") == 3 and "Cross-service verification" in states
     [record] = ph.records_of("sit", arn)
     assert (record["action"], record["outcome"], record["services"]) == ("release", "succeeded", SERVICES)
