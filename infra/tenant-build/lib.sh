@@ -56,6 +56,11 @@ tf_init() {
     -backend-config="dynamodb_table=${STATE_LOCK_TABLE}"
     -backend-config="encrypt=true"
   )
+  # The bucket's customer managed key, when given: without it the S3 backend asks for SSE-S3 on every
+  # write, which overrides the bucket's default encryption.
+  if [[ -n "${STATE_KMS_KEY_ID:-}" ]]; then
+    args+=(-backend-config="kms_key_id=${STATE_KMS_KEY_ID}")
+  fi
   # Machines that cannot reach the public registry keep the providers in a local mirror; elsewhere
   # (BBWS_TF_PLUGIN_DIR empty or not a directory) init downloads them as usual.
   local plugin_dir="${BBWS_TF_PLUGIN_DIR-/opt/tf-plugins}"
