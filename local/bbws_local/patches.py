@@ -1404,20 +1404,25 @@ _applied = False
 
 
 def bucket_policy_denies(bucket: Any, action: str, resource: str) -> bool:
-    """Whether `bucket`'s policy explicitly denies `action` on `resource` to a principal of its account."""
+    """Whether `bucket`'s policy explicitly denies `action` on `resource` to the principal of the request
+    being answered (its access key, iam.REQUEST; an administrator of the bucket's account when the key is
+    unknown), with aws:PrincipalArn, so a Deny that spares named roles spares them."""
     if not bucket.policy:
         return False
     policy = bucket.policy.decode() if isinstance(bucket.policy, bytes) else str(bucket.policy)
     action = {"s3:HeadObject": "s3:GetObject"}.get(action, action)
     account = bucket.account_id
+    found = iam_mod.principal_of(getattr(iam_mod.REQUEST, "access_key", None))
+    principal, principal_arn = found or (f"arn:{iam_mod.PARTITION}:iam::{account}:user/admin",) * 2
     sim = {"identityPolicies": [{"name": "admin", "policy": {"Version": "2012-10-17", "Statement": [
                {"Effect": "Allow", "Action": "*", "Resource": "*"}]}}],
            "serviceControlPolicies": [], "resourceControlPolicies": [],
            "resourcePolicy": iam_mod._doc(policy),
-           "request": {"action": action, "principal": f"arn:{iam_mod.PARTITION}:iam::{account}:user/admin",
+           "request": {"action": action, "principal": principal,
                        "resource": {"resource": resource, "accountId": account},
                        "contextVariables": {"aws:SecureTransport": "true",
-                                            "aws:PrincipalAccount": account}}}
+                                            "aws:PrincipalAccount": principal_arn.split(":")[4],
+                                            "aws:PrincipalArn": principal_arn}}}
     return estate().iam.evaluator.decide(sim, False) == "ExplicitlyDenied"
 
 
