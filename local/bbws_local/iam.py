@@ -1181,3 +1181,25 @@ def alarm_publish_refusal(evaluator: Evaluator, alarm_arn: str, topic_arn: str, 
             return "CloudWatch Alarms does not have authorization to access the SNS topic encryption key."
     return None
 
+
+CODEBUILD_PRINCIPAL = "codebuild.amazonaws.com"
+
+
+def codebuild_may_assume(evaluator: Evaluator, role_arn: str, trust: Any, project_arn: str) -> bool:
+    """Whether CodeBuild may assume a project's service role: sts:AssumeRole by the service principal
+    under the role's trust policy, with the keys CodeBuild sets for the project it acts for
+    (aws:SourceAccount, aws:SourceArn: the confused-deputy conditions AWS documents for CodeBuild)."""
+    account = role_arn.split(":")[4]
+    doc = _doc(trust) if isinstance(trust, str) else trust
+    sim = {"identityPolicies": [], "serviceControlPolicies": [], "resourceControlPolicies": [],
+           "resourcePolicy": doc,
+           "request": {"action": "sts:AssumeRole", "principal": CODEBUILD_PRINCIPAL,
+                       "resource": {"resource": role_arn, "accountId": account},
+                       "contextVariables": {"aws:SourceAccount": project_arn.split(":")[4],
+                                            "aws:SourceArn": project_arn}}}
+    try:
+        return evaluator.decide(sim, False) == "Allowed"
+    except EvaluatorError as e:
+        LOG.warning("could not evaluate CodeBuild's trust of %s: %s", role_arn, e)
+        return False
+
