@@ -273,7 +273,8 @@ resource "aws_s3_bucket_lifecycle_configuration" "tenant_plans" {
     }
   }
   rule {
-    # The scripts of every commit that was applied are kept: a build's log names the prefix it ran.
+    # The scripts are never expired: those of a commit replaced by a later one stay as noncurrent versions
+    # (versioning), and a build's log names the prefix it ran.
     id     = "abort-incomplete-uploads"
     status = "Enabled"
     filter {}
