@@ -26,9 +26,10 @@ check_inputs() {
       "and single inner '-', starting with a letter"
   [[ "${ENV}" =~ ^(dev|sit|prod)$ ]] || die "ENV '${ENV}' must be one of dev, sit, prod"
   [[ "${COMMIT}" =~ ^[0-9a-f]{40}$ ]] || die "COMMIT '${COMMIT}' must be a full 40-character commit SHA"
-  [[ "${ARTIFACTS_PREFIX}" =~ ^[A-Za-z0-9._=-]+(/[A-Za-z0-9._=-]+)*$ ]] ||
+  local part='[A-Za-z0-9_=-][A-Za-z0-9._=-]*'
+  [[ "${ARTIFACTS_PREFIX}" =~ ^${part}(/${part})*$ ]] ||
     die "ARTIFACTS_PREFIX '${ARTIFACTS_PREFIX}' must be an S3 key prefix: '/'-separated parts of" \
-      "letters, digits, '.', '_', '=' and '-', no leading or trailing '/'"
+      "letters, digits, '.', '_', '=' and '-', none starting with '.', no leading or trailing '/'"
 
   TENANT_DIR="${REPO_DIR}/tenants/${TENANT_ID}"
   [[ -d "${TENANT_DIR}" ]] || die "tenant '${TENANT_ID}' has no directory tenants/${TENANT_ID} in ${REPO_DIR}"

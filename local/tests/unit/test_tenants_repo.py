@@ -115,6 +115,7 @@ def good_inputs(path: Path, sha: str) -> dict[str, str]:
     ({"COMMIT": "0" * 40}, f"not at COMMIT {'0' * 40}"),
     ({"STATE_LOCK_TABLE": ""}, "STATE_LOCK_TABLE is required"),
     ({"ARTIFACTS_PREFIX": "/abs/"}, "ARTIFACTS_PREFIX '/abs/' must be an S3 key prefix"),
+    ({"ARTIFACTS_PREFIX": "tenant/dev/../sit/run-1"}, "ARTIFACTS_PREFIX 'tenant/dev/../sit/run-1' must be an S3 key"),
 ])
 def test_scripts_refuse_bad_inputs_naming_the_input(repo, tmp_path, script, change, message):
     path, shas = repo
