@@ -196,7 +196,7 @@ PIPELINE_TESTS_3 := $(addprefix tests/,test_fault_matrix.py test_approval.py tes
 LAST_PIPELINE_TEST := tests/test_zz_least_privilege.py
 # The estate's tests that run builds (Terraform in the tenant build's scripts, CodeBuild builds): beside the
 # other estate tests on this estate, as a job of their own (they mostly wait on Terraform and builds).
-ESTATE_BUILD_TESTS := $(addprefix local/tests/,test_tenants_fixture.py test_codebuild.py)
+ESTATE_BUILD_TESTS := $(addprefix local/tests/,test_tenants_fixture.py test_tenant_build.py test_codebuild.py)
 LANE_REPORT = --durations=5 --junitxml=$(1)/lanes.xml
 test-local: prereqs up up-2 up-3 chromium report ## integration tests on the local estate (boto3, real HTTP)
 	@echo "test-local: $(PIPELINE_TESTS_2) on the second estate, $(PIPELINE_TESTS_3) on the third, the other tests on this one"

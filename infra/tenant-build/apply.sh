@@ -2,8 +2,8 @@
 # Apply one tenant's reviewed and approved plan, exactly as published by plan.sh (RB-003 §3.2.4, §4.3.4).
 #
 # Inputs (environment): TENANT_ID, ENV, REPO_DIR, COMMIT, STATE_BUCKET, STATE_LOCK_TABLE, STATE_REGION,
-# ARTIFACTS_BUCKET, ARTIFACTS_PREFIX, TF_LOCK_TIMEOUT as for plan.sh (the same values as the plan's run),
-# and
+# STATE_KMS_KEY_ID, ARTIFACTS_BUCKET, ARTIFACTS_PREFIX, TF_LOCK_TIMEOUT as for plan.sh (the same values as
+# the plan's run), and
 #   EXPECTED_TFPLAN_SHA256   the SHA-256 of the tfplan that was reviewed and approved
 #
 # Downloads s3://ARTIFACTS_BUCKET/ARTIFACTS_PREFIX/tfplan and refuses (exit 1, nothing applied) unless its

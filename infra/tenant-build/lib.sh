@@ -26,9 +26,10 @@ check_inputs() {
       "and single inner '-', starting with a letter"
   [[ "${ENV}" =~ ^(dev|sit|prod)$ ]] || die "ENV '${ENV}' must be one of dev, sit, prod"
   [[ "${COMMIT}" =~ ^[0-9a-f]{40}$ ]] || die "COMMIT '${COMMIT}' must be a full 40-character commit SHA"
-  [[ "${ARTIFACTS_PREFIX}" =~ ^[A-Za-z0-9._=-]+(/[A-Za-z0-9._=-]+)*$ ]] ||
+  local part='[A-Za-z0-9_=-][A-Za-z0-9._=-]*'
+  [[ "${ARTIFACTS_PREFIX}" =~ ^${part}(/${part})*$ ]] ||
     die "ARTIFACTS_PREFIX '${ARTIFACTS_PREFIX}' must be an S3 key prefix: '/'-separated parts of" \
-      "letters, digits, '.', '_', '=' and '-', no leading or trailing '/'"
+      "letters, digits, '.', '_', '=' and '-', none starting with '.', no leading or trailing '/'"
 
   TENANT_DIR="${REPO_DIR}/tenants/${TENANT_ID}"
   [[ -d "${TENANT_DIR}" ]] || die "tenant '${TENANT_ID}' has no directory tenants/${TENANT_ID} in ${REPO_DIR}"
@@ -56,6 +57,11 @@ tf_init() {
     -backend-config="dynamodb_table=${STATE_LOCK_TABLE}"
     -backend-config="encrypt=true"
   )
+  # The bucket's customer managed key, when given: without it the S3 backend asks for SSE-S3 on every
+  # write, which overrides the bucket's default encryption.
+  if [[ -n "${STATE_KMS_KEY_ID:-}" ]]; then
+    args+=(-backend-config="kms_key_id=${STATE_KMS_KEY_ID}")
+  fi
   # Machines that cannot reach the public registry keep the providers in a local mirror; elsewhere
   # (BBWS_TF_PLUGIN_DIR empty or not a directory) init downloads them as usual.
   local plugin_dir="${BBWS_TF_PLUGIN_DIR-/opt/tf-plugins}"

@@ -392,6 +392,8 @@ class Build:
 
     # -- logs -------------------------------------------------------------------------------------
     def log(self, line: str) -> None:
+        if not line:
+            return  # CloudWatch Logs takes no empty message (PutLogEvents would refuse the whole batch)
         with self.lock:
             self._pending_lines.append((int(time.time() * 1000), line))
         if time.time() - self._last_flush >= LOG_FLUSH_SECONDS:

@@ -196,6 +196,8 @@ class Gateway:
         denied = self._cross_account(environ, path)
         if denied is not None:
             return denied(start)
+        scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        iam.REQUEST.access_key = scope.group(1) if scope else None
         session = self._session(environ, path)
         refused = self._authorize(session)
         if refused is not None:

@@ -94,6 +94,30 @@ def caller_of(access_key: str) -> Caller | None:
     return None
 
 
+# The request this thread is answering: its access key, set by the gateway before moto sees the request,
+# so the checks moto makes inside its own handlers (a bucket policy's Deny) know who asks.
+REQUEST = threading.local()
+
+
+def principal_of(access_key: str | None) -> tuple[str, str] | None:
+    """(the principal as a policy sees it, aws:PrincipalArn) of an access key: a role session's ARN and
+    its role's, or an IAM user's ARN twice; None for a key no account knows."""
+    if not access_key:
+        return None
+    caller = caller_of(access_key)
+    if caller is not None:
+        return caller.session_arn, caller.role_arn
+    from moto.iam.models import iam_backends
+
+    for account, backends in list(iam_backends.items()):
+        key = backends["aws"].access_keys.get(access_key)
+        name = getattr(key, "user_name", None) if key is not None else None
+        if name:
+            arn = f"arn:{PARTITION}:iam::{account}:user/{name}"
+            return arn, arn
+    return None
+
+
 # ---------------------------------------------------------------------------------------------------
 # What is called
 # ---------------------------------------------------------------------------------------------------
@@ -492,6 +516,20 @@ def _ssm(call: Call, caller: Caller) -> list[Check]:
             checks += [Check("ssm:GetParameters", c.resource, c.resource_account) if c.action == "ssm:GetParameter"
                        else c for c in _ssm(one, caller)]
         return checks
+    if call.operation in ("PutParameter", "DeleteParameter"):
+        name = str(call.params.get("Name", ""))
+        checks = [Check(f"ssm:{call.operation}", _parameter_arn(call, name), call.account)]
+        if call.operation == "PutParameter" and call.params.get("Tags"):
+            # A parameter made with tags needs ssm:AddTagsToResource too.
+            checks.append(Check("ssm:AddTagsToResource", _parameter_arn(call, name), call.account))
+        return checks
+    if call.operation == "DescribeParameters":  # no resource-level permissions
+        return [Check("ssm:DescribeParameters", "*", call.account)]
+    if call.operation in ("ListTagsForResource", "AddTagsToResource", "RemoveTagsFromResource"):
+        if call.params.get("ResourceType") != "Parameter":
+            raise UnknownOperation(f"{call.operation} of a {call.params.get('ResourceType')}")
+        return [Check(f"ssm:{call.operation}", _parameter_arn(call, str(call.params.get("ResourceId", ""))),
+                      call.account)]
     if call.operation != "GetParameter":
         raise UnknownOperation(call.operation)
     name = str(call.params.get("Name", ""))
@@ -598,13 +636,24 @@ def _logs(call: Call, caller: Caller) -> list[Check]:
     group = str(p.get("logGroupName", ""))
     base = f"arn:{PARTITION}:logs:{call.region}:{call.account}:log-group:{group}"
     if call.operation == "CreateLogGroup":
-        return [Check("logs:CreateLogGroup", f"{base}:log-stream:", call.account,
-                      unchecked="AWS names the group's ARN with an empty stream for CreateLogGroup")]
+        checks = [Check("logs:CreateLogGroup", f"{base}:log-stream:", call.account,
+                        unchecked="AWS names the group's ARN with an empty stream for CreateLogGroup")]
+        if p.get("tags"):
+            # "To assign tags when you create a log group, you must have either the logs:TagResource or
+            # logs:TagLogGroup permission" (CreateLogGroup's API reference); the estate asks for the first.
+            checks.append(Check("logs:TagResource", base, call.account))
+        return checks
     if call.operation in ("CreateLogStream", "PutLogEvents"):
         return [Check(f"logs:{call.operation}", f"{base}:log-stream:{p.get('logStreamName', '')}", call.account)]
     if call.operation in ("GetLogEvents", "DescribeLogStreams", "FilterLogEvents"):
         return [Check(f"logs:{call.operation}", f"{base}:*" if call.operation != "GetLogEvents"
                       else f"{base}:log-stream:{p.get('logStreamName', '')}", call.account)]
+    if call.operation in ("PutRetentionPolicy", "DeleteRetentionPolicy", "DeleteLogGroup", "ListTagsLogGroup"):
+        return [Check(f"logs:{call.operation}", f"{base}:*", call.account)]
+    if call.operation == "DescribeLogGroups":  # no resource-level permissions
+        return [Check("logs:DescribeLogGroups", "*", call.account)]
+    if call.operation in ("ListTagsForResource", "TagResource", "UntagResource"):
+        return [Check(f"logs:{call.operation}", str(p.get("resourceArn", "")), call.account)]
     raise UnknownOperation(call.operation)
 
 
@@ -622,11 +671,37 @@ def _ecs(call: Call, caller: Caller) -> list[Check]:
             return name if name.count("/") >= 2 else name.replace(":service/", f":service/{cluster_name}/")
         return f"arn:{PARTITION}:ecs:{call.region}:{call.account}:service/{cluster_name}/{name}"
 
+    def tagged_at_creation(arn: str) -> list[Check]:
+        """Tags given to a create need ecs:TagResource on the new resource too (ECS's tagging
+        authorization), with ecs:CreateAction naming the create."""
+        if not p.get("tags"):
+            return []
+        return [Check("ecs:TagResource", arn, call.account, (("ecs:CreateAction", call.operation),))]
+
     action = f"ecs:{call.operation}"
     if call.operation in ("UpdateService", "DeleteService"):
         return [Check(action, service_arn(str(p.get("service", ""))), call.account, ctx)]
     if call.operation == "CreateService":
-        return [Check(action, service_arn(str(p.get("serviceName", ""))), call.account, ctx)]
+        arn = service_arn(str(p.get("serviceName", "")))
+        return [Check(action, arn, call.account, ctx)] + tagged_at_creation(arn)
+    if call.operation == "RegisterTaskDefinition":
+        # Authorised against the revision it makes; the roles it names are passed to ECS's tasks.
+        family = str(p.get("family", ""))
+        arn = (f"arn:{PARTITION}:ecs:{call.region}:{call.account}:task-definition/{family}:"
+               f"{_next_task_definition_revision(call, family)}")
+        checks = [Check(action, arn, call.account)] + tagged_at_creation(arn)
+        for key in ("executionRoleArn", "taskRoleArn"):
+            role = str(p.get(key) or "")
+            if role:
+                role_arn = role if role.startswith("arn:") else f"arn:{PARTITION}:iam::{call.account}:role/{role}"
+                checks.append(Check("iam:PassRole", role_arn, role_arn.split(":")[4],
+                                    (("iam:PassedToService", "ecs-tasks.amazonaws.com"),)))
+        return checks
+    if call.operation in ("DescribeTaskDefinition", "DeregisterTaskDefinition"):
+        return [Check(action, "*", call.account)]  # no resource-level permissions
+    if call.operation in ("ListTagsForResource", "TagResource", "UntagResource"):
+        arn = str(p.get("resourceArn", ""))
+        return [Check(action, arn, arn.split(":")[4] if arn.count(":") >= 5 else call.account)]
     if call.operation == "DescribeServices":
         return [Check(action, service_arn(str(s)), call.account, ctx) for s in p.get("services") or []]
     if call.operation == "DescribeClusters":
@@ -635,6 +710,60 @@ def _ecs(call: Call, caller: Caller) -> list[Check]:
     if call.operation in ("ListServices", "ListClusters"):
         return [Check(action, "*", call.account)]
     raise UnknownOperation(call.operation)
+
+
+def _next_task_definition_revision(call: Call, family: str) -> int:
+    from moto.ecs.models import ecs_backends
+
+    try:
+        revisions = ecs_backends[call.account][call.region].task_definitions.get(family) or {}
+    except Exception:
+        revisions = {}
+    return max(revisions, default=0) + 1
+
+
+def _ec2(call: Call, caller: Caller) -> list[Check]:
+    """EC2's reads: its Describe* actions have no resource-level permissions ("*"), but for
+    DescribeVpcAttribute (the VPC)."""
+    if call.operation in ("DescribeVpcs", "DescribeSubnets", "DescribeSecurityGroups", "DescribeRouteTables",
+                          "DescribeNetworkAcls", "DescribeAvailabilityZones"):
+        return [Check(f"ec2:{call.operation}", "*", call.account)]
+    if call.operation == "DescribeVpcAttribute":
+        vpc = str(call.params.get("VpcId", ""))
+        return [Check("ec2:DescribeVpcAttribute", f"arn:{PARTITION}:ec2:{call.region}:{call.account}:vpc/{vpc}",
+                      call.account)]
+    raise UnknownOperation(call.operation)
+
+
+_IAM_ROLE_OPERATIONS = ("CreateRole", "GetRole", "DeleteRole", "UpdateRole", "UpdateRoleDescription",
+                        "UpdateAssumeRolePolicy", "TagRole", "UntagRole", "ListRoleTags", "ListRolePolicies",
+                        "ListAttachedRolePolicies", "ListInstanceProfilesForRole", "PutRolePolicy", "GetRolePolicy",
+                        "DeleteRolePolicy", "AttachRolePolicy", "DetachRolePolicy", "PutRolePermissionsBoundary",
+                        "DeleteRolePermissionsBoundary")
+
+
+def _iam(call: Call, caller: Caller) -> list[Check]:
+    """IAM's role operations, against the role's ARN (IAM is global: the caller's account). A role made
+    with tags needs iam:TagRole too."""
+    if call.operation not in _IAM_ROLE_OPERATIONS:
+        raise UnknownOperation(call.operation)
+    p = call.params
+    name = str(p.get("RoleName", ""))
+    path = str(p.get("Path") or "/") if call.operation == "CreateRole" else _role_path(call.account, name)
+    arn = f"arn:{PARTITION}:iam::{call.account}:role{path}{name}"
+    checks = [Check(f"iam:{call.operation}", arn, call.account)]
+    if call.operation == "CreateRole" and any(k.startswith("Tags.member.") for k in p):
+        checks.append(Check("iam:TagRole", arn, call.account))
+    return checks
+
+
+def _role_path(account: str, name: str) -> str:
+    from moto.iam.models import iam_backends
+
+    try:
+        return str(iam_backends[account]["aws"].get_role(name).path or "/")
+    except Exception:
+        return "/"
 
 
 OPERATIONS: dict[str, Callable[[Call, Caller], list[Check]]] = {
@@ -650,6 +779,8 @@ OPERATIONS: dict[str, Callable[[Call, Caller], list[Check]]] = {
     "codebuild": _codebuild,
     "logs": _logs,
     "ecs": _ecs,
+    "ec2": _ec2,
+    "iam": _iam,
 }
 
 
@@ -1049,3 +1180,26 @@ def alarm_publish_refusal(evaluator: Evaluator, alarm_arn: str, topic_arn: str, 
                                   for a in ("kms:GenerateDataKey", "kms:Decrypt")):
             return "CloudWatch Alarms does not have authorization to access the SNS topic encryption key."
     return None
+
+
+CODEBUILD_PRINCIPAL = "codebuild.amazonaws.com"
+
+
+def codebuild_may_assume(evaluator: Evaluator, role_arn: str, trust: Any, project_arn: str) -> bool:
+    """Whether CodeBuild may assume a project's service role: sts:AssumeRole by the service principal
+    under the role's trust policy, with the keys CodeBuild sets for the project it acts for
+    (aws:SourceAccount, aws:SourceArn: the confused-deputy conditions AWS documents for CodeBuild)."""
+    account = role_arn.split(":")[4]
+    doc = _doc(trust) if isinstance(trust, str) else trust
+    sim = {"identityPolicies": [], "serviceControlPolicies": [], "resourceControlPolicies": [],
+           "resourcePolicy": doc,
+           "request": {"action": "sts:AssumeRole", "principal": CODEBUILD_PRINCIPAL,
+                       "resource": {"resource": role_arn, "accountId": account},
+                       "contextVariables": {"aws:SourceAccount": project_arn.split(":")[4],
+                                            "aws:SourceArn": project_arn}}}
+    try:
+        return evaluator.decide(sim, False) == "Allowed"
+    except EvaluatorError as e:
+        LOG.warning("could not evaluate CodeBuild's trust of %s: %s", role_arn, e)
+        return False
+

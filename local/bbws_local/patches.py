@@ -89,8 +89,11 @@ The patches, by what AWS does that moto 5.2.5 does not:
                          BatchGetBuilds reports its phases and status as they happen, StopBuild stops it
                          (moto marked every build SUCCEEDED at the first BatchGetBuilds, ran nothing, and
                          ignored buildspecOverride and environmentVariablesOverride). CreateProject takes a
-                         NO_SOURCE project without a location (moto required one for every source type);
+                         NO_SOURCE project without a location (moto required one for every source type)
+                         and keeps its encryptionKey (moto answered alias/aws/s3 whatever was given);
                          UpdateProject answers (moto has none), so Terraform can change a project.
+                         StartBuild refuses a service role whose trust does not let CodeBuild assume it for
+                         that project, its conditions (aws:SourceAccount, aws:SourceArn) evaluated.
 26. sfn-codebuild        `arn:aws:states:::codebuild:startBuild(.sync)` and the other CodeBuild tasks
                          (sfn_codebuild.py): PascalCase parameters, `{"Build": ...}` output, `.sync` waits for
                          the build (moto forwarded the call as an unsupported service, without .sync); a
@@ -246,6 +249,8 @@ PATCHES: list[Patch] = [
     Patch("codebuild-stop-build", "moto.codebuild.responses", "CodeBuildResponse.stop_build",
           "a37ab21f9121a88bc7cbf40ae9f1000cd014eee1e27b97dfefc0bff2b0e22742"),
     Patch("codebuild-update-project", "moto.codebuild.responses", "CodeBuildResponse.update_project", ABSENT),
+    Patch("codebuild-create-project", "moto.codebuild.responses", "CodeBuildResponse.create_project",
+          "31d6599d02f029dd6798accbaf869ee5c16348d774e029e2f1f77ee637dbc039"),
     Patch("codebuild-no-source", "moto.codebuild.responses", "_validate_required_params_source",
           "4681936da4bcdc73f17ba4c0439156939fc95b5c4a8ff6405003bf1c88022b3a"),
     Patch("sfn-codebuild", _SFN_TASK + ".state_task_service_factory", "state_task_service_for",
@@ -1404,20 +1409,25 @@ _applied = False
 
 
 def bucket_policy_denies(bucket: Any, action: str, resource: str) -> bool:
-    """Whether `bucket`'s policy explicitly denies `action` on `resource` to a principal of its account."""
+    """Whether `bucket`'s policy explicitly denies `action` on `resource` to the principal of the request
+    being answered (its access key, iam.REQUEST; an administrator of the bucket's account when the key is
+    unknown), with aws:PrincipalArn, so a Deny that spares named roles spares them."""
     if not bucket.policy:
         return False
     policy = bucket.policy.decode() if isinstance(bucket.policy, bytes) else str(bucket.policy)
     action = {"s3:HeadObject": "s3:GetObject"}.get(action, action)
     account = bucket.account_id
+    found = iam_mod.principal_of(getattr(iam_mod.REQUEST, "access_key", None))
+    principal, principal_arn = found or (f"arn:{iam_mod.PARTITION}:iam::{account}:user/admin",) * 2
     sim = {"identityPolicies": [{"name": "admin", "policy": {"Version": "2012-10-17", "Statement": [
                {"Effect": "Allow", "Action": "*", "Resource": "*"}]}}],
            "serviceControlPolicies": [], "resourceControlPolicies": [],
            "resourcePolicy": iam_mod._doc(policy),
-           "request": {"action": action, "principal": f"arn:{iam_mod.PARTITION}:iam::{account}:user/admin",
+           "request": {"action": action, "principal": principal,
                        "resource": {"resource": resource, "accountId": account},
                        "contextVariables": {"aws:SecureTransport": "true",
-                                            "aws:PrincipalAccount": account}}}
+                                            "aws:PrincipalAccount": principal_arn.split(":")[4],
+                                            "aws:PrincipalArn": principal_arn}}}
     return estate().iam.evaluator.decide(sim, False) == "ExplicitlyDenied"
 
 
@@ -1517,11 +1527,35 @@ def _codebuild_start_build(self: Any) -> Any:
         role = iam_backends[self.current_account]["aws"].get_role_by_arn(role_arn)
     except Exception:
         role = None
-    if role is None or not codebuild_mod.trusts_codebuild(role.assume_role_policy_document):
+    project_arn = f"arn:aws:codebuild:{self.region}:{self.current_account}:project/{name}"
+    if role is None or not _codebuild_trusted(role, role_arn, project_arn):
         raise InvalidInputException(f"CodeBuild is not authorized to perform: sts:AssumeRole on {role_arn}")
     build = estate().builds.start(self.current_account, self.region, metadata, request)
     backend.build_history.setdefault(name, []).append(build.id)
     return ActionResult({"build": build.snapshot()})
+
+
+def _codebuild_trusted(role: Any, role_arn: str, project_arn: str) -> bool:
+    """The role's trust lets codebuild.amazonaws.com assume it for this project: evaluated with its
+    conditions (aws:SourceAccount, aws:SourceArn) where IAM is enforced, else by its principal alone."""
+    trust = role.assume_role_policy_document
+    if not iam_mod.enforcing():
+        return codebuild_mod.trusts_codebuild(trust)
+    if isinstance(trust, str):
+        trust = unquote(trust)
+    return iam_mod.codebuild_may_assume(estate().iam.evaluator, role_arn, trust, project_arn)
+
+
+def _codebuild_create_project(self: Any) -> Any:
+    """CreateProject keeps the project's encryptionKey (moto 5.2.5 drops it and answers alias/aws/s3, so
+    Terraform saw a change on every plan of a project with its own key)."""
+    original = _codebuild_create_project.__bbws_original__  # type: ignore[attr-defined]
+    result = original(self)
+    key = self._get_param("encryptionKey")
+    project = self.codebuild_backend.codebuild_projects.get(str(self._get_param("name") or ""))
+    if key and project is not None:
+        project.project_metadata["encryptionKey"] = key  # the dict the answer holds
+    return result
 
 
 def _codebuild_batch_get_builds(self: Any) -> Any:
@@ -1849,6 +1883,7 @@ def apply(settings: settings_mod.Settings) -> Estate:
         _replace(cbr.__name__, f"CodeBuildResponse.{op}", globals()[f"_codebuild_{op}"])
     _replace(cbr.__name__, "_validate_required_params_source", _codebuild_validate_source)
     _replace(cbr.__name__, "CodeBuildResponse.update_project", _codebuild_update_project)
+    _replace(cbr.__name__, "CodeBuildResponse.create_project", _codebuild_create_project)
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory as stf
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_factory as stsf,

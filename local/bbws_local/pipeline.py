@@ -1,7 +1,12 @@
 """Put the promotion pipeline into the running estate: the BBWS service fixtures, then Terraform's
 three roots (infra/envs/{prod,sit,dev}) applied with the local endpoint. Idempotent: nothing is
-applied again while the estate, the Terraform (and the runbook configuration it reads), the state
-machine and the Lambda zips are unchanged.
+applied again while the estate, the Terraform (and the runbook configuration and the tenant build's
+scripts it reads), the state machine and the Lambda zips are unchanged.
+
+Each account's tenant build (CodeBuild project bbws-tenant-build-<env>) checks out the tenants'
+repository from GitHub: the estate serves the tenants fixture (local/tenants, built in the state
+directory) for the URL each root gives its project, so a build of the fixture's commits runs after
+`make up`. That registration is made on every run (it is kept in the estate's state directory).
 
 Run by `make up` after the emulator is up: `python -m bbws_local.pipeline [--force]`.
 """
@@ -46,6 +51,8 @@ def _digest() -> str:
     h = hashlib.sha256(json.dumps(APPROVERS, sort_keys=True).encode())
     # The runbook's configuration too: Terraform reads its catalog.
     files = sorted(list(INFRA.rglob("*.tf")) + list((ROOT / "statemachine").glob("*.json")))
+    # The tenant build's scripts and buildspec: uploaded and rendered by the pipeline module.
+    files += sorted(p for p in (INFRA / "tenant-build").iterdir() if p.suffix in (".sh", ".yml"))
     files += [RUNBOOK_CONFIG_FILE]
     files += [ZIPS / b / "bootstrap.zip" for b in LAMBDA_BINS]
     for f in files:
@@ -135,6 +142,7 @@ def deploy(settings: Settings, force: bool = False) -> None:
         seen = json.loads(marker.read_text())
         if seen == {"instance": instance, "digest": digest}:
             print("pipeline already applied to this estate (unchanged)")
+            register_tenants_repository(settings)
             return
         if seen.get("instance") != instance:
             for old in tf_dir.glob("*.tfstate*"):
@@ -170,7 +178,43 @@ def deploy(settings: Settings, force: bool = False) -> None:
         _terraform(root, ["apply", "-auto-approve", "-input=false", f"-var-file={tfvars}"], env,
                    settings.state_dir / "server.log")
     marker.write_text(json.dumps({"instance": instance, "digest": digest}))
+    register_tenants_repository(settings)
     print(f"pipeline applied to DEV, SIT and PROD in {time.monotonic() - t0:.1f} s")
+
+
+def tenants_repository_urls(settings: Settings) -> list[str]:
+    """The tenants' repository URL of each account's tenant build, as the applied roots output it."""
+    urls = []
+    for name in ORDER:
+        try:
+            state = json.loads((settings.state_dir / "tf" / f"{name}.tfstate").read_text())
+            urls.append(state["outputs"]["tenant_build"]["value"]["repository_url"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return sorted(set(urls))
+
+
+def register_tenants_repository(settings: Settings) -> None:
+    """Serve the tenants fixture (local/tenants) as the GitHub repository of every tenant build project:
+    the fixture's repository in the state directory (made once, the same commits everywhere), registered
+    for each account's repository URL. Idempotent."""
+    from tenants import fixture
+
+    urls = tenants_repository_urls(settings)
+    if not urls:
+        raise SystemExit("no root outputs tenant_build.repository_url: is the pipeline applied?")
+    parent = settings.state_dir / "tenants"
+    parent.mkdir(parents=True, exist_ok=True)
+    shas = fixture.create(parent)
+    repo = parent / fixture.REPO_NAME
+    for url in urls:
+        req = urllib.request.Request(f"{settings.endpoint}/_local/codebuild/repositories",
+                                     data=json.dumps({"url": url, "path": str(repo)}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            r.read()
+    print(f"   tenants repository {', '.join(urls)}: the fixture at {repo} "
+          f"({', '.join(f'{label} {sha[:12]}' for label, sha in shas.items())})", flush=True)
 
 
 def main(argv: list[str]) -> int:

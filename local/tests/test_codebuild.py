@@ -339,6 +339,48 @@ def test_start_build_refuses_what_codebuild_refuses(dev, build_role, project):
         cb.start_build(projectName=other)
 
 
+def test_a_trust_bound_to_one_project_lets_codebuild_assume_the_role_for_that_project_only(dev, project):
+    """CodeBuild's confused-deputy conditions: aws:SourceAccount and aws:SourceArn are the project's."""
+    account = _account(dev)
+    mine, other = unique("cb-mine"), unique("cb-other")
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": account},
+                      "ArnEquals": {"aws:SourceArn": f"arn:aws:codebuild:{REGION}:{account}:project/{mine}"}}}]}
+    role_name = unique("cb-bound")
+    role = ensure_role(dev, role_name, trust)
+    dev.client("iam").put_role_policy(RoleName=role_name, PolicyName="build", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [_logs_statement(account)]}))
+    cb = dev.client("codebuild")
+    for name in (mine, other):
+        cb.create_project(name=name, source={"type": "NO_SOURCE", "buildspec": spec(["true"])},
+                          artifacts={"type": "NO_ARTIFACTS"}, serviceRole=role, environment=ENVIRONMENT)
+    assert wait_build(dev, cb.start_build(projectName=mine)["build"]["id"])["buildStatus"] == "SUCCEEDED"
+    with pytest.raises(cb.exceptions.InvalidInputException, match=f"not authorized to perform: sts:AssumeRole on {role}"):
+        cb.start_build(projectName=other)
+
+
+def test_output_with_empty_lines_reaches_the_log_whole(dev, build_role, project):
+    """CloudWatch Logs takes no empty event: an empty line is left out, the lines around it are kept."""
+    name = project(build_role(), spec(["printf 'first\\n\\n\\nsecond\\n'", "echo third"]))
+    build = wait_build(dev, dev.client("codebuild").start_build(projectName=name)["build"]["id"])
+    assert build["buildStatus"] == "SUCCEEDED"
+    lines = log_text(dev, build).splitlines()
+    assert [line for line in lines if line in ("first", "second", "third")] == ["first", "second", "third"]
+    assert "" not in lines
+
+
+def test_a_project_keeps_the_key_it_was_created_with(dev, build_role):
+    cb = dev.client("codebuild")
+    key = dev.client("kms").create_key(Description="codebuild test")["KeyMetadata"]["Arn"]
+    name = unique("cb-key")
+    created = cb.create_project(name=name, source={"type": "NO_SOURCE", "buildspec": spec(["true"])},
+                                artifacts={"type": "NO_ARTIFACTS"}, serviceRole=build_role(),
+                                environment=ENVIRONMENT, encryptionKey=key)["project"]
+    assert created["encryptionKey"] == key
+    assert cb.batch_get_projects(names=[name])["projects"][0]["encryptionKey"] == key
+
+
 def test_stop_build_stops_the_process(dev, build_role, project, tmp_path):
     marker = tmp_path / "after-sleep"
     name = project(build_role(), spec(["echo started", f"sleep 20 && touch {marker}"]))

@@ -138,8 +138,8 @@ def test_a_qualified_invoke_needs_the_qualified_arn(prod, probe_zip, make_functi
 
 def test_an_operation_the_table_does_not_know_is_refused_loudly(prod, expect_denials):
     s = as_role(prod, role_with(prod, [{"Effect": "Allow", "Action": "*", "Resource": "*"}]))
-    e = denied(lambda: client(s, "ssm").describe_parameters())
-    assert "ssm:DescribeParameters" in e["Message"] and "IAM table does not know" in e["Message"]
+    e = denied(lambda: client(s, "ssm").list_documents())
+    assert "ssm:ListDocuments" in e["Message"] and "IAM table does not know" in e["Message"]
     assert expect_denials(1)
 
 

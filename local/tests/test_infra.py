@@ -10,6 +10,7 @@ stacks are destroyed afterwards, so the estate is left as it was found.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -886,3 +887,307 @@ def test_the_auditor_role_may_read_the_evidence_and_change_nothing(deployed, env
     assert g["states:ListExecutions"] == machines
     assert not any(a.split(":")[1].startswith(("Put", "Delete", "Update", "Start", "Stop", "Send", "Create"))
                    for a in g), "nothing that writes"
+
+
+# -- the tenant build (tenant_build.tf) ------------------------------------------------------------
+
+TENANT_SCRIPTS = ("lib.sh", "plan.sh", "apply.sh")
+
+
+def tenant_build_names(env: str) -> dict[str, str]:
+    acct = ACCOUNTS[env]
+    return {"project": f"bbws-tenant-build-{env}", "role": f"bbws-tenant-build-{env}",
+            "state": f"bbws-tenant-state-{acct}", "plans": f"bbws-tenant-plans-{acct}",
+            "locks": f"bbws-tenant-locks-{env}", "logs": f"/aws/codebuild/bbws-tenant-build-{env}"}
+
+
+def tenant_scripts_prefix() -> str:
+    """tenant-build/<sha256 of the scripts' "<sha256>  <name>" lines>, as tenant_build.tf names it."""
+    lines = [f"{hashlib.sha256((INFRA / 'tenant-build' / f).read_bytes()).hexdigest()}  {f}" for f in TENANT_SCRIPTS]
+    return "tenant-build/" + hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_tenant_build_outputs_name_each_piece_of_the_account(deployed, env):
+    n, acct = tenant_build_names(env), ACCOUNTS[env]
+    out = deployed["outputs"][env]["tenant_build"]
+    key = out["kms_key_arn"]
+    assert key.startswith(f"arn:aws:kms:af-south-1:{acct}:key/") and key != deployed["outputs"][env]["kms_key_arn"]
+    assert out == {
+        "project_name": n["project"], "project_arn": f"arn:aws:codebuild:af-south-1:{acct}:project/{n['project']}",
+        "role_arn": f"arn:aws:iam::{acct}:role/{n['role']}", "log_group": n["logs"],
+        "artifacts_bucket": n["plans"], "artifacts_bucket_arn": f"arn:aws:s3:::{n['plans']}",
+        "state_bucket": n["state"], "lock_table": n["locks"], "kms_key_arn": key,
+        "repository_url": "https://github.com/bbws/2_bbws_tenants_instances_dev.git"}
+    kms = session_for(env).client("kms")
+    assert kms.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"]
+    aliases = kms.list_aliases(KeyId=key)["Aliases"]
+    assert [a["AliasName"] for a in aliases] == [f"alias/bbws-tenant-build-{env}"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_tenant_build_project_runs_this_commits_scripts_from_the_tenants_repository(deployed, env):
+    s = session_for(env)
+    n, out = tenant_build_names(env), deployed["outputs"][env]["tenant_build"]
+    [p] = s.client("codebuild").batch_get_projects(names=[n["project"]])["projects"]
+    assert p["arn"] == out["project_arn"] and p["serviceRole"] == out["role_arn"]
+    src = p["source"]
+    assert (src["type"], src["location"], src.get("gitCloneDepth", 0)) == ("GITHUB", out["repository_url"], 0)
+    assert p["artifacts"]["type"] == "NO_ARTIFACTS"
+    assert (p["timeoutInMinutes"], p["queuedTimeoutInMinutes"]) == (30, 60)
+    assert p["encryptionKey"] == out["kms_key_arn"]
+    environment = p["environment"]
+    assert environment["privilegedMode"] is False and environment["type"] == "LINUX_CONTAINER"
+    assert {v["name"]: (v["value"], v.get("type", "PLAINTEXT")) for v in environment["environmentVariables"]} == {
+        "ENV": (env, "PLAINTEXT"), "STATE_BUCKET": (n["state"], "PLAINTEXT"),
+        "STATE_LOCK_TABLE": (n["locks"], "PLAINTEXT"), "STATE_REGION": ("af-south-1", "PLAINTEXT"),
+        "STATE_KMS_KEY_ID": (out["kms_key_arn"], "PLAINTEXT"), "ARTIFACTS_BUCKET": (n["plans"], "PLAINTEXT"),
+        "TF_VERSION": ("1.11.4", "PLAINTEXT"),
+        "TF_SHA256": ("1ce994251c00281d6845f0f268637ba50c0005657eb3cf096b92f753b42ef4dc", "PLAINTEXT")}
+    logs = p["logsConfig"]
+    assert logs["cloudWatchLogs"]["status"] == "ENABLED" and logs["cloudWatchLogs"]["groupName"] == n["logs"]
+    assert logs["s3Logs"]["status"] == "DISABLED"
+    group = s.client("logs").describe_log_groups(logGroupNamePrefix=n["logs"])["logGroups"]
+    assert [(g["logGroupName"], g["retentionInDays"], g.get("kmsKeyId")) for g in group] == \
+        [(n["logs"], 90, out["kms_key_arn"])]
+    # The buildspec names this commit's scripts by their hash and checks each one; the objects are them.
+    prefix = tenant_scripts_prefix()
+    spec = src["buildspec"]
+    assert "${scripts_" not in spec and "$${" not in spec  # rendered: the template's own and its escapes
+    assert f"s3://{n['plans']}/{prefix}/$f" in spec
+    s3 = s.client("s3", endpoint_url=ENDPOINT)
+    for f in TENANT_SCRIPTS:
+        body = (INFRA / "tenant-build" / f).read_bytes()
+        assert f"{hashlib.sha256(body).hexdigest()}  {f}" in spec
+        got = s3.get_object(Bucket=n["plans"], Key=f"{prefix}/{f}")
+        assert got["Body"].read() == body and got["SSEKMSKeyId"] == out["kms_key_arn"]
+
+
+def bucket_statements(s3: Any, bucket: str) -> dict[str, dict[str, Any]]:
+    return {st["Sid"]: st for st in json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_tenant_state_and_plans_buckets_and_lock_table_are_encrypted_private_and_kept(deployed, env):
+    s = session_for(env)
+    s3, ddb = s.client("s3", endpoint_url=ENDPOINT), s.client("dynamodb")
+    n, acct = tenant_build_names(env), ACCOUNTS[env]
+    key = deployed["outputs"][env]["tenant_build"]["kms_key_arn"]
+    for bucket in (n["state"], n["plans"]):
+        assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+        [rule] = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+        assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}
+        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        assert all(block[k] for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
+                                      "RestrictPublicBuckets")), block
+        ownership = s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"]
+        assert ownership == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+        tls = bucket_statements(s3, bucket)["TlsOnly"]
+        assert (tls["Effect"], tls["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+    [state_rule] = s3.get_bucket_lifecycle_configuration(Bucket=n["state"])["Rules"]
+    assert state_rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 90 and "Expiration" not in state_rule
+    plans_rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=n["plans"])["Rules"]}
+    assert plans_rules["keep-plans"]["Filter"] == {"Prefix": "tenant/"}
+    assert plans_rules["keep-plans"]["Expiration"]["Days"] == 400
+    assert plans_rules["keep-plans"]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 400
+    # The plans are read by the build, the pipeline's tenant function and the auditors; nobody else.
+    readers = bucket_statements(s3, n["plans"])["PlansAreReadByTheBuildTheTenantFunctionAndAuditorsOnly"]
+    assert readers["Effect"] == "Deny" and readers["Resource"] == f"arn:aws:s3:::{n['plans']}/tenant/*"
+    assert set(as_list(readers["Action"])) == {"s3:GetObject", "s3:GetObjectVersion"}
+    assert sorted(as_list(readers["Condition"]["ArnNotEquals"]["aws:PrincipalArn"])) == sorted(
+        f"arn:aws:iam::{acct}:role/{r}" for r in (n["role"], f"bbws-promotion-tenant-{env}",
+                                                   f"bbws-promotion-auditor-{env}"))
+    t = ddb.describe_table(TableName=n["locks"])["Table"]
+    assert [(k["AttributeName"], k["KeyType"]) for k in t["KeySchema"]] == [("LockID", "HASH")]
+    assert t["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert t["SSEDescription"]["Status"] == "ENABLED" and t["SSEDescription"]["KMSMasterKeyArn"] == key
+    assert t["DeletionProtectionEnabled"] is True
+    pitr = ddb.describe_continuous_backups(TableName=n["locks"])["ContinuousBackupsDescription"]
+    assert pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_a_plan_is_read_by_the_auditors_and_not_by_an_administrator(deployed, env):
+    """The plans bucket's Deny holds for the account's administrators; the auditor role reads through it
+    (its own grant, the key through S3)."""
+    s = session_for(env)
+    n = tenant_build_names(env)
+    s3 = s.client("s3", endpoint_url=ENDPOINT)
+    key = f"tenant/{env}/{unique('infra-test')}/tenant-001/plan-summary.json"
+    s3.put_object(Bucket=n["plans"], Key=key, Body=b'{"tenant_id": "tenant-001"}')
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=n["plans"], Key=key)
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    creds = s.client("sts").assume_role(RoleArn=deployed["outputs"][env]["auditor_role_arn"],
+                                        RoleSessionName="infra-test")["Credentials"]
+    auditor = session_for(env).client("s3", endpoint_url=ENDPOINT, aws_access_key_id=creds["AccessKeyId"],
+                                      aws_secret_access_key=creds["SecretAccessKey"],
+                                      aws_session_token=creds["SessionToken"])
+    assert auditor.get_object(Bucket=n["plans"], Key=key)["Body"].read() == b'{"tenant_id": "tenant-001"}'
+    g = grants(s.client("iam").get_role_policy(RoleName=f"bbws-promotion-auditor-{env}",
+                                               PolicyName="tenant-plans")["PolicyDocument"])
+    bucket = f"arn:aws:s3:::{n['plans']}"
+    assert g == {"s3:ListBucket": {bucket}, "s3:ListBucketVersions": {bucket},
+                 "s3:GetObject": {bucket + "/tenant/*"}, "s3:GetObjectVersion": {bucket + "/tenant/*"},
+                 "kms:Decrypt": {deployed["outputs"][env]["tenant_build"]["kms_key_arn"]}}
+
+
+# What the build's role may do: its logs, the state, the plans and scripts, the key through S3, and what the
+# tenants' Terraform (modules/wordpress-tenant) needs, by the tenants' names.
+TENANT_BUILD_ACTIONS = {
+    "OwnLogs": {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"},
+    "TenantStates": {"s3:GetObject", "s3:PutObject"},
+    "ListTenantStates": {"s3:ListBucket"},
+    "TenantStateLocks": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
+    "ThisEnvironmentsPlans": {"s3:GetObject", "s3:PutObject"},
+    "BuildScripts": {"s3:GetObject"},
+    "EncryptedStatesAndPlans": {"kms:Decrypt", "kms:GenerateDataKey"},
+    "ThePlatformCluster": {"ecs:DescribeClusters"},
+    "ThePlatformNetwork": {"ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
+                           "ec2:DescribeRouteTables"},
+    "ThePlatformVpcAttributes": {"ec2:DescribeVpcAttribute"},
+    "TenantServices": {"ecs:CreateService", "ecs:UpdateService", "ecs:DeleteService", "ecs:DescribeServices"},
+    "TenantTaskDefinitions": {"ecs:RegisterTaskDefinition"},
+    "TagTenantServicesAndTaskDefinitions": {"ecs:TagResource", "ecs:UntagResource"},
+    "TaskDefinitionRevisions": {"ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition"},
+    "PassTenantExecutionRolesToEcsTasks": {"iam:PassRole"},
+    "TenantExecutionRoles": {"iam:CreateRole", "iam:GetRole", "iam:DeleteRole", "iam:UpdateRole",
+                             "iam:UpdateAssumeRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:ListRolePolicies",
+                             "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole",
+                             "iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy"},
+    "NoRoleAssumed": {"sts:AssumeRole"},
+    "TenantLogGroups": {"logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy",
+                        "logs:DeleteRetentionPolicy", "logs:TagResource", "logs:UntagResource",
+                        "logs:ListTagsForResource"},
+    "DescribeLogGroups": {"logs:DescribeLogGroups"},
+    "TenantParameters": {"ssm:PutParameter", "ssm:GetParameter", "ssm:DeleteParameter", "ssm:AddTagsToResource",
+                         "ssm:RemoveTagsFromResource", "ssm:ListTagsForResource"},
+    "DescribeParameters": {"ssm:DescribeParameters"},
+}
+# The statements on "*": actions without a resource type in the Service Authorization Reference (and the Deny).
+TENANT_BUILD_UNSCOPED = {"ThePlatformNetwork", "TaskDefinitionRevisions", "DescribeLogGroups", "DescribeParameters",
+                         "NoRoleAssumed"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_tenant_build_role_is_trusted_by_its_project_and_scoped_to_the_tenants(deployed, env):
+    s = session_for(env)
+    iam_client = s.client("iam")
+    n, acct, region = tenant_build_names(env), ACCOUNTS[env], "af-south-1"
+    out = deployed["outputs"][env]["tenant_build"]
+    role = iam_client.get_role(RoleName=n["role"])["Role"]
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "codebuild.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": acct},
+                                  "ArnEquals": {"aws:SourceArn": out["project_arn"]}}
+    assert iam_client.list_role_policies(RoleName=n["role"])["PolicyNames"] == ["tenant-build"]
+    assert iam_client.list_attached_role_policies(RoleName=n["role"])["AttachedPolicies"] == []
+    doc = iam_client.get_role_policy(RoleName=n["role"], PolicyName="tenant-build")["PolicyDocument"]
+    statements = {st["Sid"]: st for st in (json.loads(doc) if isinstance(doc, str) else doc)["Statement"]}
+    assert {sid: set(as_list(st["Action"])) for sid, st in statements.items()} == TENANT_BUILD_ACTIONS
+    resources = {sid: set(as_list(st["Resource"])) for sid, st in statements.items()}
+    arn = f"arn:aws:%s:{region}:{acct}:%s"
+    assert resources == {
+        "OwnLogs": {arn % ("logs", f"log-group:{n['logs']}:log-stream:*")},
+        "TenantStates": {f"arn:aws:s3:::{n['state']}/tenants/*"},
+        "ListTenantStates": {f"arn:aws:s3:::{n['state']}"},
+        "TenantStateLocks": {arn % ("dynamodb", f"table/{n['locks']}")},
+        "ThisEnvironmentsPlans": {f"arn:aws:s3:::{n['plans']}/tenant/{env}/*"},
+        "BuildScripts": {f"arn:aws:s3:::{n['plans']}/tenant-build/*"},
+        "EncryptedStatesAndPlans": {out["kms_key_arn"]},
+        "ThePlatformCluster": {arn % ("ecs", f"cluster/bbws-cluster-{env}")},
+        "ThePlatformVpcAttributes": {arn % ("ec2", "vpc/*")},
+        "TenantServices": {arn % ("ecs", f"service/bbws-cluster-{env}/tenant-*")},
+        "TenantTaskDefinitions": {arn % ("ecs", "task-definition/tenant-*:*")},
+        "TagTenantServicesAndTaskDefinitions": {arn % ("ecs", f"service/bbws-cluster-{env}/tenant-*"),
+                                                arn % ("ecs", "task-definition/tenant-*:*")},
+        "PassTenantExecutionRolesToEcsTasks": {f"arn:aws:iam::{acct}:role/tenant-*-execution-{env}"},
+        "TenantExecutionRoles": {f"arn:aws:iam::{acct}:role/tenant-*-execution-{env}"},
+        "TenantLogGroups": {arn % ("logs", f"log-group:/bbws/tenants/{env}/tenant-*")},
+        "TenantParameters": {arn % ("ssm", f"parameter/bbws/tenants/{env}/tenant-*")},
+        **{sid: {"*"} for sid in TENANT_BUILD_UNSCOPED},
+    }
+    assert {sid for sid, st in statements.items() if st["Effect"] == "Deny"} == {"NoRoleAssumed"}
+    assert statements["PassTenantExecutionRolesToEcsTasks"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+    assert statements["EncryptedStatesAndPlans"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}
+
+
+@pytest.fixture(scope="module")
+def evaluator():
+    from bbws_local.iam import Evaluator
+
+    e = Evaluator()
+    yield e
+    e.close()
+
+
+@pytest.mark.parametrize("env", ["dev", "sit", "prod"])
+def test_the_tenant_build_role_may_not_reach_past_its_tenants_or_its_environment(deployed, env, evaluator):
+    """The role's policy as deployed, decided by the estate's evaluator for requests AWS would authorise:
+    what a tenant build does is allowed; the same actions on another environment's prefix, the pipeline's
+    own roles, tables, parameters and functions, or another cluster's services are not."""
+    s = session_for(env)
+    n, acct, region = tenant_build_names(env), ACCOUNTS[env], "af-south-1"
+    other = {"dev": "sit", "sit": "prod", "prod": "dev"}[env]
+    doc = s.client("iam").get_role_policy(RoleName=n["role"], PolicyName="tenant-build")["PolicyDocument"]
+    policy = json.loads(doc) if isinstance(doc, str) else doc
+    key = deployed["outputs"][env]["tenant_build"]["kms_key_arn"]
+    role_arn = f"arn:aws:iam::{acct}:role/{n['role']}"
+
+    kms = s.client("kms")
+    key_policies = {k: json.loads(kms.get_key_policy(KeyId=k, PolicyName="default")["Policy"])
+                    for k in (key, deployed["outputs"][env]["kms_key_arn"])}
+
+    def decide(action: str, resource: str, **context: str) -> str:
+        simulation = {
+            "identityPolicies": [{"name": "tenant-build", "policy": policy}],
+            "serviceControlPolicies": [], "resourceControlPolicies": [],
+            "request": {"action": action, "principal": f"arn:aws:sts::{acct}:assumed-role/{n['role']}/AWSCodeBuild-x",
+                        "resource": {"resource": resource, "accountId": acct},
+                        "contextVariables": {"aws:PrincipalArn": role_arn, "aws:PrincipalAccount": acct,
+                                             "aws:RequestedRegion": region, **context}}}
+        if resource in key_policies:  # a key's use is decided with its key policy
+            simulation["resourcePolicy"] = key_policies[resource]
+            simulation["request"]["contextVariables"]["kms:CallerAccount"] = acct
+        return evaluator.decide(simulation, False)
+
+    arn = f"arn:aws:%s:{region}:{acct}:%s"
+    tenant_role = f"arn:aws:iam::{acct}:role/tenant-001-wordpress-execution-{env}"
+    allowed = [
+        ("s3:PutObject", f"arn:aws:s3:::{n['plans']}/tenant/{env}/run-1/tenant-001/tfplan", {}),
+        ("s3:GetObject", f"arn:aws:s3:::{n['state']}/tenants/tenant-001/terraform.tfstate", {}),
+        ("kms:GenerateDataKey", key, {"kms:ViaService": f"s3.{region}.amazonaws.com"}),
+        ("ecs:UpdateService", arn % ("ecs", f"service/bbws-cluster-{env}/tenant-001-wordpress"), {}),
+        ("iam:PutRolePolicy", tenant_role, {}),
+        ("iam:PassRole", tenant_role, {"iam:PassedToService": "ecs-tasks.amazonaws.com"}),
+        ("ssm:PutParameter", arn % ("ssm", f"parameter/bbws/tenants/{env}/tenant-001/settings"), {}),
+        ("logs:CreateLogGroup", arn % ("logs", f"log-group:/bbws/tenants/{env}/tenant-001"), {}),
+    ]
+    refused = [
+        ("s3:PutObject", f"arn:aws:s3:::{n['plans']}/tenant/{other}/run-1/tenant-001/tfplan", {}),
+        ("s3:GetObject", f"arn:aws:s3:::{n['plans']}/tenant/{other}/run-1/tenant-001/tfplan", {}),
+        ("s3:PutObject", f"arn:aws:s3:::{n['plans']}/tenant-build/x/plan.sh", {}),
+        ("s3:PutObject", f"arn:aws:s3:::bbws-promotion-evidence-{acct}/evidence/{env}/x", {}),
+        ("kms:Decrypt", key, {"kms:ViaService": f"ssm.{region}.amazonaws.com"}),
+        ("kms:Decrypt", deployed["outputs"][env]["kms_key_arn"], {"kms:ViaService": f"s3.{region}.amazonaws.com"}),
+        ("dynamodb:PutItem", arn % ("dynamodb", f"table/bbws-deployments-{env}"), {}),
+        ("ecs:UpdateService", arn % ("ecs", f"service/bbws-cluster-{env}/bbws-platform-api"), {}),
+        ("ecs:UpdateService", arn % ("ecs", f"service/bbws-cluster-{other}/tenant-001-wordpress"), {}),
+        ("iam:PutRolePolicy", f"arn:aws:iam::{acct}:role/bbws-promotion-deploy-{env}", {}),
+        ("iam:CreateRole", f"arn:aws:iam::{acct}:role/tenant-001-wordpress-execution-{other}", {}),
+        ("iam:AttachRolePolicy", tenant_role, {}),
+        ("iam:PassRole", tenant_role, {"iam:PassedToService": "lambda.amazonaws.com"}),
+        ("iam:PassRole", f"arn:aws:iam::{acct}:role/{n['role']}", {"iam:PassedToService": "ecs-tasks.amazonaws.com"}),
+        ("sts:AssumeRole", tenant_role, {}),
+        ("ssm:GetParameter", arn % ("ssm", f"parameter/bbws/promotion/{env}/approval-key"), {}),
+        ("ssm:PutParameter", arn % ("ssm", f"parameter/bbws/tenants/{other}/tenant-001/settings"), {}),
+        ("logs:DeleteLogGroup", arn % ("logs", f"log-group:/aws/lambda/bbws-promotion-deploy-{env}"), {}),
+        ("lambda:UpdateFunctionCode", arn % ("lambda", f"function:bbws-promotion-deploy-{env}"), {}),
+    ]
+    wrong = [(a, r) for a, r, c in allowed if decide(a, r, **c) != "Allowed"]
+    assert wrong == [], f"refused what a tenant build does: {wrong}"
+    let_through = [(a, r) for a, r, c in refused if decide(a, r, **c) == "Allowed"]
+    assert let_through == [], f"allowed past the tenants or the environment: {let_through}"
+    assert decide("sts:AssumeRole", tenant_role) == "ExplicitlyDenied"

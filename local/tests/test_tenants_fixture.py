@@ -6,8 +6,10 @@ the approved plan, plan again (empty), plan and apply "change" (updates only), r
 retire tenant-002's parameter at "destroy" (a delete), and fail a plan whose state is locked by another run.
 Every script run works in a fresh checkout of the commit, as a build does.
 
-The state bucket (versioned, encrypted) and its lock table are created here for now; the account's infra
-will own them. At the end the tenants' resources are destroyed with Terraform directly (the scripts have
+The scripts run here as an administrator, with a state bucket (versioned, encrypted), lock table and plans
+bucket of their own, created here; the account's own (bbws-tenant-state-<account>, bbws-tenant-locks-<env>,
+bbws-tenant-plans-<account>, from the pipeline module) are used by the deployed build, test_tenant_build.py.
+At the end the tenants' resources are destroyed with Terraform directly (the scripts have
 no destroy: RB-003 blocks DESTROY in PROD, and a tenant build never needs one).
 """
 from __future__ import annotations

@@ -18,6 +18,7 @@ provider "aws" {
     content {
       cloudcontrolapi = endpoints.value
       cloudformation  = endpoints.value
+      codebuild       = endpoints.value
       cloudwatch      = endpoints.value
       dynamodb        = endpoints.value
       iam             = endpoints.value
@@ -58,6 +59,7 @@ provider "aws" {
     content {
       cloudcontrolapi = endpoints.value
       cloudformation  = endpoints.value
+      codebuild       = endpoints.value
       cloudwatch      = endpoints.value
       dynamodb        = endpoints.value
       iam             = endpoints.value

@@ -57,6 +57,12 @@ variable "deletion_protection" {
   default     = true
 }
 
+variable "tenants_repository_url" {
+  description = "The tenants' Terraform repository (2_bbws_tenants_instances_dev) the tenant build checks out: a GitHub HTTPS clone URL."
+  type        = string
+  default     = "https://github.com/bbws/2_bbws_tenants_instances_dev.git"
+}
+
 variable "github_org" {
   description = "The GitHub organisation whose repositories' workflows may assume bbws-github-actions-role-<env>."
   type        = string

@@ -41,6 +41,7 @@ module "pipeline" {
   approval_signing_key   = var.approval_signing_key
   statemachine_dir       = var.statemachine_dir
   deletion_protection    = var.deletion_protection
+  tenants_repository_url = var.tenants_repository_url
 }
 
 module "source_reader" {

@@ -97,3 +97,19 @@ output "auditor_role_arn" {
   description = "The auditors' read-only role."
   value       = module.pipeline.auditor_role_arn
 }
+
+output "tenant_build" {
+  description = "The tenant build (bbws-tenant-build-<env>): its CodeBuild project, role and log group, the tenants' state bucket and lock table, the plans bucket, its key and the repository it checks out."
+  value = {
+    project_name         = module.pipeline.tenant_build_project_name
+    project_arn          = module.pipeline.tenant_build_project_arn
+    role_arn             = module.pipeline.tenant_build_role_arn
+    log_group            = module.pipeline.tenant_build_log_group
+    artifacts_bucket     = module.pipeline.tenant_artifacts_bucket
+    artifacts_bucket_arn = module.pipeline.tenant_artifacts_bucket_arn
+    state_bucket         = module.pipeline.tenant_state_bucket
+    lock_table           = module.pipeline.tenant_lock_table
+    kms_key_arn          = module.pipeline.tenant_build_kms_key_arn
+    repository_url       = module.pipeline.tenants_repository_url
+  }
+}

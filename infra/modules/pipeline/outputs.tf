@@ -123,3 +123,53 @@ output "auditor_role_arn" {
   description = "bbws-promotion-auditor-<env>: read-only access to the records, the evidence and the execution history."
   value       = aws_iam_role.auditor.arn
 }
+
+output "tenant_build_project_name" {
+  description = "bbws-tenant-build-<env>: the CodeBuild project that plans and applies tenants' Terraform."
+  value       = aws_codebuild_project.tenant_build.name
+}
+
+output "tenant_build_project_arn" {
+  description = "The tenant build project's ARN (codebuild:StartBuild, BatchGetBuilds, StopBuild)."
+  value       = aws_codebuild_project.tenant_build.arn
+}
+
+output "tenant_build_role_arn" {
+  description = "bbws-tenant-build-<env>: the tenant build's service role."
+  value       = aws_iam_role.tenant_build.arn
+}
+
+output "tenant_build_log_group" {
+  description = "/aws/codebuild/bbws-tenant-build-<env>: the builds' logs."
+  value       = aws_cloudwatch_log_group.tenant_build.name
+}
+
+output "tenant_artifacts_bucket" {
+  description = "bbws-tenant-plans-<account-id>: each build's plans under tenant/<env>/<run>/<tenant_id>/ (tfplan, plan.json, plan-summary.json)."
+  value       = aws_s3_bucket.tenant_plans.id
+}
+
+output "tenant_artifacts_bucket_arn" {
+  description = "The plans bucket's ARN."
+  value       = aws_s3_bucket.tenant_plans.arn
+}
+
+output "tenant_state_bucket" {
+  description = "bbws-tenant-state-<account-id>: the tenants' Terraform state (tenants/<tenant_id>/terraform.tfstate)."
+  value       = aws_s3_bucket.tenant_state.id
+}
+
+output "tenant_lock_table" {
+  description = "bbws-tenant-locks-<env>: the tenants' state locks."
+  value       = aws_dynamodb_table.tenant_locks.name
+}
+
+output "tenant_build_kms_key_arn" {
+  description = "The tenant build's key (alias/bbws-tenant-build-<env>): the states, the lock table, the plans and the build logs. Reading a plan needs kms:Decrypt on it through S3."
+  value       = aws_kms_key.tenant_build.arn
+}
+
+output "tenants_repository_url" {
+  description = "The repository the tenant build checks out (the project's GITHUB source)."
+  value       = aws_codebuild_project.tenant_build.source[0].location
+}

@@ -129,3 +129,79 @@ variable "auditor_principals" {
   type        = list(string)
   default     = null
 }
+
+variable "tenants_repository_url" {
+  description = "The tenants' Terraform repository (2_bbws_tenants_instances_dev, RB-003 §3.2.4) the tenant build checks out: its GitHub HTTPS clone URL."
+  type        = string
+  default     = "https://github.com/bbws/2_bbws_tenants_instances_dev.git"
+  validation {
+    condition     = can(regex("^https://github\\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\\.git$", var.tenants_repository_url))
+    error_message = "tenants_repository_url must be https://github.com/<owner>/<repository>.git."
+  }
+}
+
+variable "tenant_terraform_version" {
+  description = "The Terraform version the tenant build runs (installed from HashiCorp's release when the build image has another)."
+  type        = string
+  default     = "1.11.4"
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.tenant_terraform_version))
+    error_message = "tenant_terraform_version must be a release version such as 1.11.4."
+  }
+}
+
+variable "tenant_terraform_sha256" {
+  description = "SHA-256 of terraform_<tenant_terraform_version>_linux_amd64.zip (HashiCorp's SHA256SUMS): the build refuses any other bytes. The default is 1.11.4's."
+  type        = string
+  default     = "1ce994251c00281d6845f0f268637ba50c0005657eb3cf096b92f753b42ef4dc"
+  validation {
+    condition     = can(regex("^[0-9a-f]{64}$", var.tenant_terraform_sha256))
+    error_message = "tenant_terraform_sha256 must be 64 lower-case hex digits."
+  }
+}
+
+variable "tenant_build_image" {
+  description = "The tenant build's CodeBuild image (x86_64; it must have bash, git, jq, curl, unzip and the AWS CLI)."
+  type        = string
+  default     = "aws/codebuild/amazonlinux2-x86_64-standard:5.0"
+}
+
+variable "tenant_build_timeout_minutes" {
+  description = "How long one tenant build (plan or apply of the tenants it is given) may run."
+  type        = number
+  default     = 30
+  validation {
+    condition     = var.tenant_build_timeout_minutes >= 5 && var.tenant_build_timeout_minutes <= 480
+    error_message = "tenant_build_timeout_minutes must be between 5 and 480 (CodeBuild's limits)."
+  }
+}
+
+variable "tenant_build_queued_timeout_minutes" {
+  description = "How long a tenant build may wait in CodeBuild's queue before it is dropped."
+  type        = number
+  default     = 60
+  validation {
+    condition     = var.tenant_build_queued_timeout_minutes >= 5 && var.tenant_build_queued_timeout_minutes <= 480
+    error_message = "tenant_build_queued_timeout_minutes must be between 5 and 480 (CodeBuild's limits)."
+  }
+}
+
+variable "tenant_state_noncurrent_days" {
+  description = "Days a replaced version of a tenant's Terraform state is kept."
+  type        = number
+  default     = 90
+  validation {
+    condition     = var.tenant_state_noncurrent_days >= 30
+    error_message = "tenant_state_noncurrent_days: a replaced state is kept at least 30 days."
+  }
+}
+
+variable "tenant_plans_retention_days" {
+  description = "Days a tenant's saved plan (tfplan, plan.json, plan-summary.json) is kept after it was published."
+  type        = number
+  default     = 400
+  validation {
+    condition     = var.tenant_plans_retention_days >= 90
+    error_message = "tenant_plans_retention_days: plans are kept at least 90 days."
+  }
+}

@@ -264,3 +264,65 @@ def test_least_privilege_removes_one_action_of_one_statement_and_names_what_is_n
                       ({"policy": "a", "statement": 1, "action": "kms:Decrypt"}, "kms:Decrypt is not an action")):
         with pytest.raises(EvaluatorError, match=re.escape(says)):
             without_action(policies, bad)
+
+
+# What the tenants' Terraform calls, as the IAM table authorises it (iam.checks_for) --------------------
+
+DEV = "536580886816"
+TENANT_CALLS = [
+    (("ec2", "DescribeVpcs", {"Filter.1.Name": "tag:Name"}), [("ec2:DescribeVpcs", "*", ())]),
+    (("ec2", "DescribeVpcAttribute", {"VpcId": "vpc-1", "Attribute": "enableDnsSupport"}),
+     [("ec2:DescribeVpcAttribute", f"arn:aws:ec2:af-south-1:{DEV}:vpc/vpc-1", ())]),
+    (("iam", "CreateRole", {"RoleName": "tenant-001-wordpress-execution-dev", "Tags.member.1.Key": "k"}),
+     [("iam:CreateRole", f"arn:aws:iam::{DEV}:role/tenant-001-wordpress-execution-dev", ()),
+      ("iam:TagRole", f"arn:aws:iam::{DEV}:role/tenant-001-wordpress-execution-dev", ())]),
+    (("iam", "CreateRole", {"RoleName": "r", "Path": "/svc/"}), [("iam:CreateRole", f"arn:aws:iam::{DEV}:role/svc/r", ())]),
+    (("iam", "PutRolePolicy", {"RoleName": "r", "PolicyName": "p"}),
+     [("iam:PutRolePolicy", f"arn:aws:iam::{DEV}:role/r", ())]),
+    (("ecs", "RegisterTaskDefinition", {"family": "tenant-001-wordpress", "tags": [{"key": "k", "value": "v"}],
+                                        "executionRoleArn": f"arn:aws:iam::{DEV}:role/x"}),
+     [("ecs:RegisterTaskDefinition", f"arn:aws:ecs:af-south-1:{DEV}:task-definition/tenant-001-wordpress:1", ()),
+      ("ecs:TagResource", f"arn:aws:ecs:af-south-1:{DEV}:task-definition/tenant-001-wordpress:1",
+       (("ecs:CreateAction", "RegisterTaskDefinition"),)),
+      ("iam:PassRole", f"arn:aws:iam::{DEV}:role/x", (("iam:PassedToService", "ecs-tasks.amazonaws.com"),))]),
+    (("ecs", "CreateService", {"cluster": "bbws-cluster-dev", "serviceName": "s", "tags": [{"key": "k"}]}),
+     [("ecs:CreateService", f"arn:aws:ecs:af-south-1:{DEV}:service/bbws-cluster-dev/s",
+       (("ecs:cluster", f"arn:aws:ecs:af-south-1:{DEV}:cluster/bbws-cluster-dev"),)),
+      ("ecs:TagResource", f"arn:aws:ecs:af-south-1:{DEV}:service/bbws-cluster-dev/s",
+       (("ecs:CreateAction", "CreateService"),))]),
+    (("ecs", "DeregisterTaskDefinition", {"taskDefinition": "tenant-001-wordpress:1"}),
+     [("ecs:DeregisterTaskDefinition", "*", ())]),
+    (("logs", "CreateLogGroup", {"logGroupName": "/bbws/tenants/dev/tenant-001", "tags": {"k": "v"}}),
+     [("logs:CreateLogGroup", f"arn:aws:logs:af-south-1:{DEV}:log-group:/bbws/tenants/dev/tenant-001:log-stream:", ()),
+      ("logs:TagResource", f"arn:aws:logs:af-south-1:{DEV}:log-group:/bbws/tenants/dev/tenant-001", ())]),
+    (("logs", "PutRetentionPolicy", {"logGroupName": "/g", "retentionInDays": 30}),
+     [("logs:PutRetentionPolicy", f"arn:aws:logs:af-south-1:{DEV}:log-group:/g:*", ())]),
+    (("logs", "DescribeLogGroups", {"logGroupNamePrefix": "/g"}), [("logs:DescribeLogGroups", "*", ())]),
+    (("ssm", "PutParameter", {"Name": "/bbws/tenants/dev/tenant-001/settings", "Tags": [{"Key": "k"}]}),
+     [("ssm:PutParameter", f"arn:aws:ssm:af-south-1:{DEV}:parameter/bbws/tenants/dev/tenant-001/settings", ()),
+      ("ssm:AddTagsToResource", f"arn:aws:ssm:af-south-1:{DEV}:parameter/bbws/tenants/dev/tenant-001/settings", ())]),
+    (("ssm", "ListTagsForResource", {"ResourceType": "Parameter", "ResourceId": "/p"}),
+     [("ssm:ListTagsForResource", f"arn:aws:ssm:af-south-1:{DEV}:parameter/p", ())]),
+    (("ssm", "DescribeParameters", {}), [("ssm:DescribeParameters", "*", ())]),
+]
+
+
+@pytest.mark.parametrize("call, expected", TENANT_CALLS, ids=lambda v: "-".join(v[:2]) if isinstance(v[0], str) else "")
+def test_the_iam_table_authorises_the_tenants_terraform_as_aws_does(call, expected):
+    from bbws_local import iam
+
+    service, operation, params = call
+    caller = iam.Caller(DEV, f"arn:aws:iam::{DEV}:role/b", f"arn:aws:sts::{DEV}:assumed-role/b/s")
+    checks = iam.checks_for(iam.Call(service, operation, "af-south-1", DEV, params), caller)
+    assert [(c.action, c.resource, c.context) for c in checks] == expected
+
+
+@pytest.mark.parametrize("call", [("iam", "CreateUser"), ("ec2", "RunInstances"), ("ecs", "RunTask"),
+                                  ("ssm", "ListTagsForResource")])
+def test_an_operation_the_table_does_not_know_is_refused(call):
+    from bbws_local import iam
+
+    caller = iam.Caller(DEV, f"arn:aws:iam::{DEV}:role/b", f"arn:aws:sts::{DEV}:assumed-role/b/s")
+    params = {"ResourceType": "Document", "ResourceId": "d"} if call[1] == "ListTagsForResource" else {}
+    with pytest.raises(iam.UnknownOperation):
+        iam.checks_for(iam.Call(call[0], call[1], "af-south-1", DEV, params), caller)

@@ -6,6 +6,8 @@ with a message naming the input, before they touch AWS.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -113,6 +115,7 @@ def good_inputs(path: Path, sha: str) -> dict[str, str]:
     ({"COMMIT": "0" * 40}, f"not at COMMIT {'0' * 40}"),
     ({"STATE_LOCK_TABLE": ""}, "STATE_LOCK_TABLE is required"),
     ({"ARTIFACTS_PREFIX": "/abs/"}, "ARTIFACTS_PREFIX '/abs/' must be an S3 key prefix"),
+    ({"ARTIFACTS_PREFIX": "tenant/dev/../sit/run-1"}, "ARTIFACTS_PREFIX 'tenant/dev/../sit/run-1' must be an S3 key"),
 ])
 def test_scripts_refuse_bad_inputs_naming_the_input(repo, tmp_path, script, change, message):
     path, shas = repo
@@ -141,6 +144,79 @@ def test_apply_requires_the_approved_plans_sha256(repo, tmp_path, expected, mess
     checkout = fixture.checkout(path, shas["initial"], tmp_path / "checkout")
     r = run_script("apply.sh", tmp_path, **good_inputs(checkout, shas["initial"]), EXPECTED_TFPLAN_SHA256=expected)
     assert r.returncode != 0 and message in r.stderr, r.stderr
+
+
+# plan.sh's summary, with stand-ins for terraform and the AWS CLI ---------------------------------------
+
+# A terraform that plans one create and one update: `plan -out=tfplan` writes the plan file, `show -json`
+# prints its plan; every call is logged with its arguments.
+FAKE_TERRAFORM = r"""#!/usr/bin/env bash
+set -euo pipefail
+echo "terraform $*" >>"$FAKE_LOG"
+dir=.
+for a in "$@"; do case "$a" in -chdir=*) dir="${a#-chdir=}" ;; esac; done
+case " $* " in
+  *" plan "*) printf 'saved plan' >"$dir/tfplan" ;;
+  *" show "*) printf '%s' '{"terraform_version":"1.11.4","resource_changes":[
+    {"address":"a","change":{"actions":["create"]}},{"address":"b","change":{"actions":["update"]}},
+    {"address":"c","change":{"actions":["no-op"]}}]}' ;;
+esac
+"""
+# An AWS CLI whose `s3 cp --recursive <dir> s3://<bucket>/<prefix>` copies the included files under $FAKE_S3.
+FAKE_AWS = r"""#!/usr/bin/env bash
+set -euo pipefail
+echo "aws $*" >>"$FAKE_LOG"
+args=("$@"); n=${#args[@]}
+src="${args[$((n - 2))]}"; dest="${args[$((n - 1))]#s3://}"
+mkdir -p "$FAKE_S3/$dest"
+for f in tfplan plan.json plan-summary.json; do cp "$src/$f" "$FAKE_S3/$dest/$f"; done
+"""
+
+
+def stand_ins(tmp_path: Path) -> dict[str, str]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("terraform", FAKE_TERRAFORM), ("aws", FAKE_AWS)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    return {"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_LOG": str(tmp_path / "calls.log"),
+            "FAKE_S3": str(tmp_path / "s3"), "BBWS_TF_PLUGIN_DIR": ""}
+
+
+@pytest.mark.parametrize("label", ["initial", "change"])
+def test_plan_summary_names_the_commit_its_author_and_subject(repo, tmp_path, label):
+    path, shas = repo
+    checkout = fixture.checkout(path, shas[label], tmp_path / "checkout")
+    inputs = good_inputs(checkout, shas[label])
+    r = run_script("plan.sh", tmp_path, **inputs, **stand_ins(tmp_path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    published = tmp_path / "s3" / "artifacts" / inputs["ARTIFACTS_PREFIX"]
+    summary = json.loads((published / "plan-summary.json").read_text())
+    commit = next(c for c in fixture.COMMITS if c.label == label)
+    assert summary == {
+        "tenant_id": "tenant-001", "env": "dev", "commit": shas[label],
+        "commit_author": f"{commit.author[0]} <{commit.author[1]}>",
+        "commit_subject": commit.message.splitlines()[0],
+        "tfplan_sha256": hashlib.sha256(b"saved plan").hexdigest(),
+        "plan_json_sha256": hashlib.sha256((published / "plan.json").read_bytes()).hexdigest(),
+        "terraform_version": "1.11.4",
+        "changes": {"create": 1, "update": 1},
+    }
+
+
+def test_plan_init_writes_the_state_with_the_key_it_is_given(repo, tmp_path):
+    path, shas = repo
+    checkout = fixture.checkout(path, shas["initial"], tmp_path / "checkout")
+    fakes = stand_ins(tmp_path)
+    key = "arn:aws:kms:af-south-1:536580886816:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    r = run_script("plan.sh", tmp_path, **good_inputs(checkout, shas["initial"]), **fakes, STATE_KMS_KEY_ID=key)
+    assert r.returncode == 0, r.stdout + r.stderr
+    [init] = [line for line in Path(fakes["FAKE_LOG"]).read_text().splitlines() if " init " in line]
+    assert "-backend-config=encrypt=true" in init and f"-backend-config=kms_key_id={key}" in init
+    without = run_script("plan.sh", tmp_path, **good_inputs(checkout, shas["initial"]), **fakes)
+    assert without.returncode == 0
+    inits = [line for line in Path(fakes["FAKE_LOG"]).read_text().splitlines() if " init " in line]
+    assert "kms_key_id" not in inits[-1]
 
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
