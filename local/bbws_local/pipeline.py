@@ -143,6 +143,7 @@ def deploy(settings: Settings, force: bool = False) -> None:
         if seen == {"instance": instance, "digest": digest}:
             print("pipeline already applied to this estate (unchanged)")
             register_tenants_repository(settings)
+            apply_tenants_fixture(settings)
             return
         if seen.get("instance") != instance:
             for old in tf_dir.glob("*.tfstate*"):
@@ -179,6 +180,7 @@ def deploy(settings: Settings, force: bool = False) -> None:
                    settings.state_dir / "server.log")
     marker.write_text(json.dumps({"instance": instance, "digest": digest}))
     register_tenants_repository(settings)
+    apply_tenants_fixture(settings)
     print(f"pipeline applied to DEV, SIT and PROD in {time.monotonic() - t0:.1f} s")
 
 
@@ -215,6 +217,35 @@ def register_tenants_repository(settings: Settings) -> None:
             r.read()
     print(f"   tenants repository {', '.join(urls)}: the fixture at {repo} "
           f"({', '.join(f'{label} {sha[:12]}' for label, sha in shas.items())})", flush=True)
+
+
+def apply_tenants_fixture(settings: Settings) -> None:
+    """The tenants of the fixture at its first commit in DEV, SIT and PROD, as the platform has them
+    before any tenant execution: each account's own tenant build plans and applies them (in the three
+    accounts side by side). An account whose tenants have a Terraform state already is left as it is
+    (the tests move tenants on purpose, and put them back themselves)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bbws_local import pipeline_client as pc
+
+    def one(env: str) -> str:
+        s3 = pc.client(env, "s3")
+        bucket = f"bbws-tenant-state-{pc.ACCOUNTS[env]}"
+        missing = []
+        for tenant in ("tenant-001", "tenant-002"):
+            try:
+                s3.head_object(Bucket=bucket, Key=f"tenants/{tenant}/terraform.tfstate")
+            except s3.exceptions.ClientError:
+                missing.append(tenant)
+        if not missing:
+            return f"{env}: applied already"
+        t0 = time.monotonic()
+        pc.put_tenants_at(env, "initial", tuple(missing))
+        return f"{env}: {', '.join(missing)} applied at the initial commit in {time.monotonic() - t0:.1f} s"
+
+    with ThreadPoolExecutor(max_workers=len(ORDER)) as pool:
+        for line in pool.map(one, ORDER):
+            print(f"   tenants fixture {line}", flush=True)
 
 
 def main(argv: list[str]) -> int:

@@ -396,13 +396,13 @@ data "aws_iam_policy_document" "tenant" {
     # The plan builds' artifacts of this environment's executions (plan-summary.json, plan.json).
     sid       = "ReadPlans"
     actions   = ["s3:GetObject"]
-    resources = ["arn:${local.partition}:s3:::${local.tenant_artifacts_bucket_name}/tenant/${var.env}/*"]
+    resources = ["arn:${local.partition}:s3:::${local.tenant_plans_bucket}/${local.tenant_plans_prefix}*"]
   }
   statement {
-    # The artifacts are encrypted with the pipeline key: decrypted through S3 only.
+    # The plans are encrypted with the tenant build's key: decrypted through S3 only.
     sid       = "DecryptPlansThroughS3"
     actions   = ["kms:Decrypt"]
-    resources = [aws_kms_key.pipeline.arn]
+    resources = [aws_kms_key.tenant_build.arn]
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"

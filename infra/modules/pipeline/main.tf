@@ -98,11 +98,7 @@ locals {
   # Every state machine of the account, for its alarm and the dashboard.
   all_state_machine_names = concat(local.state_machine_names, [local.watch_state_machine_name])
   all_state_machine_arns  = concat(local.state_machine_arns, [local.watch_state_machine_arn])
-  # The tenant build's names (its resources: tenant_build.tf).
-  tenant_build_project_name    = "bbws-tenant-build-${var.env}"
-  tenant_build_project_arn     = "arn:${local.partition}:codebuild:${var.region}:${local.account_id}:project/${local.tenant_build_project_name}"
-  tenant_artifacts_bucket_name = "bbws-tenant-plans-${local.account_id}"
-  statemachine_dir             = coalesce(var.statemachine_dir, "${path.module}/../../../statemachine")
+  statemachine_dir        = coalesce(var.statemachine_dir, "${path.module}/../../../statemachine")
 
   # The functions' environment (the approval function's too: it reads its URL from SSM, so the URL
   # is no input of the function itself and there is no cycle).
@@ -120,8 +116,8 @@ locals {
       BBWS_APPROVERS_PARAM    = local.parameters.approvers
       BBWS_EVIDENCE_BUCKET    = local.evidence_bucket
       # The tenant build (tenant_build.tf) the tenant machine runs, and where its plans are kept.
-      BBWS_TENANT_PROJECT          = local.tenant_build_project_name
-      BBWS_TENANT_ARTIFACTS_BUCKET = local.tenant_artifacts_bucket_name
+      BBWS_TENANT_PROJECT          = local.tenant_build_name
+      BBWS_TENANT_ARTIFACTS_BUCKET = local.tenant_plans_bucket
       RUST_LOG                     = "info"
     },
     local.config_minified == "" ? {} : { BBWS_CONFIG = local.config_minified },

@@ -143,7 +143,7 @@ data "aws_iam_policy_document" "states" {
   statement {
     sid       = "RunTenantBuilds"
     actions   = ["codebuild:StartBuild", "codebuild:StopBuild", "codebuild:BatchGetBuilds"]
-    resources = [local.tenant_build_project_arn]
+    resources = [local.tenant_build_arn]
   }
   statement {
     sid       = "TenantBuildEvents"
