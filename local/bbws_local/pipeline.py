@@ -219,11 +219,17 @@ def register_tenants_repository(settings: Settings) -> None:
           f"({', '.join(f'{label} {sha[:12]}' for label, sha in shas.items())})", flush=True)
 
 
+# Where `make up` applies the tenants fixture. DEV's tenants belong to the estate's build tests
+# (local/tests/test_tenant_build.py and test_tenants_fixture.py create them in bbws-cluster-dev from
+# nothing and destroy them at the end), so DEV starts without tenants.
+TENANT_FIXTURE_ENVS = ("sit", "prod")
+
+
 def apply_tenants_fixture(settings: Settings) -> None:
-    """The tenants of the fixture at its first commit in DEV, SIT and PROD, as the platform has them
-    before any tenant execution: each account's own tenant build plans and applies them (in the three
-    accounts side by side). An account whose tenants have a Terraform state already is left as it is
-    (the tests move tenants on purpose, and put them back themselves)."""
+    """The tenants of the fixture at its first commit in SIT and PROD, as the platform has them before
+    any tenant execution: each account's own tenant build plans and applies them (the accounts side by
+    side). An account whose tenants have a Terraform state already is left as it is (the tests move
+    tenants on purpose, and put them back themselves)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from bbws_local import pipeline_client as pc
@@ -243,8 +249,8 @@ def apply_tenants_fixture(settings: Settings) -> None:
         pc.put_tenants_at(env, "initial", tuple(missing))
         return f"{env}: {', '.join(missing)} applied at the initial commit in {time.monotonic() - t0:.1f} s"
 
-    with ThreadPoolExecutor(max_workers=len(ORDER)) as pool:
-        for line in pool.map(one, ORDER):
+    with ThreadPoolExecutor(max_workers=len(TENANT_FIXTURE_ENVS)) as pool:
+        for line in pool.map(one, TENANT_FIXTURE_ENVS):
             print(f"   tenants fixture {line}", flush=True)
 
 

@@ -191,6 +191,8 @@ def start(env: str, payload: Any, kind: str = "promote", name: str | None = None
     """Start bbws-<kind>-<env> with `payload` as its input (any JSON value); the execution's ARN."""
     if name is None:
         service = payload.get("service", "x") if isinstance(payload, dict) else "x"
+        if isinstance(payload, dict) and isinstance(payload.get("tenants"), list) and "service" not in payload:
+            service = "-".join(t for t in payload["tenants"][:2] if isinstance(t, str)) or "tenants"
         name = f"{service if isinstance(service, str) else 'x'}-{env}-{uuid.uuid4().hex[:8]}"
     arn = client(env, "stepfunctions").start_execution(
         stateMachineArn=state_machine_arn(env, kind), name=name, input=json.dumps(payload))["executionArn"]
@@ -808,11 +810,24 @@ def tenant_build(env: str, action: str, tenants: list[str], commit: str, root: s
     raise AssertionError(f"tenant build {build_id} still running after {timeout} s")
 
 
+def as_auditor(env: str, service: str) -> Any:
+    """A client acting as bbws-promotion-auditor-<env> (assumed from the account's profile): one of the
+    principals the plans bucket lets read plans (administrators may not)."""
+    creds = client(env, "sts").assume_role(RoleArn=f"arn:aws:iam::{ACCOUNTS[env]}:role/bbws-promotion-auditor-{env}",
+                                           RoleSessionName="auditor")["Credentials"]
+    return boto3.client(service, region_name=PRIMARY_REGION, endpoint_url=SETTINGS.endpoint,
+                        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                        aws_session_token=creds["SessionToken"])
+
+
+def tenant_plan_file(env: str, key: str) -> bytes:
+    """An object of the plans bucket, read as the auditor."""
+    return as_auditor(env, "s3").get_object(Bucket=f"bbws-tenant-plans-{ACCOUNTS[env]}", Key=key)["Body"].read()
+
+
 def tenant_plan_summary(env: str, root: str, tenant: str) -> dict[str, Any]:
     """The plan-summary.json a plan build left for `tenant` under `root`."""
-    body = client(env, "s3").get_object(Bucket=f"bbws-tenant-plans-{ACCOUNTS[env]}",
-                                        Key=f"{root}/{tenant}/plan-summary.json")["Body"].read()
-    return json.loads(body)
+    return json.loads(tenant_plan_file(env, f"{root}/{tenant}/plan-summary.json"))
 
 
 def put_tenants_at(env: str, label: str, tenants: tuple[str, ...] = ("tenant-001", "tenant-002")) -> None:

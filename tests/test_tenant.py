@@ -1,0 +1,241 @@
+"""Tenants through bbws-tenant-<env> (issue 16; RB-003 §3.2.4, §4.3.4, §6.2.3): each tenant's Terraform
+planned in CodeBuild, reviewed, approved through the signed links, applied exactly as approved, its ECS
+service verified, one record per tenant.
+
+The tenants repository is the fixture of local/tenants (commits "initial", "change": tenant-001 runs more
+tasks and a larger PHP memory limit, "destroy": tenant-002 also retires its legacy-redirects parameter),
+registered on the estate as the CodeBuild project's GitHub source. The module's first step puts SIT and
+PROD at "initial" with the tenant build itself; the tests then run in order, as the tenants move:
+SIT's tenant-001 recorded at "initial" (an empty plan), SIT to "destroy" (tenant-001 changed, tenant-002's deletion called out), PROD from SIT's commit for
+tenant-001, PROD refusing tenant-002's deletion, a rejected and a tampered rollback in SIT that change
+nothing, the rollback itself, a release whose phase 4 applies tenant-001 again, and a verification that
+fails.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+
+import pipeline_helpers as ph
+import pytest
+
+T1, T2 = "tenant-001", "tenant-002"
+CONFIG = {"tenants": {"verify_timeout_seconds": 8, "verify_poll_seconds": 1},
+          "maintenance_windows": ph.windows_all_week()}
+LEGACY = "aws_ssm_parameter.legacy_redirects"
+SERVICE = "module.wordpress_instance.aws_ecs_service.wordpress"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tenants_at_initial():
+    """SIT and PROD at the fixture's first commit; the tenant function with a short verification and
+    PROD's window open all week."""
+    previous = {env: ph.set_config(env, CONFIG, function="tenant") for env in ("sit", "prod")}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda env: ph.put_tenants_at(env, "initial"), ("sit", "prod")))
+    yield
+    for env, variables in previous.items():
+        ph.restore_config(env, variables, function="tenant")
+
+
+def _request(env: str, tenants: list[str], **extra) -> dict:
+    return {"environment": env, "tenants": tenants, "reason": "PHP memory limit 512M",
+            "requested_by": "platform@bbws.io", **extra}
+
+
+def _parameter(env: str, name: str) -> str | None:
+    try:
+        return ph.client(env, "ssm").get_parameter(Name=name)["Parameter"]["Value"]
+    except ph.client(env, "ssm").exceptions.ParameterNotFound:
+        return None
+
+
+def _legacy_parameter(env: str) -> str | None:
+    names = [p["Name"] for p in ph.client(env, "ssm").describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Option": "Contains", "Values": [f"{T2}"]}])["Parameters"]]
+    return next((n for n in names if "legacy" in n), None)
+
+
+def _records(env: str, arn: str) -> dict[str, dict]:
+    return {r["tenant_id"]: r for r in ph.records_of(env, arn)}
+
+
+def _wait_approval(env: str, arn: str) -> dict:
+    """The execution's approval request once stored; the execution's failure if it ended first."""
+    def asked():
+        request = ph.pending_approval(env, arn)
+        if request:
+            return request
+        d = ph.client(env, "stepfunctions").describe_execution(executionArn=arn)
+        assert d["status"] == "RUNNING", ph.failure_of(d)
+        return None
+    return ph.wait_for(asked, 240, "the approval request")
+
+
+def test_an_unchanged_tenant_is_verified_and_recorded_without_an_approval():
+    """SIT's tenant-001 is at "initial": its plan changes nothing, so nobody is asked and nothing is
+    applied; the service is verified and the commit recorded (the tenant's history starts here)."""
+    commits = ph.tenant_commits()
+    arn = ph.start("sit", _request("sit", [T1], commit=commits["initial"]), kind="tenant")
+    d = ph.wait_execution("sit", arn, timeout=240)
+    assert d["status"] == "SUCCEEDED", ph.failure_of(d)
+    states = ph.states_entered("sit", arn)
+    assert "Request tenant approval" not in states and "Apply each tenant" not in states
+    assert "Verify tenant services" in states
+    record = _records("sit", arn)[T1]
+    assert (record["commit"], record["applied"], record["plan"]["change"]) == (commits["initial"], False, 0)
+    assert record["verification"] == f"{T1}-wordpress: ACTIVE, 1 of 1 running, rollout COMPLETED"
+
+
+def test_sit_plans_both_tenants_calls_out_the_deletion_and_applies_what_the_dev_lead_approved():
+    commits = ph.tenant_commits()
+    assert ph.ecs_service("sit", T1)["desiredCount"] == 1
+    legacy = _legacy_parameter("sit")
+    assert legacy, "tenant-002's legacy redirects parameter exists at the initial commit"
+
+    arn = ph.start("sit", _request("sit", [T1, T2], commit=commits["destroy"]), kind="tenant")
+    links = ph.approval_links(ph.DEV_LEAD[0], arn, timeout=240)
+    mail = ph.mailbox(ph.DEV_LEAD[0], arn)[-1]["body"]
+    assert "DESTROYS" in mail and "legacy_redirects" in mail, mail
+    page = ph.open_link(links["approve"])
+    assert page.status_code == 200
+    assert SERVICE in page.text and LEGACY in page.text
+    review = ph.state_output("sit", arn, "Review plans")["review"]
+    assert [p["tenant_id"] for p in review["plans"]] == [T1, T2]
+    assert review["plans"][0]["tfplan_sha256"] in page.text
+    assert review["callouts"] == [f"{T2}: {LEGACY} (delete)"]
+    assert ph.confirm(links["approve"]).status_code == 200
+
+    d = ph.wait_execution("sit", arn, timeout=300)
+    assert d["status"] == "SUCCEEDED", ph.failure_of(d)
+    service = ph.ecs_service("sit", T1)
+    assert (service["desiredCount"], service["runningCount"], service["status"]) == (2, 2, "ACTIVE")
+    assert _legacy_parameter("sit") is None
+    records = _records("sit", arn)
+    assert records[T1]["commit"] == commits["destroy"] and records[T1]["applied"] is True
+    assert records[T1]["previous_commit"] == commits["initial"]
+    assert records[T1]["tfplan_sha256"] == review["plans"][0]["tfplan_sha256"]
+    assert records[T2]["plan"]["destroy"] == 1
+    assert records[T1]["approvers"][0]["person"] == ph.DEV_LEAD[0]
+    states = ph.states_entered("sit", arn)
+    assert states.index("Review plans") < states.index("Request tenant approval") < states.index(
+        "Apply each tenant") < states.index("Verify tenant services") < states.index("Record tenants")
+    subjects = [s for s, _ in ph.notifications_of(arn)]
+    assert f"Tenants applied: {T1}, {T2} in SIT" in subjects, subjects
+
+
+def test_prod_applies_the_commit_sit_applied_after_the_two_leads_approve():
+    commits = ph.tenant_commits()
+    arn = ph.start("prod", _request("prod", [T1], change_request="CHG-4411"), kind="tenant")
+    _wait_approval("prod", arn)
+    assert sorted(ph.required_roles("prod", arn)) == ["operations_lead", "tech_lead"]
+    plan = ph.state_output("prod", arn, "Validate tenant request")["tenant"]
+    assert plan["targets"][0]["commit"] == commits["destroy"]
+    assert plan["targets"][0]["commit_source"] == "sit"
+    ph.approve_with_task_token("prod", arn, [ph.TECH_LEAD, ph.OPS_LEAD])
+    d = ph.wait_execution("prod", arn, timeout=300)
+    assert d["status"] == "SUCCEEDED", ph.failure_of(d)
+    assert ph.ecs_service("prod", T1)["desiredCount"] == 3
+    record = _records("prod", arn)[T1]
+    assert (record["commit"], record["commit_source"], record["change_request"]) == (
+        commits["destroy"], "sit", "CHG-4411")
+
+
+def test_prod_refuses_a_plan_that_destroys_and_names_the_address():
+    arn = ph.start("prod", _request("prod", [T2], change_request="CHG-4412"), kind="tenant")
+    d = ph.wait_execution("prod", arn, timeout=300)
+    assert d["status"] == "FAILED" and d["error"] == "Bbws.DestroyBlocked", ph.failure_of(d)
+    assert "DESTROY is blocked in PROD" in d["cause"] and LEGACY in d["cause"], d["cause"]
+    assert "Request tenant approval" not in ph.states_entered("prod", arn)
+    assert _legacy_parameter("prod"), "nothing was applied"
+    assert _records("prod", arn)[T2]["error"] == "Bbws.DestroyBlocked"
+    assert ph.lock_of("prod", f"tenant:{T2}") is None
+
+
+def test_a_rejected_plan_and_a_tampered_plan_change_nothing():
+    rejected = ph.start("sit", _request("sit", [T1], action="rollback"), kind="tenant")
+    _wait_approval("sit", rejected)
+    ph.reject_with_task_token("sit", rejected, "the plan also resets the PHP limit")
+    d = ph.wait_execution("sit", rejected, timeout=60)
+    assert d["status"] == "FAILED" and d["error"] == "Bbws.ApprovalRejected", ph.failure_of(d)
+    assert "nothing was applied" in d["cause"]
+    assert ph.ecs_service("sit", T1)["desiredCount"] == 2
+
+    tampered = ph.start("sit", _request("sit", [T1], action="rollback"), kind="tenant")
+    _wait_approval("sit", tampered)
+    review = ph.state_output("sit", tampered, "Review plans")["review"]
+    bucket = f"bbws-tenant-plans-{ph.ACCOUNTS['sit']}"
+    key = f"{review['plans'][0]['artifacts_prefix']}/tfplan"
+    original = ph.tenant_plan_file("sit", key)
+    # An administrator replaces the approved plan file (one byte longer) while the approval waits.
+    ph.client("sit", "s3").put_object(Bucket=bucket, Key=key, Body=original + b"\n")
+    ph.approve_with_task_token("sit", tampered, [ph.DEV_LEAD])
+    d = ph.wait_execution("sit", tampered, timeout=300)
+    assert d["status"] == "FAILED" and d["error"] == "Bbws.TenantBuildFailed", ph.failure_of(d)
+    assert "the apply ran" in d["cause"], d["cause"]
+    assert ph.ecs_service("sit", T1)["desiredCount"] == 2, "the tampered plan was not applied"
+
+
+def test_a_rollback_applies_the_commit_before_the_latest_apply():
+    commits = ph.tenant_commits()
+    arn = ph.start("sit", _request("sit", [T1], action="rollback"), kind="tenant")
+    _wait_approval("sit", arn)
+    ph.approve_with_task_token("sit", arn, [ph.DEV_LEAD])
+    d = ph.wait_execution("sit", arn, timeout=300)
+    assert d["status"] == "SUCCEEDED", ph.failure_of(d)
+    assert ph.ecs_service("sit", T1)["desiredCount"] == 1
+    record = _records("sit", arn)[T1]
+    assert (record["tenant_action"], record["commit"], record["commit_source"]) == (
+        "rollback", commits["initial"], "previous")
+
+
+def test_a_release_applies_its_tenants_last_under_its_one_approval(preflight_config):
+    """RB-003 §5.2.1 phase 4: the tenant's plan is made and shown before the release's one approval,
+    and applied after the services' phases and their verification."""
+    commits = ph.tenant_commits()
+    service = "tenant-instance-management"
+    before = ph.latest_versions("sit", service)
+    catalog = [{**s, "health_wait_seconds": 1} for s in ph.RUNBOOK_CONFIG["catalog"]]
+    preflight_config("sit", catalog=catalog, monitor={"sit_seconds": 2, "poll_seconds": 1},
+                     stability={"dev_to_sit": {"errors": {"fewer_than": 100000}, "throttles": {"at_most": 100000}}})
+    ph.record_service_gates("dev", service)
+    try:
+        arn = ph.start("sit", {"target_env": "sit", "services": [service], "requested_by": "lead@bbws.io",
+                               "reason": "Release 2026.12", "tenants": [T1], "tenants_commit": commits["change"]},
+                       kind="release")
+        links = ph.approval_links(ph.DEV_LEAD[0], arn, timeout=240)
+        page = ph.open_link(links["approve"]).text
+        assert "Approve this release?" in page and f"1. {service}" in page
+        review = ph.state_output("sit", arn, "Review plans")["review"]
+        assert review["to_apply"] == [T1] and review["plans"][0]["tfplan_sha256"] in page
+        assert ph.ecs_service("sit", T1)["desiredCount"] == 1, "nothing applied before the approval"
+        assert ph.confirm(links["approve"]).status_code == 200
+        d = ph.wait_execution("sit", arn, timeout=400)
+        assert d["status"] == "SUCCEEDED", ph.failure_of(d)
+    finally:
+        ph.restore_aliases("sit", before)
+    states = ph.states_entered("sit", arn)
+    assert states.index("Review plans") < states.index("Request release approval") < states.index(
+        "Promote the next service") < states.index("Cross-service verification") < states.index(
+        "Apply each tenant") < states.index("Verify tenant services") < states.index("Record release")
+    assert ph.ecs_service("sit", T1)["desiredCount"] == 2
+    records = {r["action"]: r for r in ph.records_of("sit", arn)}
+    assert records["release"]["outcome"] == "succeeded"
+    assert (records["tenant"]["commit"], records["tenant"]["applied"]) == (commits["change"], True)
+    assert ph.lock_of("sit", f"tenant:{T1}") is None
+
+
+def test_a_service_that_stays_below_its_desired_count_fails_the_verification():
+    """SIT's tenant-001 is at "change" (the release applied it): a plan of that commit changes nothing,
+    so the execution goes straight to the verification, which the held service fails."""
+    commits = ph.tenant_commits()
+    ph.hold_ecs_service("sit", T1, 0)
+    try:
+        arn = ph.start("sit", _request("sit", [T1], commit=commits["change"]), kind="tenant")
+        d = ph.wait_execution("sit", arn, timeout=300)
+    finally:
+        ph.hold_ecs_service("sit", T1, None)
+    assert d["status"] == "FAILED" and d["error"] == "Bbws.TenantNotVerified", ph.failure_of(d)
+    assert f"{T1}-wordpress: ACTIVE, 0 of 2 running" in d["cause"], d["cause"]
+    assert "Request tenant approval" not in ph.states_entered("sit", arn), "an empty plan asks nobody"
+    assert _records("sit", arn)[T1]["error"] == "Bbws.TenantNotVerified"
