@@ -189,10 +189,9 @@ chromium: ## headless Chromium for the approval page's screenshot tests (Debian'
 # test's duration) to the state directory of its estate: the lanes are balanced by those durations.
 # test_zz_least_privilege replays the calls the three estates recorded, so it runs when all have ended.
 PIPELINE_TESTS_2 := $(addprefix tests/,test_release.py test_promote_rejection.py test_promote_rollback.py \
-                    test_rollback.py test_evidence.py test_state_machine_inputs.py test_watch.py \
+                    test_rollback.py test_evidence.py test_state_machine_inputs.py test_approval.py test_watch.py \
                     test_watch_rollback.py)
-PIPELINE_TESTS_3 := $(addprefix tests/,test_fault_matrix.py test_approval.py test_approval_page.py \
-                    test_promote_lock.py test_tenant.py)
+PIPELINE_TESTS_3 := $(addprefix tests/,test_tenant.py test_approval_page.py test_promote_lock.py)
 LAST_PIPELINE_TEST := tests/test_zz_least_privilege.py
 # The estate's tests that run builds (Terraform in the tenant build's scripts, CodeBuild builds): beside the
 # other estate tests on this estate, as a job of their own (they mostly wait on Terraform and builds).

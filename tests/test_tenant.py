@@ -193,19 +193,21 @@ def test_a_release_applies_its_tenants_last_under_its_one_approval(preflight_con
     """RB-003 §5.2.1 phase 4: the tenant's plan is made and shown before the release's one approval,
     and applied after the services' phases and their verification."""
     commits = ph.tenant_commits()
-    service = "tenant-instance-management"
-    before = ph.latest_versions("sit", service)
+    services = list(ph.SERVICE_NAMES)
+    before = {s: ph.latest_versions("sit", s) for s in services}
     catalog = [{**s, "health_wait_seconds": 1} for s in ph.RUNBOOK_CONFIG["catalog"]]
     preflight_config("sit", catalog=catalog, monitor={"sit_seconds": 2, "poll_seconds": 1},
                      stability={"dev_to_sit": {"errors": {"fewer_than": 100000}, "throttles": {"at_most": 100000}}})
-    ph.record_service_gates("dev", service)
+    for s in services:
+        ph.record_service_gates("dev", s)
     try:
-        arn = ph.start("sit", {"target_env": "sit", "services": [service], "requested_by": "lead@bbws.io",
+        arn = ph.start("sit", {"target_env": "sit", "services": services, "requested_by": "lead@bbws.io",
                                "reason": "Release 2026.12", "tenants": [T1], "tenants_commit": commits["change"]},
                        kind="release")
         links = ph.approval_links(ph.DEV_LEAD[0], arn, timeout=240)
         page = ph.open_link(links["approve"]).text
-        assert "Approve this release?" in page and f"1. {service}" in page
+        assert "Approve this release?" in page
+        assert all(f"{i}. {s}" in page for i, s in enumerate(services, 1)), page
         review = ph.state_output("sit", arn, "Review plans")["review"]
         assert review["to_apply"] == [T1] and review["plans"][0]["tfplan_sha256"] in page
         assert ph.ecs_service("sit", T1)["desiredCount"] == 1, "nothing applied before the approval"
@@ -213,11 +215,14 @@ def test_a_release_applies_its_tenants_last_under_its_one_approval(preflight_con
         d = ph.wait_execution("sit", arn, timeout=400)
         assert d["status"] == "SUCCEEDED", ph.failure_of(d)
     finally:
-        ph.restore_aliases("sit", before)
+        for versions in before.values():
+            ph.restore_aliases("sit", versions)
     states = ph.states_entered("sit", arn)
-    assert states.index("Review plans") < states.index("Request release approval") < states.index(
-        "Promote the next service") < states.index("Cross-service verification") < states.index(
-        "Apply each tenant") < states.index("Verify tenant services") < states.index("Record release")
+    assert states.count("Promote the next service") == 3, "phases 1 to 3: the services"
+    last_service = len(states) - 1 - states[::-1].index("Promote the next service")
+    assert states.index("Review plans") < states.index("Request release approval") < last_service < states.index(
+        "Cross-service verification") < states.index("Apply each tenant") < states.index(
+        "Verify tenant services") < states.index("Record release")
     assert ph.ecs_service("sit", T1)["desiredCount"] == 2
     records = {r["action"]: r for r in ph.records_of("sit", arn)}
     assert records["release"]["outcome"] == "succeeded"

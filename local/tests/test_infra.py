@@ -272,6 +272,8 @@ def test_functions_are_configured_as_specified(deployed, env):
             "BBWS_APPROVAL_URL_PARAM": f"/bbws/promotion/{env}/approval-url",
             "BBWS_APPROVERS_PARAM": f"/bbws/promotion/{env}/approvers",
             "BBWS_EVIDENCE_BUCKET": f"bbws-promotion-evidence-{ACCOUNTS[env]}",
+            "BBWS_TENANT_PROJECT": f"bbws-tenant-build-{env}",
+            "BBWS_TENANT_ARTIFACTS_BUCKET": f"bbws-tenant-plans-{ACCOUNTS[env]}",
             "RUST_LOG": "info",
         }
         if env in SOURCE:
@@ -430,6 +432,9 @@ def test_watch_state_machine_in_every_account_checks_each_deployment_and_may_sta
 STATES_ACTIONS = {"lambda:InvokeFunction", "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
                   "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
                   "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"}
+# What bbws-tenant-<env> needs to run the tenant build with codebuild:startBuild.sync (every account).
+STATES_TENANT_BUILD_ACTIONS = {"codebuild:StartBuild", "codebuild:StopBuild", "codebuild:BatchGetBuilds",
+                        "events:PutTargets", "events:PutRule", "events:DescribeRule"}
 # What bbws-release-<env> needs to run bbws-promote-<env> with states:startExecution.sync:2.
 CHILD_EXECUTION_ACTIONS = {"states:StartExecution", "states:DescribeExecution", "states:StopExecution",
                            "events:PutTargets", "events:PutRule", "events:DescribeRule"}
@@ -451,9 +456,10 @@ def test_release_state_machine_in_sit_and_prod_runs_promotions_as_child_executio
         assert out.get("release_state_machine_arn") is None and name not in machines
         logs = s.client("logs").describe_log_groups(logGroupNamePrefix=f"/aws/vendedlogs/states/{name}")
         assert logs["logGroups"] == []
-        want = STATES_ACTIONS | {"states:StartExecution"}
+        want = STATES_ACTIONS | {"states:StartExecution"} | STATES_TENANT_BUILD_ACTIONS
         assert set(allowed) == want, f"extra {set(allowed) - want}, missing {want - set(allowed)}"
         assert allowed["states:StartExecution"] == {out["rollback_state_machine_arn"]}, "the watch's rollbacks"
+        _tenant_build_grants(allowed, acct, env, child_rule=False)
         return
     arn = out["release_state_machine_arn"]
     assert arn == machines[name] == f"arn:aws:states:af-south-1:{acct}:stateMachine:{name}"
@@ -469,14 +475,52 @@ def test_release_state_machine_in_sit_and_prod_runs_promotions_as_child_executio
     text = json.dumps(json.loads(d["definition"]))
     assert "${" not in text and out["state_machine_arn"] in text
 
-    want = STATES_ACTIONS | CHILD_EXECUTION_ACTIONS
+    want = STATES_ACTIONS | CHILD_EXECUTION_ACTIONS | STATES_TENANT_BUILD_ACTIONS
     assert set(allowed) == want, f"extra {set(allowed) - want}, missing {want - set(allowed)}"
     assert allowed["states:StartExecution"] == {out["state_machine_arn"], out["rollback_state_machine_arn"]}
     executions = f"arn:aws:states:af-south-1:{acct}:execution:bbws-promote-{env}:*"
     assert allowed["states:DescribeExecution"] == allowed["states:StopExecution"] == {executions}
-    rule = f"arn:aws:events:af-south-1:{acct}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"
+    _tenant_build_grants(allowed, acct, env, child_rule=True)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_tenant_state_machine_runs_the_tenant_build_in_every_account(deployed, env):
+    """bbws-tenant-<env> in DEV, SIT and PROD: the states role, logs without execution data (an approval
+    task's input holds its task token), the account's tenant function and tenant build in its definition."""
+    s = session_for(env)
+    out = deployed["outputs"][env]
+    acct = ACCOUNTS[env]
+    name = f"bbws-tenant-{env}"
+    arn = f"arn:aws:states:af-south-1:{acct}:stateMachine:{name}"
+    d = s.client("stepfunctions").describe_state_machine(stateMachineArn=arn)
+    assert d["type"] == "STANDARD" and d["roleArn"] == out["role_arns"]["states"]
+    log = d["loggingConfiguration"]
+    assert log["level"] == "ALL" and log.get("includeExecutionData", False) is False
+    group = s.client("logs").describe_log_groups(logGroupNamePrefix=f"/aws/vendedlogs/states/{name}")["logGroups"]
+    assert [(g["logGroupName"], g["retentionInDays"], g.get("kmsKeyId")) for g in group] == \
+        [(f"/aws/vendedlogs/states/{name}", 90, out["kms_key_arn"])]
+    definition = json.loads(d["definition"])
+    text = json.dumps(definition)
+    assert "${" not in text
+    assert f"function:bbws-promotion-tenant-{env}" in text
+    assert "arn:aws:states:::codebuild:startBuild.sync" in text
+    states = definition["States"]
+    assert states["Apply each tenant"]["Iterator"]["States"]["Run apply build"]["Parameters"][
+        "EnvironmentVariablesOverride"][-1] == {"Name": "TFPLAN_SHA256S", "Value.$": "$.tfplan_sha256s",
+                                                 "Type": "PLAINTEXT"}, "the apply names the approved plans"
+
+
+def _tenant_build_grants(allowed: dict, acct: str, env: str, child_rule: bool) -> None:
+    """The states role runs this account's tenant build only, and manages only the rules Step Functions
+    uses to learn that a build (and, where releases run, a child execution) has ended."""
+    project = f"arn:aws:codebuild:af-south-1:{acct}:project/bbws-tenant-build-{env}"
+    for action in ("codebuild:StartBuild", "codebuild:StopBuild", "codebuild:BatchGetBuilds"):
+        assert allowed[action] == {project}, action
+    rules = {f"arn:aws:events:af-south-1:{acct}:rule/StepFunctionsGetEventForCodeBuildStartBuildRule"}
+    if child_rule:
+        rules.add(f"arn:aws:events:af-south-1:{acct}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule")
     for action in ("events:PutTargets", "events:PutRule", "events:DescribeRule"):
-        assert allowed[action] == {rule}, action
+        assert allowed[action] == rules, action
 
 
 # What each role may do (RB-003 §6: backup, deploy and rollback also in PROD's failover region).
@@ -503,6 +547,8 @@ EXPECTED_ACTIONS = {
               "lambda:GetAlias", "lambda:InvokeFunction", "cloudwatch:GetMetricStatistics",
               "cloudwatch:DescribeAlarms", "states:ListExecutions", "states:StopExecution", "sns:Publish",
               "kms:GenerateDataKey", "kms:Decrypt", "s3:GetObject", "s3:PutObject"},
+    "tenant": {"logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:Query", "s3:GetObject", "kms:Decrypt",
+               "ecs:DescribeServices"},
 }
 # The only actions allowed on "*": those without resource-level permissions, and DescribeAlarms (a
 # narrower scope hides composite alarms from it).
@@ -521,7 +567,7 @@ def test_each_role_is_allowed_only_what_its_function_uses(deployed, env):
     # Approval tasks are answered in the state machines of the account: promote and release (SIT, PROD),
     # rollback (all).
     machines = {f"arn:aws:states:af-south-1:{acct}:stateMachine:bbws-{m}-{env}"
-                for m in (("promote", "rollback", "release") if env in SOURCE else ("rollback",))}
+                for m in (("promote", "rollback", "release", "tenant") if env in SOURCE else ("rollback", "tenant"))}
     # A lock's holder is looked up among the executions of the same state machines only.
     executions = {m.replace(":stateMachine:", ":execution:") + ":*" for m in machines}
     watch = f"arn:aws:states:af-south-1:{acct}:stateMachine:bbws-watch-{env}"
@@ -530,7 +576,8 @@ def test_each_role_is_allowed_only_what_its_function_uses(deployed, env):
         trust = s.client("iam").get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
         assert [st["Principal"] for st in trust["Statement"]] == [{"Service": "lambda.amazonaws.com"}]
         g = grants(policy_of(s, name))
-        want = actions | ({"sts:AssumeRole"} if reader and key in ("preflight", "deploy") else set())
+        reads_source = key in ("preflight", "deploy") or (key, env) == ("tenant", "prod")
+        want = actions | ({"sts:AssumeRole"} if reader and reads_source else set())
         assert set(g) == want, f"{name}: extra {set(g) - want}, missing {want - set(g)}"
         for action, resources in g.items():
             if action in UNSCOPED:
@@ -543,10 +590,15 @@ def test_each_role_is_allowed_only_what_its_function_uses(deployed, env):
                 assert resources == {reader}
             elif action.startswith("lambda:"):
                 assert resources == both, f"{name}: {action}"
+            elif action.startswith("s3:") and key == "tenant":
+                # This environment's plans, nothing else of the plans bucket.
+                assert resources == {f"arn:aws:s3:::bbws-tenant-plans-{acct}/tenant/{env}/*"}, f"{name}: {action}"
             elif action.startswith("s3:"):
                 # This environment's prefix of the account's evidence bucket, nothing else.
                 assert resources == {f"arn:aws:s3:::bbws-promotion-evidence-{acct}/evidence/{env}/*"}, \
                     f"{name}: {action}"
+            elif action == "ecs:DescribeServices":
+                assert resources == {f"arn:aws:ecs:af-south-1:{acct}:service/bbws-cluster-{env}/*"}, name
             elif action.startswith("dynamodb:"):
                 if (key, action) == ("record", "dynamodb:Query"):
                     want_tables = {tables["approvals"]}  # the execution's approvals, for its evidence
@@ -558,12 +610,16 @@ def test_each_role_is_allowed_only_what_its_function_uses(deployed, env):
                     want_tables = {tables["deployments"]}
                 elif key == "rollback":
                     want_tables = {deployment_indexes}
+                elif key == "tenant":
+                    want_tables = {tables["deployments"] + "/index/service-timestamp"}
                 else:
                     want_tables = {tables["approvals"]}
                 assert resources == want_tables, f"{name}: {action}"
             elif action == "sns:Publish":
                 assert resources == ({out["events_topic_arn"]} if key in ("record", "watch") else
                                      {out["events_topic_arn"], out["approval_topic_arn"]})
+            elif action.startswith("kms:") and key == "tenant":
+                assert resources == {out["tenant_build"]["kms_key_arn"]}, "the plans' key, through S3"
             elif action.startswith("kms:"):
                 assert resources == {out["kms_key_arn"]}
             elif action.startswith("states:"):
@@ -590,8 +646,9 @@ def test_source_reader_trusts_exactly_the_next_pipeline_roles(deployed, env):
     role = s.client("iam").get_role(RoleName="bbws-promotion-source-reader")["Role"]
     assert role["Arn"] == deployed["outputs"][env]["reader_role_arn"]
     principals = [p for st in role["AssumeRolePolicyDocument"]["Statement"] for p in as_list(st["Principal"]["AWS"])]
+    readers = ("preflight", "deploy", "tenant") if nxt == "prod" else ("preflight", "deploy")
     assert sorted(principals) == sorted(f"arn:aws:iam::{ACCOUNTS[nxt]}:role/bbws-promotion-{f}-{nxt}"
-                                        for f in ("preflight", "deploy"))
+                                        for f in readers)
     g = grants(policy_of_reader(s))
     acct = ACCOUNTS[env]
     assert set(g) == {"lambda:GetFunction", "cloudwatch:GetMetricStatistics", "dynamodb:Query",
@@ -673,8 +730,8 @@ def test_the_deploy_role_reads_the_source_through_its_reader_and_an_admin_cannot
 
 # -- alarms and the dashboard -----------------------------------------------------------------------
 
-STATE_MACHINES = {"dev": ("rollback", "watch"), "sit": ("promote", "rollback", "release", "watch"),
-                  "prod": ("promote", "rollback", "release", "watch")}
+STATE_MACHINES = {"dev": ("rollback", "tenant", "watch"), "sit": ("promote", "rollback", "release", "tenant", "watch"),
+                  "prod": ("promote", "rollback", "release", "tenant", "watch")}
 
 
 def regions_of(env: str) -> list[str]:
@@ -883,7 +940,8 @@ def test_the_auditor_role_may_read_the_evidence_and_change_nothing(deployed, env
                                        for m in g["states:ListExecutions"]},
     }, g
     machines = {f"arn:aws:states:af-south-1:{acct}:stateMachine:bbws-{m}-{env}"
-                for m in (("promote", "rollback", "release", "watch") if env in SOURCE else ("rollback", "watch"))}
+                for m in (("promote", "rollback", "release", "tenant", "watch") if env in SOURCE
+                          else ("rollback", "tenant", "watch"))}
     assert g["states:ListExecutions"] == machines
     assert not any(a.split(":")[1].startswith(("Put", "Delete", "Update", "Start", "Stop", "Send", "Create"))
                    for a in g), "nothing that writes"
