@@ -152,9 +152,34 @@ def test_prod_refuses_a_plan_that_destroys_and_names_the_address():
     assert ph.lock_of("prod", f"tenant:{T2}") is None
 
 
+def test_a_tenant_execution_stopped_during_its_plan_stops_the_build_and_the_next_takes_its_lock():
+    commits = ph.tenant_commits()
+    arn = ph.start("sit", _request("sit", [T1], commit=commits["initial"]), kind="tenant")
+    ph.wait_state_entered("sit", arn, "Run plan build", timeout=60)
+    cb = ph.client("sit", "codebuild")
+    root = f"tenant/sit/{arn.rsplit(':', 1)[1]}"
+
+    def this_build() -> dict | None:
+        ids = cb.list_builds_for_project(projectName="bbws-tenant-build-sit")["ids"][:5]  # newest first
+        builds = cb.batch_get_builds(ids=ids)["builds"] if ids else []
+        return next((b for b in builds if {"name": "ARTIFACTS_ROOT", "value": root, "type": "PLAINTEXT"}
+                     in b["environment"].get("environmentVariables", [])), None)
+
+    assert ph.wait_for(this_build, 30, "the execution's plan build")["buildStatus"] == "IN_PROGRESS"
+    ph.client("sit", "stepfunctions").stop_execution(executionArn=arn, error="Bbws.Cancelled",
+                                                     cause="the workflow run was cancelled")
+    build = ph.wait_for(lambda: (b := this_build()) and b["buildStatus"] != "IN_PROGRESS" and b, 60,
+                        "the stopped build")
+    assert build["buildStatus"] == "STOPPED"
+    assert ph.lock_of("sit", f"tenant:{T1}")["execution_arn"] == arn, "a stopped execution's lock stays"
+    assert ph.ecs_service("sit", T1)["desiredCount"] == 2, "nothing applied"
+
+
 def test_a_rejected_plan_and_a_tampered_plan_change_nothing():
     rejected = ph.start("sit", _request("sit", [T1], action="rollback"), kind="tenant")
     _wait_approval("sit", rejected)
+    taken = ph.state_output("sit", rejected, "Lock tenants")["lock"]["took_over"]
+    assert taken["status"] == "ABORTED", "the stopped execution's lock was taken over"
     ph.reject_with_task_token("sit", rejected, "the plan also resets the PHP limit")
     d = ph.wait_execution("sit", rejected, timeout=60)
     assert d["status"] == "FAILED" and d["error"] == "Bbws.ApprovalRejected", ph.failure_of(d)

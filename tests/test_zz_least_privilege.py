@@ -36,6 +36,10 @@ JUSTIFIED: dict[tuple[str, str, str], str] = {
     ("states", "FollowAndStopPromotions", "*"): "Step Functions follows (and on a stop, stops) the child "
                                                 "execution of startExecution.sync with the role; the estate's "
                                                 "interpreter does so internally",
+    ("states", "TenantBuildEvents", "*"): "Step Functions manages the rule StepFunctionsGetEventForCodeBuild"
+                                          "StartBuildRule for codebuild:startBuild.sync with the role; the "
+                                          "estate's interpreter polls the build instead (and refuses the "
+                                          "state machine without the grant, as AWS does)",
     ("deploy", "DeployTargetFunctions", "lambda:PublishVersion"): "only when UpdateFunctionCode with Publish "
                                                                   "returns no version",
     ("deploy", "DeployTargetFunctions", "lambda:CreateAlias"): "the first promotion into a function that has no "
@@ -43,7 +47,7 @@ JUSTIFIED: dict[tuple[str, str, str], str] = {
 }
 
 ENVS = ("dev", "sit", "prod")
-FUNCTIONS = ("preflight", "backup-alias", "deploy", "monitor", "rollback", "record", "approval")
+FUNCTIONS = ("preflight", "backup-alias", "deploy", "monitor", "rollback", "record", "approval", "tenant")
 
 
 # The estates whose recorded calls are replayed: this one, and any other the scenarios ran part of

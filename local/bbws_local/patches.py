@@ -251,6 +251,8 @@ PATCHES: list[Patch] = [
     Patch("codebuild-update-project", "moto.codebuild.responses", "CodeBuildResponse.update_project", ABSENT),
     Patch("codebuild-create-project", "moto.codebuild.responses", "CodeBuildResponse.create_project",
           "31d6599d02f029dd6798accbaf869ee5c16348d774e029e2f1f77ee637dbc039"),
+    Patch("codebuild-list-builds-order", "moto.codebuild.responses", "CodeBuildResponse.list_builds_for_project",
+          "d8e7031094568ea2be720843405ab710f1588c48c918fcf6a2058fa7fd7eab61"),
     Patch("codebuild-no-source", "moto.codebuild.responses", "_validate_required_params_source",
           "4681936da4bcdc73f17ba4c0439156939fc95b5c4a8ff6405003bf1c88022b3a"),
     Patch("sfn-codebuild", _SFN_TASK + ".state_task_service_factory", "state_task_service_for",
@@ -1546,6 +1548,25 @@ def _codebuild_trusted(role: Any, role_arn: str, project_arn: str) -> bool:
     return iam_mod.codebuild_may_assume(estate().iam.evaluator, role_arn, trust, project_arn)
 
 
+def _codebuild_list_builds_for_project(self: Any) -> Any:
+    """ListBuildsForProject in the order asked: `sortOrder` DESCENDING (the default, newest first) or
+    ASCENDING (moto 5.2.5 answers in the order the builds started whatever was asked, so "the newest
+    build" read as AWS answers was the oldest)."""
+    original = _codebuild_list_builds_for_project.__bbws_original__  # type: ignore[attr-defined]
+    result = original(self)
+    order = str(self._get_param("sortOrder") or "DESCENDING")
+    if order not in ("ASCENDING", "DESCENDING"):
+        from moto.codebuild.exceptions import InvalidInputException
+
+        raise InvalidInputException(f"1 validation error detected: Value '{order}' at 'sortOrder' failed "
+                                    "to satisfy constraint: Member must satisfy enum value set: "
+                                    "[ASCENDING, DESCENDING]")
+    body = getattr(result, "result", None)
+    if order == "DESCENDING" and isinstance(body, dict) and isinstance(body.get("ids"), list):
+        body["ids"] = list(reversed(body["ids"]))
+    return result
+
+
 def _codebuild_create_project(self: Any) -> Any:
     """CreateProject keeps the project's encryptionKey (moto 5.2.5 drops it and answers alias/aws/s3, so
     Terraform saw a change on every plan of a project with its own key)."""
@@ -1884,6 +1905,7 @@ def apply(settings: settings_mod.Settings) -> Estate:
     _replace(cbr.__name__, "_validate_required_params_source", _codebuild_validate_source)
     _replace(cbr.__name__, "CodeBuildResponse.update_project", _codebuild_update_project)
     _replace(cbr.__name__, "CodeBuildResponse.create_project", _codebuild_create_project)
+    _replace(cbr.__name__, "CodeBuildResponse.list_builds_for_project", _codebuild_list_builds_for_project)
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory as stf
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_factory as stsf,

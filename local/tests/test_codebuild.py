@@ -191,6 +191,18 @@ def test_a_role_that_may_not_write_its_logs_fails_the_build_while_queued(dev, bu
     assert expect_denials(at_least=1)
 
 
+def test_builds_of_a_project_are_listed_newest_first_unless_asked_otherwise(dev, build_role, project):
+    name = project(build_role(), spec(["true"]))
+    cb = dev.client("codebuild")
+    first = cb.start_build(projectName=name)["build"]["id"]
+    second = cb.start_build(projectName=name)["build"]["id"]
+    assert cb.list_builds_for_project(projectName=name)["ids"] == [second, first], "AWS's default: DESCENDING"
+    assert cb.list_builds_for_project(projectName=name, sortOrder="DESCENDING")["ids"] == [second, first]
+    assert cb.list_builds_for_project(projectName=name, sortOrder="ASCENDING")["ids"] == [first, second]
+    for build_id in (first, second):
+        wait_build(dev, build_id, timeout=30)
+
+
 def test_a_failed_build_phase_still_runs_post_build_and_finally(dev, build_role, project):
     buildspec = """version: 0.2
 phases:

@@ -281,6 +281,12 @@ fn is_sha256(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// The most changed addresses a reviewed plan keeps in the execution's state (Step Functions keeps
+/// at most 256 KB of it, and ten tenants' plans could list thousands): destructions first, then the
+/// others; the counts stay whole and `changes_not_listed` says how many addresses are left out (the
+/// plan itself, in the plans bucket, has them all).
+pub const MAX_REVIEWED_CHANGES: usize = 200;
+
 /// A tenant's plan as reviewed: where it is, what it does, and what the approvers must see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanReview {
@@ -302,10 +308,39 @@ pub struct PlanReview {
     pub plan_json_sha256: String,
     /// Where the plan lies.
     pub artifacts_prefix: String,
-    /// What it does.
+    /// What it does (at most [`MAX_REVIEWED_CHANGES`] addresses; the counts are whole).
     pub summary: PlanSummary,
+    /// The changed addresses not listed in `summary.changes`.
+    #[serde(default)]
+    pub changes_not_listed: usize,
     /// Its destructions and what they mean here.
     pub verdict: DestroyVerdict,
+}
+
+/// `summary` with at most `max` addresses (destructions first, then in address order), and how many
+/// were left out.
+fn capped(mut summary: PlanSummary, max: usize) -> (PlanSummary, usize) {
+    let total = summary.changes.len();
+    if total <= max {
+        return (summary, 0);
+    }
+    summary.changes.sort_by_key(|c| !c.kind.destroys());
+    summary.changes.truncate(max);
+    summary.changes.sort_by(|a, b| a.address.cmp(&b.address));
+    (summary, total - max)
+}
+
+/// A verdict whose called-out destructions are at most `max`, the rest counted in one line.
+fn capped_verdict(verdict: DestroyVerdict, max: usize) -> DestroyVerdict {
+    match verdict {
+        DestroyVerdict::CallOut { mut destructions } if destructions.len() > max => {
+            let more = destructions.len() - max;
+            destructions.truncate(max);
+            destructions.push(format!("... and {more} more (the plan lists them)"));
+            DestroyVerdict::CallOut { destructions }
+        }
+        other => other,
+    }
 }
 
 /// Every plan of an execution, reviewed.
@@ -388,6 +423,8 @@ pub fn review(
         if let DestroyVerdict::Blocked { message, .. } = &verdict {
             blocked.push(message.clone());
         }
+        let verdict = capped_verdict(verdict, MAX_REVIEWED_CHANGES);
+        let (summary, changes_not_listed) = capped(summary, MAX_REVIEWED_CHANGES);
         reviews.push(PlanReview {
             tenant_id: t.clone(),
             commit: target.commit.clone(),
@@ -399,6 +436,7 @@ pub fn review(
             plan_json_sha256: artifact.plan_json_sha256.clone(),
             artifacts_prefix: target.artifacts_prefix.clone(),
             summary,
+            changes_not_listed,
             verdict,
         });
     }
@@ -787,6 +825,46 @@ mod tests {
         let mut short = artifact("tenant-001", "sit");
         short.tfplan_sha256 = "abc".into();
         assert!(bad(short, SHA_JSON).contains("tfplan_sha256"));
+    }
+
+    #[test]
+    fn a_huge_plan_keeps_its_counts_and_its_destructions_within_the_states_limit() {
+        let mut actions: Vec<(String, &[&str])> = (0..1_000)
+            .map(|i| (format!("aws_ssm_parameter.p{i:04}"), &["update"][..]))
+            .collect();
+        actions[999].1 = &["delete"];
+        let refs: Vec<(&str, &[&str])> = actions.iter().map(|(a, k)| (a.as_str(), *k)).collect();
+        let r = review(
+            Env::Sit,
+            &[target("tenant-001")],
+            &[(
+                artifact("tenant-001", "sit"),
+                SHA_JSON.to_owned(),
+                plan(&refs),
+            )],
+        )
+        .expect("ok");
+        let p = &r.plans[0];
+        assert_eq!(
+            (p.summary.change, p.summary.destroy),
+            (999, 1),
+            "whole counts"
+        );
+        assert_eq!(p.summary.changes.len(), MAX_REVIEWED_CHANGES);
+        assert_eq!(p.changes_not_listed, 800);
+        assert!(
+            p.summary
+                .changes
+                .iter()
+                .any(|c| c.address == "aws_ssm_parameter.p0999"),
+            "destructions first"
+        );
+        assert!(
+            serde_json::to_vec(&r)
+                .map(|b| b.len())
+                .unwrap_or(usize::MAX)
+                < 64 * 1024
+        );
     }
 
     #[test]

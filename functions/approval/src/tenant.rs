@@ -113,7 +113,7 @@ fn plan_fields(plan: &PlanReview, cap: usize) -> Value {
         "summary": {"add": s.add, "change": s.change, "destroy": s.destroy, "forget": s.forget,
                     "headline": s.headline()},
         "changes": changes,
-        "changes_not_listed": s.changes.len() - changes.len(),
+        "changes_not_listed": s.changes.len() - changes.len() + plan.changes_not_listed,
         "destructions": listed_destructions,
         "destructions_not_listed": all_destructions.len().saturating_sub(cap),
     })
@@ -395,6 +395,7 @@ mod tests {
             tfplan_sha256: "a".repeat(64),
             plan_json_sha256: "b".repeat(64),
             artifacts_prefix: "tenant/sit/x/tenant-001".into(),
+            changes_not_listed: 0,
             verdict: if destructions.is_empty() {
                 DestroyVerdict::NoDestruction
             } else {
