@@ -89,10 +89,10 @@ ESTATE_3_PORT := 5566
 ESTATE_3 := BBWS_LOCAL_PORT=$(ESTATE_3_PORT) BBWS_LOCAL_STATE=$(CURDIR)/local/.state-3
 up-2: prereqs lambdas venv npm
 	@$(ESTATE_2) $(PY) -m bbws_local.ctl up
-	@$(ESTATE_2) $(PY) -m bbws_local.pipeline
+	@$(ESTATE_2) $(PY) -m bbws_local.pipeline --no-tenants
 up-3: prereqs lambdas venv npm
 	@$(ESTATE_3) $(PY) -m bbws_local.ctl up
-	@$(ESTATE_3) $(PY) -m bbws_local.pipeline
+	@$(ESTATE_3) $(PY) -m bbws_local.pipeline --no-tenants
 
 down: prereqs venv ## stop the local estate (and the tests' other two) and every process it started
 	@$(PY) -m bbws_local.ctl down
