@@ -12,12 +12,9 @@ use serde_json::{json, Value};
 use crate::outcome::{cause_text, Outcome};
 
 /// The lock of a tenant in an environment: one execution at a time applies to a tenant.
+/// The key is a promotion lock's (`<service>#<env>`) with the tenant's record service as the service.
 pub fn lock_id(tenant_id: &str, plan: &TenantPlan) -> String {
-    format!(
-        "{}#{}",
-        record_service(tenant_id),
-        plan.request.environment.as_str()
-    )
+    bbws_domain::plan::lock_id(&record_service(tenant_id), plan.request.environment)
 }
 
 /// How long a tenant execution holds its locks: the approval, two builds of at most an hour
@@ -373,6 +370,7 @@ mod tests {
             .expect("t")
             .to_utc();
         let rs = records(&plan("sit"), &state, &ok, now);
+        assert_eq!(lock_id("tenant-001", &plan("sit")), "tenant:tenant-001#sit");
         assert_eq!(rs.len(), 2);
         assert_eq!(rs[0]["deployment_id"], "t1:succeeded:tenant-001");
         assert_eq!(rs[0]["service"], "tenant:tenant-001");

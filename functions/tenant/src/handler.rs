@@ -17,6 +17,7 @@ use bbws_aws::runtime::{parse, to_value};
 use bbws_aws::{BbwsError, Settings};
 use bbws_domain::env::{Env, PromotionPath};
 use bbws_domain::errors::join_field_errors;
+use bbws_domain::naming::deployments_table;
 use bbws_domain::tenant::{TenantAction, TenantRequest};
 use bbws_domain::tenant_flow::{
     history_from_records, record_service, resolve_targets, review, PlanArtifact, ReviewRefusal,
@@ -139,18 +140,21 @@ impl<R: Records, S: Records, P: Plans, E: Services> App<R, S, P, E> {
                 };
             for t in &request.tenants {
                 let records = reader
-                    .of_service("bbws-deployments-sit", &record_service(t))
+                    .of_service(&deployments_table(Env::Sit), &record_service(t))
                     .await?;
                 sit.insert(t.clone(), history_from_records(&records));
             }
         }
         let artifacts_root = format!("tenant/{}/{}", request.environment.as_str(), execution_name);
-        let lookup = |m: &BTreeMap<String, TenantHistory>| {
-            let m = m.clone();
-            move |t: &str| m.get(t).cloned().unwrap_or_default()
-        };
-        let targets = resolve_targets(&request, &lookup(&here), &lookup(&sit), &artifacts_root)
-            .map_err(|errors| invalid(join_field_errors(&errors)))?;
+        let history =
+            |m: &BTreeMap<String, TenantHistory>, t: &str| m.get(t).cloned().unwrap_or_default();
+        let targets = resolve_targets(
+            &request,
+            &|t| history(&here, t),
+            &|t| history(&sit, t),
+            &artifacts_root,
+        )
+        .map_err(|errors| invalid(join_field_errors(&errors)))?;
         let config = &settings.config;
         let plan = TenantPlan {
             execution_arn,
