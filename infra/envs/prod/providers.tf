@@ -9,7 +9,10 @@ provider "aws" {
   skip_metadata_api_check     = local.on_estate
   skip_requesting_account_id  = local.on_estate
   skip_region_validation      = local.on_estate
-  max_retries                 = local.on_estate ? 2 : null
+  # Five attempts on the estate (the provider's default is 25): the SDK's own retries of a lost answer ("use of
+  # closed network connection" after a 200, a client-side race that happens on AWS too) stay quiet, and
+  # an estate that refuses something still fails the apply in seconds.
+  max_retries = local.on_estate ? 5 : null
   # The estate answers on one host name: buckets are addressed in the path, as AWS also accepts.
   s3_use_path_style = local.on_estate
 
@@ -52,7 +55,7 @@ provider "aws" {
   skip_metadata_api_check     = local.on_estate
   skip_requesting_account_id  = local.on_estate
   skip_region_validation      = local.on_estate
-  max_retries                 = local.on_estate ? 2 : null
+  max_retries                 = local.on_estate ? 5 : null
 
   dynamic "endpoints" {
     for_each = local.on_estate ? [var.local_endpoint] : []

@@ -34,7 +34,7 @@ provider "aws" {
   skip_metadata_api_check     = true
   skip_requesting_account_id  = true
   skip_region_validation      = true
-  max_retries                 = 2
+  max_retries                 = 5
   endpoints {
     iam        = var.endpoint
     sts        = var.endpoint
