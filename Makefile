@@ -29,7 +29,7 @@ export PYTHONPATH := $(CURDIR)/local
 export PATH := $(VENV)/bin:$(PATH)
 
 .PHONY: help prereqs venv npm lambdas estate up up-2 up-3 down status env mail demo demo-release showcase test lint fmt-check \
-        clippy unit unit-py report test-local tf-check asl-check checkov deny actionlint chromium faults soak bench
+        clippy unit unit-py report test-local estate-tests tf-check asl-check checkov deny actionlint chromium faults soak bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -155,12 +155,15 @@ report: prereqs ## build the auditors' command: target/x86_64-unknown-linux-gnu/
 unit-py: prereqs venv $(ACTIONLINT_STAMP) ## Python unit tests of local/ (no estate)
 	$(PYTEST) local/tests/unit
 
-tf-check: prereqs ## terraform fmt -check and validate of every root
+# validate's warnings fail too (a deprecated argument today is an error in the provider's next major).
+tf-check: prereqs ## terraform fmt -check and validate (no warnings) of every root
 	terraform fmt -check -recursive infra
 	terraform fmt -check -recursive local/tenants
 	@for root in infra/envs/*; do \
-	  (cd $$root && terraform init -backend=false -input=false $(TF_PLUGIN_FLAG) >/dev/null && \
-	   terraform validate -no-color) || exit 1; \
+	  result=$$(cd $$root && terraform init -backend=false -input=false $(TF_PLUGIN_FLAG) >/dev/null && \
+	            terraform validate -json -no-color) || { echo "$$root: terraform init or validate failed"; echo "$$result"; exit 1; }; \
+	  if echo "$$result" | jq -e '.valid and .warning_count == 0' >/dev/null; then echo "$$root: valid, no warnings"; \
+	  else echo "$$root:"; echo "$$result" | jq '.diagnostics'; exit 1; fi; \
 	done
 
 asl-check: prereqs venv npm ## every state machine rendered as Terraform does, then asl-validator
@@ -180,25 +183,35 @@ chromium: ## headless Chromium for the approval page's screenshot tests (Debian'
 	echo "chromium: apt-get could not install it: the approval page's screenshot tests will skip"
 
 # The estate's tests that read the applied pipeline and the seeded services (a second plan, each
-# service's health) run first, while nothing has changed them; then the other estate tests beside the
-# pipeline's tests (each estate test names its own resources). The pipeline's tests run one at a time
-# on an estate, in three lanes: PIPELINE_TESTS_2 on the second estate (`up-2`; test_watch_rollback.py
-# last, see its docstring) and PIPELINE_TESTS_3 on the third (`up-3`) from the start, the rest on this
-# one. Last the tests that provoke IAM refusals on purpose (marked iam_denials), alone, since a refusal
-# provoked by one suite would be unexpected in the others. Each lane prints its report when the lanes have ended, and writes its JUnit report (each
-# test's duration) to the state directory of its estate: the lanes are balanced by those durations.
+# service's health; marked pipeline_state) run first on this estate, while nothing has changed them (and
+# alone on it: some provoke IAM refusals, which the other estate tests would find unexpected); then the
+# other estate tests beside the pipeline's tests (each estate test names its own resources), and the
+# estate's build tests (ESTATE_BUILD_TESTS: Terraform in the tenant build's scripts, CodeBuild builds) as a
+# job of their own. The pipeline's tests run one at a time on an estate, in three lanes: PIPELINE_TESTS_2
+# on the second estate (`up-2`; test_watch_rollback.py last, see its docstring) and PIPELINE_TESTS_3 on the
+# third (`up-3`) from the start, the rest on this one after the pipeline_state tests. Last the tests that
+# provoke IAM refusals on purpose (marked iam_denials), alone, since a refusal provoked by one suite would
+# be unexpected in the others. The machine is busy throughout (two cores): more jobs at once only slow each
+# other (measured: the build tests from the start made the pipeline_state tests 50 % slower and an
+# approval mail late). Each job prints its output when the jobs have ended; each lane writes its JUnit report (each
+# test's duration) to the state directory of its estate, and `local/lane_durations.py` prints the seconds
+# per file of each lane: the lanes are balanced by those (this one's lane starts about 100 s later).
 # test_zz_least_privilege replays the calls the three estates recorded, so it runs when all have ended.
 PIPELINE_TESTS_2 := $(addprefix tests/,test_release.py test_promote_rejection.py test_promote_rollback.py \
                     test_rollback.py test_evidence.py test_state_machine_inputs.py test_approval.py test_watch.py \
                     test_watch_rollback.py)
-PIPELINE_TESTS_3 := $(addprefix tests/,test_tenant.py test_approval_page.py test_promote_lock.py)
+PIPELINE_TESTS_3 := $(addprefix tests/,test_tenant.py test_approval_page.py test_promote_lock.py \
+                    test_promote_sit.py test_promote_deploy.py)
 LAST_PIPELINE_TEST := tests/test_zz_least_privilege.py
-# The estate's tests that run builds (Terraform in the tenant build's scripts, CodeBuild builds): beside the
-# other estate tests on this estate, as a job of their own (they mostly wait on Terraform and builds).
 ESTATE_BUILD_TESTS := $(addprefix local/tests/,test_tenants_fixture.py test_tenant_build.py test_codebuild.py)
 LANE_REPORT = --durations=5 --junitxml=$(1)/lanes.xml
 test-local: prereqs up up-2 up-3 chromium report ## integration tests on the local estate (boto3, real HTTP)
-	@echo "test-local: $(PIPELINE_TESTS_2) on the second estate, $(PIPELINE_TESTS_3) on the third, the other tests on this one"
+	@$(MAKE) --no-print-directory estate-tests
+
+# What test-local runs once its estates are up (`make test` brings them up beside the static checks and
+# runs this beside the tests that need no estate).
+estate-tests: prereqs
+	@echo "estate-tests: $(PIPELINE_TESTS_2) on the second estate, $(PIPELINE_TESTS_3) on the third, the other tests on this one"
 	@$(ESTATE_2) $(PYTEST) $(call LANE_REPORT,local/.state-2) -m "not iam_denials" $(PIPELINE_TESTS_2) \
 	  > local/.state-2/lane.log 2>&1 & lane2=$$!; \
 	$(ESTATE_3) $(PYTEST) $(call LANE_REPORT,local/.state-3) -m "not iam_denials" $(PIPELINE_TESTS_3) \
@@ -257,12 +270,14 @@ $(ACTIONLINT_STAMP): local/requirements-actionlint.txt | venv
 
 lint: prereqs fmt-check clippy tf-check asl-check checkov deny actionlint ## the static checks (no estate)
 
-# In two steps. First the static checks and the estate's start (the Lambdas built, the pipeline applied)
-# side by side: the Rust build takes both cores for minutes while the applies, the installs and the
-# other checks mostly wait on one; each prints its output when it ends. Then, one after the other,
-# tf-check (it initialises the roots the applies use), the unit tests and the integration tests.
-PHASE_ONE := fmt-check clippy asl-check checkov deny actionlint chromium up up-2 up-3
+# In two steps. First the static checks, the tests that need neither the Lambdas nor an estate (tf-check,
+# unit-py) and the estates' start (the Lambdas built, the pipeline applied) side by side: the Rust build
+# takes both cores for minutes while the applies, the installs and the other checks mostly wait on one;
+# each prints its output when it ends. Then the Rust unit tests (compiled by clippy) and the estates' tests.
+PHASE_ONE := fmt-check clippy asl-check checkov deny actionlint chromium up up-2 up-3 tf-check unit-py
 test: prereqs ## everything CI runs
 	@echo "make test: $(PHASE_ONE) side by side (each prints its output when it ends)"
-	@$(MAKE) --no-print-directory -j5 --output-sync=target $(PHASE_ONE)
-	@$(MAKE) --no-print-directory tf-check unit unit-py test-local
+	@start=$$(date +%s); $(MAKE) --no-print-directory -j5 --output-sync=target $(PHASE_ONE) && \
+	echo "make test: the static checks and the estates' start took $$(( $$(date +%s) - start )) s" && \
+	$(MAKE) --no-print-directory unit estate-tests && \
+	echo "make test: passed in $$(( $$(date +%s) - start )) s"

@@ -392,7 +392,9 @@ def _race_round(service: str, n: int) -> str:
 def test_a_rejection_racing_the_last_approval_is_answered_as_it_ended(preflight_config):
     """Issue 18: RACE_ROUNDS rounds per service, three services at once (one promotion per service may run). Every round
     checks its own invariants, so one lost update fails the test at its round."""
-    preflight_config("prod", **ph.inside_every_window(), **FAST)
+    # The event handler is one of the services: the SIT errors test_watch makes on it count against its
+    # SIT -> PROD stability for a day (a third run on one estate within the day was refused by them).
+    preflight_config("prod", **ph.inside_every_window(), **FAST, stability=ph.HANDLER_SIT_ERRORS_ASIDE)
     for service in RACE_LANES:
         ph.record_service_gates("sit", service)
     outcomes: dict[str, list[str]] = {s: [] for s in RACE_LANES}

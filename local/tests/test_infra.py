@@ -133,18 +133,7 @@ def service_arns(env: str, regions: list[str]) -> set[str]:
 # -- static -----------------------------------------------------------------------------------------
 
 
-def test_terraform_fmt_is_clean():
-    r, _ = tf(ROOT, "fmt", "-check", "-recursive", "-diff", "infra", check=False)
-    assert r.returncode == 0, f"terraform fmt would change:\n{r.stdout}{r.stderr}"
-
-
-@pytest.mark.parametrize("env", ENVS)
-def test_root_validates(env, tmp_path):
-    root = copy_infra(tmp_path) / "envs" / env
-    tf(root, "init", "-backend=false", *terraform_plugin_args())
-    r, _ = tf(root, "validate", "-json", check=False)
-    result = json.loads(r.stdout)
-    assert result["valid"] and result["warning_count"] == 0, json.dumps(result["diagnostics"], indent=2)
+# `make tf-check` (in `make test`) checks fmt and validates every root without warnings.
 
 
 def test_a_root_refuses_credentials_of_another_account(tmp_path):
