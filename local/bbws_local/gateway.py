@@ -28,6 +28,7 @@
 from __future__ import annotations
 
 import collections
+import hashlib
 import html
 import io
 import json
@@ -36,6 +37,7 @@ import os
 import time
 import re
 import threading
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, unquote
 
@@ -119,47 +121,104 @@ _ACTION = re.compile(rb"(?:^|&)Action=([A-Za-z0-9]+)")
 
 class Retries:
     """The SDKs' retries the estate saw, told apart by their `amz-sdk-invocation-id` header (the same for
-    every attempt of one call; `amz-sdk-request: attempt=N` counts them). A retry of a call whose first
-    attempt the estate answered with success means the client lost that answer: a create retried that way
-    fails with "already exists", on the estate as on AWS. Each retry is one WARNING line in server.log with
-    what the first attempt got, so a failed `terraform apply` can be explained (bbws_local.pipeline prints
-    those lines when an apply fails)."""
+    every attempt of one call; `amz-sdk-request: attempt=N` counts them). Each retry is one WARNING line in
+    server.log with what the first attempt got, so a failed `terraform apply` can be explained
+    (bbws_local.pipeline prints those lines when an apply fails).
+
+    A retry of a call whose first attempt the estate answered with success means the client lost that
+    answer (Terraform's Go SDK reads `use of closed network connection` after a 200 when its side of a
+    connection the server closed races the read; this server closes every connection, AWS keeps them
+    open, where the loss is rare). Such a retry of the same request (method, path, query and body) gets
+    the same answer again instead of running the call twice: a create retried that way would otherwise
+    fail with "already exists" and stop an apply half done. The answers kept are those of the last
+    `size` calls, bodies up to 1 MB, 64 MB in all."""
+
+    ANSWER_LIMIT = 1_000_000
+    KEPT_LIMIT = 64 * 1024 * 1024
 
     def __init__(self, size: int = 20_000) -> None:
         self._lock = threading.Lock()
         # invocation -> (when its first attempt arrived, its status or None, when it was answered or None)
         self._first: collections.OrderedDict[str, tuple[float, str | None, float | None]] = \
             collections.OrderedDict()
+        # invocation -> (the request's digest, status, headers, body) of a first attempt answered 2xx
+        self._answers: collections.OrderedDict[str, tuple[str, str, list, bytes]] = collections.OrderedDict()
+        self._kept = 0
         self._size = size
 
-    def watching(self, environ: dict[str, Any], start: StartResponse) -> StartResponse:
+    @staticmethod
+    def _digest(environ: dict[str, Any]) -> str:
+        request = "\n".join((environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""),
+                             environ.get("QUERY_STRING", ""))).encode()
+        return hashlib.sha256(request + b"\n" + _body(environ)).hexdigest()
+
+    def watching(self, environ: dict[str, Any], start: StartResponse) -> Watched:
+        """A `start` that notes what a first attempt was answered and a wrapper of the answer's body that
+        keeps a successful one for its retries; for a retry of an answer the estate already gave, that
+        answer (`again`), which the gateway gives without running the call."""
         invocation = environ.get("HTTP_AMZ_SDK_INVOCATION_ID")
         if not invocation:
-            return start
+            return Watched(start, _as_is)
         m = _ATTEMPT.search(environ.get("HTTP_AMZ_SDK_REQUEST", ""))
         attempt = int(m.group(1)) if m else 1
         action = _ACTION.search(_body(environ)[:200]) if attempt > 1 else None
         what = " ".join(part for part in (environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"),
                                           environ.get("HTTP_X_AMZ_TARGET"),
                                           action.group(1).decode() if action else None) if part)
+        digest = self._digest(environ)
         now = time.monotonic()
         with self._lock:
             if attempt > 1:
-                LOG.warning("SDK retry: attempt %d of %s (invocation %s); the first attempt %s", attempt, what,
-                            invocation, self._told(self._first.get(invocation), now))
+                answer = self._answers.get(invocation)
+                replayed = answer is not None and answer[0] == digest
+                LOG.warning("SDK retry: attempt %d of %s (invocation %s); the first attempt %s%s", attempt, what,
+                            invocation, self._told(self._first.get(invocation), now),
+                            ": the same answer again" if replayed else "")
+                if replayed:
+                    return Watched(start, _as_is, answer[1:])
             elif invocation not in self._first:
                 self._first[invocation] = (now, None, None)
                 while len(self._first) > self._size:
                     self._first.popitem(last=False)
+        if attempt > 1:
+            return Watched(start, _as_is)
+        answered: dict[str, Any] = {}
 
         def watched_start(status: str, headers: list, *rest: Any) -> Any:
-            if attempt == 1:
-                with self._lock:
-                    if invocation in self._first:
-                        self._first[invocation] = (self._first[invocation][0], status, time.monotonic())
+            with self._lock:
+                if invocation in self._first:
+                    self._first[invocation] = (self._first[invocation][0], status, time.monotonic())
+            answered.update(status=status, headers=list(headers))
             return start(status, headers, *rest)
 
-        return watched_start
+        def keeping(body: Iterable[bytes]) -> Iterable[bytes]:
+            kept: list[bytes] | None = []
+            size = 0
+            try:
+                for chunk in body:
+                    if kept is not None:
+                        size += len(chunk)
+                        if size <= self.ANSWER_LIMIT:
+                            kept.append(chunk)
+                        else:
+                            kept = None
+                    yield chunk
+                if kept is not None and str(answered.get("status", ""))[:1] == "2":
+                    self._keep(invocation, (digest, answered["status"], answered["headers"], b"".join(kept)))
+            finally:
+                close = getattr(body, "close", None)
+                if close is not None:
+                    close()
+
+        return Watched(watched_start, keeping)
+
+    def _keep(self, invocation: str, answer: tuple[str, str, list, bytes]) -> None:
+        with self._lock:
+            self._answers[invocation] = answer
+            self._kept += len(answer[3])
+            while self._answers and (len(self._answers) > self._size or self._kept > self.KEPT_LIMIT):
+                _, old = self._answers.popitem(last=False)
+                self._kept -= len(old[3])
 
     @staticmethod
     def _told(first: tuple[float, str | None, float | None] | None, now: float) -> str:
@@ -172,6 +231,18 @@ class Retries:
             return f"(arrived {now - arrived:.1f} s before this one) has not been answered yet"
         return (f"(arrived {now - arrived:.1f} s before this one) was answered {status} "
                 f"after {answered - arrived:.1f} s")
+
+
+def _as_is(body: Iterable[bytes]) -> Iterable[bytes]:
+    return body
+
+
+@dataclass
+class Watched:
+    """What `Retries.watching` gives the gateway for one request."""
+    start: StartResponse                                # the `start` to answer with
+    keep: Callable[[Iterable[bytes]], Iterable[bytes]]  # wraps the answer's body (keeps a success)
+    again: tuple[str, list, bytes] | None = None        # a retry's kept answer: status, headers, body
 
 
 class Gateway:
@@ -189,7 +260,14 @@ class Gateway:
             return self._local(path, environ, start)
         # moto lets a header pick the account; on this estate only credentials do.
         environ.pop("HTTP_X_MOTO_ACCOUNT_ID", None)
-        start = self.retries.watching(environ, start)
+        watched = self.retries.watching(environ, start)
+        if watched.again is not None:  # a retry of a call whose answer the client lost: the same answer
+            status, headers, body = watched.again
+            start(status, headers)
+            return [body]
+        return watched.keep(self._serve(environ, path, watched.start))
+
+    def _serve(self, environ: dict[str, Any], path: str, start: StartResponse) -> Iterable[bytes]:
         refused_identity = self._web_identity(environ)
         if refused_identity is not None:
             return refused_identity(start)

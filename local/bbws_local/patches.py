@@ -107,6 +107,9 @@ The patches, by what AWS does that moto 5.2.5 does not:
                          defaults it for a new service) and DescribeServices returns it (moto drops it on
                          create and keeps it only after an UpdateService, so terraform-provider-aws saw a
                          change to DISABLED on every plan after creating a service).
+29. lambda-env-size      CreateFunction and UpdateFunctionConfiguration refuse environment variables whose
+                         JSON (compact, as AWS measures it: names, values, quotes and escapes) exceeds 4 KB,
+                         with AWS's InvalidParameterValueException (moto accepted any size).
 """
 from __future__ import annotations
 
@@ -271,6 +274,10 @@ PATCHES: list[Patch] = [
           "8602726251fec059d18f31af49ab9a631484d397a534e6c5de30247841276952"),
     Patch("ecs-az-rebalancing", "moto.ecs.responses", "EC2ContainerServiceResponse.create_service",
           "61d328f884dc197307edbda93799d07464b02f32a997d7c71ff778125dc6cd43"),
+    Patch("lambda-env-size-create", "moto.awslambda.models", "LambdaBackend.create_function",
+          "dea879c1b1bc6a0921c49e929e8eeb0b8f1b7cdecf47aa37bea89abd6eb32432"),
+    Patch("lambda-env-size-update", "moto.awslambda.models", "LambdaBackend.update_function_configuration",
+          "b11ed261c9acd60e195b98f8c9307d95bacd5252dfba134a3e756322b907936b"),
 ]
 
 
@@ -887,6 +894,49 @@ def _make_publish_same(original: Callable) -> Callable:
         return original(self, name_or_arn, description)
 
     return publish_version
+
+
+# ---------------------------------------------------------------------------------------------------
+# 29. lambda-env-size
+# ---------------------------------------------------------------------------------------------------
+
+ENVIRONMENT_LIMIT_BYTES = 4 * 1024
+
+
+def environment_problem(spec: dict[str, Any]) -> str | None:
+    """AWS's refusal of a function's environment larger than 4 KB, measured as AWS measures it: the
+    variables as compact JSON (so a JSON value's quotes count twice, escaped); None when it fits."""
+    variables = (spec.get("Environment") or {}).get("Variables")
+    if not variables:
+        return None
+    measured = json.dumps(variables, separators=(",", ":"))
+    if len(measured.encode()) <= ENVIRONMENT_LIMIT_BYTES:
+        return None
+    return ("Lambda was unable to configure your environment variables because the environment variables you "
+            f"have provided exceeded the 4KB limit. String measured: {measured}")
+
+
+def _make_env_size_create(original: Callable) -> Callable:
+    def create_function(self: Any, spec: dict[str, Any]) -> Any:
+        problem = environment_problem(spec)
+        if problem:
+            from moto.awslambda.exceptions import InvalidParameterValueException
+            raise InvalidParameterValueException(problem)
+        return original(self, spec)
+
+    return create_function
+
+
+def _make_env_size_update(original: Callable) -> Callable:
+    def update_function_configuration(self: Any, function_name: str, qualifier: str,
+                                      body: dict[str, Any]) -> Any:
+        problem = environment_problem(body)
+        if problem:
+            from moto.awslambda.exceptions import InvalidParameterValueException
+            raise InvalidParameterValueException(problem)
+        return original(self, function_name, qualifier, body)
+
+    return update_function_configuration
 
 
 _TERMINAL = {"Succeed", "Fail"}
@@ -1878,6 +1928,10 @@ def apply(settings: settings_mod.Settings) -> Estate:
 
     _replace(lambda_models.__name__, "LambdaStorage.publish_version",
              _make_publish_same(lambda_models.LambdaStorage.publish_version))
+    _replace(lambda_models.__name__, "LambdaBackend.create_function",
+             _make_env_size_create(lambda_models.LambdaBackend.create_function))
+    _replace(lambda_models.__name__, "LambdaBackend.update_function_configuration",
+             _make_env_size_update(lambda_models.LambdaBackend.update_function_configuration))
     for op in ("send_task_success", "send_task_failure"):
         _replace("moto.stepfunctions.parser.models", f"StepFunctionsParserBackend.{op}",
                  _make_send_task_once(getattr(sfn_models.StepFunctionsParserBackend, op)))

@@ -158,8 +158,10 @@ def set_config(env: str, overrides: dict[str, Any], function: str = "preflight")
     if env == "prod":
         config["sit_stable_seconds"] = PROD_TESTS_SIT_STABLE_SECONDS
     _merge(config, overrides)
+    # Minified, as Terraform's jsonencode deploys it: the environment's 4 KB counts every byte.
+    minified = json.dumps(config, separators=(",", ":"))
     lam.update_function_configuration(FunctionName=name,
-                                      Environment={"Variables": {**variables, "BBWS_CONFIG": json.dumps(config)}})
+                                      Environment={"Variables": {**variables, "BBWS_CONFIG": minified}})
     return variables
 
 

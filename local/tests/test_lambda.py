@@ -72,6 +72,26 @@ def test_warm_process_is_reused_per_version_and_configuration(dev, probe_zip, ma
     assert d["function_version"] == v1 and d["pid"] != c["pid"], "each version has its own processes"
 
 
+def test_an_environment_over_4_kb_is_refused_as_aws_refuses_it_and_changes_nothing(dev, probe_zip, make_function):
+    """Lambda's 4 KB for all environment variables, measured as compact JSON (a JSON value's quotes count
+    twice): CreateFunction and UpdateFunctionConfiguration refuse more, and the function keeps what it had."""
+    lam = dev.client("lambda")
+    catalog = json.dumps({"catalog": [{"name": f"service-{i:03d}"} for i in range(160)]}, separators=(",", ":"))
+    over = {"BBWS_CONFIG": catalog}
+    # Under 4 KB as characters, over it as AWS measures (each quote escaped).
+    assert len(catalog) < 4096 < len(json.dumps(over, separators=(",", ":")))
+    with pytest.raises(lam.exceptions.InvalidParameterValueException, match="exceeded the 4KB limit"):
+        make_function(dev, probe_zip, name=unique("fn-env"), Environment={"Variables": over})
+    name = make_function(dev, probe_zip, Environment={"Variables": {"PROBE_SETTING": "v1"}})["FunctionName"]
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    with pytest.raises(lam.exceptions.InvalidParameterValueException, match="String measured"):
+        lam.update_function_configuration(FunctionName=name, Environment={"Variables": over})
+    assert lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"] == {"PROBE_SETTING": "v1"}
+    fits = {"PROBE_SETTING": "x" * (4096 - len('{"PROBE_SETTING":""}'))}
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": fits})
+    assert lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"] == fits
+
+
 def test_publishing_the_same_content_again_returns_the_last_version(dev, probe_zip, python_zip, make_function):
     """As on AWS: a version is published only when code or configuration differ from the last version's,
     not merely because they were updated (a retried deploy that put $LATEST back and uploads again)."""

@@ -191,7 +191,7 @@ def test_a_retried_call_is_logged_with_what_its_first_attempt_got(caplog):
     from bbws_local.gateway import Retries
 
     retries, answered = Retries(), []
-    start = retries.watching(_sdk_call("inv-1", 1), lambda status, headers: answered.append(status))
+    start = retries.watching(_sdk_call("inv-1", 1), lambda status, headers: answered.append(status)).start
     start("200 OK", [])
     retries.watching(_sdk_call("inv-2", 1), lambda *a: None)  # never answered
     with caplog.at_level("WARNING", logger="bbws_local.gateway"):
@@ -207,6 +207,50 @@ def test_a_retried_call_is_logged_with_what_its_first_attempt_got(caplog):
     assert re.search(r"the first attempt \(arrived \d+\.\d s before this one\) has not been answered yet$",
                      lines[1]), lines[1]
     assert lines[2].endswith("the first attempt was not seen by this estate")
+
+
+def _answer(retries, environ, status: str, body: bytes) -> bytes:
+    """One call through Retries as the gateway makes it: the app answers `status` and `body`."""
+    watched = retries.watching(environ, lambda *a: None)
+    assert watched.again is None
+    watched.start(status, [("Content-Type", "text/xml")])
+    return b"".join(watched.keep(iter([body[:5], body[5:]])))
+
+
+def test_a_retry_of_a_successful_call_whose_answer_was_lost_gets_the_same_answer_without_running_again(caplog):
+    from bbws_local.gateway import Retries
+
+    retries = Retries()
+    assert _answer(retries, _sdk_call("inv-1", 1), "200 OK", b"<RoleId>AROA1</RoleId>") == b"<RoleId>AROA1</RoleId>"
+    with caplog.at_level("WARNING", logger="bbws_local.gateway"):
+        again = retries.watching(_sdk_call("inv-1", 2), lambda *a: None)
+    assert again.again == ("200 OK", [("Content-Type", "text/xml")], b"<RoleId>AROA1</RoleId>")
+    assert caplog.records[-1].getMessage().endswith("was answered 200 OK after 0.0 s: the same answer again")
+
+
+def test_a_retry_is_run_again_after_a_failure_or_when_it_is_not_the_same_request():
+    from bbws_local.gateway import Retries
+
+    retries = Retries()
+    _answer(retries, _sdk_call("inv-1", 1), "500 Internal Server Error", b"<Error/>")
+    assert retries.watching(_sdk_call("inv-1", 2), lambda *a: None).again is None, "a failure is not kept"
+    _answer(retries, _sdk_call("inv-2", 1), "200 OK", b"<ok/>")
+    other = _sdk_call("inv-2", 2, body=b"Action=CreateRole&RoleName=another")
+    assert retries.watching(other, lambda *a: None).again is None, "another request under the same id"
+    assert retries.watching(_sdk_call("inv-3", 2), lambda *a: None).again is None, "never seen"
+
+
+def test_kept_answers_are_bounded_by_count_and_by_bytes():
+    from bbws_local.gateway import Retries
+
+    retries = Retries(size=2)
+    for n in range(3):
+        _answer(retries, _sdk_call(f"inv-{n}", 1), "200 OK", b"x" * 10)
+    assert retries.watching(_sdk_call("inv-0", 2), lambda *a: None).again is None, "the oldest went"
+    assert retries.watching(_sdk_call("inv-2", 2), lambda *a: None).again is not None
+    big = Retries()
+    _answer(big, _sdk_call("inv-big", 1), "200 OK", b"x" * (Retries.ANSWER_LIMIT + 1))
+    assert big.watching(_sdk_call("inv-big", 2), lambda *a: None).again is None, "too large to keep"
 
 
 def test_a_failed_apply_is_explained_by_the_estate_log_lines_after_it_started(tmp_path):

@@ -87,3 +87,26 @@ def test_a_refused_start_execution_is_named_as_aws_names_it():
     assert sfn_task_error_name("ValidationException", modeled) == "StepFunctions.ValidationException"
     for code in ("ThrottlingException", "InternalFailure", "ServiceUnavailable"):
         assert sfn_task_error_name(code, modeled) == "StepFunctions.AWSStepFunctionsException", code
+
+
+def _env_of(measured_bytes: int) -> dict:
+    """Variables whose compact JSON is exactly `measured_bytes` long: {"A":"xx…"} is 8 bytes + the value."""
+    return {"Environment": {"Variables": {"A": "x" * (measured_bytes - 8)}}}
+
+
+def test_an_environment_of_exactly_4_kb_fits_and_one_byte_more_is_refused_as_aws_words_it():
+    assert patches.environment_problem(_env_of(4096)) is None
+    problem = patches.environment_problem(_env_of(4097))
+    assert problem is not None and problem.startswith(
+        "Lambda was unable to configure your environment variables because the environment variables you have "
+        "provided exceeded the 4KB limit. String measured: {\"A\":\"xxx")
+
+
+def test_the_environment_is_measured_as_json_so_a_json_value_counts_its_escapes():
+    # 1,400 quotes in a value are 2,800 bytes once escaped: with the rest, over 4 KB, though the raw
+    # characters (about 2.8 KB) would fit.
+    value = '"' * 1400 + "x" * 1300
+    assert len("A" + value) < 4096
+    assert patches.environment_problem({"Environment": {"Variables": {"A": value}}}) is not None
+    assert patches.environment_problem({"Environment": {"Variables": {}}}) is None
+    assert patches.environment_problem({}) is None
