@@ -193,9 +193,10 @@ chromium: ## headless Chromium for the approval page's screenshot tests (Debian'
 # provoke IAM refusals on purpose (marked iam_denials), alone, since a refusal provoked by one suite would
 # be unexpected in the others. The machine is busy throughout (two cores): more jobs at once only slow each
 # other (measured: the build tests from the start made the pipeline_state tests 50 % slower and an
-# approval mail late). Each job prints its output when the jobs have ended; each lane writes its JUnit report (each
-# test's duration) to the state directory of its estate, and `local/lane_durations.py` prints the seconds
-# per file of each lane: the lanes are balanced by those (this one's lane starts about 100 s later).
+# approval mail late). Each job prints its output when the jobs have ended; each lane writes its JUnit
+# report (each test's duration) to the state directory of its estate, and `local/lane_durations.py` prints
+# the seconds per file of each lane: the lanes are balanced by those (this one's lane starts about 100 s
+# later).
 # test_zz_least_privilege replays the calls the three estates recorded, so it runs when all have ended.
 PIPELINE_TESTS_2 := $(addprefix tests/,test_release.py test_promote_rejection.py test_promote_rollback.py \
                     test_rollback.py test_evidence.py test_state_machine_inputs.py test_approval.py test_watch.py \
@@ -209,7 +210,7 @@ test-local: prereqs up up-2 up-3 chromium report ## integration tests on the loc
 	@$(MAKE) --no-print-directory estate-tests
 
 # What test-local runs once its estates are up (`make test` brings them up beside the static checks and
-# runs this beside the tests that need no estate).
+# the tests that need no estate, then runs this).
 estate-tests: prereqs
 	@echo "estate-tests: $(PIPELINE_TESTS_2) on the second estate, $(PIPELINE_TESTS_3) on the third, the other tests on this one"
 	@$(ESTATE_2) $(PYTEST) $(call LANE_REPORT,local/.state-2) -m "not iam_denials" $(PIPELINE_TESTS_2) \

@@ -916,12 +916,16 @@ def environment_problem(spec: dict[str, Any]) -> str | None:
             f"have provided exceeded the 4KB limit. String measured: {measured}")
 
 
+def _refuse_large_environment(spec: dict[str, Any]) -> None:
+    problem = environment_problem(spec)
+    if problem:
+        from moto.awslambda.exceptions import InvalidParameterValueException
+        raise InvalidParameterValueException(problem)
+
+
 def _make_env_size_create(original: Callable) -> Callable:
     def create_function(self: Any, spec: dict[str, Any]) -> Any:
-        problem = environment_problem(spec)
-        if problem:
-            from moto.awslambda.exceptions import InvalidParameterValueException
-            raise InvalidParameterValueException(problem)
+        _refuse_large_environment(spec)
         return original(self, spec)
 
     return create_function
@@ -930,10 +934,7 @@ def _make_env_size_create(original: Callable) -> Callable:
 def _make_env_size_update(original: Callable) -> Callable:
     def update_function_configuration(self: Any, function_name: str, qualifier: str,
                                       body: dict[str, Any]) -> Any:
-        problem = environment_problem(body)
-        if problem:
-            from moto.awslambda.exceptions import InvalidParameterValueException
-            raise InvalidParameterValueException(problem)
+        _refuse_large_environment(body)
         return original(self, function_name, qualifier, body)
 
     return update_function_configuration

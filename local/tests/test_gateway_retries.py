@@ -43,6 +43,8 @@ def test_a_call_retried_after_a_refusal_is_run_again(dev):
     iam = dev.client("iam")
     seen: list[int] = []
     _lose_first_answers(iam, "needs-retry.iam.GetRole", seen)
+    log = STATE / "server.log"
+    offset = log.stat().st_size
     try:
         iam.get_role(RoleName=unique("no-such-role"))
     except iam.exceptions.NoSuchEntityException:
@@ -50,3 +52,8 @@ def test_a_call_retried_after_a_refusal_is_run_again(dev):
     else:
         raise AssertionError("a role that does not exist was found")
     assert seen[:2] == [1, 2]
+    with log.open() as f:
+        f.seek(offset)
+        lines = [line.rstrip() for line in f if "SDK retry: attempt 2 of POST / GetRole" in line]
+    # The refusal is answered again because the call ran again, not because it was kept.
+    assert lines and "was answered 404" in lines[-1] and not lines[-1].endswith("the same answer again"), lines
