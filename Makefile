@@ -185,18 +185,19 @@ chromium: ## headless Chromium for the approval page's screenshot tests (Debian'
 # The estate's tests that read the applied pipeline and the seeded services (a second plan, each
 # service's health; marked pipeline_state) run first on this estate, while nothing has changed them (and
 # alone on it: some provoke IAM refusals, which the other estate tests would find unexpected); then the
-# other estate tests beside the pipeline's tests (each estate test names its own resources), and the
-# estate's build tests (ESTATE_BUILD_TESTS: Terraform in the tenant build's scripts, CodeBuild builds) as a
-# job of their own. The pipeline's tests run one at a time on an estate, in three lanes: PIPELINE_TESTS_2
-# on the second estate (`up-2`; test_watch_rollback.py last, see its docstring) and PIPELINE_TESTS_3 on the
-# third (`up-3`) from the start, the rest on this one after the pipeline_state tests. Last the tests that
-# provoke IAM refusals on purpose (marked iam_denials), alone, since a refusal provoked by one suite would
-# be unexpected in the others. The machine is busy throughout (two cores): more jobs at once only slow each
-# other (measured: the build tests from the start made the pipeline_state tests 50 % slower and an
-# approval mail late). Each job prints its output when the jobs have ended; each lane writes its JUnit
-# report (each test's duration) to the state directory of its estate, and `local/lane_durations.py` prints
-# the seconds per file of each lane: the lanes are balanced by those (this one's lane starts about 100 s
-# later).
+# other estate tests beside the pipeline's tests (each estate test names its own resources), and the tenant
+# fixture's Terraform (ESTATE_TENANT_TESTS: the tenant build's scripts run directly) as a job of their own.
+# The tenant build's CodeBuild tests (ESTATE_BUILD_TESTS) run on the second estate from the start, beside
+# its lane: both use DEV's cluster and the fixture's tenants, so never on the same estate at once. The
+# pipeline's tests run one at a time on an estate, in three lanes: PIPELINE_TESTS_2 on the second estate
+# (`up-2`; test_watch_rollback.py last, see its docstring) and PIPELINE_TESTS_3 on the third (`up-3`) from
+# the start, the rest on this one after the pipeline_state tests. Last the tests that provoke IAM refusals
+# on purpose (marked iam_denials), alone, since a refusal provoked by one suite would be unexpected in the
+# others. The machine is busy throughout (two cores): more jobs at once only slow each other (measured:
+# the build tests beside the pipeline_state tests made those 50 % slower and an approval mail late). Each
+# job prints its output when the jobs have ended; each lane writes its JUnit report (each test's duration)
+# to the state directory of its estate, and `local/lane_durations.py` prints the seconds per file of each
+# lane: the lanes are balanced by those (this one's lane starts about 70 s later).
 # test_zz_least_privilege replays the calls the three estates recorded, so it runs when all have ended.
 PIPELINE_TESTS_2 := $(addprefix tests/,test_release.py test_promote_rejection.py test_promote_rollback.py \
                     test_rollback.py test_evidence.py test_state_machine_inputs.py test_approval.py test_watch.py \
@@ -204,7 +205,8 @@ PIPELINE_TESTS_2 := $(addprefix tests/,test_release.py test_promote_rejection.py
 PIPELINE_TESTS_3 := $(addprefix tests/,test_tenant.py test_approval_page.py test_promote_lock.py \
                     test_promote_sit.py test_promote_deploy.py)
 LAST_PIPELINE_TEST := tests/test_zz_least_privilege.py
-ESTATE_BUILD_TESTS := $(addprefix local/tests/,test_tenants_fixture.py test_tenant_build.py test_codebuild.py)
+ESTATE_TENANT_TESTS := local/tests/test_tenants_fixture.py
+ESTATE_BUILD_TESTS := $(addprefix local/tests/,test_tenant_build.py test_codebuild.py)
 LANE_REPORT = --durations=5 --junitxml=$(1)/lanes.xml
 test-local: prereqs up up-2 up-3 chromium report ## integration tests on the local estate (boto3, real HTTP)
 	@$(MAKE) --no-print-directory estate-tests
@@ -212,24 +214,28 @@ test-local: prereqs up up-2 up-3 chromium report ## integration tests on the loc
 # What test-local runs once its estates are up (`make test` brings them up beside the static checks and
 # the tests that need no estate, then runs this).
 estate-tests: prereqs
-	@echo "estate-tests: $(PIPELINE_TESTS_2) on the second estate, $(PIPELINE_TESTS_3) on the third, the other tests on this one"
+	@echo "estate-tests: $(PIPELINE_TESTS_2) and $(ESTATE_BUILD_TESTS) on the second estate, $(PIPELINE_TESTS_3) on the third, the other tests on this one"
 	@$(ESTATE_2) $(PYTEST) $(call LANE_REPORT,local/.state-2) -m "not iam_denials" $(PIPELINE_TESTS_2) \
 	  > local/.state-2/lane.log 2>&1 & lane2=$$!; \
+	$(ESTATE_2) $(PYTEST) -m "not iam_denials" $(ESTATE_BUILD_TESTS) > local/.state-2/build-tests.log 2>&1 & builds=$$!; \
 	$(ESTATE_3) $(PYTEST) $(call LANE_REPORT,local/.state-3) -m "not iam_denials" $(PIPELINE_TESTS_3) \
 	  > local/.state-3/lane.log 2>&1 & lane3=$$!; \
 	$(PYTEST) -m pipeline_state local/tests; state=$$?; \
-	$(PYTEST) -m "not pipeline_state and not iam_denials" $(addprefix --ignore=,$(ESTATE_BUILD_TESTS)) local/tests \
+	$(PYTEST) -m "not pipeline_state and not iam_denials" \
+	  $(addprefix --ignore=,$(ESTATE_TENANT_TESTS) $(ESTATE_BUILD_TESTS)) local/tests \
 	  > $(STATE)/local-tests.log 2>&1 & estate=$$!; \
-	$(PYTEST) -m "not iam_denials" $(ESTATE_BUILD_TESTS) > $(STATE)/build-tests.log 2>&1 & builds=$$!; \
+	$(PYTEST) -m "not iam_denials" $(ESTATE_TENANT_TESTS) > $(STATE)/tenant-tests.log 2>&1 & tenants=$$!; \
 	$(PYTEST) $(call LANE_REPORT,$(STATE)) -m "not iam_denials" tests \
 	  $(addprefix --ignore=,$(PIPELINE_TESTS_2) $(PIPELINE_TESTS_3) $(LAST_PIPELINE_TEST)); \
 	pipeline=$$?; \
 	wait $$estate; local=$$?; echo "== local/tests"; cat $(STATE)/local-tests.log; \
-	wait $$builds; built=$$?; echo "== $(ESTATE_BUILD_TESTS)"; cat $(STATE)/build-tests.log; \
+	wait $$tenants; tenant=$$?; echo "== $(ESTATE_TENANT_TESTS)"; cat $(STATE)/tenant-tests.log; \
+	wait $$builds; built=$$?; echo "== $(ESTATE_BUILD_TESTS) (second estate)"; cat local/.state-2/build-tests.log; \
 	wait $$lane2; second=$$?; echo "== $(PIPELINE_TESTS_2) (second estate)"; cat local/.state-2/lane.log; \
 	wait $$lane3; third=$$?; echo "== $(PIPELINE_TESTS_3) (third estate)"; cat local/.state-3/lane.log; \
 	$(PY) local/lane_durations.py $(STATE)/lanes.xml local/.state-2/lanes.xml local/.state-3/lanes.xml; \
-	[ $$state -eq 0 ] && [ $$pipeline -eq 0 ] && [ $$local -eq 0 ] && [ $$built -eq 0 ] && [ $$second -eq 0 ] && [ $$third -eq 0 ]
+	[ $$state -eq 0 ] && [ $$pipeline -eq 0 ] && [ $$local -eq 0 ] && [ $$tenant -eq 0 ] && [ $$built -eq 0 ] && \
+	  [ $$second -eq 0 ] && [ $$third -eq 0 ]
 	BBWS_REPLAY_ALSO=http://127.0.0.1:$(ESTATE_2_PORT),http://127.0.0.1:$(ESTATE_3_PORT) $(PYTEST) $(LAST_PIPELINE_TEST)
 	@for suite in local/tests tests; do \
 	  $(PYTEST) -m "iam_denials and not pipeline_state" $$suite; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc; \

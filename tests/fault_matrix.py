@@ -274,7 +274,8 @@ class Scenario:
     # the lane's roles: whose calls this scenario owns
     def _roles(self) -> set[tuple[str, str]]:
         iam = ph.client(self.env, "iam")
-        names = {r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("bbws-promotion-")}
+        names = {r["RoleName"] for page in iam.get_paginator("list_roles").paginate()
+                 for r in page["Roles"] if r["RoleName"].startswith("bbws-promotion-")}
         names.discard("bbws-promotion-source-reader")
         roles = {(ph.ACCOUNTS[self.env], n) for n in names}
         source = {"sit": "dev", "prod": "sit"}.get(self.env)

@@ -110,6 +110,13 @@ The patches, by what AWS does that moto 5.2.5 does not:
 29. lambda-env-size      CreateFunction and UpdateFunctionConfiguration refuse environment variables whose
                          JSON (compact, as AWS measures it: names, values, quotes and escapes) exceeds 4 KB,
                          with AWS's InvalidParameterValueException (moto accepted any size).
+
+Two more change how fast the estate works, not what it does:
+30. sfn-parse-once       An execution's definition is parsed (ANTLR, in Python: 20-60 ms of CPU for the
+                         pipeline's machines) once per definition, not at every StartExecution; each
+                         execution still gets evaluation components of its own from the parse tree.
+31. moto-modules-once    moto's list of its service modules is read from the disk once, not on every
+                         request (a directory listing and a hundred stat calls each).
 """
 from __future__ import annotations
 
@@ -278,6 +285,10 @@ PATCHES: list[Patch] = [
           "dea879c1b1bc6a0921c49e929e8eeb0b8f1b7cdecf47aa37bea89abd6eb32432"),
     Patch("lambda-env-size-update", "moto.awslambda.models", "LambdaBackend.update_function_configuration",
           "b11ed261c9acd60e195b98f8c9307d95bacd5252dfba134a3e756322b907936b"),
+    Patch("sfn-parse-once", "moto.stepfunctions.parser.asl.parse.asl_parser", "AmazonStateLanguageParser.parse",
+          "a59a7d18760fb22efc9fd46d8f0fb3bb6c0293abbce2b9053e1589181c6f0711"),
+    Patch("moto-modules-once", "moto.backends", "list_of_moto_modules",
+          "4f741a10b06500e840c3aaa1b4f02706e6f2bfbababc0e8a2a7b9c9d0e8957dc"),
 ]
 
 
@@ -586,7 +597,15 @@ def _make_delete_url_config(original: Callable) -> Callable:
 # ---------------------------------------------------------------------------------------------------
 
 
+_sfn_clients_lock = threading.Lock()
+_sfn_clients: dict[tuple[str, str, str, str], Any] = {}
+SFN_CLIENTS_KEPT = 512  # (region, service, role, credentials) in use at once: a few dozen
+
+
 def _boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+    """The client a task of an execution calls AWS with, as the state machine's role. One client per
+    region, service, role and credentials, made once and shared (clients are safe to share between
+    threads): making one costs 5-10 ms of CPU, and every Lambda task made one."""
     import boto3
     from botocore.config import Config
     from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
@@ -596,7 +615,12 @@ def _boto_client_for(region: str, service: str, state_credentials: Any = None) -
     if len(parts) < 6 or not parts[4].isdigit():
         raise ValueError(f"state machine role {role_arn!r} is not an IAM role ARN")
     creds = role_credentials(parts[4], region, role_arn)
-    return boto3.client(
+    key = (region, service, role_arn, creds["AWS_ACCESS_KEY_ID"])
+    with _sfn_clients_lock:
+        client = _sfn_clients.get(key)
+    if client is not None:
+        return client
+    client = boto3.client(
         service_name=service,
         region_name=region,
         endpoint_url=estate().settings.endpoint,
@@ -610,6 +634,10 @@ def _boto_client_for(region: str, service: str, state_credentials: Any = None) -
             read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
         ),
     )
+    with _sfn_clients_lock:
+        if len(_sfn_clients) >= SFN_CLIENTS_KEPT:
+            _sfn_clients.clear()
+        return _sfn_clients.setdefault(key, client)
 
 
 def _install_boto_client_for() -> None:
@@ -1851,6 +1879,59 @@ def _make_ecs_az_rebalancing(original: Callable) -> Callable:
     return create_service
 
 
+# ---------------------------------------------------------------------------------------------------
+# 30. sfn-parse-once: one parse of a definition, its own evaluation components for each execution
+# ---------------------------------------------------------------------------------------------------
+# moto parses the definition at every StartExecution (and at CreateStateMachine, to validate it): the ANTLR
+# parser in Python is most of the estate's CPU for a short execution. The parse tree is only read after
+# parsing (the Preprocessor visits it and builds new components), so the tree is kept per definition and
+# each execution gets components of its own (they hold its retry counters and the like). A definition with
+# a syntax error raises as before, and is not kept.
+
+PARSE_TREES_KEPT = 64
+
+
+def _make_parse_once(original: Callable) -> Callable:
+    from collections import OrderedDict
+
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    trees: OrderedDict[str, Any] = OrderedDict()
+    lock = threading.Lock()
+
+    def parse(definition: str) -> tuple[Any, Any]:
+        with lock:
+            tree = trees.get(definition)
+            if tree is not None:
+                trees.move_to_end(definition)
+        if tree is None:
+            program, tree = original(definition)
+            with lock:
+                trees[definition] = tree
+                while len(trees) > PARSE_TREES_KEPT:
+                    trees.popitem(last=False)
+            return program, tree
+        return Preprocessor().visit(tree), tree
+
+    return parse
+
+
+# ---------------------------------------------------------------------------------------------------
+# 31. moto-modules-once: moto's service modules listed once
+# ---------------------------------------------------------------------------------------------------
+# The server's dispatcher asks `host in list_of_moto_modules()` for every request: a directory listing of
+# the moto package and an isdir per entry. The package does not change while the estate runs.
+
+
+def _make_modules_once(original: Callable) -> Callable:
+    modules = tuple(original())
+
+    def list_of_moto_modules() -> Any:
+        return iter(modules)
+
+    return list_of_moto_modules
+
+
 def apply(settings: settings_mod.Settings) -> Estate:
     """Install every patch (once) and return the estate they serve."""
     global ESTATE, _applied
@@ -1977,6 +2058,13 @@ def apply(settings: settings_mod.Settings) -> Estate:
     for op, make in (("create_service", _make_ecs_create_service), ("update_service", _make_ecs_update_service),
                      ("describe_services", _make_ecs_describe_services)):
         _replace(ecsm.__name__, f"EC2ContainerServiceBackend.{op}", make(getattr(ecsm.EC2ContainerServiceBackend, op)))
+    from moto.stepfunctions.parser.asl.parse import asl_parser
+
+    _replace(asl_parser.__name__, "AmazonStateLanguageParser.parse",
+             _make_parse_once(asl_parser.AmazonStateLanguageParser.parse))
+    from moto import backends as moto_backends
+
+    _replace(moto_backends.__name__, "list_of_moto_modules", _make_modules_once(moto_backends.list_of_moto_modules))
     del lsm, sfr
     _applied = True
     return ESTATE

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import botocore.session
 from botocore.config import Config
 
+from bbws_local.sdk import botocore_session
 from bbws_local.settings import PRIMARY_REGION, Settings
 
 # Fixture calls fail fast and visibly: a throttle is an answer to count, not to retry.
@@ -61,7 +61,7 @@ class Estate:
 
     def session(self, env: str, region: str = PRIMARY_REGION) -> boto3.Session:
         """A session of profile `bbws-<env>` read from the estate's own AWS config and credentials files."""
-        core = botocore.session.Session()
+        core = botocore_session()
         core.set_config_variable("config_file", str(self.state_dir / "aws" / "config"))
         core.set_config_variable("credentials_file", str(self.state_dir / "aws" / "credentials"))
         return boto3.Session(botocore_session=core, profile_name=f"bbws-{env}", region_name=region)

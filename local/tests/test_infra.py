@@ -199,8 +199,10 @@ def test_each_account_holds_its_own_pipeline(deployed, env):
         with pytest.raises(ClientError):
             session_for(other).client("dynamodb").describe_table(TableName=f"bbws-deployments-{env}")
     ddb = s.client("dynamodb")
-    assert {t for t in ddb.list_tables()["TableNames"] if t.endswith(f"-{env}")} >= set(out["table_names"].values())
-    listed = s.client("stepfunctions").list_state_machines()["stateMachines"]
+    tables = [t for page in ddb.get_paginator("list_tables").paginate() for t in page["TableNames"]]
+    assert {t for t in tables if t.endswith(f"-{env}")} >= set(out["table_names"].values())
+    listed = [m for page in s.client("stepfunctions").get_paginator("list_state_machines").paginate()
+              for m in page["stateMachines"]]
     machines = {m["name"]: m["stateMachineArn"] for m in listed}
     if env == "dev":
         assert out.get("state_machine_arn") is None and "bbws-promote-dev" not in machines
@@ -209,7 +211,8 @@ def test_each_account_holds_its_own_pipeline(deployed, env):
         assert machines[f"bbws-promote-{env}"] == out["state_machine_arn"]
         assert out["state_machine_arn"].startswith(f"arn:aws:states:af-south-1:{acct}:stateMachine:")
         assert machines[f"bbws-release-{env}"] == out["release_state_machine_arn"]
-    readers = [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"] == "bbws-promotion-source-reader"]
+    readers = [r["RoleName"] for page in iam.get_paginator("list_roles").paginate() for r in page["Roles"]
+               if r["RoleName"] == "bbws-promotion-source-reader"]
     assert readers == (["bbws-promotion-source-reader"] if env in NEXT else [])
 
 
@@ -357,7 +360,8 @@ def test_rollback_state_machine_in_every_account_logs_no_execution_data_and_find
     arn = out["rollback_state_machine_arn"]
     assert arn == f"arn:aws:states:af-south-1:{acct}:stateMachine:{name}"
     sfn = s.client("stepfunctions")
-    machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+    machines = {m["name"]: m["stateMachineArn"]
+                for page in sfn.get_paginator("list_state_machines").paginate() for m in page["stateMachines"]}
     assert machines[name] == arn
     d = sfn.describe_state_machine(stateMachineArn=arn)
     assert d["type"] == "STANDARD"
@@ -439,7 +443,8 @@ def test_release_state_machine_in_sit_and_prod_runs_promotions_as_child_executio
     acct = ACCOUNTS[env]
     name = f"bbws-release-{env}"
     sfn = s.client("stepfunctions")
-    machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+    machines = {m["name"]: m["stateMachineArn"]
+                for page in sfn.get_paginator("list_state_machines").paginate() for m in page["stateMachines"]}
     allowed = grants(policy_of(s, f"bbws-promotion-states-{env}"))
     if env not in SOURCE:
         assert out.get("release_state_machine_arn") is None and name not in machines

@@ -2,7 +2,7 @@
 infra/tenant-build/plan.sh and apply.sh, as a tenant's build will run them, against DEV.
 
 The tests are the steps of one story and run in file order: plan tenant-001 at "initial" (creates), apply
-the approved plan, plan again (empty), plan and apply "change" (updates only), refuse a tampered plan,
+the approved plan, plan and apply "change" (updates only), refuse a tampered plan,
 retire tenant-002's parameter at "destroy" (a delete), and fail a plan whose state is locked by another run.
 Every script run works in a fresh checkout of the commit, as a build does.
 
@@ -365,11 +365,6 @@ def test_apply_of_the_approved_plan_creates_the_wordpress_service(builds, dev):
     assert "Item" in digest
 
 
-def test_a_second_plan_at_the_same_commit_is_empty(builds):
-    _, summary, plan_json = builds.plan("tenant-001", "initial")
-    assert actions(plan_json) == {} and summary["changes"] == {}
-
-
 def test_plan_at_change_only_updates_in_place_and_its_apply_sets_the_new_desired_count(builds, dev):
     run, summary, plan_json = builds.plan("tenant-001", "change")
     assert actions(plan_json) == {"module.wordpress_instance.aws_ecs_service.wordpress": ["update"],
@@ -381,17 +376,24 @@ def test_plan_at_change_only_updates_in_place_and_its_apply_sets_the_new_desired
     assert json.loads(settings)["php_memory_limit"] == "512M"
 
 
-@pytest.mark.parametrize("tamper", ["one byte changed", "another valid plan"])
-def test_apply_refuses_a_tfplan_that_is_not_the_approved_one_and_changes_nothing(builds, dev, tamper):
-    # Approved: the plan back to "initial" (one task). The object is then replaced before apply runs.
+@pytest.fixture(scope="module")
+def approved_back_to_initial(builds) -> tuple[Run, dict[str, Any], bytes]:
+    """A plan of tenant-001 back to "initial" (one task), approved by its summary's SHA-256, and its bytes:
+    the plan each tamper test replaces before apply runs."""
     run, summary, _ = builds.plan("tenant-001", "initial")
+    return run, summary, builds.get(f"{run.prefix}/tfplan")
+
+
+@pytest.mark.parametrize("tamper", ["one byte changed", "another valid plan"])
+def test_apply_refuses_a_tfplan_that_is_not_the_approved_one_and_changes_nothing(builds, dev, tamper,
+                                                                                 approved_back_to_initial):
+    run, summary, original = approved_back_to_initial
     key = f"{run.prefix}/tfplan"
-    original = builds.get(key)
     if tamper == "one byte changed":
         body = original[:-1] + bytes([original[-1] ^ 0x01])
-    else:
-        other, _, _ = builds.plan("tenant-001", "initial")
-        body = builds.get(f"{other.prefix}/tfplan")
+    else:  # the first plan of the same tenant at the same commit, made when nothing existed
+        first, _ = PUBLISHED["initial"]
+        body = builds.get(f"{first.prefix}/tfplan")
     assert body != original, "the tampered object must differ from the approved one"
     builds.s3.put_object(Bucket=builds.backend.artifacts_bucket, Key=key, Body=body)
     versions_before = state_versions(dev, builds.backend, "tenant-001")

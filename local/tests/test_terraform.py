@@ -43,5 +43,6 @@ def test_terraform_applies_a_state_machine_without_drift(tmp_path, dev):
         assert d["status"] == "SUCCEEDED" and json.loads(d["output"]) == {"from": "terraform"}
     finally:
         tf(work, "destroy", "-auto-approve")
-    names = [m["name"] for m in dev.client("stepfunctions").list_state_machines()["stateMachines"]]
+    names = [m["name"] for page in dev.client("stepfunctions").get_paginator("list_state_machines").paginate()
+             for m in page["stateMachines"]]
     assert name not in names

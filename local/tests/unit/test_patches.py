@@ -110,3 +110,46 @@ def test_the_environment_is_measured_as_json_so_a_json_value_counts_its_escapes(
     assert patches.environment_problem({"Environment": {"Variables": {"A": value}}}) is not None
     assert patches.environment_problem({"Environment": {"Variables": {}}}) is None
     assert patches.environment_problem({}) is None
+
+
+_DEFINITION = """{"StartAt": "Try", "States": {"Try": {"Type": "Pass", "Result": {"n": 1},
+  "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2}], "Next": "Done"}, "Done": {"Type": "Succeed"}}}"""
+
+
+def test_a_definition_is_parsed_once_and_each_execution_gets_components_of_its_own(applied):
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser, ASLParserException
+
+    definition = _DEFINITION.replace('"n": 1', f'"n": {time.monotonic_ns()}')  # a definition not yet seen
+    first, tree = AmazonStateLanguageParser.parse(definition)
+    second, again = AmazonStateLanguageParser.parse(definition)
+    assert again is tree, "the second parse of the same definition reads the kept tree"
+    assert second is not first, "each execution evaluates components of its own"
+    assert type(second) is type(first)
+    assert list(second.states.states) == list(first.states.states) == ["Try", "Done"]
+    assert second.states.states["Try"] is not first.states.states["Try"]
+    broken = definition.replace('"Type": "Succeed"', '"Type": "Nope"')
+    for _ in range(2):  # a definition that does not parse raises each time: nothing was kept for it
+        with pytest.raises(ASLParserException):
+            AmazonStateLanguageParser.parse(broken)
+
+
+def test_only_the_last_definitions_are_kept(applied):
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    first = _DEFINITION.replace('"n": 1', f'"n": {time.monotonic_ns()}')
+    _, tree = AmazonStateLanguageParser.parse(first)
+    for i in range(patches.PARSE_TREES_KEPT):
+        AmazonStateLanguageParser.parse(_DEFINITION.replace('"n": 1', f'"n": -{i}'))
+    _, again = AmazonStateLanguageParser.parse(first)
+    assert again is not tree, "the oldest definition was dropped and parsed again"
+
+
+def test_moto_modules_are_the_ones_on_disk(applied):
+    import os
+
+    from moto import backends
+
+    path = os.path.dirname(moto.__file__)
+    on_disk = [m for m in sorted(os.listdir(path)) if os.path.isdir(os.path.join(path, m)) and not m.startswith("__")]
+    assert list(backends.list_of_moto_modules()) == on_disk
+    assert list(backends.list_of_moto_modules()) == on_disk, "listed again, the same"
