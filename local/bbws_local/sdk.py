@@ -2,8 +2,9 @@
 
 A new botocore session reads and parses the SDK's JSON models again for its first client (the endpoints,
 the partitions, the service's model): about 50 ms of CPU, against 5-8 ms for a client of a session whose
-loader has them. The estate and its tests make sessions per account, profile and role by the thousand, so
-every session made here shares one loader; the models are read-only once loaded.
+loader has them. The tests and their helpers (local/services/estate.py) make sessions per account and
+profile by the thousand, so every session made here shares one loader; the models are read-only once
+loaded. (boto3.client() and boto3's default session keep one loader of their own already.)
 """
 from __future__ import annotations
 
@@ -38,7 +39,3 @@ def botocore_session() -> botocore.session.Session:
     core.register_component("data_loader", _LOADER)
     return core
 
-
-def boto3_session(**kwargs: str) -> boto3.Session:
-    """boto3.Session(**kwargs) on a botocore_session()."""
-    return boto3.Session(botocore_session=botocore_session(), **kwargs)

@@ -153,3 +153,15 @@ def test_moto_modules_are_the_ones_on_disk(applied):
     on_disk = [m for m in sorted(os.listdir(path)) if os.path.isdir(os.path.join(path, m)) and not m.startswith("__")]
     assert list(backends.list_of_moto_modules()) == on_disk
     assert list(backends.list_of_moto_modules()) == on_disk, "listed again, the same"
+
+
+def test_step_functions_tasks_share_one_client_per_role_and_region(applied):
+    role = type("Credentials", (), {"role_arn": "arn:aws:iam::815856636111:role/bbws-promotion-states-sit"})()
+    other = type("Credentials", (), {"role_arn": "arn:aws:iam::815856636111:role/bbws-release-states-sit"})()
+    first = patches._boto_client_for("af-south-1", "lambda", role)
+    assert patches._boto_client_for("af-south-1", "lambda", role) is first
+    assert patches._boto_client_for("eu-west-1", "lambda", role) is not first
+    assert patches._boto_client_for("af-south-1", "lambda", other) is not first
+    assert first.meta.region_name == "af-south-1"
+    with pytest.raises(ValueError, match="is not an IAM role ARN"):
+        patches._boto_client_for("af-south-1", "lambda", type("Credentials", (), {"role_arn": "nope"})())
