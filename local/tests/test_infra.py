@@ -97,6 +97,12 @@ def statemachine_dir(tmp: Path) -> Path:
     return ROOT / "statemachine"
 
 
+def state_machines(session: Any) -> dict[str, str]:
+    """Name -> ARN of every state machine of the session's account and region (every page)."""
+    pages = session.client("stepfunctions").get_paginator("list_state_machines").paginate()
+    return {m["name"]: m["stateMachineArn"] for page in pages for m in page["stateMachines"]}
+
+
 def policy_of(session: Any, role: str) -> dict[str, Any]:
     iam = session.client("iam")
     names = iam.list_role_policies(RoleName=role)["PolicyNames"]
@@ -201,9 +207,7 @@ def test_each_account_holds_its_own_pipeline(deployed, env):
     ddb = s.client("dynamodb")
     tables = [t for page in ddb.get_paginator("list_tables").paginate() for t in page["TableNames"]]
     assert {t for t in tables if t.endswith(f"-{env}")} >= set(out["table_names"].values())
-    listed = [m for page in s.client("stepfunctions").get_paginator("list_state_machines").paginate()
-              for m in page["stateMachines"]]
-    machines = {m["name"]: m["stateMachineArn"] for m in listed}
+    machines = state_machines(s)
     if env == "dev":
         assert out.get("state_machine_arn") is None and "bbws-promote-dev" not in machines
         assert out.get("release_state_machine_arn") is None and "bbws-release-dev" not in machines
@@ -360,8 +364,7 @@ def test_rollback_state_machine_in_every_account_logs_no_execution_data_and_find
     arn = out["rollback_state_machine_arn"]
     assert arn == f"arn:aws:states:af-south-1:{acct}:stateMachine:{name}"
     sfn = s.client("stepfunctions")
-    machines = {m["name"]: m["stateMachineArn"]
-                for page in sfn.get_paginator("list_state_machines").paginate() for m in page["stateMachines"]}
+    machines = state_machines(s)
     assert machines[name] == arn
     d = sfn.describe_state_machine(stateMachineArn=arn)
     assert d["type"] == "STANDARD"
@@ -443,8 +446,7 @@ def test_release_state_machine_in_sit_and_prod_runs_promotions_as_child_executio
     acct = ACCOUNTS[env]
     name = f"bbws-release-{env}"
     sfn = s.client("stepfunctions")
-    machines = {m["name"]: m["stateMachineArn"]
-                for page in sfn.get_paginator("list_state_machines").paginate() for m in page["stateMachines"]}
+    machines = state_machines(s)
     allowed = grants(policy_of(s, f"bbws-promotion-states-{env}"))
     if env not in SOURCE:
         assert out.get("release_state_machine_arn") is None and name not in machines

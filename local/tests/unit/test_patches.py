@@ -144,13 +144,18 @@ def test_only_the_last_definitions_are_kept(applied):
     assert again is not tree, "the oldest definition was dropped and parsed again"
 
 
-def test_moto_modules_are_the_ones_on_disk(applied):
+def test_moto_modules_are_the_ones_on_disk_and_read_once(applied, monkeypatch):
     import os
 
     from moto import backends
 
     path = os.path.dirname(moto.__file__)
     on_disk = [m for m in sorted(os.listdir(path)) if os.path.isdir(os.path.join(path, m)) and not m.startswith("__")]
+
+    def no_disk(*_args: object) -> None:
+        raise AssertionError("moto's package directory was read again")
+
+    monkeypatch.setattr(os, "listdir", no_disk)
     assert list(backends.list_of_moto_modules()) == on_disk
     assert list(backends.list_of_moto_modules()) == on_disk, "listed again, the same"
 
