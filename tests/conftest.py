@@ -20,7 +20,7 @@ def _pipeline_is_up() -> None:
 
 @pytest.fixture()
 def preflight_config():
-    """Change the deployed configuration of a pipeline (the preflight's BBWS_CONFIG) for one test."""
+    """Change the deployed configuration of a pipeline (the rules version its preflight reads) for one test."""
     changed: list[tuple[str, dict]] = []
 
     def _set(env: str, **overrides) -> dict:
@@ -35,7 +35,7 @@ def preflight_config():
 
 @pytest.fixture()
 def watch_config():
-    """Change the deployed configuration of an environment's watch function (its BBWS_CONFIG: the
+    """Change the deployed configuration of an environment's watch function (the rules version it reads: the
     checks' times, limits and automatic rollback) for one test."""
     changed: list[tuple[str, dict]] = []
 

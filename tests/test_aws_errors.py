@@ -12,9 +12,13 @@ table (local/bbws_local/faults.py):
 3. A promotion deploys and passes its monitoring, then its deployment record cannot be written: the execution
    ends with Bbws.RecordNotWritten, saying the promotion succeeded and why the record is missing.
 4. A manual rollback moves the alias, then its record cannot be written: Bbws.RecordNotWritten, the same way.
+5. S3 fails every attempt of the preflight's read of its promotion rules as its process starts: the start
+   fails with Bbws.AwsUnavailable naming the rules (the Runtime API's init/error), the state machine tries
+   the step again, and a new process reads the rules and goes on.
 """
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import pipeline_helpers as ph
@@ -156,3 +160,27 @@ def _drop_incident_alias(arn: str) -> None:
     for a in lam.list_aliases(FunctionName=TENANT_SIT)["Aliases"]:
         if a["Name"].startswith("incident-") and arn in a.get("Description", ""):
             lam.delete_alias(FunctionName=TENANT_SIT, Name=a["Name"])
+
+
+def test_rules_that_cannot_be_read_as_a_function_starts_are_read_again_by_the_next_start(preflight_config, fault):
+    # A new version of the rules: the preflight's next invocation starts a new process, which reads them.
+    preflight_config("sit")
+    rules = ph.client("sit", "lambda").get_function_configuration(
+        FunctionName="bbws-promotion-preflight-sit")["Environment"]["Variables"]
+    ph.arm_call_fault("sit", "s3", "GetObject", rules["BBWS_CONFIG_OBJECT"], caller="bbws-promotion-preflight-sit",
+                      times=3, code="SlowDown", status=503, message="Please reduce your request rate.")
+    # Input the rules refuse: the execution ends in the step it retried, under the handler's own name.
+    arn = ph.start("sit", {**TO_SIT, "service": "no-such-service"})
+    d = ph.wait_execution("sit", arn)
+
+    assert (d["status"], d["error"]) == ("FAILED", "Bbws.InvalidInput"), ph.failure_of(d)
+    assert "no-such-service" in d["cause"], d["cause"]
+    start_failed, refused = failed_invocations("sit", arn)
+    assert refused["error"] == "Bbws.InvalidInput"
+    assert start_failed["error"] == "Bbws.AwsUnavailable"
+    assert json.loads(start_failed["cause"]) == {"errorType": "Bbws.AwsUnavailable", "errorMessage": (
+        "the promotion rules: s3:GetObjectVersion "
+        f"s3://bbws-promotion-evidence-{ph.ACCOUNTS['sit']}/{rules['BBWS_CONFIG_OBJECT']} "
+        f"version {rules['BBWS_CONFIG_VERSION']}: SlowDown: Please reduce your request rate.")}, start_failed
+    assert scheduled_per_state("sit", arn)["Validate input"] == 2, "the start failed once, the step ran again"
+    assert ph.armed_faults() == [], "the three attempts of the first start took the three faults"

@@ -13,13 +13,14 @@ Things happen on AWS that moto never does by itself:
     {"service": "dynamodb", "account": "815856636111", "region": "af-south-1", "operation": "PutItem",
      "target": "bbws-promotion-locks-sit", "times": 1, "status": 400, "code": "AccessDeniedException"}
 `service` is the IAM service prefix (`lambda`, the default, `dynamodb`, `sns`, `ssm`, `sts`, `states`,
-`cloudwatch`, `events`, `kms`, `codebuild`, `ecs`) and `operation` one of that service's API operations (checked against
+`cloudwatch`, `events`, `kms`, `codebuild`, `ecs`, `s3`) and `operation` one of that service's API operations (checked against
 the SDK's model). `target` names the resource the call acts on: a function name for Lambda (`function`
 may be used instead), a table for DynamoDB, a topic ARN or name for SNS, a parameter name for SSM, a role
 ARN for STS, a state machine or execution ARN for Step Functions, a metric name for CloudWatch, a rule
 name for EventBridge, a project name (or a build id for StopBuild) for CodeBuild, a service name or ARN
-for ECS; `*` matches any. The answer is the service's own error, in its protocol: Lambda's
-REST error (x-amzn-ErrorType), the JSON protocols' `__type`, the query protocol's XML, CloudWatch's CBOR.
+for ECS, an object key (or a bucket, for a bucket's calls) for S3; `*` matches any. The answer is the
+service's own error, in its protocol: Lambda's REST error (x-amzn-ErrorType), the JSON protocols'
+`__type`, the query protocol's XML, S3's `<Error>` document, CloudWatch's CBOR.
 `caller` (optional) narrows the fault to calls of one role (its name: `bbws-promotion-deploy-sit`), so
 that two executions in flight in one account do not take each other's faults.
 
@@ -53,13 +54,14 @@ from . import iam
 # The IAM service prefix -> botocore's service name (whose model lists the operations).
 _BOTOCORE = {"lambda": "lambda", "dynamodb": "dynamodb", "sns": "sns", "ssm": "ssm", "sts": "sts",
              "states": "stepfunctions", "cloudwatch": "cloudwatch", "events": "events", "kms": "kms",
-             "codebuild": "codebuild", "ecs": "ecs"}
+             "codebuild": "codebuild", "ecs": "ecs", "s3": "s3"}
 SERVICES = tuple(_BOTOCORE)
 # Where a call names the resource it acts on, by service (the first present of the fields).
 _TARGET_FIELDS = {"lambda": ("fn",), "dynamodb": ("TableName",), "sns": ("TopicArn", "TargetArn"),
                   "ssm": ("Name",), "sts": ("RoleArn",), "states": ("stateMachineArn", "executionArn"),
                   "cloudwatch": ("MetricName",), "events": ("Name",), "kms": ("KeyId",),
-                  "codebuild": ("projectName", "name", "id"), "ecs": ("service", "serviceName")}
+                  "codebuild": ("projectName", "name", "id"), "ecs": ("service", "serviceName"),
+                  "s3": ("Key", "Bucket")}
 _DEFAULT_ERROR = {"lambda": (409, "ResourceConflictException"), "sns": (500, "InternalError")}
 STATES = ("Active", "Inactive", "Pending", "Failed")
 KINDS = ("error", "hang", "crash")
@@ -240,6 +242,10 @@ def response(fault: Fault, call: iam.Call) -> tuple[str, bytes, str, list[tuple[
 
         body = cbor2.dumps({"__type": fault.code, "message": fault.message})
         return status, body, "application/cbor", [("smithy-protocol", "rpc-v2-cbor")] + request_id
+    if call.protocol == "rest-xml":  # S3: <Error> at the root, no ErrorResponse
+        body = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{html.escape(fault.code)}</Code>"
+                f"<Message>{html.escape(fault.message)}</Message><RequestId>local-fault</RequestId></Error>").encode()
+        return status, body, "application/xml", request_id
     kind = "Receiver" if fault.status >= 500 else "Sender"
     body = (f"<ErrorResponse><Error><Type>{kind}</Type><Code>{html.escape(fault.code)}</Code>"
             f"<Message>{html.escape(fault.message)}</Message></Error><RequestId>local-fault</RequestId>"

@@ -147,10 +147,12 @@ HANDLER_SIT_ERRORS_ASIDE = {"sit_to_prod": {"errors": {"fewer_than": 1000}}}
 
 
 def set_config(env: str, overrides: dict[str, Any], function: str = "preflight") -> dict[str, str]:
-    """Deploy a configuration (RB-003's, with `overrides` merged in) to `function` of `env`: the
-    preflight (the default) builds every execution's plan; the watch reads its own. For PROD,
-    `sit_stable_seconds` is PROD_TESTS_SIT_STABLE_SECONDS unless `overrides` names it. Returns the
-    function's previous environment variables."""
+    """Deploy a configuration (RB-003's, with `overrides` merged in) to `function` of `env` as
+    Terraform deploys one (infra/modules/pipeline/config.tf): a new version of the rules object in the
+    evidence bucket, named by the function's BBWS_CONFIG_VERSION. The preflight (the default) builds
+    every execution's plan; the watch reads its own. For PROD, `sit_stable_seconds` is
+    PROD_TESTS_SIT_STABLE_SECONDS unless `overrides` names it. Returns the function's previous
+    environment variables."""
     lam = client(env, "lambda")
     name = f"bbws-promotion-{function}-{env}"
     variables = lam.get_function_configuration(FunctionName=name).get("Environment", {}).get("Variables", {})
@@ -158,10 +160,11 @@ def set_config(env: str, overrides: dict[str, Any], function: str = "preflight")
     if env == "prod":
         config["sit_stable_seconds"] = PROD_TESTS_SIT_STABLE_SECONDS
     _merge(config, overrides)
-    # Minified, as Terraform's jsonencode deploys it: the environment's 4 KB counts every byte.
-    minified = json.dumps(config, separators=(",", ":"))
-    lam.update_function_configuration(FunctionName=name,
-                                      Environment={"Variables": {**variables, "BBWS_CONFIG": minified}})
+    stored = client(env, "s3").put_object(
+        Bucket=variables["BBWS_EVIDENCE_BUCKET"], Key=variables["BBWS_CONFIG_OBJECT"],
+        Body=json.dumps(config, separators=(",", ":")).encode(), ContentType="application/json")
+    lam.update_function_configuration(
+        FunctionName=name, Environment={"Variables": {**variables, "BBWS_CONFIG_VERSION": stored["VersionId"]}})
     return variables
 
 

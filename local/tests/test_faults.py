@@ -121,7 +121,7 @@ def test_a_dynamodb_fault_fails_that_table_only_with_dynamodb_s_own_error_shape(
     ({"account": "1", "region": "af-south-1", "operation": "UpdateAlias", "function": "f", "times": 0}, "times"),
     ({"account": "1", "region": "af-south-1", "operation": "UpdateAlias", "function": "f", "status": 200},
      "status"),
-    ({"service": "s3", "account": "1", "region": "af-south-1", "operation": "PutObject", "target": "b"},
+    ({"service": "sqs", "account": "1", "region": "af-south-1", "operation": "SendMessage", "target": "q"},
      "service"),
     ({"service": "dynamodb", "account": "1", "region": "af-south-1", "operation": "UpdateAlias",
       "target": "t"}, "operation"),
@@ -177,6 +177,32 @@ def test_an_armed_sns_publish_fault_fails_that_topic_only_in_the_query_protocol(
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert armed() == [], "used up after one call"
     assert sns.publish(TopicArn=target, Message="then published")["MessageId"]
+
+
+def test_an_armed_s3_fault_fails_that_object_only_with_s3_s_own_error_document(sit, prod, disarm):
+    """S3 answers a throttled or failing read with its <Error> document (SlowDown, 503); a versioned read
+    (GetObject with versionId) is the same operation."""
+    s3 = sit.client("s3", config=botocore.config.Config(retries={"total_max_attempts": 1}))
+    bucket = unique("bkt")
+    for session in (sit, prod):
+        session.client("s3").create_bucket(Bucket=bucket if session is sit else unique("bkt"),
+                                           CreateBucketConfiguration={"LocationConstraint": "af-south-1"})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    version = s3.put_object(Bucket=bucket, Key="config/rules.json", Body=b"{}")["VersionId"]
+    s3.put_object(Bucket=bucket, Key="other.json", Body=b"[]")
+    r = arm(service="s3", account=ACCOUNTS["sit"], region="af-south-1", operation="GetObject",
+            target="config/rules.json", times=2, status=503, code="SlowDown", message="Please reduce your request rate.")
+    assert r.status_code == 200, r.text
+    assert s3.get_object(Bucket=bucket, Key="other.json")["Body"].read() == b"[]", "another key is not hit"
+    s3.head_object(Bucket=bucket, Key="config/rules.json")  # another operation on the key
+    for extra in ({}, {"VersionId": version}):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            s3.get_object(Bucket=bucket, Key="config/rules.json", **extra)
+        assert e.value.response["Error"]["Code"] == "SlowDown"
+        assert e.value.response["Error"]["Message"] == "Please reduce your request rate."
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert armed() == [], "used up after two calls"
+    assert s3.get_object(Bucket=bucket, Key="config/rules.json", VersionId=version)["Body"].read() == b"{}"
 
 
 @pytest.mark.parametrize("doc, field", [

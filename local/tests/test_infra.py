@@ -249,6 +249,8 @@ def test_functions_are_configured_as_specified(deployed, env):
     lam, logs = s.client("lambda"), s.client("logs")
     out = deployed["outputs"][env]
     acct = ACCOUNTS[env]
+    rules_key = f"config/{env}/promotion-config.json"
+    rules_versions = set()
     for key in BINS:
         name = f"bbws-promotion-{key}-{env}"
         c = lam.get_function_configuration(FunctionName=name)
@@ -277,12 +279,27 @@ def test_functions_are_configured_as_specified(deployed, env):
                 f"arn:aws:iam::{ACCOUNTS[SOURCE[env]]}:role/bbws-promotion-source-reader"
         if env == "prod":
             expected["BBWS_FAILOVER_REGION"] = FAILOVER
-        assert variables == expected  # BBWS_CONFIG absent: promotion_config = "" (the runbook's rules)
+        if key in RULES_READERS:
+            # The rules the function applies: a version of the evidence bucket's object.
+            expected["BBWS_CONFIG_OBJECT"] = rules_key
+            expected["BBWS_CONFIG_VERSION"] = variables.get("BBWS_CONFIG_VERSION")
+            rules_versions.add(variables.get("BBWS_CONFIG_VERSION"))
+        assert variables == expected
         group = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"]
         assert [(g["logGroupName"], g["retentionInDays"], g.get("kmsKeyId")) for g in group] == \
             [(f"/aws/lambda/{name}", 90, out["kms_key_arn"])]
     concurrency = lam.get_function_concurrency(FunctionName=f"bbws-promotion-approval-{env}")
     assert concurrency["ReservedConcurrentExecutions"] == 10
+    # One version for all six; it holds the runbook's rules (promotion_config = ""), as an auditor reads them.
+    assert len(rules_versions) == 1 and None not in rules_versions, rules_versions
+    (version,) = rules_versions
+    rules = s.client("s3").get_object(Bucket=f"bbws-promotion-evidence-{acct}", Key=rules_key, VersionId=version)
+    assert json.loads(rules["Body"].read()) == json.loads((ROOT / "events" / "config" / "runbook.json").read_text())
+    assert rules["ServerSideEncryption"] == "aws:kms" and rules["SSEKMSKeyId"] == out["kms_key_arn"]
+
+
+# The functions that apply the promotion rules (infra/modules/pipeline/config.tf) and so read them.
+RULES_READERS = {"preflight", "monitor", "record", "rollback", "tenant", "watch"}
 
 
 @pytest.mark.parametrize("env", ENVS)

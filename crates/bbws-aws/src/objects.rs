@@ -138,6 +138,32 @@ impl Objects {
         retried(|| self.get_once(bucket, key)).await
     }
 
+    /// One version of the object at `bucket/key` (GetObject with `versionId`, which IAM grants as
+    /// s3:GetObjectVersion); a version or key that does not exist is S3's refusal, a transient
+    /// failure is tried again as for [`Objects::put`].
+    pub async fn get_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Vec<u8>, BbwsError> {
+        let what = format!("s3:GetObjectVersion s3://{bucket}/{key} version {version_id}");
+        let url = format!("{}?versionId={}", self.url(bucket, key), encode(version_id));
+        retried(|| async {
+            let signed = self
+                .signed("s3", "GET", &url, Vec::new(), &[], &what)
+                .await?;
+            let response = self.send(self.http.get(&url), signed, &what).await?;
+            let response = checked(response, &what).await?;
+            response
+                .bytes()
+                .await
+                .map(|b| b.to_vec())
+                .map_err(|e| BbwsError::transport(format!("{what}: reading the object"), e))
+        })
+        .await
+    }
+
     async fn get_once(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, BbwsError> {
         let what = format!("s3:GetObject s3://{bucket}/{key}");
         let url = self.url(bucket, key);

@@ -8,7 +8,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tracing_subscriber::EnvFilter;
 
+use bbws_domain::ErrorName;
+
 use crate::error::BbwsError;
+use crate::Settings;
 
 /// JSON log lines, one per event, filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {
@@ -33,6 +36,56 @@ where
         handler(event.payload).await
     }))
     .await
+}
+
+/// The settings of a function that applies the promotion rules ([`Settings::load`]), read when
+/// its process starts. Rules that cannot be used (a refusal, a document that does not parse) are
+/// kept as the error every event is refused with (`Bbws.Config...`, `Bbws.AwsRefused`); when S3
+/// failed transiently (after its retries) the start itself fails: the error is reported to the
+/// Runtime API's `init/error` with its `Bbws.AwsUnavailable` name (the state machines retry that
+/// name) and the process ends, so that the next event starts a new process, which reads the rules
+/// again, instead of one process refusing every event until Lambda retires it.
+pub async fn settings(
+    aws: &crate::Aws,
+) -> Result<Result<Settings, BbwsError>, lambda_runtime::Error> {
+    match Settings::load(aws).await {
+        Err(e) if e.error_type == ErrorName::AwsUnavailable => {
+            tracing::error!(error_type = e.error_type.as_str(), error = %e.message,
+                "the promotion rules could not be read; the process ends for a new start");
+            report_init_error(&e).await;
+            Err(Box::new(e))
+        }
+        done => {
+            if let Err(e) = &done {
+                tracing::error!(error_type = e.error_type.as_str(), error = %e.message,
+                    "the settings cannot be used: every event is refused");
+            }
+            Ok(done)
+        }
+    }
+}
+
+/// Tells the Runtime API (`AWS_LAMBDA_RUNTIME_API`) why the process could not start, as AWS's
+/// runtime interface documents it: the error's type in the `Lambda-Runtime-Function-Error-Type`
+/// header and as `errorType` in the body. Lambda answers the pending invocation with it.
+async fn report_init_error(e: &BbwsError) {
+    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
+        return;
+    };
+    let body = serde_json::json!({
+        "errorType": e.error_type.as_str(),
+        "errorMessage": e.message,
+    });
+    let sent = reqwest::Client::new()
+        .post(format!("http://{api}/2018-06-01/runtime/init/error"))
+        .header("Lambda-Runtime-Function-Error-Type", e.error_type.as_str())
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await;
+    if let Err(err) = sent {
+        tracing::error!(error = %err, "the start's error could not be reported to the Runtime API");
+    }
 }
 
 /// Reads a typed payload, naming what is wrong with it.

@@ -1,4 +1,4 @@
-//! Prints RB-003's configuration as JSON, the shape `BBWS_CONFIG` (Terraform's `promotion_config`)
+//! Prints RB-003's configuration as JSON, the shape of the deployed promotion rules (Terraform's `promotion_config`)
 //! takes: `cargo run -p bbws-domain --example print_config > events/config/runbook.json`.
 
 fn main() {

@@ -110,7 +110,7 @@ pub enum ErrorName {
     /// not an operator's error. A step's error only: the execution ends under the step's name.
     #[error("Bbws.InvalidEvent")]
     InvalidEvent,
-    /// The deployed configuration of a function (its environment, `BBWS_CONFIG`) cannot be used.
+    /// The deployed configuration of a function (its environment, or the promotion rules it names) cannot be used.
     /// A step's error only: the execution ends under the step's name.
     #[error("Bbws.ConfigInvalid")]
     ConfigInvalid,

@@ -4,13 +4,13 @@
 mod handler;
 mod ports;
 
-use bbws_aws::{Aws, LambdaClients, Settings};
+use bbws_aws::{Aws, LambdaClients};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     bbws_aws::runtime::init_tracing();
     let aws = Aws::load().await;
-    let settings = Settings::from_env();
+    let settings = bbws_aws::runtime::settings(&aws).await?;
     let source = aws
         .source_account(&settings, "bbws-promotion-preflight")
         .await;

@@ -9,12 +9,13 @@ mod release;
 mod tenant;
 
 use bbws_aws::objects::Objects;
-use bbws_aws::{Aws, LambdaClients, Settings};
+use bbws_aws::{Aws, LambdaClients};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     bbws_aws::runtime::init_tracing();
     let aws = Aws::load().await;
+    let settings = bbws_aws::runtime::settings(&aws).await?;
     let (dynamodb, sfn) = (aws.dynamodb(), aws.sfn());
     let app = handler::App {
         store: ports::AwsStore(dynamodb.clone()),
@@ -28,7 +29,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             ssm: aws.ssm(),
             approval_url_param: std::env::var("BBWS_APPROVAL_URL_PARAM").ok(),
         },
-        settings: Settings::from_env(),
+        settings,
     };
     bbws_aws::runtime::serve(|event| app.handle(event)).await
 }

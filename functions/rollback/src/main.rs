@@ -5,16 +5,17 @@ mod manual;
 mod ports;
 mod promotion;
 
-use bbws_aws::{Aws, Settings};
+use bbws_aws::Aws;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     bbws_aws::runtime::init_tracing();
     let aws = Aws::load().await;
+    let settings = bbws_aws::runtime::settings(&aws).await?;
     let app = manual::App {
         functions: ports::AwsFunctions::new(&aws),
         records: ports::AwsRecords(aws.dynamodb()),
-        settings: Settings::from_env(),
+        settings,
     };
     bbws_aws::runtime::serve(|event| promotion::handle(&app, event)).await
 }

@@ -4,13 +4,13 @@
 mod handler;
 mod ports;
 
-use bbws_aws::{Aws, Settings};
+use bbws_aws::Aws;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     bbws_aws::runtime::init_tracing();
     let aws = Aws::load().await;
-    let settings = Settings::from_env();
+    let settings = bbws_aws::runtime::settings(&aws).await?;
     // PROD reads SIT's tenant records through SIT's reader role; DEV and SIT have no source.
     let sit = match &settings {
         Ok(s) if s.env == bbws_domain::env::Env::Prod => Some(

@@ -3,14 +3,15 @@
 mod handler;
 mod ports;
 
-use bbws_aws::{Aws, Settings};
+use bbws_aws::Aws;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     bbws_aws::runtime::init_tracing();
     let aws = Aws::load().await;
+    let settings = bbws_aws::runtime::settings(&aws).await?;
     let app = handler::App {
-        settings: Settings::from_env(),
+        settings,
         account: ports::AwsAccount::new(aws),
     };
     bbws_aws::runtime::serve(|event| app.handle(event)).await

@@ -17,7 +17,7 @@ variable "lambda_zip_dir" {
 }
 
 variable "promotion_config" {
-  description = "The promotion rules as JSON (BBWS_CONFIG); \"\" = the runbook's rules built into the functions."
+  description = "The promotion rules as JSON (written to the evidence bucket for the functions); \"\" = the runbook's rules."
   type        = string
   default     = ""
 }

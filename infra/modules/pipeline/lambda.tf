@@ -32,20 +32,20 @@ resource "aws_lambda_function" "function" {
   reserved_concurrent_executions = each.key == "approval" ? var.approval_reserved_concurrency : -1
 
   environment {
-    variables = local.common_environment
+    variables = local.function_environment[each.key]
   }
 
   lifecycle {
     precondition {
       # Lambda allows 4 KB of environment variables in all.
-      condition     = length(jsonencode(local.common_environment)) <= 4096
-      error_message = "The functions' environment exceeds Lambda's 4 KB: promotion_config is too large to pass as BBWS_CONFIG."
+      condition     = length(jsonencode(local.function_environment[each.key])) <= 4096
+      error_message = "The environment of ${local.function_names[each.key]} exceeds Lambda's 4 KB."
     }
   }
 
   # The log group exists before the function can write (Lambda would otherwise create one without
-  # retention or key), and the role's policy before the first invocation.
-  depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.function]
+  # retention or key), and the role's policies before the first invocation.
+  depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.function, aws_iam_role_policy.read_config]
 }
 
 # The approval links point here. NONE: approvers click a link in an email and have no AWS

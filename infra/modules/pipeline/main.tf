@@ -100,9 +100,13 @@ locals {
   all_state_machine_arns  = concat(local.state_machine_arns, [local.watch_state_machine_arn])
   statemachine_dir        = coalesce(var.statemachine_dir, "${path.module}/../../../statemachine")
 
+  # The promotion rules (var.promotion_config, else the runbook's) as the functions that apply them
+  # read them: one version of an object of the evidence bucket (config.tf).
+  config_key     = "config/${var.env}/promotion-config.json"
+  config_readers = toset(["preflight", "monitor", "record", "rollback", "tenant", "watch"])
+
   # The functions' environment (the approval function's too: it reads its URL from SSM, so the URL
   # is no input of the function itself and there is no cycle).
-  config_minified = var.promotion_config == "" ? "" : jsonencode(jsondecode(var.promotion_config))
   common_environment = merge(
     {
       BBWS_ENV                = var.env
@@ -120,7 +124,6 @@ locals {
       BBWS_TENANT_ARTIFACTS_BUCKET = local.tenant_plans_bucket
       RUST_LOG                     = "info"
     },
-    local.config_minified == "" ? {} : { BBWS_CONFIG = local.config_minified },
     var.source_reader_role_arn == null ? {} : { BBWS_SOURCE_READER_ROLE_ARN = var.source_reader_role_arn },
     var.failover_region == null ? {} : { BBWS_FAILOVER_REGION = var.failover_region },
   )

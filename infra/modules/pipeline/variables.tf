@@ -39,7 +39,7 @@ variable "lambda_zip_dir" {
 }
 
 variable "promotion_config" {
-  description = "The promotion rules as one JSON document (BBWS_CONFIG); \"\" = the runbook's rules built into the functions."
+  description = "The promotion rules as one JSON document, kept in the evidence bucket (config/<env>/promotion-config.json, config.tf) for the functions that apply them; \"\" = the runbook's rules (events/config/runbook.json)."
   type        = string
   default     = ""
   validation {
