@@ -52,11 +52,12 @@ KINDS = ("transient", "permanent", "crash")
 THROTTLED = {"lambda": (429, "TooManyRequestsException"), "dynamodb": (400, "ThrottlingException"),
              "sns": (400, "Throttling"), "cloudwatch": (400, "Throttling"), "sts": (400, "Throttling"),
              "ssm": (400, "ThrottlingException"), "states": (400, "ThrottlingException"),
-             "kms": (400, "ThrottlingException"), "events": (400, "ThrottlingException")}
+             "kms": (400, "ThrottlingException"), "events": (400, "ThrottlingException"), "s3": (503, "SlowDown")}
 REFUSED = {"lambda": (403, "AccessDeniedException"), "dynamodb": (400, "AccessDeniedException"),
            "sns": (403, "AuthorizationError"), "cloudwatch": (403, "AccessDenied"), "sts": (403, "AccessDenied"),
            "ssm": (400, "AccessDeniedException"), "states": (400, "AccessDeniedException"),
-           "kms": (400, "AccessDeniedException"), "events": (400, "AccessDeniedException")}
+           "kms": (400, "AccessDeniedException"), "events": (400, "AccessDeniedException"),
+           "s3": (403, "AccessDenied")}
 # Attempts the AWS SDK for Rust makes per call (standard retry mode).
 SDK_ATTEMPTS = 3
 

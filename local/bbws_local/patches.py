@@ -110,6 +110,10 @@ The patches, by what AWS does that moto 5.2.5 does not:
 29. lambda-env-size      CreateFunction and UpdateFunctionConfiguration refuse environment variables whose
                          JSON (compact, as AWS measures it: names, values, quotes and escapes) exceeds 4 KB,
                          with AWS's InvalidParameterValueException (moto accepted any size).
+32. iam-role-policy-size PutRolePolicy refuses an inline policy that takes the role's inline policies over
+                         IAM's 10,240 characters (white space not counted) with LimitExceeded, as IAM does
+                         (moto accepted any size). The pipeline's roles name every service function of
+                         the catalog, so this quota is what bounds the catalog.
 
 Two more change how fast the estate works, not what it does:
 30. sfn-parse-once       An execution's definition is parsed (ANTLR, in Python: 30-130 ms of CPU for the
@@ -127,6 +131,7 @@ import hmac
 import inspect
 import json
 import logging
+import re
 import sys
 import threading
 import time
@@ -290,6 +295,8 @@ PATCHES: list[Patch] = [
           "a59a7d18760fb22efc9fd46d8f0fb3bb6c0293abbce2b9053e1589181c6f0711"),
     Patch("moto-modules-once", "moto.backends", "list_of_moto_modules",
           "4f741a10b06500e840c3aaa1b4f02706e6f2bfbababc0e8a2a7b9c9d0e8957dc"),
+    Patch("iam-role-policy-size", "moto.iam.models", "IAMBackend.put_role_policy",
+          "646445273c90d95fb87bb43c823ffb675ba9db7ba64378be35778716b9705f8d"),
 ]
 
 
@@ -1933,6 +1940,44 @@ def _make_modules_once(original: Callable) -> Callable:
     return list_of_moto_modules
 
 
+# ---------------------------------------------------------------------------------------------------
+# 32. iam-role-policy-size
+# ---------------------------------------------------------------------------------------------------
+# IAM quotas: a role's inline policies together may hold 10,240 characters, white space not counted;
+# PutRolePolicy refuses more with LimitExceeded (409) "Maximum policy size of 10240 bytes exceeded for
+# role <name>". The pipeline's roles name every service function of the catalog, so the catalog's size
+# meets this quota first.
+
+ROLE_INLINE_POLICIES_LIMIT = 10_240
+_WHITE_SPACE = re.compile(r"\s+")
+
+
+def policy_characters(document: str) -> int:
+    """A policy's size as IAM counts it against its quotas: its characters without white space."""
+    return len(_WHITE_SPACE.sub("", document))
+
+
+def role_policies_problem(role_name: str, policies: dict[str, str], policy_name: str, document: str) -> str | None:
+    """AWS's refusal of an inline policy that takes the role's inline policies over 10,240 characters;
+    None when they fit."""
+    total = policy_characters(document) + sum(policy_characters(d) for n, d in policies.items() if n != policy_name)
+    if total <= ROLE_INLINE_POLICIES_LIMIT:
+        return None
+    return f"Maximum policy size of {ROLE_INLINE_POLICIES_LIMIT} bytes exceeded for role {role_name}"
+
+
+def _make_put_role_policy(original: Callable) -> Callable:
+    def put_role_policy(self: Any, role_name: str, policy_name: str, policy_json: str) -> None:
+        role = self.get_role(role_name)
+        problem = role_policies_problem(role_name, dict(role.policies), policy_name, policy_json)
+        if problem:
+            from moto.iam.exceptions import LimitExceededException
+            raise LimitExceededException(problem)
+        return original(self, role_name, policy_name, policy_json)
+
+    return put_role_policy
+
+
 def apply(settings: settings_mod.Settings) -> Estate:
     """Install every patch (once) and return the estate they serve."""
     global ESTATE, _applied
@@ -2066,6 +2111,10 @@ def apply(settings: settings_mod.Settings) -> Estate:
     from moto import backends as moto_backends
 
     _replace(moto_backends.__name__, "list_of_moto_modules", _make_modules_once(moto_backends.list_of_moto_modules))
+    from moto.iam import models as iam_models
+
+    _replace("moto.iam.models", "IAMBackend.put_role_policy",
+             _make_put_role_policy(iam_models.IAMBackend.put_role_policy))
     del lsm, sfr
     _applied = True
     return ESTATE

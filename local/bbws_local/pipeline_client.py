@@ -148,8 +148,8 @@ HANDLER_SIT_ERRORS_ASIDE = {"sit_to_prod": {"errors": {"fewer_than": 1000}}}
 
 def set_config(env: str, overrides: dict[str, Any], function: str = "preflight") -> dict[str, str]:
     """Deploy a configuration (RB-003's, with `overrides` merged in) to `function` of `env` as
-    Terraform deploys one (infra/modules/pipeline/config.tf): a new version of the rules object in the
-    evidence bucket, named by the function's BBWS_CONFIG_VERSION. The preflight (the default) builds
+    Terraform deploys one (infra/modules/pipeline/config.tf): a version of a rules document in the
+    evidence bucket (config/<env>/<function>.json), named by the function's environment. The preflight (the default) builds
     every execution's plan; the watch reads its own. For PROD, `sit_stable_seconds` is
     PROD_TESTS_SIT_STABLE_SECONDS unless `overrides` names it. Returns the function's previous
     environment variables."""
@@ -160,11 +160,14 @@ def set_config(env: str, overrides: dict[str, Any], function: str = "preflight")
     if env == "prod":
         config["sit_stable_seconds"] = PROD_TESTS_SIT_STABLE_SECONDS
     _merge(config, overrides)
+    # A document of its own (Terraform's, config/<env>/promotion-config.json, stays as applied).
+    key = f"config/{env}/{function}.json"
     stored = client(env, "s3").put_object(
-        Bucket=variables["BBWS_EVIDENCE_BUCKET"], Key=variables["BBWS_CONFIG_OBJECT"],
+        Bucket=variables["BBWS_EVIDENCE_BUCKET"], Key=key,
         Body=json.dumps(config, separators=(",", ":")).encode(), ContentType="application/json")
     lam.update_function_configuration(
-        FunctionName=name, Environment={"Variables": {**variables, "BBWS_CONFIG_VERSION": stored["VersionId"]}})
+        FunctionName=name,
+        Environment={"Variables": {**variables, "BBWS_CONFIG_OBJECT": key, "BBWS_CONFIG_VERSION": stored["VersionId"]}})
     return variables
 
 

@@ -261,3 +261,26 @@ def test_a_function_url_without_the_invoke_permission_is_forbidden(prod, make_fu
                        Principal="*", InvokedViaFunctionUrl=True)
     with urllib.request.urlopen(url, timeout=10) as r:
         assert r.status == 200
+
+
+def test_a_role_s_inline_policies_are_refused_over_10240_characters_as_iam_refuses_them(prod):
+    """IAM's quota: a role's inline policies together hold 10,240 characters, white space not counted
+    (PutRolePolicy answers LimitExceeded, 409); the refused policy changes nothing."""
+    iam = prod.client("iam")
+    name = unique("iam-size")
+    ensure_role(prod, name, trust_account(PROD))
+
+    def policy(characters: int) -> str:
+        head, tail = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/', '"}]}'
+        return head + "k" * (characters - len((head + tail).replace(" ", ""))) + tail
+
+    iam.put_role_policy(RoleName=name, PolicyName="first", PolicyDocument=policy(6000))
+    iam.put_role_policy(RoleName=name, PolicyName="second", PolicyDocument=policy(4240))  # 10,240 in all
+    e = denied(lambda: iam.put_role_policy(RoleName=name, PolicyName="second", PolicyDocument=policy(4241)))
+    assert (e["status"], e["Code"], e["Message"]) == \
+        (409, "LimitExceeded", f"Maximum policy size of 10240 bytes exceeded for role {name}")
+    kept = iam.get_role_policy(RoleName=name, PolicyName="second")["PolicyDocument"]
+    assert "k" * 100 in json.dumps(kept) and len(json.dumps(kept, separators=(",", ":"))) == 4240, "unchanged"
+    assert denied(lambda: iam.put_role_policy(RoleName=name, PolicyName="third", PolicyDocument=policy(200)))[
+        "Code"] == "LimitExceeded"
+    assert sorted(iam.list_role_policies(RoleName=name)["PolicyNames"]) == ["first", "second"]

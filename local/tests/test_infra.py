@@ -298,9 +298,6 @@ def test_functions_are_configured_as_specified(deployed, env):
     assert rules["ServerSideEncryption"] == "aws:kms" and rules["SSEKMSKeyId"] == out["kms_key_arn"]
 
 
-# The functions that apply the promotion rules (infra/modules/pipeline/config.tf) and so read them.
-RULES_READERS = {"preflight", "monitor", "record", "rollback", "tenant", "watch"}
-
 
 @pytest.mark.parametrize("env", ENVS)
 def test_approval_url_is_public_signed_links_and_in_ssm(deployed, env):
@@ -537,6 +534,8 @@ def _tenant_build_grants(allowed: dict, acct: str, env: str, child_rule: bool) -
 
 
 # What each role may do (RB-003 §6: backup, deploy and rollback also in PROD's failover region).
+# The functions that apply the promotion rules (infra/modules/pipeline/config.tf) and so read them.
+RULES_READERS = {"preflight", "monitor", "record", "rollback", "tenant", "watch"}
 EXPECTED_ACTIONS = {
     "preflight": {"logs:CreateLogStream", "logs:PutLogEvents", "lambda:GetAlias"},
     "backup-alias": {"logs:CreateLogStream", "logs:PutLogEvents", "lambda:GetAlias", "lambda:CreateAlias",
@@ -563,6 +562,9 @@ EXPECTED_ACTIONS = {
     "tenant": {"logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:Query", "s3:GetObject", "kms:Decrypt",
                "ecs:DescribeServices"},
 }
+# The functions that apply the promotion rules read them (infra/modules/pipeline/config.tf).
+for _reader in RULES_READERS:
+    EXPECTED_ACTIONS[_reader] = EXPECTED_ACTIONS[_reader] | {"s3:GetObjectVersion", "kms:Decrypt"}
 # The only actions allowed on "*": those without resource-level permissions, and DescribeAlarms (a
 # narrower scope hides composite alarms from it).
 UNSCOPED = {"cloudwatch:GetMetricStatistics", "events:ListRules", "cloudwatch:DescribeAlarms"}
@@ -603,6 +605,9 @@ def test_each_role_is_allowed_only_what_its_function_uses(deployed, env):
                 assert resources == {reader}
             elif action.startswith("lambda:"):
                 assert resources == both, f"{name}: {action}"
+            elif action == "s3:GetObjectVersion":
+                # Versions of this environment's rules documents, nothing else of the evidence bucket.
+                assert resources == {f"arn:aws:s3:::bbws-promotion-evidence-{acct}/config/{env}/*"}, name
             elif action.startswith("s3:") and key == "tenant":
                 # This environment's plans, nothing else of the plans bucket.
                 assert resources == {f"arn:aws:s3:::bbws-tenant-plans-{acct}/tenant/{env}/*"}, f"{name}: {action}"
@@ -631,6 +636,9 @@ def test_each_role_is_allowed_only_what_its_function_uses(deployed, env):
             elif action == "sns:Publish":
                 assert resources == ({out["events_topic_arn"]} if key in ("record", "watch") else
                                      {out["events_topic_arn"], out["approval_topic_arn"]})
+            elif action == "kms:Decrypt" and key == "tenant":
+                # The plans' key and the pipeline key (the rules), through S3.
+                assert resources == {out["tenant_build"]["kms_key_arn"], out["kms_key_arn"]}, name
             elif action.startswith("kms:") and key == "tenant":
                 assert resources == {out["tenant_build"]["kms_key_arn"]}, "the plans' key, through S3"
             elif action.startswith("kms:"):

@@ -8,8 +8,6 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tracing_subscriber::EnvFilter;
 
-use bbws_domain::ErrorName;
-
 use crate::error::BbwsError;
 use crate::Settings;
 
@@ -39,28 +37,20 @@ where
 }
 
 /// The settings of a function that applies the promotion rules ([`Settings::load`]), read when
-/// its process starts. Rules that cannot be used (a refusal, a document that does not parse) are
-/// kept as the error every event is refused with (`Bbws.Config...`, `Bbws.AwsRefused`); when S3
-/// failed transiently (after its retries) the start itself fails: the error is reported to the
-/// Runtime API's `init/error` with its `Bbws.AwsUnavailable` name (the state machines retry that
-/// name) and the process ends, so that the next event starts a new process, which reads the rules
-/// again, instead of one process refusing every event until Lambda retires it.
-pub async fn settings(
-    aws: &crate::Aws,
-) -> Result<Result<Settings, BbwsError>, lambda_runtime::Error> {
+/// its process starts. When they cannot be read or used (S3 unavailable or refusing, a document that
+/// does not parse, a missing variable), the start itself fails: the error is reported to the Runtime
+/// API's `init/error` under its `Bbws.*` name (the state machines retry `Bbws.AwsUnavailable`; the
+/// others end the execution with the reason) and the process ends. Every event then starts a new
+/// process, which reads the rules again: once S3 answers or the grant is mended, the next event works,
+/// where a process that kept the error would refuse events until Lambda retired it.
+pub async fn settings(aws: &crate::Aws) -> Result<Settings, lambda_runtime::Error> {
     match Settings::load(aws).await {
-        Err(e) if e.error_type == ErrorName::AwsUnavailable => {
+        Ok(settings) => Ok(settings),
+        Err(e) => {
             tracing::error!(error_type = e.error_type.as_str(), error = %e.message,
-                "the promotion rules could not be read; the process ends for a new start");
+                "the settings cannot be read; the process ends for a new start");
             report_init_error(&e).await;
             Err(Box::new(e))
-        }
-        done => {
-            if let Err(e) = &done {
-                tracing::error!(error_type = e.error_type.as_str(), error = %e.message,
-                    "the settings cannot be used: every event is refused");
-            }
-            Ok(done)
         }
     }
 }

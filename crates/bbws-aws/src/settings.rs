@@ -71,8 +71,8 @@ impl Settings {
     }
 
     /// Reads the settings from the process environment and the deployed rules from S3, once, when
-    /// the process starts. `Err` when the rules could not be read; [`crate::runtime::settings`]
-    /// tells a transient failure (the process starts again) from a permanent one.
+    /// the process starts. `Err` when they cannot be read or used ([`crate::runtime::settings`] then
+    /// fails the start).
     pub async fn load(aws: &crate::Aws) -> Result<Settings, BbwsError> {
         let objects = crate::objects::Objects::new(aws);
         Settings::load_with(

@@ -10,7 +10,7 @@ use bbws_aws::{Aws, LambdaClients};
 async fn main() -> Result<(), lambda_runtime::Error> {
     bbws_aws::runtime::init_tracing();
     let aws = Aws::load().await;
-    let settings = bbws_aws::runtime::settings(&aws).await?;
+    let settings = Ok(bbws_aws::runtime::settings(&aws).await?);
     let source = aws
         .source_account(&settings, "bbws-promotion-preflight")
         .await;

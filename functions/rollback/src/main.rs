@@ -11,7 +11,7 @@ use bbws_aws::Aws;
 async fn main() -> Result<(), lambda_runtime::Error> {
     bbws_aws::runtime::init_tracing();
     let aws = Aws::load().await;
-    let settings = bbws_aws::runtime::settings(&aws).await?;
+    let settings = Ok(bbws_aws::runtime::settings(&aws).await?);
     let app = manual::App {
         functions: ports::AwsFunctions::new(&aws),
         records: ports::AwsRecords(aws.dynamodb()),

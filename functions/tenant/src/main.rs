@@ -10,7 +10,7 @@ use bbws_aws::Aws;
 async fn main() -> Result<(), lambda_runtime::Error> {
     bbws_aws::runtime::init_tracing();
     let aws = Aws::load().await;
-    let settings = bbws_aws::runtime::settings(&aws).await?;
+    let settings = Ok(bbws_aws::runtime::settings(&aws).await?);
     // PROD reads SIT's tenant records through SIT's reader role; DEV and SIT have no source.
     let sit = match &settings {
         Ok(s) if s.env == bbws_domain::env::Env::Prod => Some(

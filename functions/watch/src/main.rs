@@ -9,7 +9,7 @@ use bbws_aws::Aws;
 async fn main() -> Result<(), lambda_runtime::Error> {
     bbws_aws::runtime::init_tracing();
     let aws = Aws::load().await;
-    let settings = bbws_aws::runtime::settings(&aws).await?;
+    let settings = Ok(bbws_aws::runtime::settings(&aws).await?);
     let app = handler::App {
         settings,
         account: ports::AwsAccount::new(aws),

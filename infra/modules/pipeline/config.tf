@@ -33,13 +33,15 @@ locals {
   }
 }
 
-# The functions that apply the rules read the rules' versions (GetObject with a versionId), and
-# nothing else of that prefix; S3 decrypts the object with the pipeline key for them.
+# The functions that apply the rules read versions of this environment's rules documents (GetObject with
+# a versionId) and nothing else of the bucket; S3 decrypts them with the pipeline key for them. The
+# prefix, not the one key: a document written for one function (a test's rules, a change tried on the
+# preflight alone) is read the same way. Added to each reader's one inline policy (iam.tf).
 data "aws_iam_policy_document" "read_config" {
   statement {
     sid       = "ReadThePromotionRules"
     actions   = ["s3:GetObjectVersion"]
-    resources = ["arn:${local.partition}:s3:::${local.evidence_bucket}/${local.config_key}"]
+    resources = ["arn:${local.partition}:s3:::${local.evidence_bucket}/config/${var.env}/*"]
   }
   statement {
     sid       = "DecryptThePromotionRules"
@@ -51,11 +53,4 @@ data "aws_iam_policy_document" "read_config" {
       values   = ["s3.${var.region}.amazonaws.com"]
     }
   }
-}
-
-resource "aws_iam_role_policy" "read_config" {
-  for_each = local.config_readers
-  name     = "read-promotion-rules"
-  role     = aws_iam_role.function[each.key].id
-  policy   = data.aws_iam_policy_document.read_config.json
 }

@@ -418,7 +418,7 @@ data "aws_iam_policy_document" "tenant" {
 }
 
 locals {
-  function_policies = {
+  own_policies = {
     preflight      = data.aws_iam_policy_document.preflight.json
     "backup-alias" = data.aws_iam_policy_document.backup_alias.json
     deploy         = data.aws_iam_policy_document.deploy.json
@@ -429,6 +429,15 @@ locals {
     watch          = data.aws_iam_policy_document.watch.json
     tenant         = data.aws_iam_policy_document.tenant.json
   }
+  function_policies = {
+    for k, doc in local.own_policies : k => contains(local.config_readers, k) ? data.aws_iam_policy_document.with_rules[k].minified_json : doc
+  }
+}
+
+# The functions that apply the promotion rules may read them too (config.tf).
+data "aws_iam_policy_document" "with_rules" {
+  for_each                = local.config_readers
+  source_policy_documents = [local.own_policies[each.key], data.aws_iam_policy_document.read_config.json]
 }
 
 resource "aws_iam_role_policy" "function" {
@@ -436,4 +445,13 @@ resource "aws_iam_role_policy" "function" {
   name     = "least-privilege"
   role     = aws_iam_role.function[each.key].id
   policy   = local.function_policies[each.key]
+
+  lifecycle {
+    precondition {
+      # IAM's quota: a role's inline policies hold 10,240 characters, white space not counted. The
+      # roles name each service function of the catalog (and its versions, in every region).
+      condition     = length(replace(local.function_policies[each.key], "/\\s/", "")) <= 10240
+      error_message = "The policy of ${local.function_names[each.key]} takes ${length(replace(local.function_policies[each.key], "/\\s/", ""))} characters; IAM allows a role 10,240 of inline policies. The catalog names ${length(local.service_function_names)} service functions in ${length(local.target_regions)} region(s)."
+    }
+  }
 }

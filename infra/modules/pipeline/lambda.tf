@@ -44,8 +44,8 @@ resource "aws_lambda_function" "function" {
   }
 
   # The log group exists before the function can write (Lambda would otherwise create one without
-  # retention or key), and the role's policies before the first invocation.
-  depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.function, aws_iam_role_policy.read_config]
+  # retention or key), and the role's policy before the first invocation.
+  depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.function]
 }
 
 # The approval links point here. NONE: approvers click a link in an email and have no AWS

@@ -170,3 +170,21 @@ def test_step_functions_tasks_share_one_client_per_role_and_region(applied):
     assert first.meta.region_name == "af-south-1"
     with pytest.raises(ValueError, match="is not an IAM role ARN"):
         patches._boto_client_for("af-south-1", "lambda", type("Credentials", (), {"role_arn": "nope"})())
+
+
+def _policy_of(characters: int) -> str:
+    """A policy document of exactly `characters` characters without white space (and some white space)."""
+    head, tail = '{ "Version": "2012-10-17", "Statement": [ { "Sid": "', '" } ] }'
+    bare = len(head.replace(" ", "")) + len(tail.replace(" ", ""))
+    return head + "x" * (characters - bare) + tail
+
+
+def test_a_role_s_inline_policies_fit_in_10240_characters_without_white_space_and_not_one_more():
+    assert patches.policy_characters(_policy_of(4000)) == 4000
+    kept = {"least-privilege": _policy_of(6000), "other": _policy_of(100)}
+    # The policy being replaced does not count twice; white space does not count at all.
+    assert patches.role_policies_problem("r", kept, "least-privilege", _policy_of(10240 - 100)) is None
+    assert patches.role_policies_problem("r", kept, "least-privilege", _policy_of(10241 - 100)) == \
+        "Maximum policy size of 10240 bytes exceeded for role r"
+    assert patches.role_policies_problem("r", kept, "third", _policy_of(10240 - 6100)) is None
+    assert patches.role_policies_problem("r", kept, "third", _policy_of(10241 - 6100)) is not None
