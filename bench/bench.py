@@ -19,16 +19,21 @@ to bench/results.json. What is measured (and what is the estate's own):
   services into SIT, 6: and the three into PROD), wall time of the batch and active time of each; and N
   promotions of the same service and environment at once (the lock lets one through; how long the others
   take to be refused).
+- a 30-service catalog: 27 generated services (copies of one of the runbook's, one function each) seeded in
+  DEV and SIT, and both accounts applied with the catalog (the rules as an S3 document; IAM naming every
+  function): a DEV -> SIT release's preflight of 3 and of 30 services (up to its approval request, then
+  rejected), 20 DEV -> SIT promotions of different services at once, and PROD's `terraform plan` with the
+  same catalog, which IAM's 10,240 characters of inline policy per role refuse (the module's precondition
+  names each role and its size; from those and the applied policies, how many service functions PROD's
+  roles can name). Applied back to the runbook's catalog and the generated functions deleted afterwards.
 - the estate's own overhead: the median round trip of a cheap call (Lambda GetAlias) through the gateway,
   so a figure is not mistaken for the pipeline's.
-
-Not measured yet (reported as such): a 30-service catalog's preflight, a PROD promotion with its full
-5-minute monitor (its transitions are counted with the monitor shortened to one poll; each further poll
-costs three transitions). The catalog has three services, so N stops at 6 distinct promotions.
 """
 from __future__ import annotations
 
+import copy
 import json
+import re
 import statistics
 import sys
 import threading
@@ -41,6 +46,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "local"))
 
+from bbws_local import pipeline  # noqa: E402
 from bbws_local import pipeline_client as ph  # noqa: E402
 
 RUNS = 3
@@ -295,14 +301,15 @@ def breach_to_rollback() -> dict[str, Any]:
 
 
 # scale -------------------------------------------------------------------------------------------------------
-def _promote_concurrently(jobs: list[tuple[str, str]]) -> dict[str, Any]:
+def _promote_concurrently(jobs: list[tuple[str, str]], record: bool = True) -> dict[str, Any]:
     """Start every (target env, service) promotion at once, each approved as soon as it asks; the
-    batch's wall time and each one's active time."""
+    batch's wall time and each one's active time. `record`: record the services' CI gates first (the
+    generated services' are recorded when they are seeded)."""
     events = {"sit": ph.sample_input("promote-dev-to-sit"), "prod": ph.sample_input("promote-sit-to-prod")}
     approvers = {"sit": [ph.DEV_LEAD], "prod": [ph.TECH_LEAD, ph.OPS_LEAD]}
     # The SIT promotion of a service in the same batch may move latest-sit before the PROD promotion
     # of that service reads it: SIT's gates are recorded for DEV's package too.
-    for env, service in jobs:
+    for env, service in jobs if record else []:
         ph.record_service_gates("dev" if env == "sit" else "sit", service)
         if env == "prod":
             for fn in ph.functions_of(service, "dev"):
@@ -388,6 +395,134 @@ def scale() -> dict[str, Any]:
     return out
 
 
+# a 30-service catalog, and 20 promotions at once -------------------------------------------------------------
+BIG_CATALOG = 30
+CONCURRENT = 20
+# The generated services are copies of this one (one function, its packages and seeded versions).
+TEMPLATE_SERVICE = "tenant-instance-management"
+
+
+def generated_services(count: int) -> list[dict[str, Any]]:
+    """`count` services after the runbook's three: one function each (a copy of TEMPLATE_SERVICE's), no smoke test."""
+    return [{"name": f"bench-svc-{i:02d}", "release_order": 10 + i, "health_wait_seconds": 1,
+             "functions": [f"bbws-bench-svc-{i:02d}-{{env}}"], "smoke_tests": []} for i in range(1, count + 1)]
+
+
+def big_catalog_config(services: list[dict[str, Any]]) -> dict[str, Any]:
+    """The runbook's rules with `services` added to its catalog, the bench's fast monitor and source window."""
+    config = copy.deepcopy(ph.RUNBOOK_CONFIG)
+    config["catalog"] = config["catalog"] + services
+    for overrides in (ph.inside_every_window(), FAST, BENCH_STABILITY):
+        ph._merge(config, copy.deepcopy(overrides))
+    return config
+
+
+def _function(service: dict[str, Any], env: str) -> str:
+    return service["functions"][0].replace("{env}", env)
+
+
+def seed_generated(services: list[dict[str, Any]], envs: tuple[str, ...] = ("dev", "sit")) -> None:
+    """Each generated service's function in DEV and SIT, seeded as the template's is (its baseline builds
+    published, latest-<env> on the newest), and its CI gates recorded in DEV."""
+    template = ph.fixtures.service(TEMPLATE_SERVICE)
+    packages = ph.seed.Packages(ph.ESTATE.state_dir)
+    changes: list[Any] = []
+    for env in envs:
+        account = ph.seed.Account(ph.ESTATE, env, "af-south-1", changes)
+        role = account.ensure_role()
+        for service in services:
+            ph.seed.seed_function(account, packages, template, template.functions[0], role,
+                                  name=_function(service, env), reset=True)
+    for service in services:
+        ph.record_gates("dev", _function(service, "dev"), "latest-dev")
+
+
+def delete_generated(services: list[dict[str, Any]], envs: tuple[str, ...] = ("dev", "sit")) -> None:
+    for env in envs:
+        lam = ph.client(env, "lambda")
+        for service in services:
+            try:
+                lam.delete_function(FunctionName=_function(service, env))
+            except lam.exceptions.ResourceNotFoundException:
+                pass
+
+
+def release_preflight(services: list[str]) -> dict[str, Any]:
+    """A DEV -> SIT release of `services` up to its approval request (then rejected): the time of its
+    validation, its lock and its preflight of every service."""
+    request = {"target_env": "sit", "services": services, "requested_by": "lead@bbws.io",
+               "reason": f"bench: preflight of {len(services)} services"}
+    arn = ph.start("sit", request, kind="release")
+    ph.wait_state_entered("sit", arn, "Request release approval", timeout=300)
+    ph.reject_with_task_token("sit", arn, "bench: measured up to the approval request")
+    d = ph.wait_execution("sit", arn, timeout=120)
+    if d.get("error") != "Bbws.ApprovalRejected":
+        raise RuntimeError(f"{arn} ended {d['status']} {d.get('error')}: {d.get('cause')}")
+    events = ph.history("sit", arn)
+    entered: dict[str, float] = {}
+    durations: dict[str, float] = {}
+    for e in events:
+        if e["type"].endswith("StateEntered"):
+            entered[e["stateEnteredEventDetails"]["name"]] = _t(e)
+        elif e["type"].endswith("StateExited") and e["stateExitedEventDetails"]["name"] in entered:
+            name = e["stateExitedEventDetails"]["name"]
+            durations[name] = _t(e) - entered[name]
+    asked = entered["Request release approval"]
+    return {"to_approval_s": asked - _t(events[0]), "validate_s": durations["Validate release request"],
+            "lock_s": durations["Lock release"], "checks_s": durations["Preflight checks of every service"]}
+
+
+def iam_cap(config: dict[str, Any]) -> dict[str, Any]:
+    """PROD's plan with the big catalog: IAM's 10,240 characters of inline policy per role, as the pipeline
+    module's precondition reports them (PROD's roles name each function in two regions)."""
+    code, out = pipeline.plan_with(ph.SETTINGS, "prod", {"promotion_config": json.dumps(config)})
+    text = re.sub(r"\s*\n[│ ]*", " ", out)  # the diagnostics' lines joined
+    refused = sorted(set(re.findall(r"The policy of (\S+) takes (\d+) characters", text)))
+    # Each role's policy grows by the same characters per service function (its ARNs in every region): from
+    # the applied policy (the runbook's catalog) and the planned one, the functions PROD's roles can name.
+    functions_now = sum(len(s["functions"]) for s in ph.RUNBOOK_CONFIG["catalog"])
+    functions_big = sum(len(s["functions"]) for s in config["catalog"])
+    iam = ph.client("prod", "iam")
+    roles = []
+    for role, characters in refused:
+        now = sum(len(re.sub(r"\s", "", json.dumps(iam.get_role_policy(RoleName=role, PolicyName=p)["PolicyDocument"])))
+                  for p in iam.list_role_policies(RoleName=role)["PolicyNames"])
+        per_function = (int(characters) - now) / (functions_big - functions_now)
+        roles.append({"role": role, "characters": int(characters), "applied_characters": now,
+                      "per_function": round(per_function, 1),
+                      "max_functions": functions_now + int((10_240 - now) // per_function)})
+    return {"plan_exit": code, "refused_roles": roles,
+            "max_functions": min((r["max_functions"] for r in roles), default=None)}
+
+
+def big_catalog() -> dict[str, Any]:
+    """SIT and DEV applied with a 30-service catalog (the rules in S3, IAM naming every function): a
+    release's preflight of 3 and of 30 services, and 20 DEV -> SIT promotions of different services at
+    once; PROD's plan with the same catalog (IAM's quota). Everything is put back afterwards."""
+    services = generated_services(BIG_CATALOG - len(ph.RUNBOOK_CONFIG["catalog"]))
+    config = big_catalog_config(services)
+    out: dict[str, Any] = {"services": len(config["catalog"]),
+                           "config_bytes": len(json.dumps(config, separators=(",", ":")))}
+    seed_generated(services)
+    for name in ph.SERVICE_NAMES:
+        ph.record_service_gates("dev", name)
+    try:
+        t0 = time.time()
+        pipeline.apply_with(ph.SETTINGS, ["sit", "dev"], {"promotion_config": json.dumps(config)})
+        out["apply_s"] = round(time.time() - t0, 1)
+        names = [s["name"] for s in config["catalog"]]
+        for n in (3, len(names)):
+            runs = [release_preflight(names[:n]) for _ in range(RUNS)]
+            out[f"release preflight, {n} services"] = {k: spread([r[k] for r in runs]) for k in runs[0]}
+        out[f"n={CONCURRENT}"] = _promote_concurrently([("sit", s["name"]) for s in services[:CONCURRENT]],
+                                                      record=False)
+        out["prod_plan"] = iam_cap(config)
+    finally:
+        pipeline.apply_with(ph.SETTINGS, ["sit", "dev"], {})
+        delete_generated(services)
+    return out
+
+
 # the estate's own overhead ---------------------------------------------------------------------------------
 def estate_overhead() -> dict[str, Any]:
     lam = ph.client("sit", "lambda")
@@ -435,6 +570,22 @@ def table(results: dict[str, Any]) -> str:
     f = results["full_monitor"]
     lines.append(f"sit -> prod with the runbook's 5-minute monitor (one run): {f['transitions']} transitions "
                  f"(goal <= 60), wall {f['wall_s']} s, active {f['active_s']} s, ${f['usd_per_1000']} per 1,000")
+    b = results["big_catalog"]
+    lines.append(f"a {b['services']}-service catalog ({b['config_bytes']:,} bytes of rules in S3; DEV and SIT applied "
+                 f"with it in {b['apply_s']} s)")
+    for k, v in b.items():
+        if k.startswith("release preflight"):
+            lines.append(f"  {k}: to the approval request {v['to_approval_s']['median']} s, of which the checks "
+                         f"{v['checks_s']['min']} / {v['checks_s']['median']} / {v['checks_s']['max']} s")
+    c = b[f"n={CONCURRENT}"]
+    lines.append(f"  {CONCURRENT} DEV -> SIT promotions of different services at once: batch {c['batch_wall_s']} s, "
+                 f"active {c['active_s']['min']} / {c['active_s']['median']} / {c['active_s']['max']} s")
+    p = b["prod_plan"]
+    refused = ", ".join(f"{r['role']} {r['characters']:,}" for r in p["refused_roles"]) or "none"
+    lines.append(f"  PROD plan with it (exit {p['plan_exit']}): roles over IAM's 10,240 characters: {refused}; "
+                 f"PROD's roles can name {p['max_functions']} service functions (each adds "
+                 f"{min((r['per_function'] for r in p['refused_roles']), default=0)}-"
+                 f"{max((r['per_function'] for r in p['refused_roles']), default=0)} characters to a role)")
     o = results["estate_overhead"]["get_alias_ms"]
     lines.append(f"estate: one GetAlias round trip {o['min']} / {o['median']} / {o['max']} ms")
     return "\n".join(lines)
@@ -460,9 +611,7 @@ def _measure() -> int:
     results = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "runs": RUNS,
                "cold_start": cold_start(), "promotions": promotions(), "breach_to_rollback": breach_to_rollback(),
                "scale": scale(), "estate_overhead": estate_overhead(), "watch": watch_cost(),
-               "full_monitor": full_monitor(),
-               "not_measured": ["30-service catalog preflight (a 30-service catalog does not fit the functions' "
-                                "4 KB environment as BBWS_CONFIG)"]}
+               "full_monitor": full_monitor(), "big_catalog": big_catalog()}
     results["seconds"] = round(time.time() - t0, 1)
     out = ROOT / "bench" / "results.json"
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")

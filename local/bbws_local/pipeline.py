@@ -186,6 +186,40 @@ def deploy(settings: Settings, force: bool = False, tenants: bool = True) -> Non
     print(f"pipeline applied to DEV, SIT and PROD in {time.monotonic() - t0:.1f} s")
 
 
+def _with_variables(settings: Settings, name: str, variables: dict[str, str]) -> list[str]:
+    """The var-file arguments of root `name` as `deploy` applied it, with `variables` on top (a second
+    var file, kept with the first: a promotion_config is larger than a command line should carry)."""
+    tf_dir = settings.state_dir / "tf"
+    base = tf_dir / f"{name}.tfvars.json"
+    if not base.exists():
+        raise SystemExit(f"{base} is missing: the pipeline is not applied to this estate (`make up`)")
+    args = [f"-var-file={base}"]
+    if variables:
+        extra = tf_dir / f"{name}.extra.tfvars.json"
+        extra.write_text(json.dumps(variables))
+        extra.chmod(0o600)
+        args.append(f"-var-file={extra}")
+    return args
+
+
+def apply_with(settings: Settings, names: list[str], variables: dict[str, str]) -> None:
+    """Apply the roots `names` (in that order) again with `variables` set, e.g. another promotion_config;
+    {} applies them as `deploy` does."""
+    for name in names:
+        _terraform(INFRA / "envs" / name,
+                   ["apply", "-auto-approve", "-input=false", *_with_variables(settings, name, variables)],
+                   terraform_env(settings, name), settings.state_dir / "server.log")
+
+
+def plan_with(settings: Settings, name: str, variables: dict[str, str]) -> tuple[int, str]:
+    """`terraform plan` of root `name` with `variables` set, changing nothing: its exit code (0 no
+    change, 1 refused, 2 changes) and what it printed."""
+    r = subprocess.run(["terraform", "plan", "-input=false", "-lock=false", "-detailed-exitcode",
+                        *_with_variables(settings, name, variables)],
+                       cwd=INFRA / "envs" / name, env=terraform_env(settings, name), capture_output=True, text=True)
+    return r.returncode, r.stdout + r.stderr
+
+
 def tenants_repository_urls(settings: Settings) -> list[str]:
     """The tenants' repository URL of each account's tenant build, as the applied roots output it."""
     urls = []
