@@ -137,21 +137,30 @@ def _t(event: dict[str, Any]) -> float:
     return event["timestamp"].timestamp()
 
 
-def anatomy(env: str, arn: str) -> dict[str, Any]:
-    """Wall time, time in Wait states and in the approval wait, per-state durations, transitions."""
-    events = ph.history(env, arn)
-    start, end = _t(events[0]), _t(events[-1])
+def state_times(events: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, float], int]:
+    """From an execution history: when each state was last entered, the time spent in each (summed over
+    its entries), and the transitions (states entered)."""
     entered: dict[str, float] = {}
+    open_: dict[str, float] = {}
     durations: dict[str, float] = {}
     transitions = 0
     for e in events:
         if e["type"].endswith("StateEntered"):
             transitions += 1
-            entered[e["stateEnteredEventDetails"]["name"]] = _t(e)
+            name = e["stateEnteredEventDetails"]["name"]
+            entered[name] = open_[name] = _t(e)
         elif e["type"].endswith("StateExited"):
             name = e["stateExitedEventDetails"]["name"]
-            if name in entered:
-                durations[name] = durations.get(name, 0.0) + _t(e) - entered.pop(name)
+            if name in open_:
+                durations[name] = durations.get(name, 0.0) + _t(e) - open_.pop(name)
+    return entered, durations, transitions
+
+
+def anatomy(env: str, arn: str) -> dict[str, Any]:
+    """Wall time, time in Wait states and in the approval wait, per-state durations, transitions."""
+    events = ph.history(env, arn)
+    start, end = _t(events[0]), _t(events[-1])
+    _, durations, transitions = state_times(events)
     waits = sum(d for n, d in durations.items() if n.startswith("Wait"))
     approval = sum(d for n, d in durations.items() if "approval" in n.lower())
     busy = {n: d for n, d in durations.items() if not n.startswith("Wait") and "approval" not in n.lower()}
@@ -459,14 +468,7 @@ def release_preflight(services: list[str]) -> dict[str, Any]:
     if d.get("error") != "Bbws.ApprovalRejected":
         raise RuntimeError(f"{arn} ended {d['status']} {d.get('error')}: {d.get('cause')}")
     events = ph.history("sit", arn)
-    entered: dict[str, float] = {}
-    durations: dict[str, float] = {}
-    for e in events:
-        if e["type"].endswith("StateEntered"):
-            entered[e["stateEnteredEventDetails"]["name"]] = _t(e)
-        elif e["type"].endswith("StateExited") and e["stateExitedEventDetails"]["name"] in entered:
-            name = e["stateExitedEventDetails"]["name"]
-            durations[name] = _t(e) - entered[name]
+    entered, durations, _ = state_times(events)
     asked = entered["Request release approval"]
     return {"to_approval_s": asked - _t(events[0]), "validate_s": durations["Validate release request"],
             "lock_s": durations["Lock release"], "checks_s": durations["Preflight checks of every service"]}
