@@ -28,7 +28,7 @@ TF_PLUGIN_FLAG := $(if $(BBWS_TF_PLUGIN_DIR),$(if $(wildcard $(BBWS_TF_PLUGIN_DI
 export PYTHONPATH := $(CURDIR)/local
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: help prereqs venv npm lambdas estate up up-2 up-3 down status env mail demo demo-release showcase test lint fmt-check \
+.PHONY: FORCE help prereqs venv npm lambdas estate up up-2 up-3 down status env mail demo demo-release showcase test lint fmt-check \
         clippy unit unit-py report test-local estate-tests tf-check asl-check checkov deny actionlint chromium faults soak bench
 
 help: ## list the targets
@@ -64,8 +64,17 @@ $(VENV)/.installed: local/requirements.txt | prereqs
 
 # Built as `make clippy` builds them (the same compiler wrapper, so the same artifacts: the workspace is
 # compiled once for both, and a package with a lint does not build).
-lambdas: prereqs venv ## build every Lambda zip with cargo-lambda (target/lambda/<name>/bootstrap.zip)
+# cargo-lambda zips every binary again on each call (about 7 s when nothing changed), so the zips are
+# made again only when a workspace source, Cargo's files or this Makefile (the flags) changed since the
+# last build, or a zip is missing.
+LAMBDA_SOURCES := Cargo.toml Cargo.lock Makefile $(shell find crates functions local/probe -type f -not -path '*/target/*')
+LAMBDA_ZIPS := $(foreach p,$(LAMBDA_PACKAGES),target/lambda/$(p)/bootstrap.zip)
+LAMBDA_STAMP := target/lambda/.built
+lambdas: prereqs venv $(LAMBDA_STAMP) ## build every Lambda zip with cargo-lambda (target/lambda/<name>/bootstrap.zip)
+$(LAMBDA_STAMP): $(LAMBDA_SOURCES) $(if $(filter-out $(wildcard $(LAMBDA_ZIPS)),$(LAMBDA_ZIPS)),FORCE) | prereqs venv
 	$(CLIPPY_WRAP) cargo lambda build $(CARGO_LAMBDA_FLAGS) $(addprefix -p ,$(LAMBDA_PACKAGES))
+	touch $@
+FORCE:
 
 npm: node_modules/.installed
 node_modules/.installed: package.json package-lock.json | prereqs
@@ -198,10 +207,11 @@ chromium: ## headless Chromium for the approval page's screenshot tests (Debian'
 # job prints its output when the jobs have ended; each lane writes its JUnit report (each test's duration)
 # to the state directory of its estate, and `local/lane_durations.py` prints the seconds per file of each
 # lane: the lanes are balanced by those (this one's lane starts about 70 s later).
-# test_zz_least_privilege replays the calls the three estates recorded, so it runs when all have ended.
+# test_zz_least_privilege replays the calls the three estates recorded, so it runs when all have ended, in
+# one run with the pipeline suite's iam_denials tests (they act as the auditor, a role it does not replay).
 PIPELINE_TESTS_2 := $(addprefix tests/,test_release.py test_promote_rejection.py test_promote_rollback.py \
                     test_rollback.py test_evidence.py test_state_machine_inputs.py test_approval.py test_watch.py \
-                    test_watch_rollback.py)
+                    test_promote_stable.py test_watch_rollback.py)
 PIPELINE_TESTS_3 := $(addprefix tests/,test_tenant.py test_approval_page.py test_promote_lock.py \
                     test_promote_sit.py test_promote_deploy.py)
 LAST_PIPELINE_TEST := tests/test_zz_least_privilege.py
@@ -236,10 +246,9 @@ estate-tests: prereqs
 	$(PY) local/lane_durations.py $(STATE)/lanes.xml local/.state-2/lanes.xml local/.state-3/lanes.xml; \
 	[ $$state -eq 0 ] && [ $$pipeline -eq 0 ] && [ $$local -eq 0 ] && [ $$tenant -eq 0 ] && [ $$built -eq 0 ] && \
 	  [ $$second -eq 0 ] && [ $$third -eq 0 ]
-	BBWS_REPLAY_ALSO=http://127.0.0.1:$(ESTATE_2_PORT),http://127.0.0.1:$(ESTATE_3_PORT) $(PYTEST) $(LAST_PIPELINE_TEST)
-	@for suite in local/tests tests; do \
-	  $(PYTEST) -m "iam_denials and not pipeline_state" $$suite; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc; \
-	done
+	BBWS_REPLAY_ALSO=http://127.0.0.1:$(ESTATE_2_PORT),http://127.0.0.1:$(ESTATE_3_PORT) \
+	  $(PYTEST) -m "least_privilege or iam_denials" tests
+	$(PYTEST) -m "iam_denials and not pipeline_state" local/tests
 
 # Every AWS call of every step of a promotion (SIT and PROD), a release and a manual rollback fails once
 # (transient, permanent, crash after its side effect); the table of cells, and each unsafe end it found.
@@ -253,7 +262,7 @@ soak: prereqs up ## the approval race at full length (51 rounds; make test runs 
 	BBWS_RACE_ROUNDS=17 BBWS_FUZZ_REQUESTS=10000 $(PYTEST) tests/test_approval.py tests/test_approval_fuzz.py \
 	  -k "racing or generated_requests"
 
-# checkov over infra/ only: local/tests/terraform is a test stack applied to the emulator, never deployed.
+# checkov over infra/ (the deployed Terraform; the tenants fixture under local/ is a test repository).
 checkov: prereqs $(CHECKOV_VENV)/.installed ## checkov over infra/ (each skip is inline, beside its resource, with its reason)
 	$(CHECKOV_VENV)/bin/checkov -d infra --framework terraform --skip-download --compact --quiet
 $(CHECKOV_VENV)/.installed: local/requirements-checkov.txt | prereqs
@@ -277,14 +286,15 @@ $(ACTIONLINT_STAMP): local/requirements-actionlint.txt | venv
 
 lint: prereqs fmt-check clippy tf-check asl-check checkov deny actionlint ## the static checks (no estate)
 
-# In two steps. First the static checks, the tests that need neither the Lambdas nor an estate (tf-check,
-# unit-py) and the estates' start (the Lambdas built, the pipeline applied) side by side: the Rust build
+# In two steps. First the static checks, the tests that need neither the Lambdas nor an estate (unit,
+# tf-check, unit-py) and the estates' start (the Lambdas built, the pipeline applied) side by side: the Rust build
 # takes both cores for minutes while the applies, the installs and the other checks mostly wait on one;
-# each prints its output when it ends. Then the Rust unit tests (compiled by clippy) and the estates' tests.
-PHASE_ONE := fmt-check clippy asl-check checkov deny actionlint chromium up up-2 up-3 tf-check unit-py
+# each prints its output when it ends (the Rust unit tests wait for clippy's build, which compiles them:
+# Cargo runs one build at a time in a target directory). Then the estates' tests.
+PHASE_ONE := fmt-check clippy unit asl-check checkov deny actionlint chromium up up-2 up-3 tf-check unit-py
 test: prereqs ## everything CI runs
 	@echo "make test: $(PHASE_ONE) side by side (each prints its output when it ends)"
 	@start=$$(date +%s); $(MAKE) --no-print-directory -j5 --output-sync=target $(PHASE_ONE) && \
 	echo "make test: the static checks and the estates' start took $$(( $$(date +%s) - start )) s" && \
-	$(MAKE) --no-print-directory unit estate-tests && \
+	$(MAKE) --no-print-directory estate-tests && \
 	echo "make test: passed in $$(( $$(date +%s) - start )) s"

@@ -7,8 +7,15 @@ import pytest
 import pipeline_helpers as ph
 
 # A test fails when the estate refused a call (IAM) that the test did not expect.
+from bbws_local import pytest_iam  # noqa: E402
 from bbws_local.pytest_iam import (  # noqa: E402,F401
-    _no_unexpected_iam_denials, expect_denials, pytest_collection_modifyitems, pytest_configure)
+    _no_unexpected_iam_denials, expect_denials, pytest_collection_modifyitems)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    pytest_iam.pytest_configure(config)
+    config.addinivalue_line("markers", "least_privilege: replays what every scenario was allowed (runs last, "
+                                       "when the three estates' scenarios have ended)")
 
 
 @pytest.fixture(scope="session", autouse=True)

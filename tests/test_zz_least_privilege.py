@@ -22,6 +22,8 @@ from urllib.parse import unquote
 import pipeline_helpers as ph
 import pytest
 
+pytestmark = pytest.mark.least_privilege
+
 # (role, statement Sid, action) -> why no scenario on the estate exercises it; "*" matches any role or
 # action. Each is a call AWS makes with the role that the estate does not emulate, or a path of the code
 # that the scenarios do not take.
