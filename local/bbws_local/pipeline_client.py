@@ -595,9 +595,11 @@ def state_output(env: str, arn: str, state: str) -> Any:
 
 def wait_state_entered(env: str, arn: str, state: str, timeout: float = 60) -> None:
     def entered() -> bool:
+        # The status first: an execution that passes through the state and ends between a read of the
+        # history and a read of the status has entered it (the history read after the status has it).
+        status = client(env, "stepfunctions").describe_execution(executionArn=arn)["status"]
         if state in states_entered(env, arn):
             return True
-        status = client(env, "stepfunctions").describe_execution(executionArn=arn)["status"]
         assert status == "RUNNING", f"{arn} ended {status} before entering '{state}'"
         return False
     wait_for(entered, timeout, f"state '{state}'")

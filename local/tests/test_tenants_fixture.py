@@ -2,9 +2,10 @@
 infra/tenant-build/plan.sh and apply.sh, as a tenant's build will run them, against DEV.
 
 The tests are the steps of one story and run in file order: plan tenant-001 at "initial" (creates), apply
-the approved plan, plan and apply "change" (updates only), refuse a tampered plan,
-retire tenant-002's parameter at "destroy" (a delete), and fail a plan whose state is locked by another run.
-Every script run works in a fresh checkout of the commit, as a build does.
+the approved plan, plan and apply "change" (updates only), refuse a tampered plan, and fail a plan whose
+state is locked by another run. Every script run works in a fresh checkout of the commit, as a build does.
+(tenant-002's "destroy" commit, a plan that deletes one address, is planned, called out, approved and
+applied in SIT and refused in PROD through the whole pipeline: tests/test_tenant.py.)
 
 The scripts run here as an administrator, with a state bucket (versioned, encrypted), lock table and plans
 bucket of their own, created here; the account's own (bbws-tenant-state-<account>, bbws-tenant-locks-<env>,
@@ -316,7 +317,7 @@ def test_a_new_ecs_service_reports_its_az_rebalancing_as_ecs_does(dev):
         ecs.deregister_task_definition(taskDefinition=arn)
 
 
-# The story of tenant-001 and tenant-002 in DEV ---------------------------------------------------------
+# The story of tenant-001 in DEV ---------------------------------------------------------------------
 
 PUBLISHED: dict[str, tuple[Run, dict[str, Any]]] = {}
 
@@ -407,23 +408,6 @@ def test_apply_refuses_a_tfplan_that_is_not_the_approved_one_and_changes_nothing
     assert "terraform" not in refused.result.stdout.lower()  # neither init nor apply ran
     assert state_versions(dev, builds.backend, "tenant-001") == versions_before
     assert service(dev, "tenant-001-wordpress")["desiredCount"] == 2
-
-
-def test_tenant_002_retires_its_parameter_at_destroy_with_a_delete_of_that_address(builds, dev):
-    run, summary, plan_json = builds.plan("tenant-002", "initial")
-    assert "aws_ssm_parameter.legacy_redirects" in actions(plan_json)
-    builds.apply("tenant-002", "initial", summary, run.prefix).ok()
-    ssm = dev.client("ssm")
-    assert ssm.get_parameter(Name="/bbws/tenants/dev/tenant-002/legacy-redirects")["Parameter"]["Type"] == "StringList"
-
-    run, summary, plan_json = builds.plan("tenant-002", "destroy")
-    assert actions(plan_json) == {"aws_ssm_parameter.legacy_redirects": ["delete"]}
-    assert summary["changes"] == {"delete": 1}
-    assert "aws_ssm_parameter.legacy_redirects will be destroyed" in run.output
-    builds.apply("tenant-002", "destroy", summary, run.prefix).ok()
-    with pytest.raises(ssm.exceptions.ParameterNotFound):
-        ssm.get_parameter(Name="/bbws/tenants/dev/tenant-002/legacy-redirects")
-    assert service(dev, "tenant-002-wordpress")["status"] == "ACTIVE"
 
 
 def test_a_state_lock_held_by_another_run_fails_the_plan_with_terraforms_lock_error(builds, dev):

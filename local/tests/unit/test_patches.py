@@ -188,3 +188,31 @@ def test_a_role_s_inline_policies_fit_in_10240_characters_without_white_space_an
         "Maximum policy size of 10240 bytes exceeded for role r"
     assert patches.role_policies_problem("r", kept, "third", _policy_of(10240 - 6100)) is None
     assert patches.role_policies_problem("r", kept, "third", _policy_of(10241 - 6100)) is not None
+
+
+def test_get_metric_statistics_reads_the_exact_dimension_set_from_an_index_that_follows_new_data(applied):
+    import datetime as dt
+
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    backend = CloudWatchBackend("af-south-1", "111122223333")
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+    def put(value: float, **dims: str) -> None:
+        backend.put_metric_data("AWS/Lambda", [{"MetricName": "Errors", "Value": value, "Unit": "Count",
+                                                "Timestamp": now - dt.timedelta(seconds=30),
+                                                "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()]}])
+
+    def total(**dims: str) -> float:
+        found = backend.get_metric_statistics("AWS/Lambda", "Errors", now - dt.timedelta(minutes=5), now, 300,
+                                              ["Sum"], [{"Name": k, "Value": v} for k, v in dims.items()])
+        return sum(s.sum for s in found)
+
+    put(1, FunctionName="a")
+    put(10, FunctionName="a", Resource="a:live")
+    put(100)
+    assert (total(FunctionName="a"), total(FunctionName="a", Resource="a:live"), total()) == (1, 10, 100)
+    put(2, FunctionName="a")  # after the index was built
+    put(20, Resource="a:live", FunctionName="a")  # the same set in another order
+    assert (total(FunctionName="a"), total(FunctionName="a", Resource="a:live"), total()) == (3, 30, 100)
+    assert total(FunctionName="b") == 0
