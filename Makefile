@@ -289,8 +289,9 @@ lint: prereqs fmt-check clippy tf-check asl-check checkov deny actionlint ## the
 # In two steps. First the static checks, the tests that need neither the Lambdas nor an estate (unit,
 # tf-check, unit-py) and the estates' start (the Lambdas built, the pipeline applied) side by side: the Rust build
 # takes both cores for minutes while the applies, the installs and the other checks mostly wait on one;
-# each prints its output when it ends (the Rust unit tests wait for clippy's build, which compiles them:
-# Cargo runs one build at a time in a target directory). Then the estates' tests.
+# each prints its output when it ends (the Rust unit tests and clippy build the same artifacts, and Cargo
+# runs one build at a time in a target directory: whichever comes second finds them built). Then the
+# estates' tests.
 PHASE_ONE := fmt-check clippy unit asl-check checkov deny actionlint chromium up up-2 up-3 tf-check unit-py
 test: prereqs ## everything CI runs
 	@echo "make test: $(PHASE_ONE) side by side (each prints its output when it ends)"

@@ -293,6 +293,10 @@ class MetricIndex:
             self.series.setdefault(key, []).append((_epoch(md.timestamp), md))
         self.cursor = len(data)
 
+    def datapoints(self, namespace: str, name: str, dimensions: Iterable[tuple[str, Any]]) -> list[Any]:
+        """The datapoints of one series: its exact dimension set, (name, value) pairs in any order."""
+        return [md for _, md in self.series.get((namespace, name, frozenset(dimensions)), ())]
+
     def values(self, alarm: Any, start: float, end: float) -> list[tuple[float, float, float, float]]:
         key = (alarm.namespace, alarm.metric_name, frozenset((d.name, d.value) for d in alarm.dimensions))
         out = []
@@ -306,6 +310,20 @@ class MetricIndex:
             else:
                 out.append((float(md.sum), float(md.sample_count), float(md.min), float(md.max)))
         return out
+
+
+_INDEX_LOCK = threading.Lock()
+
+
+def metric_index(backend: Any) -> MetricIndex:
+    """The CloudWatch backend's index, brought up to date: one per backend, read by the alarm evaluation
+    and by GetMetricStatistics (patches.py, cloudwatch-dimensions)."""
+    with _INDEX_LOCK:
+        index = backend.__dict__.get("_bbws_metric_index")
+        if index is None:
+            index = backend._bbws_metric_index = MetricIndex()
+        index.update(backend.metric_data)
+        return index
 
 
 @dataclass
@@ -335,7 +353,6 @@ class Alarms:
         self.authorize = authorize
         self.lock = threading.RLock()
         self.history: dict[tuple[str, str], list[HistoryItem]] = {}
-        self.indexes: dict[tuple[str, str], MetricIndex] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -450,8 +467,7 @@ class Alarms:
         with self.lock:
             at = max(at, getattr(alarm, "bbws_evaluated_at", 0.0))
             alarm.bbws_evaluated_at = at
-            index = self.indexes.setdefault((account, region), MetricIndex())
-            index.update(backend.metric_data)
+            index = metric_index(backend)
             count = rule.evaluation_periods + EXTRA_PERIODS
             starts = period_starts(at, rule.period, count)
             values = [statistic(index.values(alarm, s, s + rule.period), rule.statistic) for s in starts]

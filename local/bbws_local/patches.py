@@ -1165,25 +1165,17 @@ def _make_get_metric_statistics(original: Callable) -> Callable:
     return get_metric_statistics
 
 
-_METRIC_INDEX_LOCK = threading.Lock()
-
-
 class _OneSeries:
     """Stands in for a CloudWatch backend in moto's get_metric_statistics (which reads nothing of it but
-    get_all_metrics): the datapoints of one (namespace, name, exact dimension set), from an index of the
-    backend's datapoints kept up to date incrementally (moto only appends to metric_data), and the
-    metrics moto's other services provide (aws_metric_data, computed on demand, as moto reads them)."""
+    get_all_metrics): the datapoints of one (namespace, name, exact dimension set) from the backend's
+    index (alarms.metric_index), and the metrics moto's other services provide (aws_metric_data,
+    computed on demand, as moto reads them)."""
 
     def __init__(self, backend: Any, namespace: str, name: str, dimensions: list[dict[str, str]]) -> None:
-        from .alarms import MetricIndex
+        from .alarms import metric_index
 
-        key = (namespace, name, frozenset((d["Name"], d.get("Value")) for d in dimensions))
-        with _METRIC_INDEX_LOCK:
-            index = backend.__dict__.get("_bbws_metric_index")
-            if index is None:
-                index = backend._bbws_metric_index = MetricIndex()
-            index.update(backend.metric_data)
-            self.data = [md for _, md in index.series.get(key, ())]
+        pairs = [(d["Name"], d.get("Value")) for d in dimensions]
+        self.data = metric_index(backend).datapoints(namespace, name, pairs)
         self.data += [md for md in backend.aws_metric_data if md.namespace == namespace and md.name == name]
 
     def get_all_metrics(self) -> list[Any]:
