@@ -278,29 +278,35 @@ def _now_dt(t: float) -> datetime:
 
 
 class MetricIndex:
-    """One backend's datapoints by (namespace, name, dimensions), kept up to date incrementally (moto only
-    appends to `metric_data`), so an evaluation reads its own series instead of every datapoint."""
+    """One backend's datapoints by (namespace, name, exact dimension set), kept up to date incrementally
+    (moto only appends to `metric_data`), so an alarm evaluation and a GetMetricStatistics read their own
+    series instead of every datapoint."""
 
     def __init__(self) -> None:
         self.cursor = 0
         self.series: dict[tuple[str, str, frozenset], list[tuple[float, Any]]] = {}
 
+    @staticmethod
+    def _key(namespace: str, name: str, dimensions: Iterable[tuple[str, Any]]) -> tuple[str, str, frozenset]:
+        return (namespace, name, frozenset(dimensions))
+
     def update(self, data: list[Any]) -> None:
         if len(data) < self.cursor:  # the backend was reset
             self.cursor, self.series = 0, {}
         for md in data[self.cursor:]:
-            key = (md.namespace, md.name, frozenset((d.name, d.value) for d in md.dimensions))
+            key = self._key(md.namespace, md.name, ((d.name, d.value) for d in md.dimensions))
             self.series.setdefault(key, []).append((_epoch(md.timestamp), md))
         self.cursor = len(data)
 
-    def datapoints(self, namespace: str, name: str, dimensions: Iterable[tuple[str, Any]]) -> list[Any]:
-        """The datapoints of one series: its exact dimension set, (name, value) pairs in any order."""
-        return [md for _, md in self.series.get((namespace, name, frozenset(dimensions)), ())]
+    def points(self, namespace: str, name: str, dimensions: Iterable[tuple[str, Any]]) -> list[tuple[float, Any]]:
+        """The (epoch, datapoint) pairs of one series: its exact dimension set, (name, value) pairs in any
+        order."""
+        return self.series.get(self._key(namespace, name, dimensions), [])
 
     def values(self, alarm: Any, start: float, end: float) -> list[tuple[float, float, float, float]]:
-        key = (alarm.namespace, alarm.metric_name, frozenset((d.name, d.value) for d in alarm.dimensions))
+        series = self.points(alarm.namespace, alarm.metric_name, ((d.name, d.value) for d in alarm.dimensions))
         out = []
-        for t, md in self.series.get(key, ()):
+        for t, md in series:
             if not (start <= t < end):
                 continue
             if alarm.unit and getattr(md, "unit", None) != alarm.unit:

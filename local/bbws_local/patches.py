@@ -1175,7 +1175,7 @@ class _OneSeries:
         from .alarms import metric_index
 
         pairs = [(d["Name"], d.get("Value")) for d in dimensions]
-        self.data = metric_index(backend).datapoints(namespace, name, pairs)
+        self.data = [md for _, md in metric_index(backend).points(namespace, name, pairs)]
         self.data += [md for md in backend.aws_metric_data if md.namespace == namespace and md.name == name]
 
     def get_all_metrics(self) -> list[Any]:
