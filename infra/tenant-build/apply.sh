@@ -6,9 +6,10 @@
 # the plan's run), and
 #   EXPECTED_TFPLAN_SHA256   the SHA-256 of the tfplan that was reviewed and approved
 #
-# Downloads s3://ARTIFACTS_BUCKET/ARTIFACTS_PREFIX/tfplan and refuses (exit 1, nothing applied) unless its
-# SHA-256 is EXPECTED_TFPLAN_SHA256 and the plan-summary.json beside it records that SHA-256 for this
-# TENANT_ID, ENV and COMMIT. Then `terraform apply tfplan`: never a new plan. Terraform itself refuses a
+# Downloads s3://ARTIFACTS_BUCKET/ARTIFACTS_PREFIX/{tfplan,plan-summary.json} (s3:ListBucket on that
+# prefix, s3:GetObject) and refuses (exit 1, nothing applied) unless the tfplan's SHA-256 is
+# EXPECTED_TFPLAN_SHA256 and the plan-summary.json beside it records that SHA-256 for this TENANT_ID, ENV
+# and COMMIT. Then `terraform apply tfplan`: never a new plan. Terraform itself refuses a
 # saved plan made against a state that has changed since ("Saved plan is stale").
 set -euo pipefail
 
@@ -23,7 +24,13 @@ require EXPECTED_TFPLAN_SHA256
   die "EXPECTED_TFPLAN_SHA256 '${EXPECTED_TFPLAN_SHA256}' must be 64 lower-case hex digits"
 
 rm -f "${TENANT_DIR}/tfplan" "${TENANT_DIR}/plan-summary.json"
-aws s3 cp --only-show-errors "${ARTIFACTS_URL}/tfplan" "${TENANT_DIR}/tfplan"
+# The plan and its summary in one copy (one start of the AWS CLI), which lists ARTIFACTS_PREFIX; a copy
+# that finds neither succeeds, so each file's absence is an error of its own.
+aws s3 cp --only-show-errors --recursive --exclude '*' --include tfplan --include plan-summary.json \
+  "${ARTIFACTS_URL}/" "${TENANT_DIR}/"
+for f in tfplan plan-summary.json; do
+  [[ -f "${TENANT_DIR}/${f}" ]] || die "there is no ${ARTIFACTS_URL}/${f}: nothing to apply"
+done
 ACTUAL="$(sha256_of "${TENANT_DIR}/tfplan")"
 if [[ "${ACTUAL}" != "${EXPECTED_TFPLAN_SHA256}" ]]; then
   rm -f "${TENANT_DIR}/tfplan"
@@ -32,7 +39,6 @@ if [[ "${ACTUAL}" != "${EXPECTED_TFPLAN_SHA256}" ]]; then
 fi
 
 # The approved plan must be this tenant's, in this environment, at this commit (as plan.sh recorded it).
-aws s3 cp --only-show-errors "${ARTIFACTS_URL}/plan-summary.json" "${TENANT_DIR}/plan-summary.json"
 jq -e --arg tenant "${TENANT_ID}" --arg env "${ENV}" --arg commit "${COMMIT}" --arg sha "${ACTUAL}" \
   '.tenant_id == $tenant and .env == $env and .commit == $commit and .tfplan_sha256 == $sha' \
   "${TENANT_DIR}/plan-summary.json" >/dev/null ||

@@ -195,6 +195,11 @@ def describe(environ: dict[str, Any], path: str, body: bytes, signing: str, regi
     return None
 
 
+# A listing's query arguments, as the condition keys AWS sets from them (s3:prefix, s3:delimiter,
+# s3:max-keys; a key the request does not give is absent, so a condition on it does not match).
+_S3_LIST_ARGS = {"prefix": "Prefix", "delimiter": "Delimiter", "max-keys": "MaxKeys"}
+
+
 def _describe_s3(method: str, path: str, query: dict[str, list[str]], region: str, account: str) -> Call:
     """S3's REST operations on objects and their bucket, path-style (`/<bucket>/<key>`: the estate answers
     on one host name). Bucket configuration calls (Terraform's, as the admin user) are not described:
@@ -213,6 +218,8 @@ def _describe_s3(method: str, path: str, query: dict[str, list[str]], region: st
         elif not any(k in query for k in ("policy", "acl", "encryption", "versioning", "lifecycle", "tagging",
                                            "publicAccessBlock", "ownershipControls", "location", "cors")):
             op = "ListObjectsV2" if query.get("list-type") == ["2"] else "ListObjects"
+        if op in ("ListObjectsV2", "ListObjects", "ListObjectVersions"):  # what s3:prefix and its kin read
+            params.update({name: query[arg][0] for arg, name in _S3_LIST_ARGS.items() if query.get(arg)})
     elif bucket and method == "HEAD":
         op = "HeadBucket"
     return Call("s3", op, region, account, params, "rest-xml")
@@ -495,7 +502,9 @@ def _s3(call: Call, caller: Caller) -> list[Check]:
                                    (kms_action,))
         return checks
     if call.operation in bucket_actions:
-        return [Check(bucket_actions[call.operation], bucket_arn, owner, ctx, policy)]
+        listing = tuple((f"s3:{arg}", str(call.params[name])) for arg, name in _S3_LIST_ARGS.items()
+                        if name in call.params)
+        return [Check(bucket_actions[call.operation], bucket_arn, owner, ctx + listing, policy)]
     raise UnknownOperation(call.operation)
 
 

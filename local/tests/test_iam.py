@@ -284,3 +284,21 @@ def test_a_role_s_inline_policies_are_refused_over_10240_characters_as_iam_refus
     assert denied(lambda: iam.put_role_policy(RoleName=name, PolicyName="third", PolicyDocument=policy(200)))[
         "Code"] == "LimitExceeded"
     assert sorted(iam.list_role_policies(RoleName=name)["PolicyNames"]) == ["first", "second"]
+
+
+def test_a_listing_granted_for_one_prefix_lists_that_prefix_only(prod, expect_denials):
+    """s3:prefix as AWS sets it from the request (the tenant build lists its scripts' prefix only)."""
+    bucket = unique("iam-list")
+    prod.client("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    prod.client("s3").put_object(Bucket=bucket, Key="scripts/a.sh", Body=b"a")
+    prod.client("s3").put_object(Bucket=bucket, Key="plans/p", Body=b"p")
+    s3 = client(as_role(prod, role_with(prod, [{
+        "Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}",
+        "Condition": {"StringEquals": {"s3:prefix": "scripts/"}}}])), "s3")
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="scripts/")
+    assert [o["Key"] for o in listed["Contents"]] == ["scripts/a.sh"]
+    for other in ({"Prefix": "plans/"}, {"Prefix": ""}, {}):
+        e = denied(lambda: s3.list_objects_v2(Bucket=bucket, **other))
+        assert (e["status"], e["Code"]) == (403, "AccessDenied"), other
+        assert "s3:ListBucket" in e["Message"], e["Message"]
+    assert expect_denials(3)

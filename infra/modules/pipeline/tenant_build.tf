@@ -501,6 +501,18 @@ data "aws_iam_policy_document" "tenant_build" {
     resources = ["${aws_s3_bucket.tenant_plans.arn}/tenant-build/*"]
   }
   statement {
+    # One recursive copy each, which lists its prefix: the buildspec's of this commit's scripts, and
+    # apply.sh's of a plan of this environment (the plan and its summary).
+    sid       = "ListTheScriptsAndThisEnvironmentsPlans"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.tenant_plans.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.tenant_scripts_prefix}/", "${local.tenant_plans_prefix}*"]
+    }
+  }
+  statement {
     # The state, the plans and the scripts are encrypted with the build's key: through S3 only (the lock
     # table's use of it through DynamoDB is the key policy's).
     sid       = "EncryptedStatesAndPlans"

@@ -370,3 +370,22 @@ def test_an_operation_the_table_does_not_know_is_refused(call):
     params = {"ResourceType": "Document", "ResourceId": "d"} if call[1] == "ListTagsForResource" else {}
     with pytest.raises(iam.UnknownOperation):
         iam.checks_for(iam.Call(call[0], call[1], "af-south-1", DEV, params), caller)
+
+
+@pytest.mark.parametrize("query, context", [
+    ({"list-type": ["2"], "prefix": ["tenant-build/ab12/"]}, (("s3:prefix", "tenant-build/ab12/"),)),
+    ({"list-type": ["2"], "prefix": ["p/"], "delimiter": ["/"], "max-keys": ["10"]},
+     (("s3:prefix", "p/"), ("s3:delimiter", "/"), ("s3:max-keys", "10"))),
+    ({"list-type": ["2"]}, ()),
+], ids=["prefix", "prefix-delimiter-max-keys", "none"])
+def test_a_listing_is_authorised_with_the_condition_keys_its_query_sets(query, context):
+    """s3:prefix (and s3:delimiter, s3:max-keys) as AWS sets them from ListObjects' query: a policy that
+    grants a listing of one prefix only matches a request for that prefix."""
+    from bbws_local import iam
+
+    caller = iam.Caller(DEV, f"arn:aws:iam::{DEV}:role/b", f"arn:aws:sts::{DEV}:assumed-role/b/s")
+    call = iam._describe_s3("GET", "/bbws-no-such-bucket/", query, "af-south-1", DEV)
+    assert call.operation == "ListObjectsV2"
+    [check] = iam.checks_for(call, caller)
+    assert (check.action, check.resource) == ("s3:ListBucket", "arn:aws:s3:::bbws-no-such-bucket")
+    assert check.context == (("aws:SecureTransport", "true"),) + context

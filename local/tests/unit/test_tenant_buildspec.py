@@ -76,7 +76,7 @@ def test_the_rendered_buildspec_is_version_0_2_in_bash_with_its_scripts_named_by
     assert spec["version"] == 0.2 and spec["env"] == {"shell": "bash"}
     assert [len(commands(spec, p)) for p in ("install", "pre_build", "build")] == [2, 1, 1]
     fetch = commands(spec, "install")[0]
-    assert f'"{SCRIPTS_URL}/$f"' in fetch
+    assert f'"{SCRIPTS_URL}/"' in fetch
     for f in SCRIPTS:
         assert f"{hashlib.sha256((BUILD_DIR / f).read_bytes()).hexdigest()}  {f}" in fetch
 
@@ -84,9 +84,12 @@ def test_the_rendered_buildspec_is_version_0_2_in_bash_with_its_scripts_named_by
 # INSTALL: the scripts ---------------------------------------------------------------------------------
 
 AWS_FROM_DIR = """set -euo pipefail
-# aws s3 cp --only-show-errors s3://<bucket>/<prefix>/<file> <dest>: the file from $STANDIN_S3
-src="${@: -2:1}"; dest="${@: -1}"
-cp "$STANDIN_S3/${src##*/}" "$dest"
+# aws s3 cp --recursive --exclude '*' --include <file>... s3://<bucket>/<prefix>/ <dest>/: each included
+# file from $STANDIN_S3 (the prefix's objects)
+dest="${@: -1}"; args=("$@")
+for ((i = 0; i < $# - 2; i++)); do
+  if [ "${args[i]}" = --include ]; then cp "$STANDIN_S3/${args[i + 1]}" "$dest/${args[i + 1]}"; fi
+done
 """
 
 
@@ -101,7 +104,11 @@ def test_install_fetches_the_scripts_and_refuses_any_that_is_not_the_projects(sp
     stand_in(tmp_path, "aws", AWS_FROM_DIR)
     r = run(commands(spec, "install")[0] + '\necho "TENANT_SCRIPTS=$TENANT_SCRIPTS"', tmp_path,
             STANDIN_S3=str(s3))
-    assert [c.split()[4] for c in calls(tmp_path)] == [f"{SCRIPTS_URL}/{f}" for f in SCRIPTS]
+    # One download: the three scripts of the prefix and nothing else of it.
+    [fetch] = [c.split() for c in calls(tmp_path)]
+    assert fetch[:6] == ["aws", "s3", "cp", "--only-show-errors", "--recursive", "--exclude"]
+    assert fetch[6] in ("*", "'*'") and fetch[-2] == f"{SCRIPTS_URL}/"
+    assert sorted(fetch[i + 1] for i, a in enumerate(fetch) if a == "--include") == sorted(SCRIPTS)
     if changed is None:
         assert r.returncode == 0, r.stderr
         fetched = Path(r.stdout.split("TENANT_SCRIPTS=")[1].strip())
