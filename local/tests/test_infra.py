@@ -1033,7 +1033,7 @@ def test_the_tenant_build_project_runs_this_commits_scripts_from_the_tenants_rep
     prefix = tenant_scripts_prefix()
     spec = src["buildspec"]
     assert "${scripts_" not in spec and "$${" not in spec  # rendered: the template's own and its escapes
-    assert f"s3://{n['plans']}/{prefix}/$f" in spec
+    assert '"%s"' % f"s3://{n['plans']}/{prefix}/" in spec  # one copy of the prefix
     s3 = s.client("s3", endpoint_url=ENDPOINT)
     for f in TENANT_SCRIPTS:
         body = (INFRA / "tenant-build" / f).read_bytes()
@@ -1120,6 +1120,7 @@ TENANT_BUILD_ACTIONS = {
     "TenantStateLocks": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
     "ThisEnvironmentsPlans": {"s3:GetObject", "s3:PutObject"},
     "BuildScripts": {"s3:GetObject"},
+    "ListTheScriptsAndThisEnvironmentsPlans": {"s3:ListBucket"},
     "EncryptedStatesAndPlans": {"kms:Decrypt", "kms:GenerateDataKey"},
     "ThePlatformCluster": {"ecs:DescribeClusters"},
     "ThePlatformNetwork": {"ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
@@ -1173,6 +1174,7 @@ def test_the_tenant_build_role_is_trusted_by_its_project_and_scoped_to_the_tenan
         "TenantStateLocks": {arn % ("dynamodb", f"table/{n['locks']}")},
         "ThisEnvironmentsPlans": {f"arn:aws:s3:::{n['plans']}/tenant/{env}/*"},
         "BuildScripts": {f"arn:aws:s3:::{n['plans']}/tenant-build/*"},
+        "ListTheScriptsAndThisEnvironmentsPlans": {f"arn:aws:s3:::{n['plans']}"},
         "EncryptedStatesAndPlans": {out["kms_key_arn"]},
         "ThePlatformCluster": {arn % ("ecs", f"cluster/bbws-cluster-{env}")},
         "ThePlatformVpcAttributes": {arn % ("ec2", "vpc/*")},
@@ -1191,6 +1193,8 @@ def test_the_tenant_build_role_is_trusted_by_its_project_and_scoped_to_the_tenan
         "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
     assert statements["EncryptedStatesAndPlans"]["Condition"] == {
         "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}
+    assert statements["ListTheScriptsAndThisEnvironmentsPlans"]["Condition"] == {
+        "StringLike": {"s3:prefix": [f"{tenant_scripts_prefix()}/", f"tenant/{env}/*"]}}
 
 
 @pytest.fixture(scope="module")
@@ -1243,6 +1247,8 @@ def test_the_tenant_build_role_may_not_reach_past_its_tenants_or_its_environment
         ("iam:PassRole", tenant_role, {"iam:PassedToService": "ecs-tasks.amazonaws.com"}),
         ("ssm:PutParameter", arn % ("ssm", f"parameter/bbws/tenants/{env}/tenant-001/settings"), {}),
         ("logs:CreateLogGroup", arn % ("logs", f"log-group:/bbws/tenants/{env}/tenant-001"), {}),
+        ("s3:ListBucket", f"arn:aws:s3:::{n['plans']}", {"s3:prefix": f"{tenant_scripts_prefix()}/"}),
+        ("s3:ListBucket", f"arn:aws:s3:::{n['plans']}", {"s3:prefix": f"tenant/{env}/run-1/tenant-001/"}),
     ]
     refused = [
         ("s3:PutObject", f"arn:aws:s3:::{n['plans']}/tenant/{other}/run-1/tenant-001/tfplan", {}),
@@ -1264,6 +1270,10 @@ def test_the_tenant_build_role_may_not_reach_past_its_tenants_or_its_environment
         ("ssm:PutParameter", arn % ("ssm", f"parameter/bbws/tenants/{other}/tenant-001/settings"), {}),
         ("logs:DeleteLogGroup", arn % ("logs", f"log-group:/aws/lambda/bbws-promotion-deploy-{env}"), {}),
         ("lambda:UpdateFunctionCode", arn % ("lambda", f"function:bbws-promotion-deploy-{env}"), {}),
+        ("s3:ListBucket", f"arn:aws:s3:::{n['plans']}", {"s3:prefix": f"tenant/{other}/run-1/tenant-001/"}),
+        ("s3:ListBucket", f"arn:aws:s3:::{n['plans']}", {"s3:prefix": "tenant-build/"}),
+        ("s3:ListBucket", f"arn:aws:s3:::{n['plans']}", {"s3:prefix": ""}),
+        ("s3:ListBucket", f"arn:aws:s3:::{n['plans']}", {}),
     ]
     wrong = [(a, r) for a, r, c in allowed if decide(a, r, **c) != "Allowed"]
     assert wrong == [], f"refused what a tenant build does: {wrong}"
