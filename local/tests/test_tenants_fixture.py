@@ -410,6 +410,22 @@ def test_apply_refuses_a_tfplan_that_is_not_the_approved_one_and_changes_nothing
     assert service(dev, "tenant-001-wordpress")["desiredCount"] == 2
 
 
+
+def test_apply_of_a_prefix_where_no_plan_was_published_fails_and_runs_nothing(builds, dev, approved_back_to_initial):
+    """apply.sh copies the plan and its summary with one recursive copy, which succeeds when it finds
+    nothing: the absence is apply.sh's own error."""
+    run, summary, _ = approved_back_to_initial
+    prefix = f"{run.prefix}-never-planned"
+    versions_before = state_versions(dev, builds.backend, "tenant-001")
+
+    refused = builds.apply("tenant-001", "initial", summary, prefix)
+
+    assert refused.result.returncode != 0, refused.output
+    assert (f"apply.sh: there is no s3://{builds.backend.artifacts_bucket}/{prefix}/tfplan: nothing to apply"
+            in refused.result.stderr), refused.output
+    assert "terraform" not in refused.result.stdout.lower()  # neither init nor apply ran
+    assert state_versions(dev, builds.backend, "tenant-001") == versions_before
+
 def test_a_state_lock_held_by_another_run_fails_the_plan_with_terraforms_lock_error(builds, dev):
     b = builds.backend
     ddb = dev.client("dynamodb")
