@@ -26,7 +26,11 @@ class Mailbox:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._parsed: dict[tuple[str, int], dict[str, Any]] = {}
+        self._parsed: dict[str, dict[str, Any]] = {}
+        # Each folder's messages, listed from the disk at its first read and kept up to date by deliver():
+        # the estate is the mailbox's only writer, and a test polls its folder many times a second
+        # (a listing and a stat of every message each time grew with the estate's age).
+        self._listed: dict[Path, list[Path]] = {}
 
     def deliver(self, to: str, subject: str, body: str, *, topic_arn: str, message_id: str) -> Path:
         msg = EmailMessage()
@@ -45,19 +49,27 @@ class Mailbox:
             partial = path.with_suffix(".part")
             partial.write_bytes(msg.as_bytes(policy=email.policy.SMTP))
             os.replace(partial, path)
+            listed = self._listed.get(folder)
+            if listed is not None:
+                listed.append(path)
         return path
+
+    def _paths(self, folder: Path) -> list[Path]:
+        with self._lock:
+            listed = self._listed.get(folder)
+            if listed is None:
+                listed = self._listed[folder] = sorted(folder.glob("*.eml")) if folder.is_dir() else []
+            return list(listed)
 
     def messages(self, to: str | None = None, contains: str | None = None) -> list[dict[str, Any]]:
         """Every message (oldest first), or those to one address, as dicts with the links found in them;
         only those whose subject or body contains `contains` when given. A message file never changes
-        once delivered: each is parsed once."""
+        once delivered: each is parsed once, and each folder listed once."""
         folders = [self.root / _SAFE.sub("_", to.lower())] if to else sorted(self.root.iterdir())
         out: list[dict[str, Any]] = []
         for folder in folders:
-            if not folder.is_dir():
-                continue
-            for path in sorted(folder.glob("*.eml")):
-                key = (str(path), path.stat().st_size)
+            for path in self._paths(folder):
+                key = str(path)
                 msg = self._parsed.get(key)
                 if msg is None:
                     msg = self._parsed[key] = read_message(path)

@@ -116,13 +116,19 @@ The patches, by what AWS does that moto 5.2.5 does not:
                          (moto accepted any size). The pipeline's roles name every service function of
                          the catalog, so this quota is what bounds the catalog.
 
-Two more change how fast the estate works, not what it does:
+Four more change how fast the estate works, not what it does:
 30. sfn-parse-once       An execution's definition is parsed (ANTLR, in Python: 30-130 ms of CPU for the
                          pipeline's machines) once per definition, not at every StartExecution; each
                          execution still gets evaluation components of its own from the parse tree
                          (6-23 ms).
 31. moto-modules-once    moto's list of its service modules is read from the disk once, not on every
                          request (a directory listing and a hundred stat calls each).
+33. moto-backend-lookup  A service's backend of an account that has one is found without moto's global
+                         lock and its search of every service's backends (about 150 comparisons in
+                         Python at every lookup, several per request).
+34. sfn-jsonpath-once    Step Functions' JSONPaths (InputPath, OutputPath, Parameters' `.$`, ResultPath,
+                         Choice variables) are parsed once per path, not at every use (jsonpath-ng builds
+                         its PLY parser tables each time).
 """
 from __future__ import annotations
 
@@ -168,6 +174,9 @@ class Patch:
 ABSENT = "absent"
 _SFN_TASK = "moto.stepfunctions.parser.asl.component.state.exec.state_task.service"
 
+
+# jsonpath_ng.parse (ResultPath's parser, the plain one; the other paths use jsonpath_ng.ext's).
+_JSONPATH_PARSE_SHA256 = "cd433e740d17c7ee11b905343ca5b9d255cf89b83107aabaaa2ac5f0e7686c48"
 
 PATCHES: list[Patch] = [
     Patch("lambda-invoke", "moto.awslambda_simple.models", "LambdaSimpleBackend.invoke",
@@ -298,6 +307,12 @@ PATCHES: list[Patch] = [
           "4f741a10b06500e840c3aaa1b4f02706e6f2bfbababc0e8a2a7b9c9d0e8957dc"),
     Patch("iam-role-policy-size", "moto.iam.models", "IAMBackend.put_role_policy",
           "646445273c90d95fb87bb43c823ffb675ba9db7ba64378be35778716b9705f8d"),
+    Patch("moto-backend-lookup", "moto.core.base_backend", "BackendDict._create_account_specific_backend",
+          "efcc193ee3ca333752f8d55b94e70a7f2cffd87da07bc1d6140265bf9231f8a6"),
+    Patch("sfn-jsonpath-once", "moto.stepfunctions.parser.asl.utils.json_path", "parse",
+          "8e8fc5e91980418de2f2dda0105ef9082ea234aeb8625c1a96401aeb399e50b7"),
+    Patch("sfn-result-path-once", "moto.stepfunctions.parser.asl.component.common.path.result_path", "parse",
+          _JSONPATH_PARSE_SHA256),
 ]
 
 
@@ -1999,6 +2014,50 @@ def _make_put_role_policy(original: Callable) -> Callable:
     return put_role_policy
 
 
+# ---------------------------------------------------------------------------------------------------
+# 33. moto-backend-lookup: an account's backend found without the global lock
+# ---------------------------------------------------------------------------------------------------
+# `backends[account]` makes the account's backend when it has none: under moto's global lock, it lists the
+# accounts and then asks whether this service is among every service's backends in use (a list searched
+# with a comparison in Python each: about 150). Once the account has its backend, both answers are known
+# (moto adds the account and registers the service together, and its reset clears both), so a lookup of an
+# account that has one returns at once.
+
+
+def _make_backend_lookup(original: Callable) -> Callable:
+    def _create_account_specific_backend(self: Any, account_id: str) -> None:
+        if dict.__contains__(self, account_id):
+            return
+        original(self, account_id)
+
+    return _create_account_specific_backend
+
+
+# ---------------------------------------------------------------------------------------------------
+# 34. sfn-jsonpath-once: each JSONPath parsed once
+# ---------------------------------------------------------------------------------------------------
+# moto's Step Functions interpreter parses a JSONPath at every use (InputPath, OutputPath, each `.$` of
+# Parameters, ResultPath, each Choice variable): jsonpath-ng makes a new PLY parser, tables included, each
+# time. A parsed path is only read afterwards (find, update_or_create change the document, not the path),
+# so the last JSONPATHS_KEPT paths are kept; a path that does not parse raises each time.
+
+JSONPATHS_KEPT = 1024
+
+
+def _make_jsonpath_once(original: Callable) -> Callable:
+    import functools
+
+    kept = functools.lru_cache(maxsize=JSONPATHS_KEPT)(original)
+
+    def parse(path: str, *args: Any, **kwargs: Any) -> Any:
+        if args or kwargs or not isinstance(path, str):
+            return original(path, *args, **kwargs)
+        return kept(path)
+
+    parse.cache_info = kept.cache_info  # type: ignore[attr-defined]
+    return parse
+
+
 def apply(settings: settings_mod.Settings) -> Estate:
     """Install every patch (once) and return the estate they serve."""
     global ESTATE, _applied
@@ -2136,6 +2195,14 @@ def apply(settings: settings_mod.Settings) -> Estate:
 
     _replace("moto.iam.models", "IAMBackend.put_role_policy",
              _make_put_role_policy(iam_models.IAMBackend.put_role_policy))
+    from moto.core import base_backend
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    _replace(base_backend.__name__, "BackendDict._create_account_specific_backend",
+             _make_backend_lookup(base_backend.BackendDict._create_account_specific_backend))
+    _replace(json_path.__name__, "parse", _make_jsonpath_once(json_path.parse))
+    _replace(result_path.__name__, "parse", _make_jsonpath_once(result_path.parse))
     del lsm, sfr
     _applied = True
     return ESTATE

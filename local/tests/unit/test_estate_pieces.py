@@ -119,6 +119,27 @@ def test_mailbox_delivers_and_reads_back_links(tmp_path):
     assert len(box.messages()) == 2
 
 
+
+def test_the_mailbox_lists_a_folder_once_and_sees_every_later_delivery(tmp_path, monkeypatch):
+    """A folder is read from the disk at its first read (messages an earlier estate delivered included);
+    later deliveries are added as they land, in order, with no listing of the folder again."""
+    Mailbox(tmp_path).deliver("ops@bbws.io", "earlier", "1", topic_arn="t", message_id="m0")
+    box = Mailbox(tmp_path)  # a restarted estate
+    assert [m["subject"] for m in box.messages("ops@bbws.io")] == ["earlier"]
+
+    def no_listing(*_args: object) -> None:
+        raise AssertionError("the folder was listed again")
+
+    monkeypatch.setattr(Path, "glob", no_listing)
+    for i in range(1, 4):
+        box.deliver("ops@bbws.io", f"later {i}", f"body {i}", topic_arn="t", message_id=f"m{i}")
+    assert [m["subject"] for m in box.messages("ops@bbws.io")] == ["earlier", "later 1", "later 2", "later 3"]
+    assert [m["subject"] for m in box.messages("ops@bbws.io", contains="body 2")] == ["later 2"]
+    box.deliver("new@bbws.io", "first", "x", topic_arn="t", message_id="n1")  # a folder it never read
+    monkeypatch.undo()
+    assert [m["subject"] for m in box.messages("new@bbws.io")] == ["first"]
+    assert len(box.messages()) == 5
+
 def test_terraform_plugin_dir_only_where_it_exists(monkeypatch, tmp_path):
     monkeypatch.setenv("BBWS_TF_PLUGIN_DIR", str(tmp_path))
     assert terraform_plugin_args() == [f"-plugin-dir={tmp_path}"]

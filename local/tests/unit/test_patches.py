@@ -216,3 +216,44 @@ def test_get_metric_statistics_reads_the_exact_dimension_set_from_an_index_that_
     put(20, Resource="a:live", FunctionName="a")  # the same set in another order
     assert (total(FunctionName="a"), total(FunctionName="a", Resource="a:live"), total()) == (3, 30, 100)
     assert total(FunctionName="b") == 0
+
+
+def test_a_backend_of_an_account_that_has_one_is_found_without_moto_s_search(applied, monkeypatch):
+    from moto.core.base_backend import BackendDict
+    from moto.sns.models import sns_backends
+
+    account = "111122223333"
+    made = sns_backends[account]  # made and registered as moto makes it
+    assert account in sns_backends and sns_backends in BackendDict._instances
+
+    class NotSearched(list):
+        def __contains__(self, item: object) -> bool:
+            raise AssertionError("every service's backends were searched again")
+
+    monkeypatch.setattr(BackendDict, "_instances", NotSearched(BackendDict._instances))
+    assert sns_backends[account] is made
+    assert sns_backends[account]["af-south-1"] is made["af-south-1"]
+    monkeypatch.undo()
+    other = "444455556666"
+    assert other not in sns_backends
+    assert sns_backends[other] is not made and other in sns_backends, "a new account still gets its backend"
+
+
+def test_a_step_functions_jsonpath_is_parsed_once_and_read_as_before(applied):
+    import jsonpath_ng
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    first = json_path.parse("$.detail.services[0].name")
+    assert json_path.parse("$.detail.services[0].name") is first, "parsed once"
+    assert json_path.parse("$.detail.services[1].name") is not first
+    document = {"detail": {"env": "sit", "services": [{"name": "a"}, {"name": "b"}]}}
+    for _ in range(2):
+        assert json_path.extract_json("$.detail.env", document) == "sit"
+        assert json_path.extract_json("$.detail.services[*].name", document) == ["a", "b"]
+    for _ in range(2):  # a path that does not parse raises each time
+        with pytest.raises(Exception):
+            json_path.parse("$.[[[")
+    assert result_path.parse("$.result") is result_path.parse("$.result")
+    assert result_path.parse("$.result").update_or_create({"a": 1}, {"x": 2}) == {"a": 1, "result": {"x": 2}}
+    assert isinstance(result_path.parse("$.result"), jsonpath_ng.JSONPath)
