@@ -128,7 +128,8 @@ Four more change how fast the estate works, not what it does:
                          Python at every lookup, several per request).
 34. sfn-jsonpath-once    Step Functions' JSONPaths (InputPath, OutputPath, Parameters' `.$`, ResultPath,
                          Choice variables) are parsed once per path, not at every use (jsonpath-ng builds
-                         its PLY parser tables each time).
+                         its PLY parser tables each time); sfn-result-path-once does it for ResultPath's
+                         parser.
 """
 from __future__ import annotations
 
@@ -2054,7 +2055,6 @@ def _make_jsonpath_once(original: Callable) -> Callable:
             return original(path, *args, **kwargs)
         return kept(path)
 
-    parse.cache_info = kept.cache_info  # type: ignore[attr-defined]
     return parse
 
 
