@@ -206,14 +206,14 @@ chromium: ## headless Chromium for the approval page's screenshot tests (Debian'
 # the build tests beside the pipeline_state tests made those 50 % slower and an approval mail late). Each
 # job prints its output when the jobs have ended; each lane writes its JUnit report (each test's duration)
 # to the state directory of its estate, and `local/lane_durations.py` prints the seconds per file of each
-# lane: the lanes are balanced by those (this one's lane starts about 70 s later).
+# lane: the lanes are balanced by those (this one's lane starts about 100 s later).
 # test_zz_least_privilege replays the calls the three estates recorded, so it runs when all have ended, in
 # one run with the pipeline suite's iam_denials tests (they act as the auditor, a role it does not replay).
 PIPELINE_TESTS_2 := $(addprefix tests/,test_release.py test_promote_rejection.py test_promote_rollback.py \
                     test_rollback.py test_evidence.py test_state_machine_inputs.py test_approval.py test_watch.py \
-                    test_promote_stable.py test_watch_rollback.py)
+                    test_promote_stable.py test_aws_errors.py test_watch_rollback.py)
 PIPELINE_TESTS_3 := $(addprefix tests/,test_tenant.py test_approval_page.py test_promote_lock.py \
-                    test_promote_sit.py test_promote_deploy.py)
+                    test_promote_sit.py test_promote_deploy.py test_promote_inputs.py)
 LAST_PIPELINE_TEST := tests/test_zz_least_privilege.py
 ESTATE_TENANT_TESTS := local/tests/test_tenants_fixture.py
 ESTATE_BUILD_TESTS := $(addprefix local/tests/,test_tenant_build.py test_codebuild.py)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote
 
@@ -56,6 +57,7 @@ FUNCTIONS = ("preflight", "backup-alias", "deploy", "monitor", "rollback", "reco
 # their work on (`make test-local` runs the pipeline's tests in three lanes, one per estate), named in
 # BBWS_REPLAY_ALSO (comma-separated endpoints). All are applied from the same Terraform.
 ESTATES = [ph.SETTINGS.endpoint, *filter(None, os.environ.get("BBWS_REPLAY_ALSO", "").split(","))]
+_POOL = ThreadPoolExecutor(max_workers=len(ESTATES))
 
 
 def _post(endpoint: str, path: str, doc: dict[str, Any]) -> dict[str, Any]:
@@ -70,8 +72,8 @@ def _replay(role_arn: str, action: str, without: dict[str, Any] | None = None) -
     policies in each estate (each estate has its own key ARNs) less `without` ({"policy": name,
     "statement": index, "action": action}); only the calls of `action` are re-decided (removing it from
     an Allow changes no other call's decision)."""
-    outs = [_post(e, "/_local/iam/replay", {"role_arn": role_arn, "actions": [action], "without": without})
-            for e in ESTATES]
+    doc = {"role_arn": role_arn, "actions": [action], "without": without}
+    outs = list(_POOL.map(lambda e: _post(e, "/_local/iam/replay", doc), ESTATES))  # each estate at once
     return sum(o["recorded"] for o in outs), sum(len(o["refused"]) for o in outs)
 
 
