@@ -192,23 +192,23 @@ chromium: ## headless Chromium for the approval page's screenshot tests (Debian'
 	echo "chromium: apt-get could not install it: the approval page's screenshot tests will skip"
 
 # The estate's tests that read the applied pipeline and the seeded services (a second plan, each
-# service's health; marked pipeline_state) run first on this estate, while nothing has changed them (and
-# alone on it: some provoke IAM refusals, which the other estate tests would find unexpected); then the
+# service's health; marked pipeline_state) run first on this estate, while nothing has changed them, with
+# the estate's tests that provoke IAM refusals on purpose (marked iam_denials; they change nothing the
+# others read), alone on it: a refusal provoked by one suite would be unexpected in another. Then the
 # other estate tests beside the pipeline's tests (each estate test names its own resources), and the tenant
 # fixture's Terraform (ESTATE_TENANT_TESTS: the tenant build's scripts run directly) as a job of their own.
 # The tenant build's CodeBuild tests (ESTATE_BUILD_TESTS) run on the second estate from the start, beside
 # its lane: both use DEV's cluster and the fixture's tenants, so never on the same estate at once. The
 # pipeline's tests run one at a time on an estate, in three lanes: PIPELINE_TESTS_2 on the second estate
 # (`up-2`; test_watch_rollback.py last, see its docstring) and PIPELINE_TESTS_3 on the third (`up-3`) from
-# the start, the rest on this one after the pipeline_state tests. Last the tests that provoke IAM refusals
-# on purpose (marked iam_denials), alone, since a refusal provoked by one suite would be unexpected in the
-# others. The machine is busy throughout (two cores): more jobs at once only slow each other (measured:
+# the start, the rest on this one after the pipeline_state tests. The machine is busy throughout (two cores): more jobs at once only slow each other (measured:
 # the build tests beside the pipeline_state tests made those 50 % slower and an approval mail late). Each
 # job prints its output when the jobs have ended; each lane writes its JUnit report (each test's duration)
 # to the state directory of its estate, and `local/lane_durations.py` prints the seconds per file of each
 # lane: the lanes are balanced by those (this one's lane starts about 100 s later).
-# test_zz_least_privilege replays the calls the three estates recorded, so it runs when all have ended, in
-# one run with the pipeline suite's iam_denials tests (they act as the auditor, a role it does not replay).
+# test_zz_least_privilege replays the calls the three estates recorded in the pipeline's own sessions, so
+# it runs when all have ended, in one run with the pipeline suite's iam_denials tests (they act as the
+# auditor, a role it does not replay).
 PIPELINE_TESTS_2 := $(addprefix tests/,test_release.py test_promote_rejection.py test_promote_rollback.py \
                     test_rollback.py test_evidence.py test_state_machine_inputs.py test_approval.py test_watch.py \
                     test_promote_stable.py test_aws_errors.py test_watch_rollback.py)
@@ -230,7 +230,7 @@ estate-tests: prereqs
 	$(ESTATE_2) $(PYTEST) -m "not iam_denials" $(ESTATE_BUILD_TESTS) > local/.state-2/build-tests.log 2>&1 & builds=$$!; \
 	$(ESTATE_3) $(PYTEST) $(call LANE_REPORT,local/.state-3) -m "not iam_denials" $(PIPELINE_TESTS_3) \
 	  > local/.state-3/lane.log 2>&1 & lane3=$$!; \
-	$(PYTEST) -m pipeline_state local/tests; state=$$?; \
+	$(PYTEST) -m "pipeline_state or iam_denials" local/tests; state=$$?; \
 	$(PYTEST) -m "not pipeline_state and not iam_denials" \
 	  $(addprefix --ignore=,$(ESTATE_TENANT_TESTS) $(ESTATE_BUILD_TESTS)) local/tests \
 	  > $(STATE)/local-tests.log 2>&1 & estate=$$!; \
@@ -248,7 +248,6 @@ estate-tests: prereqs
 	  [ $$second -eq 0 ] && [ $$third -eq 0 ]
 	BBWS_REPLAY_ALSO=http://127.0.0.1:$(ESTATE_2_PORT),http://127.0.0.1:$(ESTATE_3_PORT) \
 	  $(PYTEST) -m "least_privilege or iam_denials" tests
-	$(PYTEST) -m "iam_denials and not pipeline_state" local/tests
 
 # Every AWS call of every step of a promotion (SIT and PROD), a release and a manual rollback fails once
 # (transient, permanent, crash after its side effect); the table of cells, and each unsafe end it found.

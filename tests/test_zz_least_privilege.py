@@ -2,8 +2,9 @@
 
 The scenarios of this suite ran before this module (pytest runs files in name order; this one is
 last on purpose): the estate recorded every call each role was allowed, with the exact action,
-resource and conditions it was authorised for. Here each role's policy loses one action of one
-statement at a time, and the estate re-decides the recorded calls under the reduced policy
+resource and conditions it was authorised for, and the session that made it (only the pipeline's own
+sessions count: not a test acting as a role to prove a refusal). Here each role's policy loses one
+action of one statement at a time, and the estate re-decides the recorded calls under the reduced policy
 (`POST /_local/iam/replay`, the same evaluator as the live decisions). An action whose removal refuses
 none of them is not needed by any scenario: it must go, or be listed in JUSTIFIED with the reason the
 estate cannot exercise it (a call AWS makes on the role's behalf that the estate does not emulate).
@@ -67,12 +68,27 @@ def _post(endpoint: str, path: str, doc: dict[str, Any]) -> dict[str, Any]:
         return json.loads(r.read())
 
 
-def _replay(role_arn: str, action: str, without: dict[str, Any] | None = None) -> tuple[int, int]:
-    """(calls recorded, calls refused) of `role_arn`, over every estate replayed, under the role's own
-    policies in each estate (each estate has its own key ARNs) less `without` ({"policy": name,
-    "statement": index, "action": action}); only the calls of `action` are re-decided (removing it from
-    an Allow changes no other call's decision)."""
-    doc = {"role_arn": role_arn, "actions": [action], "without": without}
+def _sessions(role: str, key: str) -> list[str]:
+    """The role session names in which the pipeline itself acts with a role: the only calls replayed.
+    Lambda and Step Functions (the estate, as the services) name theirs after the role; the functions
+    name theirs on the source account's reader (functions/{preflight,deploy,tenant}/src/main.rs); the
+    workflows name theirs gh-<run id>-<attempt>, or take configure-aws-credentials' default. A test that
+    acts as a pipeline role names a session of its own (iam-test, infra-test...), and its calls must not
+    make a grant look needed."""
+    if key == "source-reader":
+        return ["bbws-promotion-preflight", "bbws-promotion-deploy", "bbws-tenant"]
+    if key == "github-actions":
+        return ["gh-*", "GitHubActions"]
+    return [role]
+
+
+def _replay(role_arn: str, action: str, sessions: list[str],
+            without: dict[str, Any] | None = None) -> tuple[int, int]:
+    """(calls recorded, calls refused) of `role_arn` in `sessions`, over every estate replayed, under
+    the role's own policies in each estate (each estate has its own key ARNs) less `without` ({"policy":
+    name, "statement": index, "action": action}); only the calls of `action` are re-decided (removing it
+    from an Allow changes no other call's decision)."""
+    doc = {"role_arn": role_arn, "actions": [action], "without": without, "sessions": sessions}
     outs = list(_POOL.map(lambda e: _post(e, "/_local/iam/replay", doc), ESTATES))  # each estate at once
     return sum(o["recorded"] for o in outs), sum(len(o["refused"]) for o in outs)
 
@@ -108,6 +124,7 @@ def test_every_granted_action_is_needed_by_a_scenario():
     for env in ENVS:
         for role, key in _roles(env):
             role_arn = f"arn:aws:iam::{ph.ACCOUNTS[env]}:role/{role}"
+            sessions = _sessions(role, key)
             policies = _policies(env, role)
             for pol in policies:
                 statements = pol["policy"]["Statement"]
@@ -118,9 +135,9 @@ def test_every_granted_action_is_needed_by_a_scenario():
                     for action in actions:
                         # Calls the current policy refuses too (a test that widened a grant for a while,
                         # e.g. ph.reader_also_reads) do not make an action needed.
-                        _, already = _replay(role_arn, action)
-                        seen, refused = _replay(role_arn, action, {"policy": pol["name"], "statement": s,
-                                                                   "action": action})
+                        _, already = _replay(role_arn, action, sessions)
+                        seen, refused = _replay(role_arn, action, sessions, {"policy": pol["name"],
+                                                                             "statement": s, "action": action})
                         refused -= already
                         recorded += seen
                         needed[(key, sid, action)] = needed.get((key, sid, action), 0) + refused

@@ -350,10 +350,12 @@ class Gateway:
             doc = iam._json(_body(environ))
             try:
                 actions, policies, without = doc.get("actions"), doc.get("policies"), doc.get("without")
+                sessions = doc.get("sessions")
                 out = self.estate.iam.replay(str(doc.get("role_arn", "")),
                                              list(policies) if isinstance(policies, list) else None,
                                              [str(a) for a in actions] if isinstance(actions, list) else None,
-                                             without if isinstance(without, dict) else None)
+                                             without if isinstance(without, dict) else None,
+                                             [str(s) for s in sessions] if isinstance(sessions, list) else None)
             except iam.EvaluatorError as e:
                 return _respond(start, "400 Bad Request", json.dumps({"message": str(e)}).encode())
             return _respond(start, "200 OK", json.dumps(out).encode())

@@ -938,8 +938,9 @@ class Authorizer:
         self._lock = threading.Lock()
         self.denials: list[dict[str, Any]] = []
         self.decisions = 0
-        # Every check that was allowed, by role: what `replay` re-decides under other policies.
-        self.allowed: dict[str, dict[Check, tuple[str, str]]] = collections.defaultdict(dict)
+        # Every check that was allowed, by role, with the session that made it and its region: what
+        # `replay` re-decides under other policies.
+        self.allowed: dict[str, dict[tuple[Check, str], str]] = collections.defaultdict(dict)
 
     def authorize(self, caller: Caller, call: Call) -> Denial | None:
         t0 = time.perf_counter()
@@ -968,7 +969,7 @@ class Authorizer:
                 return self._deny(caller, call, check.action, check.resource, "evaluator", msg)
             if answer["decision"] == "Allowed":
                 with self._lock:
-                    self.allowed[caller.role_arn].setdefault(check, (caller.session_arn, call.region))
+                    self.allowed[caller.role_arn].setdefault((check, caller.session_arn), call.region)
                 continue
             why, tail = _reason(answer, check, caller)
             msg = (f"User: {caller.session_arn} is not authorized to perform: {check.action} on resource: "
@@ -1028,27 +1029,34 @@ class Authorizer:
         return Denial(caller, call, action, resource, why, message)
 
     def replay(self, role_arn: str, policies: list[dict[str, Any]] | None,
-               actions: list[str] | None = None, without: dict[str, Any] | None = None) -> dict[str, Any]:
+               actions: list[str] | None = None, without: dict[str, Any] | None = None,
+               sessions: list[str] | None = None) -> dict[str, Any]:
         """Re-decide every call `role_arn` was allowed so far under other identity policies: which
         of them those policies would refuse (the least-privilege check removes one action at a time).
         `policies` None: the role's own inline policies in this estate (its ARNs, such as its keys', are
         this estate's), less `without` ({"policy": name, "statement": index, "action": action}) if given.
-        With `actions` (IAM action patterns), only the calls of a matching action are re-decided: removing
-        an action from an Allow can change no other call's decision."""
+        With `sessions` (role session name patterns), only the calls of a matching session count: those
+        the pipeline made, not those a test made acting as the role. With `actions` (IAM action
+        patterns), only the calls of a matching action are re-decided: removing an action from an Allow
+        can change no other call's decision."""
         if policies is None:
             policies = without_action(inline_policies(role_arn), without) if without else inline_policies(role_arn)
         with self._lock:
             recorded = list(self.allowed.get(role_arn, {}).items())
+        if sessions is not None:
+            recorded = [((c, arn), r) for (c, arn), r in recorded
+                        if any(fnmatch.fnmatchcase(arn.rsplit("/", 1)[-1], p) for p in sessions)]
         considered = recorded
         if actions is not None:
             patterns = [a.lower() for a in actions]
-            considered = [(c, w) for c, w in recorded
+            considered = [((c, arn), r) for (c, arn), r in recorded
                           if any(fnmatch.fnmatchcase(c.action.lower(), p) for p in patterns)]
         refused = []
-        for check, (session_arn, region) in considered:
+        for (check, session_arn), region in considered:
             sim = self._simulation(Caller(role_arn.split(":")[4], role_arn, session_arn), check, region, policies)
             if self.evaluator.decide(sim, check.unchecked is not None) != "Allowed":
-                refused.append({"action": check.action, "resource": check.resource})
+                refused.append({"action": check.action, "resource": check.resource,
+                                "session": session_arn.rsplit("/", 1)[-1]})
         return {"role": role_arn, "recorded": len(recorded), "considered": len(considered), "refused": refused}
 
     def summary(self, since: int = 0) -> dict[str, Any]:

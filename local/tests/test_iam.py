@@ -104,6 +104,37 @@ def test_explicit_deny_wins_and_not_resource_is_honoured(prod, expect_denials):
     assert expect_denials(1)
 
 
+def _replay(doc: dict[str, Any]) -> dict[str, Any]:
+    req = urllib.request.Request(f"{ENDPOINT}/_local/iam/replay", data=json.dumps(doc).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read())
+
+
+def test_the_replay_counts_the_calls_of_the_sessions_it_is_given_only(prod):
+    """The least-privilege replay (tests/test_zz_least_privilege.py) asks for the pipeline's own
+    sessions: a call a test made acting as the role must not make a grant look needed."""
+    t1, t2 = table(prod), table(prod)
+    role = role_with(prod, [{"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:DescribeTable"],
+                             "Resource": [table_arn(t1), table_arn(t2)]}])
+    for session_name, name in (("pipeline-run", t1), ("a-test", t2)):
+        c = prod.client("sts").assume_role(RoleArn=role, RoleSessionName=session_name)["Credentials"]
+        s = boto3.Session(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                          aws_session_token=c["SessionToken"], region_name=REGION)
+        client(s, "dynamodb").get_item(TableName=name, Key={"k": {"S": "x"}})
+    client(as_role(prod, role), "dynamodb").describe_table(TableName=t1)  # session iam-test
+
+    everyone = _replay({"role_arn": role, "policies": [], "actions": ["dynamodb:GetItem"]})
+    assert (everyone["recorded"], everyone["considered"]) == (3, 2)
+    assert sorted(r["session"] for r in everyone["refused"]) == ["a-test", "pipeline-run"]
+
+    ours = _replay({"role_arn": role, "policies": [], "actions": ["dynamodb:GetItem"], "sessions": ["pipeline-*"]})
+    assert (ours["recorded"], ours["considered"]) == (1, 1)
+    assert ours["refused"] == [{"action": "dynamodb:GetItem", "resource": table_arn(t1), "session": "pipeline-run"}]
+    # Under the role's own policy nothing it was allowed is refused.
+    assert _replay({"role_arn": role, "sessions": ["*"]})["refused"] == []
+
+
 def test_a_query_on_an_index_is_authorised_against_the_index_arn(prod, expect_denials):
     t = table(prod, index=True)
     s = as_role(prod, role_with(prod, [{"Effect": "Allow", "Action": "dynamodb:Query", "Resource": table_arn(t)}]))
