@@ -11,6 +11,7 @@ import email.policy
 import json
 import os
 import re
+import shutil
 import threading
 import time
 from email.message import EmailMessage
@@ -115,6 +116,18 @@ def sns_email_body(message: str, subject: str | None, protocol: str, *, topic_ar
         "https://aws.amazon.com/support"
     )
     return subject, message + footer
+
+
+def fresh(root: Path) -> Mailbox:
+    """The mailbox of an estate that is starting: empty. The mail of the estate that ran before names
+    executions and signed links its successor does not have (the accounts live in memory), and kept in
+    place it only grows (thousands of messages after days of runs, each read at a folder's first
+    listing); it is moved to `<root>.previous`, replacing the one before, for a person to look at."""
+    previous = root.with_name(root.name + ".previous")
+    if root.is_dir():
+        shutil.rmtree(previous, ignore_errors=True)
+        os.replace(root, previous)
+    return Mailbox(root)
 
 
 def main(argv: list[str]) -> int:

@@ -155,7 +155,8 @@ from . import ecs as ecs_mod
 from . import iam as iam_mod
 from . import runtime as runtime_mod
 from . import settings as settings_mod
-from .mailbox import Mailbox, sns_email_body
+from .mailbox import fresh as mailbox_fresh
+from .mailbox import sns_email_body
 from .urls import ForbiddenError, FunctionUrls, ThrottledError
 
 LOG = logging.getLogger("bbws_local.patches")
@@ -373,7 +374,7 @@ class Estate:
         self.settings = settings
         self.executor = runtime_mod.Executor(settings, role_credentials, put_metrics)
         self.urls = FunctionUrls(settings.host, settings.url_port_base, invoke_for_url)
-        self.mailbox = Mailbox(settings.state_dir / "mailbox")
+        self.mailbox = mailbox_fresh(settings.state_dir / "mailbox")
         self.iam = iam_mod.Authorizer(settings.state_dir)
         self.alarms = alarms_mod.Alarms(settings.time_scale, authorize=alarm_action_refusal)
         self.builds = codebuild_mod.Builds(settings.state_dir, settings.endpoint, role_session_credentials)

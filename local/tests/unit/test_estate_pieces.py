@@ -120,6 +120,20 @@ def test_mailbox_delivers_and_reads_back_links(tmp_path):
 
 
 
+def test_a_starting_estate_gets_an_empty_mailbox_and_keeps_the_last_one_aside(tmp_path):
+    from bbws_local.mailbox import fresh
+
+    root = tmp_path / "mailbox"
+    Mailbox(root).deliver("ops@bbws.io", "first life", "1", topic_arn="t", message_id="m0")
+    box = fresh(root)
+    assert box.messages() == []
+    box.deliver("ops@bbws.io", "second life", "2", topic_arn="t", message_id="m1")
+    assert [m["subject"] for m in Mailbox(tmp_path / "mailbox.previous").messages()] == ["first life"]
+    fresh(root)  # the next start replaces the previous mailbox
+    assert [m["subject"] for m in Mailbox(tmp_path / "mailbox.previous").messages()] == ["second life"]
+    assert fresh(tmp_path / "never-used").messages() == []
+
+
 def test_the_mailbox_lists_a_folder_once_and_sees_every_later_delivery(tmp_path, monkeypatch):
     """A folder is read from the disk at its first read (messages an earlier estate delivered included);
     later deliveries are added as they land, in order, with no listing of the folder again."""
