@@ -6,10 +6,11 @@ The tenants repository is the fixture of local/tenants (commits "initial", "chan
 tasks and a larger PHP memory limit, "destroy": tenant-002 also retires its legacy-redirects parameter),
 registered on the estate as the CodeBuild project's GitHub source. The module's first step puts SIT and
 PROD at "initial" with the tenant build itself; the tests then run in order, as the tenants move:
-SIT's tenant-001 recorded at "initial" (an empty plan), SIT to "destroy" (tenant-001 changed, tenant-002's deletion called out), PROD from SIT's commit for
-tenant-001, PROD refusing tenant-002's deletion, a rejected and a tampered rollback in SIT that change
-nothing, the rollback itself, a release whose phase 4 applies tenant-001 again, and a verification that
-fails.
+SIT's tenant-001 recorded at "initial" (an empty plan), SIT to "destroy" (tenant-001 changed, tenant-002's
+deletion called out), PROD from SIT's commit for tenant-001, PROD refusing tenant-002's deletion, a rejected
+and a tampered rollback in SIT that change nothing, the rollback itself, a release whose phase 4 brings
+tenant-002 back to "initial", and a verification that fails. SIT ends where it started, so on an estate
+that ran the module before, the first step's plans find nothing to apply there.
 """
 from __future__ import annotations
 
@@ -29,10 +30,11 @@ SERVICE = "module.wordpress_instance.aws_ecs_service.wordpress"
 @pytest.fixture(scope="module", autouse=True)
 def tenants_at_initial():
     """SIT and PROD at the fixture's first commit; the tenant function with a short verification and
-    PROD's window open all week."""
+    PROD's window open all week. PROD's tenant-002 is left out: nothing applies it (its one execution
+    here is refused), so it stays where `make up` put it, at "initial" (its test fails if it is not)."""
     previous = {env: ph.set_config(env, CONFIG, function="tenant") for env in ("sit", "prod")}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(lambda env: ph.put_tenants_at(env, "initial"), ("sit", "prod")))
+        list(pool.map(lambda at: ph.put_tenants_at(*at), (("sit", "initial", (T1, T2)), ("prod", "initial", (T1,)))))
     yield
     for env, variables in previous.items():
         ph.restore_config(env, variables, function="tenant")
@@ -216,7 +218,9 @@ def test_a_rollback_applies_the_commit_before_the_latest_apply():
 
 def test_a_release_applies_its_tenants_last_under_its_one_approval(preflight_config):
     """RB-003 §5.2.1 phase 4: the tenant's plan is made and shown before the release's one approval,
-    and applied after the services' phases and their verification."""
+    and applied after the services' phases and their verification. SIT's tenant-002 is at "destroy"
+    (its legacy redirects parameter retired): the release takes it back to "initial", which creates the
+    parameter again."""
     commits = ph.tenant_commits()
     services = list(ph.SERVICE_NAMES)
     before = {s: ph.latest_versions("sit", s) for s in services}
@@ -227,15 +231,15 @@ def test_a_release_applies_its_tenants_last_under_its_one_approval(preflight_con
         ph.record_service_gates("dev", s)
     try:
         arn = ph.start("sit", {"target_env": "sit", "services": services, "requested_by": "lead@bbws.io",
-                               "reason": "Release 2026.12", "tenants": [T1], "tenants_commit": commits["change"]},
+                               "reason": "Release 2026.12", "tenants": [T2], "tenants_commit": commits["initial"]},
                        kind="release")
         links = ph.approval_links(ph.DEV_LEAD[0], arn, timeout=240)
         page = ph.open_link(links["approve"]).text
         assert "Approve this release?" in page
         assert all(f"{i}. {s}" in page for i, s in enumerate(services, 1)), page
         review = ph.state_output("sit", arn, "Review plans")["review"]
-        assert review["to_apply"] == [T1] and review["plans"][0]["tfplan_sha256"] in page
-        assert ph.ecs_service("sit", T1)["desiredCount"] == 1, "nothing applied before the approval"
+        assert review["to_apply"] == [T2] and review["plans"][0]["tfplan_sha256"] in page
+        assert _legacy_parameter("sit") is None, "nothing applied before the approval"
         assert ph.confirm(links["approve"]).status_code == 200
         d = ph.wait_execution("sit", arn, timeout=400)
         assert d["status"] == "SUCCEEDED", ph.failure_of(d)
@@ -248,24 +252,26 @@ def test_a_release_applies_its_tenants_last_under_its_one_approval(preflight_con
     assert states.index("Review plans") < states.index("Request release approval") < last_service < states.index(
         "Cross-service verification") < states.index("Apply each tenant") < states.index(
         "Verify tenant services") < states.index("Record release")
-    assert ph.ecs_service("sit", T1)["desiredCount"] == 2
+    assert _legacy_parameter("sit"), "phase 4 created tenant-002's legacy redirects parameter again"
     records = {r["action"]: r for r in ph.records_of("sit", arn)}
     assert records["release"]["outcome"] == "succeeded"
-    assert (records["tenant"]["commit"], records["tenant"]["applied"]) == (commits["change"], True)
-    assert ph.lock_of("sit", f"tenant:{T1}") is None
+    assert (records["tenant"]["tenant_id"], records["tenant"]["commit"], records["tenant"]["applied"]) == (
+        T2, commits["initial"], True)
+    assert (records["tenant"]["plan"]["add"], records["tenant"]["plan"]["destroy"]) == (1, 0)
+    assert ph.lock_of("sit", f"tenant:{T2}") is None
 
 
 def test_a_service_that_stays_below_its_desired_count_fails_the_verification():
-    """SIT's tenant-001 is at "change" (the release applied it): a plan of that commit changes nothing,
+    """SIT's tenant-001 is at "initial" (the rollback applied it): a plan of that commit changes nothing,
     so the execution goes straight to the verification, which the held service fails."""
     commits = ph.tenant_commits()
     ph.hold_ecs_service("sit", T1, 0)
     try:
-        arn = ph.start("sit", _request("sit", [T1], commit=commits["change"]), kind="tenant")
+        arn = ph.start("sit", _request("sit", [T1], commit=commits["initial"]), kind="tenant")
         d = ph.wait_execution("sit", arn, timeout=300)
     finally:
         ph.hold_ecs_service("sit", T1, None)
     assert d["status"] == "FAILED" and d["error"] == "Bbws.TenantNotVerified", ph.failure_of(d)
-    assert f"{T1}-wordpress: ACTIVE, 0 of 2 running" in d["cause"], d["cause"]
+    assert f"{T1}-wordpress: ACTIVE, 0 of 1 running" in d["cause"], d["cause"]
     assert "Request tenant approval" not in ph.states_entered("sit", arn), "an empty plan asks nobody"
     assert _records("sit", arn)[T1]["error"] == "Bbws.TenantNotVerified"

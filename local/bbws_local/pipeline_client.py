@@ -244,14 +244,15 @@ def approval_request_id(execution_arn: str, kind: str) -> str:
 
 def pending_approval(env: str, execution_arn: str) -> dict[str, Any] | None:
     """The approval request of an execution (its DynamoDB item), once the pipeline has stored it. Read by
-    its key (one GetItem per kind of request), as tests poll it: a scan of the table grows with the run."""
-    ddb = client(env, "dynamodb")
-    for kind in ("promotion", "rollback", "release", "tenant"):
-        item = ddb.get_item(TableName=f"bbws-approvals-{env}", ConsistentRead=True, Key={
-            "request_id": {"S": approval_request_id(execution_arn, kind)}, "item": {"S": "request"}}).get("Item")
-        if item:
-            return item
-    return None
+    its key, one for each kind of request, in one BatchGetItem, as tests poll it: a scan of the table
+    grows with the run."""
+    table = f"bbws-approvals-{env}"
+    kinds = ("promotion", "rollback", "release", "tenant")
+    keys = [{"request_id": {"S": approval_request_id(execution_arn, kind)}, "item": {"S": "request"}} for kind in kinds]
+    found = client(env, "dynamodb").batch_get_item(
+        RequestItems={table: {"Keys": keys, "ConsistentRead": True}})["Responses"].get(table, [])
+    by_id = {item["request_id"]["S"]: item for item in found}
+    return next((by_id[k["request_id"]["S"]] for k in keys if k["request_id"]["S"] in by_id), None)
 
 
 def required_roles(env: str, execution_arn: str) -> list[str]:
