@@ -116,32 +116,44 @@ def _justified(key: str, sid: str, action: str) -> bool:
     return any((k, s_, a) in JUSTIFIED for k in (key, "*") for s_ in (sid,) for a in (action, "*"))
 
 
+def _role_needs(env: str, role: str, key: str) -> list[tuple[str, str, int, int]]:
+    """(Sid, action, calls recorded, calls refused without the action) for each action of each statement
+    of one role's policies."""
+    role_arn = f"arn:aws:iam::{ph.ACCOUNTS[env]}:role/{role}"
+    sessions = _sessions(role, key)
+    already: dict[str, int] = {}
+    out = []
+    for pol in _policies(env, role):
+        statements = pol["policy"]["Statement"]
+        statements = [statements] if isinstance(statements, dict) else statements
+        for s, st in enumerate(statements):
+            sid = st.get("Sid", f"#{s}")
+            actions = [st["Action"]] if isinstance(st["Action"], str) else list(st["Action"])
+            for action in actions:
+                # Calls the current policy refuses too (a test that widened a grant for a while, e.g.
+                # ph.reader_also_reads) do not make an action needed.
+                if action not in already:
+                    already[action] = _replay(role_arn, action, sessions)[1]
+                seen, refused = _replay(role_arn, action, sessions, {"policy": pol["name"], "statement": s,
+                                                                     "action": action})
+                out.append((sid, action, seen, refused - already[action]))
+    return out
+
+
 def test_every_granted_action_is_needed_by_a_scenario():
     # (role key, Sid, action) -> calls refused without it, summed over the three accounts.
     needed: dict[tuple[str, str, str], int] = {}
     recorded = 0
     report = []
-    for env in ENVS:
-        for role, key in _roles(env):
-            role_arn = f"arn:aws:iam::{ph.ACCOUNTS[env]}:role/{role}"
-            sessions = _sessions(role, key)
-            policies = _policies(env, role)
-            for pol in policies:
-                statements = pol["policy"]["Statement"]
-                statements = [statements] if isinstance(statements, dict) else statements
-                for s, st in enumerate(statements):
-                    sid = st.get("Sid", f"#{s}")
-                    actions = [st["Action"]] if isinstance(st["Action"], str) else list(st["Action"])
-                    for action in actions:
-                        # Calls the current policy refuses too (a test that widened a grant for a while,
-                        # e.g. ph.reader_also_reads) do not make an action needed.
-                        _, already = _replay(role_arn, action, sessions)
-                        seen, refused = _replay(role_arn, action, sessions, {"policy": pol["name"],
-                                                                             "statement": s, "action": action})
-                        refused -= already
-                        recorded += seen
-                        needed[(key, sid, action)] = needed.get((key, sid, action), 0) + refused
-                        report.append(f"{role} {sid} {action}: {refused} of {seen} refused")
+    roles = [(env, role, key) for env in ENVS for role, key in _roles(env)]
+    # Four roles at a time: each replay is answered by the three estates, each deciding in its own
+    # evaluator; a role's replays run one after the other.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for (env, role, key), needs in zip(roles, pool.map(lambda r: _role_needs(*r), roles)):
+            for sid, action, seen, refused in needs:
+                recorded += seen
+                needed[(key, sid, action)] = needed.get((key, sid, action), 0) + refused
+                report.append(f"{role} {sid} {action}: {refused} of {seen} refused")
     if recorded == 0:
         pytest.skip("no calls recorded: this module replays what the scenarios before it did")
     print("\n".join(report))
