@@ -201,11 +201,12 @@ chromium: ## headless Chromium for the approval page's screenshot tests (Debian'
 # its lane: both use DEV's cluster and the fixture's tenants, so never on the same estate at once. The
 # pipeline's tests run one at a time on an estate, in three lanes: PIPELINE_TESTS_2 on the second estate
 # (`up-2`; test_watch_rollback.py last, see its docstring) and PIPELINE_TESTS_3 on the third (`up-3`) from
-# the start, the rest on this one after the pipeline_state tests. The machine is busy throughout (two cores): more jobs at once only slow each other (measured:
-# the build tests beside the pipeline_state tests made those 50 % slower and an approval mail late). Each
-# job prints its output when the jobs have ended; each lane writes its JUnit report (each test's duration)
-# to the state directory of its estate, and `local/lane_durations.py` prints the seconds per file of each
-# lane: the lanes are balanced by those (this one's lane starts about 100 s later).
+# the start, the rest on this one after the pipeline_state tests. The machine is busy throughout (two
+# cores): more jobs at once only slow each other (measured: the build tests beside the pipeline_state tests
+# made those 50 % slower and an approval mail late). Each job prints its output when the jobs have ended;
+# each lane writes its JUnit report (each test's duration) to the state directory of its estate, and
+# `local/lane_durations.py` prints the seconds per file of each lane: the lanes are balanced by those
+# (this one's lane starts 110-125 s later, after the first step's tests).
 # test_zz_least_privilege replays the calls the three estates recorded in the pipeline's own sessions, so
 # it runs when all have ended, in one run with the pipeline suite's iam_denials tests (they act as the
 # auditor, a role it does not replay).
