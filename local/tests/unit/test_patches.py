@@ -257,3 +257,34 @@ def test_a_step_functions_jsonpath_is_parsed_once_and_read_as_before(applied):
     assert result_path.parse("$.result") is result_path.parse("$.result")
     assert result_path.parse("$.result").update_or_create({"a": 1}, {"x": 2}) == {"a": 1, "result": {"x": 2}}
     assert isinstance(result_path.parse("$.result"), jsonpath_ng.JSONPath)
+
+
+def test_moto_keeps_no_model_object_that_nothing_else_holds(applied):
+    import gc
+
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.exceptions import TransactionCanceledException
+
+    backend = dynamodb_backends["111122223333"]["af-south-1"]
+    backend.create_table("untracked", schema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         attr=[{"AttributeName": "pk", "AttributeType": "S"}], throughput=None,
+                         billing_mode="PAY_PER_REQUEST", indexes=None, global_indexes=None, streams=None,
+                         sse_specification=None, tags=None, deletion_protection_enabled=False,
+                         warm_throughput=None)
+    for i in range(50):
+        backend.put_item("untracked", {"pk": {"S": f"k{i}"}, "v": {"S": "x"}})
+    lock = {"Put": {"TableName": "untracked", "Item": {"pk": {"S": "lock"}},
+                    "ConditionExpression": "attribute_not_exists(pk)"}}
+    backend.transact_write_items([lock])
+    for _ in range(20):  # each refused transaction copied the table and put the copy back
+        with pytest.raises(TransactionCanceledException):
+            backend.transact_write_items([lock])
+        backend.put_item("untracked", {"pk": {"S": "k0"}, "v": {"S": "again"}})
+    gc.collect()
+    held = {id(item) for item in backend.get_table("untracked").items.values()}
+    alive = [o for o in gc.get_objects() if isinstance(o, Item)
+             and getattr(o, "hash_key", None) is not None and str(o.hash_key.value) in {"lock", "k0", "k1"}]
+    assert len(held) == 51
+    assert {id(o) for o in alive} <= held, f"{len(alive)} items alive, of which the table holds 3"
+    assert Item.instances_tracked == []
