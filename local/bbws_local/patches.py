@@ -134,6 +134,12 @@ Four more change how fast the estate works, not what it does:
                          written, each copy of a table TransactWriteItems backs up, each S3 object version)
                          in a list on its class, so what the estate no longer holds is freed: the servers'
                          memory grew with every run (1.5, 3.0 and 4.5 GB after seven) and slowed them.
+36. sfn-history-pages    GetExecutionHistory answers in pages as AWS does: maxResults (default 100, at most
+                         1000, 0 the default), nextToken, reverseOrder and includeExecutionData (moto
+                         returns every event at once whatever is asked, so a caller that reads one page
+                         only, or paginates wrongly, passed here and failed on AWS); a page is copied for
+                         its answer, not the whole history deep-copied under the execution's lock (23-27
+                         ms a call).
 """
 from __future__ import annotations
 
@@ -321,6 +327,8 @@ PATCHES: list[Patch] = [
           _JSONPATH_PARSE_SHA256),
     Patch("moto-untracked-models", "moto.core.common_models", "BaseModel.__new__",
           "08cf0ef20e88029a2eb91949492ce3281001a34b98143db186239962ad379eec"),
+    Patch("sfn-history-pages", "moto.stepfunctions.responses", "StepFunctionResponse.get_execution_history",
+          "3889cc6224ac2f762d44a217cdd02255957d21862ad88af0c6b30af47b17a206"),
 ]
 
 
@@ -2081,6 +2089,101 @@ def _untracked_new(cls: type, *args: Any, **kwargs: Any) -> Any:
     return super(BaseModel, cls).__new__(cls)  # type: ignore[misc]
 
 
+# ---------------------------------------------------------------------------------------------------
+# 36. sfn-history-pages: GetExecutionHistory in pages
+# ---------------------------------------------------------------------------------------------------
+# A page is read under the history's lock (the list an execution appends its events to, never changing an
+# event once added) and copied for the answer. The token names the execution, the order, whether data is
+# included, and the id of the page's last event: the next page starts after it (ids are 1, 2, 3... in the
+# order of the list), so events added while a running execution is paged through do not shift the pages.
+
+HISTORY_PAGE = 100
+HISTORY_PAGE_MAX = 1000
+_HISTORY_DATA = ("input", "inputDetails", "output", "outputDetails")
+
+
+def _history_event_copy(value: Any) -> Any:
+    """A copy of an event for an answer: its dicts and lists new, its values (str, numbers, times) shared."""
+    if isinstance(value, dict):
+        return {k: _history_event_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_history_event_copy(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, datetime)):
+        return value
+    import copy
+
+    return copy.deepcopy(value)
+
+
+def history_page(events: list[dict[str, Any]], size: int, reverse: bool,
+                 after_id: int | None) -> tuple[list[dict[str, Any]], int | None]:
+    """The page of `events` (ids 1..n in list order) after the event `after_id` (None: from the start)
+    in the order asked, and the id of its last event when more follow (else None)."""
+    if reverse:
+        end = len(events) if after_id is None else max(0, min(after_id - 1, len(events)))
+        page = events[max(0, end - size):end][::-1]
+        more = end - size > 0
+    else:
+        start = 0 if after_id is None else max(0, after_id)
+        page = events[start:start + size]
+        more = len(events) > start + size
+    return page, (int(page[-1]["id"]) if more and page else None)
+
+
+def _history_token(arn: str, reverse: bool, include: bool, last_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([arn, reverse, include, last_id]).encode()).decode()
+
+
+def _history_after(token: str, arn: str, reverse: bool, include: bool) -> int:
+    from moto.stepfunctions.exceptions import InvalidToken
+
+    try:
+        named_arn, named_reverse, named_include, last_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError):
+        raise InvalidToken("Invalid Token: 'Invalid token'")
+    if [named_arn, named_reverse, named_include] != [arn, reverse, include] or not isinstance(last_id, int) \
+            or last_id < 1:
+        raise InvalidToken("Invalid Token: 'the token was made for other arguments'")
+    return last_id
+
+
+def _get_execution_history(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.exceptions import ValidationException
+
+    arn = self._get_param("executionArn")
+    max_results = self._get_param("maxResults")
+    if max_results is not None and not 0 <= int(max_results) <= HISTORY_PAGE_MAX:
+        raise ValidationException(f"1 validation error detected: Value '{max_results}' at 'maxResults' failed "
+                                  f"to satisfy constraint: Member must have value "
+                                  f"{'less than or equal to 1000' if int(max_results) > 0 else 'greater than or equal to 0'}")
+    size = int(max_results or 0) or HISTORY_PAGE
+    reverse = bool(self._get_param("reverseOrder", False))
+    include = self._get_param("includeExecutionData")
+    include = True if include is None else bool(include)
+    token = self._get_param("nextToken")
+    after = _history_after(token, arn, reverse, include) if token else None
+    execution = self.stepfunction_backend.describe_execution(arn)
+    env = getattr(execution.exec_worker, "env", None)
+    page: list[dict[str, Any]] = []
+    last_id = None
+    if env is not None:  # None: the execution has not started yet
+        manager = env.event_manager
+        with manager._mutex:
+            page, last_id = history_page(manager._history_event_list, size, reverse, after)
+            page = [_history_event_copy(e) for e in page]
+    if not include:
+        for event in page:
+            for key, details in event.items():
+                if key.endswith("EventDetails") and isinstance(details, dict):
+                    for data in _HISTORY_DATA:
+                        details.pop(data, None)
+    answer: dict[str, Any] = {"events": page}
+    if last_id is not None:
+        answer["nextToken"] = _history_token(arn, reverse, include, last_id)
+    return ActionResult(answer)
+
+
 def apply(settings: settings_mod.Settings) -> Estate:
     """Install every patch (once) and return the estate they serve."""
     global ESTATE, _applied
@@ -2227,6 +2330,7 @@ def apply(settings: settings_mod.Settings) -> Estate:
     _replace(json_path.__name__, "parse", _make_jsonpath_once(json_path.parse))
     _replace(result_path.__name__, "parse", _make_jsonpath_once(result_path.parse))
     _replace("moto.core.common_models", "BaseModel.__new__", _untracked_new)
+    _replace("moto.stepfunctions.responses", "StepFunctionResponse.get_execution_history", _get_execution_history)
     del lsm, sfr
     _applied = True
     return ESTATE

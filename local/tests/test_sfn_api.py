@@ -63,3 +63,46 @@ def test_an_execution_started_without_a_name_is_named_with_a_uuid(dev, make_stat
     uuid = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
     assert re.fullmatch(rf".*:execution:[^:]+:{uuid}", first), first
     assert first != second
+
+
+def test_an_execution_history_comes_in_pages_as_aws_pages_it(dev, make_state_machine):
+    """maxResults (default 100, at most 1000), nextToken, reverseOrder and includeExecutionData, as AWS
+    answers them: moto 5.2.5 returned every event at once, so a caller reading one page passed here only."""
+    import time
+
+    import pytest
+    from botocore.exceptions import ClientError
+
+    sfn = dev.client("stepfunctions")
+    states = {f"S{i}": {"Type": "Pass", "Next": f"S{i + 1}"} for i in range(59)}
+    states["S59"] = {"Type": "Pass", "End": True}
+    arn = make_state_machine(dev, {"StartAt": "S0", "States": states}, name=unique("pages"))
+    execution = sfn.start_execution(stateMachineArn=arn, input='{"secret": "input"}')["executionArn"]
+    deadline = time.time() + 30
+    while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING" and time.time() < deadline:
+        time.sleep(0.2)
+    total = 1 + 2 * 60 + 1  # started, each state entered and exited, succeeded
+
+    first = sfn.get_execution_history(executionArn=execution)
+    assert [e["id"] for e in first["events"]] == list(range(1, 101)) and first["nextToken"]
+    rest = sfn.get_execution_history(executionArn=execution, nextToken=first["nextToken"])
+    assert [e["id"] for e in rest["events"]] == list(range(101, total + 1)) and "nextToken" not in rest
+    whole = sfn.get_execution_history(executionArn=execution, maxResults=1000)
+    assert len(whole["events"]) == total and "nextToken" not in whole
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution, reverseOrder=True,
+                                                                PaginationConfig={"PageSize": 50})
+    assert [e["id"] for page in pages for e in page["events"]] == list(range(total, 0, -1))
+    assert json.loads(whole["events"][0]["executionStartedEventDetails"]["input"]) == {"secret": "input"}
+    bare = sfn.get_execution_history(executionArn=execution, maxResults=1, includeExecutionData=False)
+    assert "input" not in bare["events"][0]["executionStartedEventDetails"]
+    assert "roleArn" in bare["events"][0]["executionStartedEventDetails"]
+
+    with pytest.raises(ClientError) as e:  # the arguments must stay as they were
+        sfn.get_execution_history(executionArn=execution, nextToken=first["nextToken"], reverseOrder=True)
+    assert e.value.response["Error"]["Code"] == "InvalidToken"
+    with pytest.raises(ClientError) as e:
+        sfn.get_execution_history(executionArn=execution, nextToken="not-a-token")
+    assert e.value.response["Error"]["Code"] == "InvalidToken"
+    with pytest.raises(ClientError) as e:
+        sfn.get_execution_history(executionArn=execution, maxResults=1001)
+    assert e.value.response["Error"]["Code"] == "ValidationException" and "maxResults" in str(e.value)

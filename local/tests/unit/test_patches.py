@@ -288,3 +288,36 @@ def test_moto_keeps_no_model_object_that_nothing_else_holds(applied):
     assert len(held) == 51
     assert {id(o) for o in alive} <= held, f"{len(alive)} items alive, of which the table holds 3"
     assert Item.instances_tracked == []
+
+
+def test_a_history_is_read_in_pages_of_ids_in_either_order():
+    events = [{"id": i, "type": "Pass"} for i in range(1, 8)]
+    ids = lambda page: [e["id"] for e in page]  # noqa: E731
+    page, last = patches.history_page(events, 3, False, None)
+    assert (ids(page), last) == ([1, 2, 3], 3)
+    page, last = patches.history_page(events, 3, False, last)
+    assert (ids(page), last) == ([4, 5, 6], 6)
+    page, last = patches.history_page(events, 3, False, last)
+    assert (ids(page), last) == ([7], None)
+    page, last = patches.history_page(events, 7, False, None)
+    assert (ids(page), last) == ([1, 2, 3, 4, 5, 6, 7], None), "a last full page says no more"
+    page, last = patches.history_page(events, 3, True, None)
+    assert (ids(page), last) == ([7, 6, 5], 5)
+    events.append({"id": 8, "type": "Pass"})  # a running execution goes on: the reverse pages do not shift
+    page, last = patches.history_page(events, 3, True, last)
+    assert (ids(page), last) == ([4, 3, 2], 2)
+    page, last = patches.history_page(events, 3, True, last)
+    assert (ids(page), last) == ([1], None)
+    assert patches.history_page([], 100, False, None) == ([], None)
+
+
+def test_a_history_answer_copies_the_events_dicts_and_shares_their_values():
+    from datetime import datetime, timezone
+
+    event = {"id": 1, "timestamp": datetime.now(timezone.utc),
+             "taskSucceededEventDetails": {"output": "{}", "outputDetails": {"truncated": False}}}
+    copied = patches._history_event_copy(event)
+    assert copied == event and copied is not event
+    assert copied["taskSucceededEventDetails"] is not event["taskSucceededEventDetails"]
+    copied["taskSucceededEventDetails"].pop("output")
+    assert event["taskSucceededEventDetails"]["output"] == "{}", "the history keeps its data"
