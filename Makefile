@@ -165,15 +165,29 @@ unit-py: prereqs venv $(ACTIONLINT_STAMP) ## Python unit tests of local/ (no est
 	$(PYTEST) local/tests/unit
 
 # validate's warnings fail too (a deprecated argument today is an error in the provider's next major).
+# Its verdict depends on infra/'s files (the *_override.tf `make up` writes included), Terraform's version
+# and the providers it can install: when none has changed since it last passed (their SHA-256 in
+# $(TF_CHECK_PASSED)), validate is not run again (12 s of CPU of a warm `make test`: each root's validate
+# starts the AWS provider twice). fmt always runs. TF_CHECK_FORCE=1 validates regardless.
+TF_CHECK_PASSED := local/.tf-check-passed
 tf-check: prereqs ## terraform fmt -check and validate (no warnings) of every root
 	terraform fmt -check -recursive infra
 	terraform fmt -check -recursive local/tenants
-	@for root in infra/envs/*; do \
+	@inputs=$$({ find infra -type f -not -path '*/.terraform/*' -not -name '.terraform.lock.hcl' -print0 | \
+	             sort -z | xargs -0 sha256sum; terraform version; echo "$(TF_PLUGIN_FLAG)"; \
+	             $(if $(TF_PLUGIN_FLAG),find $(BBWS_TF_PLUGIN_DIR) -type f | sort;) } | sha256sum | cut -c1-64); \
+	if [ -z "$(TF_CHECK_FORCE)" ] && [ "$$(cat $(TF_CHECK_PASSED) 2>/dev/null)" = "$$inputs" ]; then \
+	  echo "tf-check: infra/ and Terraform unchanged since every root validated ($(TF_CHECK_PASSED)): not validated again"; \
+	  exit 0; \
+	fi; \
+	rm -f $(TF_CHECK_PASSED); \
+	for root in infra/envs/*; do \
 	  result=$$(cd $$root && terraform init -backend=false -input=false $(TF_PLUGIN_FLAG) >/dev/null && \
 	            terraform validate -json -no-color) || { echo "$$root: terraform init or validate failed"; echo "$$result"; exit 1; }; \
 	  if echo "$$result" | jq -e '.valid and .warning_count == 0' >/dev/null; then echo "$$root: valid, no warnings"; \
 	  else echo "$$root:"; echo "$$result" | jq '.diagnostics'; exit 1; fi; \
-	done
+	done; \
+	echo "$$inputs" > $(TF_CHECK_PASSED)
 
 asl-check: prereqs venv npm ## every state machine rendered as Terraform does, then asl-validator
 	@$(PY) local/asl_check.py
@@ -211,10 +225,10 @@ chromium: ## headless Chromium for the approval page's screenshot tests (Debian'
 # it runs when all have ended, in one run with the pipeline suite's iam_denials tests (they act as the
 # auditor, a role it does not replay).
 PIPELINE_TESTS_2 := $(addprefix tests/,test_release.py test_promote_rejection.py test_promote_rollback.py \
-                    test_rollback.py test_evidence.py test_state_machine_inputs.py test_approval.py test_watch.py \
-                    test_promote_stable.py test_aws_errors.py test_watch_rollback.py)
+                    test_rollback.py test_state_machine_inputs.py test_approval.py test_watch.py \
+                    test_promote_stable.py test_aws_errors.py test_promote_inputs.py test_watch_rollback.py)
 PIPELINE_TESTS_3 := $(addprefix tests/,test_tenant.py test_approval_page.py test_promote_lock.py \
-                    test_promote_sit.py test_promote_deploy.py test_promote_inputs.py)
+                    test_promote_sit.py test_promote_deploy.py test_evidence.py)
 LAST_PIPELINE_TEST := tests/test_zz_least_privilege.py
 ESTATE_TENANT_TESTS := local/tests/test_tenants_fixture.py
 ESTATE_BUILD_TESTS := $(addprefix local/tests/,test_tenant_build.py test_codebuild.py)

@@ -5,15 +5,17 @@ service verified, one record per tenant.
 The tenants repository is the fixture of local/tenants (commits "initial", "change": tenant-001 runs more
 tasks and a larger PHP memory limit, "destroy": tenant-002 also retires its legacy-redirects parameter),
 registered on the estate as the CodeBuild project's GitHub source. The module's first step puts SIT and
-PROD at "initial" with the tenant build itself; the tests then run in order, as the tenants move:
+PROD at "initial" with the tenant build itself (only the tenants whose Terraform state changed since the
+module last passed in full: LEFT_AT_INITIAL); the tests then run in order, as the tenants move:
 SIT's tenant-001 recorded at "initial" (an empty plan), SIT to "destroy" (tenant-001 changed, tenant-002's
 deletion called out), PROD from SIT's commit for tenant-001, PROD refusing tenant-002's deletion, a rejected
 and a tampered rollback in SIT that change nothing, the rollback itself, a release whose phase 4 brings
 tenant-002 back to "initial", and a verification that fails. SIT ends where it started, so on an estate
-that ran the module before, the first step's plans find nothing to apply there.
+where the module last passed in full, the first step plans and applies PROD's tenant-001 only.
 """
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 
@@ -27,17 +29,49 @@ LEGACY = "aws_ssm_parameter.legacy_redirects"
 SERVICE = "module.wordpress_instance.aws_ecs_service.wordpress"
 
 
+# What the module leaves at "initial" when every one of its tests ran and passed: SIT's two tenants (the
+# last test plans tenant-001 at "initial" and finds nothing to change; the release applies tenant-002 at
+# "initial") and PROD's tenant-002 (its destroy is refused, nothing applied). The versions of their state
+# objects are then kept in the estate's state directory, and the next run's first step puts at "initial"
+# only the tenants whose state has another version by then (any apply writes one; a new estate has none).
+LEFT_AT_INITIAL = {"sit": (T1, T2), "prod": (T2,)}
+AT_INITIAL = ph.SETTINGS.state_dir / "test_tenant-left-at-initial.json"
+_PASSED: set[str] = set()
+
+
+def _stale(env: str, known: dict[str, dict[str, str]]) -> tuple[str, ...]:
+    current = ph.tenant_state_versions(env)
+    return tuple(t for t in (T1, T2) if current[t] is None or known.get(env, {}).get(t) != current[t])
+
+
 @pytest.fixture(scope="module", autouse=True)
 def tenants_at_initial():
     """SIT and PROD at the fixture's first commit (on an estate that `make up-3` made without tenants,
     both tenants are created there); the tenant function with a short verification and PROD's window open
     all week."""
     previous = {env: ph.set_config(env, CONFIG, function="tenant") for env in ("sit", "prod")}
+    try:
+        known = json.loads(AT_INITIAL.read_text())
+    except (OSError, ValueError):
+        known = {}
+    AT_INITIAL.unlink(missing_ok=True)
+    stale = {env: _stale(env, known) for env in ("sit", "prod")}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(lambda env: ph.put_tenants_at(env, "initial"), ("sit", "prod")))
+        list(pool.map(lambda env: ph.put_tenants_at(env, "initial", stale[env]), [e for e in stale if stale[e]]))
     yield
     for env, variables in previous.items():
         ph.restore_config(env, variables, function="tenant")
+    if _PASSED == {name for name in globals() if name.startswith("test_")}:
+        AT_INITIAL.write_text(json.dumps({env: {t: v for t, v in ph.tenant_state_versions(env, tenants).items()}
+                                          for env, tenants in LEFT_AT_INITIAL.items()}))
+
+
+@pytest.fixture(autouse=True)
+def _record_passed(request):
+    failed = request.session.testsfailed
+    yield
+    if request.session.testsfailed == failed:  # the call's report is counted before this teardown
+        _PASSED.add(request.node.name)
 
 
 def _request(env: str, tenants: list[str], **extra) -> dict:

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import boto3
+import botocore.exceptions
 import requests
 
 from services import catalog as fixtures
@@ -287,7 +288,10 @@ def wait_execution(where: Where, arn: str, timeout: float = 180, poll: float = 0
 
 
 def history(where: Where, arn: str) -> list[dict[str, Any]]:
-    return _client(where, "stepfunctions").get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    """Every event of the execution so far, in order (GetExecutionHistory's pages of up to 1,000)."""
+    pages = _client(where, "stepfunctions").get_paginator("get_execution_history").paginate(
+        executionArn=arn, PaginationConfig={"PageSize": 1000})
+    return [e for page in pages for e in page["events"]]
 
 
 def states_entered(where: Where, arn: str) -> list[str]:
@@ -474,9 +478,8 @@ def approval_items(env: str, execution_arn: str) -> list[dict[str, Any]]:
 
 def task_callbacks(env: str, execution_arn: str) -> list[str]:
     """History events that answered the approval wait (TaskSucceeded / TaskFailed / TaskTimedOut)."""
-    events = client(env, "stepfunctions").get_execution_history(
-        executionArn=execution_arn, maxResults=1000)["events"]
-    return [e["type"] for e in events if e["type"] in ("TaskSucceeded", "TaskFailed", "TaskTimedOut")
+    return [e["type"] for e in history(env, execution_arn)
+            if e["type"] in ("TaskSucceeded", "TaskFailed", "TaskTimedOut")
             and "waitForTaskToken" in json.dumps(e, default=str)]
 
 
@@ -853,6 +856,22 @@ def put_tenants_at(env: str, label: str, tenants: tuple[str, ...] = ("tenant-001
         sha256s = " ".join(f"{t}={tenant_plan_summary(env, root, t)['tfplan_sha256']}" for t in changed)
         applied = tenant_build(env, "apply", changed, commit, root, sha256s)
         assert applied["buildStatus"] == "SUCCEEDED", applied.get("phases")
+
+
+def tenant_state_versions(env: str, tenants: tuple[str, ...] = ("tenant-001", "tenant-002")) -> dict[str, str | None]:
+    """The version of each tenant's Terraform state object in `env` (bbws-tenant-state-<account>, a versioned
+    bucket: every apply writes a new one); None where the tenant has no state."""
+    s3 = client(env, "s3")
+    versions: dict[str, str | None] = {}
+    for tenant in tenants:
+        try:
+            versions[tenant] = s3.head_object(Bucket=f"bbws-tenant-state-{ACCOUNTS[env]}",
+                                              Key=f"tenants/{tenant}/terraform.tfstate")["VersionId"]
+        except botocore.exceptions.ClientError as e:
+            if e.response["Error"]["Code"] not in ("404", "NoSuchKey"):
+                raise
+            versions[tenant] = None
+    return versions
 
 
 def ecs_service(env: str, tenant: str) -> dict[str, Any]:
