@@ -321,3 +321,48 @@ def test_a_history_answer_copies_the_events_dicts_and_shares_their_values():
     assert copied["taskSucceededEventDetails"] is not event["taskSucceededEventDetails"]
     copied["taskSucceededEventDetails"].pop("output")
     assert event["taskSucceededEventDetails"]["output"] == "{}", "the history keeps its data"
+
+
+def _table(backend, name: str, range_key: bool = False):
+    schema = [{"AttributeName": "pk", "KeyType": "HASH"}]
+    attr = [{"AttributeName": "pk", "AttributeType": "S"}]
+    if range_key:
+        schema.append({"AttributeName": "sk", "KeyType": "RANGE"})
+        attr.append({"AttributeName": "sk", "AttributeType": "S"})
+    return backend.create_table(name, schema=schema, attr=attr, throughput=None, billing_mode="PAY_PER_REQUEST",
+                                indexes=None, global_indexes=None, streams=None, sse_specification=None,
+                                tags=None, deletion_protection_enabled=False, warm_throughput=None)
+
+
+def test_a_cancelled_transaction_puts_back_each_item_it_wrote_and_keeps_the_tables(applied):
+    from moto.dynamodb.exceptions import TransactionCanceledException
+    from moto.dynamodb.models import dynamodb_backends
+
+    backend = dynamodb_backends["111122223333"]["eu-west-1"]
+    plain, ranged = _table(backend, "tx-plain"), _table(backend, "tx-ranged", range_key=True)
+    backend.put_item("tx-plain", {"pk": {"S": "kept"}, "v": {"S": "before"}})
+    backend.put_item("tx-plain", {"pk": {"S": "deleted"}, "v": {"S": "before"}})
+    backend.put_item("tx-ranged", {"pk": {"S": "a"}, "sk": {"S": "1"}, "v": {"S": "before"}})
+    before = {t: sorted(str(i.to_json()) for i in backend.get_table(t).all_items()) for t in ("tx-plain", "tx-ranged")}
+    writes = [
+        {"Put": {"TableName": "tx-plain", "Item": {"pk": {"S": "new"}}}},
+        {"Update": {"TableName": "tx-plain", "Key": {"pk": {"S": "kept"}}, "UpdateExpression": "SET v = :v",
+                    "ExpressionAttributeValues": {":v": {"S": "after"}}}},
+        {"Delete": {"TableName": "tx-plain", "Key": {"pk": {"S": "deleted"}}}},
+        {"Put": {"TableName": "tx-ranged", "Item": {"pk": {"S": "a"}, "sk": {"S": "2"}}}},
+        {"Update": {"TableName": "tx-ranged", "Key": {"pk": {"S": "a"}, "sk": {"S": "1"}},
+                    "UpdateExpression": "SET v = :v", "ExpressionAttributeValues": {":v": {"S": "after"}}}},
+    ]
+    refused = {"ConditionCheck": {"TableName": "tx-plain", "Key": {"pk": {"S": "absent"}},
+                                  "ConditionExpression": "attribute_exists(pk)"}}
+    with pytest.raises(TransactionCanceledException) as e:
+        backend.transact_write_items([*writes, refused])
+    assert "[None, None, None, None, None, ConditionalCheckFailed]" in str(e.value.message)
+    after = {t: sorted(str(i.to_json()) for i in backend.get_table(t).all_items()) for t in ("tx-plain", "tx-ranged")}
+    assert after == before, "every item written was put back"
+    assert backend.get_table("tx-plain") is plain and backend.get_table("tx-ranged") is ranged, "no table replaced"
+
+    backend.transact_write_items(writes)
+    assert backend.get_item("tx-plain", {"pk": {"S": "kept"}}).attrs["v"].value == "after"
+    assert backend.get_item("tx-plain", {"pk": {"S": "deleted"}}) is None
+    assert backend.get_item("tx-ranged", {"pk": {"S": "a"}, "sk": {"S": "2"}}) is not None
