@@ -328,10 +328,12 @@ def code_sha(env: str, function: str, qualifier: str, region: str = "af-south-1"
 
 
 def records_of(env: str, execution_arn: str) -> list[dict[str, Any]]:
-    items = client(env, "dynamodb").scan(
+    """The execution's records: every page of a Scan (a page stops at 1 MB of the table read, before the
+    filter, so an estate that ran many times has several)."""
+    pages = client(env, "dynamodb").get_paginator("scan").paginate(
         TableName=f"bbws-deployments-{env}", FilterExpression="execution_arn = :e",
-        ExpressionAttributeValues={":e": {"S": execution_arn}})["Items"]
-    return [{k: plain(v) for k, v in item.items()} for item in items]
+        ExpressionAttributeValues={":e": {"S": execution_arn}})
+    return [{k: plain(v) for k, v in item.items()} for page in pages for item in page["Items"]]
 
 
 def auditor_environment(directory: Path) -> dict[str, str]:
