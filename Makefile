@@ -91,7 +91,10 @@ up: prereqs lambdas estate ## the local estate with the pipeline applied to DEV,
 # Two more estates, each of its own port and state directory, with the pipeline applied as `up` applies
 # it: `test-local` runs part of the pipeline tests on each, beside the others (a promotion's tests mostly
 # wait on Wait states, mail and Retry backoff, and the tests of one estate run one at a time: they
-# share its configuration, its locks and its faults). Nothing else uses them.
+# share its configuration, its locks and its faults). Nothing else uses them. The third has the tenants
+# fixture in SIT and PROD as the first has (test_tenant.py runs there and would otherwise create them
+# with its first run: 8 builds of its lane instead of 4 plans); the second has none (its tenant build
+# tests are in DEV, and it runs no tenant execution).
 ESTATE_2_PORT := 7566
 ESTATE_2 := BBWS_LOCAL_PORT=$(ESTATE_2_PORT) BBWS_LOCAL_STATE=$(CURDIR)/local/.state-2
 ESTATE_3_PORT := 5566
@@ -101,7 +104,7 @@ up-2: prereqs lambdas venv npm
 	@$(ESTATE_2) $(PY) -m bbws_local.pipeline --no-tenants
 up-3: prereqs lambdas venv npm
 	@$(ESTATE_3) $(PY) -m bbws_local.ctl up
-	@$(ESTATE_3) $(PY) -m bbws_local.pipeline --no-tenants
+	@$(ESTATE_3) $(PY) -m bbws_local.pipeline
 
 down: prereqs venv ## stop the local estate (and the tests' other two) and every process it started
 	@$(PY) -m bbws_local.ctl down

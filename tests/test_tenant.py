@@ -46,9 +46,9 @@ def _stale(env: str, known: dict[str, dict[str, str]]) -> tuple[str, ...]:
 
 @pytest.fixture(scope="module", autouse=True)
 def tenants_at_initial():
-    """SIT and PROD at the fixture's first commit (on an estate that `make up-3` made without tenants,
-    both tenants are created there); the tenant function with a short verification and PROD's window open
-    all week."""
+    """SIT and PROD at the fixture's first commit (`make up-3` applies them there; on an estate without
+    them they are created); the tenant function with a short verification and PROD's window open all
+    week."""
     previous = {env: ph.set_config(env, CONFIG, function="tenant") for env in ("sit", "prod")}
     try:
         known = json.loads(AT_INITIAL.read_text())

@@ -293,7 +293,7 @@ def apply_tenants_fixture(settings: Settings) -> None:
 def main(argv: list[str]) -> int:
     settings = Settings.from_env()
     try:
-        # --no-tenants: the tests' other estates, whose tenant tests put the tenants where they need them.
+        # --no-tenants: the second estate of the tests, which runs no tenant execution.
         deploy(settings, force="--force" in argv, tenants="--no-tenants" not in argv)
     except TerraformFailed as e:
         if not e.lost_answer:
